@@ -1,0 +1,162 @@
+"""The Dash app: pages, shell, sign-in wiring and the health routes.
+
+`create_app(...)` builds it; gunicorn can serve `app:server`, which opens the database from the
+environment on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dash
+from dash import Dash, Input, Output, clientside_callback, dcc, html
+from flask import jsonify
+
+from auth.login import LoginPolicy, init_auth
+from auth.permissions import has_permission, signed_in_user
+from data.config import Settings, load_settings
+from data.db import Database, configure_database
+from data.health import basic_health, detailed_health
+
+ROOT = Path(__file__).resolve().parent
+
+
+def navigation() -> html.Nav:
+    """Links to every page the signed-in user may open, in each page's `order`."""
+    pages = sorted(
+        dash.page_registry.values(),
+        key=lambda p: (99 if p.get("order") is None else p["order"], p["name"]),
+    )
+    links = [
+        dcc.Link(
+            page["name"],
+            href=page["relative_path"],
+            className="nav-link",
+            id=f"nav-{page['module'].split('.')[-1]}",
+        )
+        for page in pages
+        if page.get("nav", True) and has_permission(page.get("permission"))
+    ]
+    return html.Nav(links, className="nav")
+
+
+def shell() -> html.Div:
+    user = signed_in_user()
+    account = (
+        [
+            html.Span(
+                f"{user.username} ({user.record.role_name})", className="user-name", id="user-name"
+            ),
+            html.A(
+                "Sign out",
+                href=dash.get_relative_path("/logout"),
+                className="nav-link",
+                id="logout-link",
+            ),
+        ]
+        if user
+        else []
+    )
+    return html.Div(
+        [
+            dcc.Store(id="theme-store", storage_type="local"),
+            html.Header(
+                [
+                    html.A("TaskMaster Dash", href=dash.get_relative_path("/"), className="brand"),
+                    navigation(),
+                    html.Div(
+                        [
+                            html.Button(
+                                "◐",
+                                id="theme-toggle",
+                                title="Light / dark theme",
+                                className="icon-button",
+                            ),
+                            *account,
+                        ],
+                        className="header-right",
+                    ),
+                ],
+                className="header",
+            ),
+            html.Div(id="alert-banner", className="alert-banner"),
+            html.Main(dash.page_container, className="main"),
+        ],
+        className="shell",
+    )
+
+
+# The theme lives in the browser (localStorage); the server keeps no per-user UI state.
+clientside_callback(
+    """function(clicks, stored) {
+        const prefersDark = window.matchMedia('(prefers-color-scheme: dark)').matches;
+        let theme = stored || (prefersDark ? 'dark' : 'light');
+        if (clicks) { theme = theme === 'dark' ? 'light' : 'dark'; }
+        document.documentElement.dataset.theme = theme;
+        return theme;
+    }""",
+    Output("theme-store", "data"),
+    Input("theme-toggle", "n_clicks"),
+    dash.State("theme-store", "data"),
+)
+
+
+def create_app(
+    database: Database,
+    *,
+    secret_key: str,
+    environment: str = "production",
+    login_policy: LoginPolicy | None = None,
+) -> Dash:
+    configure_database(database)
+    app = Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(ROOT / "pages"),
+        assets_folder=str(ROOT / "assets"),
+        title="TaskMaster Dash",
+        suppress_callback_exceptions=True,
+    )
+    app.layout = shell
+    server = app.server
+    prefix = app.config.routes_pathname_prefix
+    init_auth(server, prefix=prefix, secret_key=secret_key, policy=login_policy or LoginPolicy())
+
+    @server.route(prefix + "api/v1/health")
+    def health():
+        body, status = basic_health(database, environment)
+        return jsonify(body), status
+
+    @server.route(prefix + "api/v1/health/detailed")
+    def health_detailed():
+        body, status = detailed_health(database, environment)
+        return jsonify(body), status
+
+    return app
+
+
+def app_from_environment(settings: Settings | None = None) -> Dash:
+    """The app as `serve` and gunicorn run it: configuration from the environment."""
+    from data.runtime import open_database
+
+    settings = settings or load_settings()
+    if not settings.secret_key:
+        raise SystemExit(
+            "SECRET_KEY must be set (any long random string, the same on every worker)."
+        )
+    opened = open_database(settings)
+    return create_app(
+        opened.database,
+        secret_key=settings.secret_key,
+        environment=os.environ.get("TASKMASTER_ENV", "production"),
+    )
+
+
+def __getattr__(name: str):
+    # `gunicorn app:server` builds the app on first access, not at import.
+    if name == "server":
+        app = app_from_environment()
+        globals()["server"] = app.server
+        return app.server
+    raise AttributeError(name)

@@ -1,0 +1,1 @@
+"""Sign-in, sessions and the one permission check used by every callback."""

@@ -1,0 +1,246 @@
+"""Engines for the spec's four pools, and the one helper that runs work on a pool as a user.
+
+Every transaction sets `app.current_user_id` (and session, IP, user agent) first, so the
+database's RLS policies and audit trigger see who is acting.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import pandas as pd
+import psycopg.errors
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001"
+
+
+class PoolName(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    ANALYTICS = "analytics"
+    BACKGROUND = "background"
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    name: PoolName
+    max_size: int
+    min_size: int
+    statement_timeout_ms: int
+    read_only: bool
+
+
+def pool_specs(pool_max: int = 10, pool_min: int = 2) -> dict[PoolName, PoolSpec]:
+    """The spec's split: read 60%, write 30%, analytics 10% of DB_POOL_MAX; background 2."""
+    return {
+        PoolName.READ: PoolSpec(
+            PoolName.READ, math.ceil(pool_max * 0.6), math.ceil(pool_min * 0.4), 30_000, True
+        ),
+        PoolName.WRITE: PoolSpec(
+            PoolName.WRITE, math.ceil(pool_max * 0.3), math.ceil(pool_min * 0.3), 60_000, False
+        ),
+        PoolName.ANALYTICS: PoolSpec(
+            PoolName.ANALYTICS, math.ceil(pool_max * 0.1), 1, 300_000, True
+        ),
+        PoolName.BACKGROUND: PoolSpec(PoolName.BACKGROUND, 2, 1, 600_000, False),
+    }
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who a transaction runs as: RLS and the audit log see this user."""
+
+    user_id: str
+    username: str
+    session_id: str | None = None
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+
+SYSTEM_ACTOR = Actor(SYSTEM_USER_ID, "system")
+
+
+@dataclass
+class PoolStats:
+    """What the original kept per pool: counts, slow queries, total time, health."""
+
+    total: int = 0
+    successful: int = 0
+    failed: int = 0
+    slow: int = 0
+    total_time_ms: float = 0.0
+    healthy: bool = True
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, elapsed_ms: float, ok: bool, slow_ms: int) -> None:
+        with self._lock:
+            self.total += 1
+            self.total_time_ms += elapsed_ms
+            if ok:
+                self.successful += 1
+            else:
+                self.failed += 1
+            if elapsed_ms >= slow_ms:
+                self.slow += 1
+
+
+class Database:
+    def __init__(
+        self,
+        app_url: str,
+        *,
+        read_replica_url: str | None = None,
+        analytics_url: str | None = None,
+        pool_max: int = 10,
+        pool_min: int = 2,
+        slow_query_ms: int = 1000,
+        ssl_mode: str | None = None,
+    ) -> None:
+        self.specs = pool_specs(pool_max, pool_min)
+        self.slow_query_ms = slow_query_ms
+        self.stats = {name: PoolStats() for name in PoolName}
+        urls = {
+            PoolName.READ: read_replica_url or app_url,
+            PoolName.WRITE: app_url,
+            PoolName.ANALYTICS: analytics_url or read_replica_url or app_url,
+            PoolName.BACKGROUND: app_url,
+        }
+        self.engines: dict[PoolName, Engine] = {
+            name: self._make_engine(spec, urls[name], ssl_mode) for name, spec in self.specs.items()
+        }
+
+    def _make_engine(self, spec: PoolSpec, url: str, ssl_mode: str | None) -> Engine:
+        connect_args: dict[str, Any] = {
+            "application_name": f"taskmaster_{spec.name}_pool",
+            "options": f"-c statement_timeout={spec.statement_timeout_ms}",
+            "connect_timeout": 5,
+        }
+        if ssl_mode:
+            connect_args["sslmode"] = ssl_mode
+        engine = create_engine(
+            url,
+            pool_size=spec.max_size,
+            max_overflow=0,
+            pool_timeout=10,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args=connect_args,
+        )
+        self._count_queries(engine, self.stats[spec.name])
+        return engine
+
+    def _count_queries(self, engine: Engine, stats: PoolStats) -> None:
+        @event.listens_for(engine, "before_cursor_execute")
+        def _start(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+            conn.info["query_started"] = time.perf_counter()
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def _done(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+            started = conn.info.pop("query_started", None)
+            if started is not None:
+                stats.record((time.perf_counter() - started) * 1000, True, self.slow_query_ms)
+
+        @event.listens_for(engine, "handle_error")
+        def _failed(context):
+            started = (
+                context.connection.info.pop("query_started", None) if context.connection else None
+            )
+            elapsed = (time.perf_counter() - started) * 1000 if started else 0.0
+            stats.record(elapsed, False, self.slow_query_ms)
+
+    @contextmanager
+    def transaction(self, pool: PoolName, actor: Actor) -> Iterator[Connection]:
+        """One transaction on `pool`, as `actor`; commits on success, rolls back on error."""
+        spec = self.specs[pool]
+        with self.engines[pool].begin() as conn:
+            if spec.read_only:
+                conn.execute(text("SET TRANSACTION READ ONLY"))
+            conn.execute(
+                text(
+                    "SELECT set_config('app.current_user_id', :user_id, true),"
+                    " set_config('app.session_id', :session_id, true),"
+                    " set_config('app.ip_address', :ip, true),"
+                    " set_config('app.user_agent', :agent, true)"
+                ),
+                {
+                    "user_id": actor.user_id,
+                    "session_id": actor.session_id or "",
+                    "ip": actor.ip_address or "",
+                    "agent": (actor.user_agent or "")[:500],
+                },
+            )
+            yield conn
+
+    def fetch_df(
+        self, pool: PoolName, actor: Actor, sql: str, params: Mapping[str, Any] | None = None
+    ) -> pd.DataFrame:
+        with self.transaction(pool, actor) as conn:
+            result = conn.execute(text(sql), dict(params or {}))
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def fetch_rows(
+        self, pool: PoolName, actor: Actor, sql: str, params: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        with self.transaction(pool, actor) as conn:
+            return [dict(row) for row in conn.execute(text(sql), dict(params or {})).mappings()]
+
+    def ping(self, pool: PoolName = PoolName.READ) -> float:
+        """Round-trip time of `SELECT 1` in milliseconds; raises when the database is down."""
+        started = time.perf_counter()
+        with self.engines[pool].connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return (time.perf_counter() - started) * 1000
+
+    def dispose(self) -> None:
+        for engine in self.engines.values():
+            engine.dispose()
+
+
+_database: Database | None = None
+
+
+def configure_database(database: Database | None) -> None:
+    global _database
+    if _database is not None and _database is not database:
+        _database.dispose()
+    _database = database
+
+
+def get_database() -> Database:
+    if _database is None:
+        raise RuntimeError("the database is not configured (call configure_database first)")
+    return _database
+
+
+def user_message(exc: BaseException) -> str:
+    """The one place that turns a database exception into a sentence for the UI or CLI."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(exc, PoolTimeoutError):
+        return "The database is busy: no connection was free in time. Try again in a moment."
+    if isinstance(orig, psycopg.errors.QueryCanceled):
+        return "The query took too long and was cancelled (statement timeout)."
+    if isinstance(orig, psycopg.errors.InsufficientPrivilege):
+        return "You do not have permission to do that."
+    if isinstance(orig, psycopg.errors.CheckViolation | psycopg.errors.InvalidTextRepresentation):
+        return "A value is not allowed here; nothing was saved."
+    if isinstance(orig, psycopg.errors.UniqueViolation):
+        return "That already exists; nothing was saved."
+    if isinstance(orig, psycopg.errors.ForeignKeyViolation):
+        return "That refers to something that does not exist; nothing was saved."
+    if isinstance(orig, psycopg.errors.StringDataRightTruncation):
+        return "A value is too long; nothing was saved."
+    if isinstance(orig, psycopg.OperationalError) or isinstance(exc, ConnectionError):
+        return "The database is unreachable right now; this will recover when it is back."
+    if isinstance(exc, SQLAlchemyError):
+        return "The database refused the request; nothing was saved."
+    return "Something went wrong; nothing was saved."

@@ -1,0 +1,63 @@
+"""Open the configured database (or start the embedded one) and bring its schema up to date."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from data.config import APP_DB_ROLE, Settings
+from data.db import Database
+from data.embedded import EmbeddedDatabase, start_embedded
+from data.migrations import apply_migrations
+
+
+@dataclass
+class OpenedDatabase:
+    database: Database
+    owner_url: str
+    embedded: EmbeddedDatabase | None
+
+    def close(self) -> None:
+        self.database.dispose()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def migrate(owner_url: str, app_url: str) -> list[str]:
+    """Apply pending migrations as the owner and let the app's login act as taskmaster_app."""
+    engine = create_engine(owner_url)
+    try:
+        applied = apply_migrations(engine)
+        app_user = make_url(app_url).username
+        with engine.begin() as conn:
+            if app_user == APP_DB_ROLE:
+                conn.execute(text(f"ALTER ROLE {APP_DB_ROLE} LOGIN"))
+            elif app_user and app_user != make_url(owner_url).username:
+                conn.execute(text(f'GRANT {APP_DB_ROLE} TO "{app_user.replace(chr(34), "")}"'))
+        return applied
+    finally:
+        engine.dispose()
+
+
+def open_database(settings: Settings, *, run_migrations: bool = True) -> OpenedDatabase:
+    embedded = None
+    if settings.embedded:
+        embedded = start_embedded(settings.pgdata)
+        owner_url, app_url = embedded.owner_url, embedded.app_url
+    else:
+        app_url = settings.database_url
+        owner_url = settings.owner_database_url or app_url
+    if run_migrations:
+        migrate(owner_url, app_url)
+    database = Database(
+        app_url,
+        read_replica_url=settings.read_replica_url,
+        analytics_url=settings.analytics_url,
+        pool_max=settings.pool_max,
+        pool_min=settings.pool_min,
+        slow_query_ms=settings.slow_query_ms,
+        ssl_mode=settings.ssl_mode,
+    )
+    return OpenedDatabase(database, owner_url, embedded)

@@ -1,0 +1,81 @@
+"""Overview: the headline figures of the TaskMaster database, each linking to its page."""
+
+from __future__ import annotations
+
+import dash
+import plotly.graph_objects as go
+from dash import Input, Output, callback, dcc, html
+from sqlalchemy.exc import SQLAlchemyError
+
+from auth.permissions import signed_in_user
+from data.db import user_message
+from data.overview import completed_per_day, error_headline, mean_validation_score, task_headline
+from pages._ui import empty_figure, panel_message, stat_card, style_figure
+
+dash.register_page(__name__, path="/", name="Overview", title="Overview · TaskMaster Dash", order=0)
+
+REFRESH = "overview-refresh"
+CARDS = [
+    "ov-open-backlog",
+    "ov-completed-per-day",
+    "ov-mean-score",
+    "ov-errors-hour",
+    "ov-unresolved",
+]
+NOT_ALLOWED = "—"
+
+
+def layout(**_query: str) -> html.Div:
+    return html.Div(
+        [
+            html.H1("Overview"),
+            dcc.Interval(id=REFRESH, interval=60_000),
+            html.Div(
+                [
+                    stat_card("ov-open-backlog", "Open backlog", "/tasks"),
+                    stat_card("ov-completed-per-day", "Completed per day (7 d)", "/tasks"),
+                    stat_card("ov-mean-score", "Mean validation score (7 d)", "/validations"),
+                    stat_card("ov-errors-hour", "Errors in the last hour", "/errors"),
+                    stat_card("ov-unresolved", "Unresolved errors", "/errors"),
+                ],
+                className="stat-grid",
+            ),
+            html.Div(id="ov-message"),
+            dcc.Graph(id="ov-completed-chart", config={"displaylogo": False}),
+        ]
+    )
+
+
+@callback(
+    [Output(card, "children") for card in CARDS]
+    + [Output("ov-completed-chart", "figure"), Output("ov-message", "children")],
+    Input(REFRESH, "n_intervals"),
+)
+def refresh_overview(_ticks: int | None):
+    # Each figure is checked against its own permission, on the server, before any query.
+    user = signed_in_user()
+    if user is None:
+        raise dash.exceptions.PreventUpdate
+    actor = user.actor()
+    values = [NOT_ALLOWED] * len(CARDS)
+    figure = empty_figure("Not permitted")
+    try:
+        if user.has("tasks:read"):
+            tasks = task_headline(actor)
+            values[0] = f"{tasks.open_backlog:,}"
+            values[1] = f"{tasks.completed_per_day:,.1f}"
+            frame = completed_per_day(actor, 30)
+            figure = style_figure(
+                go.Figure(go.Bar(x=frame["day"], y=frame["completed"], name="Completed")),
+                "Tasks completed per day (30 days)",
+            )
+        if user.has("validations:read"):
+            score = mean_validation_score(actor)
+            values[2] = "no data" if score is None else f"{score:.1f}"
+        if user.has("errors:read"):
+            errors = error_headline(actor)
+            values[3] = f"{errors.errors_last_hour:,}"
+            values[4] = f"{errors.unresolved:,}"
+    except SQLAlchemyError as exc:
+        return [*values, figure, panel_message(user_message(exc))]
+    return [*values, figure, None]

@@ -1,0 +1,150 @@
+"""Test fixtures: a throwaway PostgreSQL (embedded, or TEST_DATABASE_URL), the app, users per
+role, and helpers to sign in through the browser or call a callback endpoint directly."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from data.config import APP_DB_ROLE, sqlalchemy_url
+from data.db import SYSTEM_ACTOR, Database, configure_database
+from data.runtime import migrate
+from tests.helpers import ROLE_PASSWORD, TestUsers
+
+DATA_TABLES = (
+    "error_logs, validation_results, workflow_states, task_dependencies, task_contexts, tasks"
+)
+
+
+def pytest_setup_options():
+    """Chromium flags for dash_duo: no sandbox as root, and no calls to the closed network."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    for flag in (
+        "--headless=new",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(flag)
+    if os.geteuid() == 0:
+        options.add_argument("--no-sandbox")
+    return options
+
+
+class TestServer:
+    """Owner and app URLs of a database that lives only for this test session."""
+
+    def __init__(self, owner_url: str, app_url: str, stop=None) -> None:
+        self.owner_url = owner_url
+        self.app_url = app_url
+        self._stop = stop
+
+    def create_database(self, name: str) -> TestServer:
+        """Another empty database on the same server (for tests that need their own)."""
+        admin = create_engine(self.owner_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        owner = make_url(self.owner_url).set(database=name).render_as_string(hide_password=False)
+        app = make_url(self.app_url).set(database=name).render_as_string(hide_password=False)
+        return TestServer(owner, app)
+
+    def stop(self) -> None:
+        if self._stop:
+            self._stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[TestServer]:
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        base = sqlalchemy_url(external)
+        name = f"tmdash_test_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        owner = make_url(base).set(database=name)
+        app = owner.set(username=APP_DB_ROLE, password=None)
+        yield TestServer(owner.render_as_string(hide_password=False), app.render_as_string())
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        return
+    from data.embedded import start_embedded
+
+    tmp = Path(tempfile.mkdtemp(prefix="tmdash-pg-"))
+    embedded = start_embedded(tmp / "pgdata", delete_on_stop=True)
+    server = TestServer(embedded.owner_url, embedded.app_url, embedded.stop)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database(pg_server: TestServer) -> Iterator[Database]:
+    migrate(pg_server.owner_url, pg_server.app_url)
+    db = Database(pg_server.app_url)
+    configure_database(db)
+    yield db
+    configure_database(None)
+
+
+@pytest.fixture(scope="session")
+def owner_engine(pg_server: TestServer, database: Database):
+    engine = create_engine(pg_server.owner_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clean_data(owner_engine) -> None:
+    """Empty task, validation and error tables (users and roles stay) before the test."""
+    with owner_engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {DATA_TABLES}, audit_logs"))
+
+
+@pytest.fixture(scope="session")
+def users(database: Database) -> TestUsers:
+    """One user per default role, named after the role, with the same known password."""
+    from data.users import create_user, login_record
+
+    ids = {}
+    for role in ("admin", "developer", "viewer", "api_client", "on_call"):
+        username = f"test-{role.replace('_', '-')}"
+        record = login_record(username)
+        ids[role] = (
+            record.id
+            if record
+            else create_user(SYSTEM_ACTOR, username, f"{username}@example.com", role, ROLE_PASSWORD)
+        )
+    return TestUsers(ids)
+
+
+@pytest.fixture(scope="session")
+def dash_app(database: Database):
+    from app import create_app
+
+    return create_app(database, secret_key="test-secret-" + uuid.uuid4().hex, environment="testing")
+
+
+@pytest.fixture
+def client_as(dash_app, users):
+    """client_as(role) -> a Flask test client signed in with that role's session."""
+    from tests.helpers import signed_in_client
+
+    def make(role: str):
+        return signed_in_client(dash_app, users.username(role), ROLE_PASSWORD)
+
+    return make

@@ -1,0 +1,100 @@
+"""Helpers shared by the tests: sign in (HTTP or browser) and call a Dash callback directly."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+ROLE_PASSWORD = "Correct-Horse-42"
+
+
+@dataclass(frozen=True)
+class TestUsers:
+    ids: dict[str, str]
+
+    @staticmethod
+    def username(role: str) -> str:
+        return f"test-{role.replace('_', '-')}"
+
+    def actor(self, role: str):
+        from data.db import Actor
+
+        return Actor(self.ids[role], self.username(role))
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "the login form carries a CSRF token"
+    return match[1]
+
+
+def sign_in(client, username: str, password: str, next_path: str = "/"):
+    return client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_token(client),
+            "username": username,
+            "password": password,
+            "next": next_path,
+        },
+    )
+
+
+def signed_in_client(app, username: str, password: str):
+    client = app.server.test_client()
+    response = sign_in(client, username, password)
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return client
+
+
+def _find_callback(app, output: str) -> tuple[str, dict]:
+    for key, spec in app.callback_map.items():
+        if output in key.strip(".").split("..."):
+            return key, spec
+    raise KeyError(f"no callback has the output {output}")
+
+
+def _parse_id(raw: str) -> Any:
+    return json.loads(raw) if raw.startswith("{") else raw
+
+
+def call_callback(client, app, output: str, inputs: list[Any], state: list[Any] | None = None):
+    """POST /_dash-update-component the way the browser would for the callback with `output`
+    ("component-id.property"); returns the Flask response."""
+    key, spec = _find_callback(app, output)
+    outputs = []
+    for part in key.strip(".").split("..."):
+        out_id, _, prop = part.rpartition(".")
+        outputs.append({"id": _parse_id(out_id), "property": prop})
+    input_specs = [{**i, "id": _parse_id(i["id"])} for i in spec["inputs"]]
+    state_specs = [{**s, "id": _parse_id(s["id"])} for s in spec.get("state", [])]
+    payload = {
+        "output": key,
+        "outputs": outputs if key.startswith("..") else outputs[0],
+        "inputs": [{**i, "value": v} for i, v in zip(input_specs, inputs, strict=True)],
+        "state": [{**s, "value": v} for s, v in zip(state_specs, state or [], strict=True)],
+        "changedPropIds": [f"{spec['inputs'][0]['id']}.{spec['inputs'][0]['property']}"],
+    }
+    return client.post("/_dash-update-component", json=payload)
+
+
+def callback_values(response) -> dict[str, dict[str, Any]]:
+    assert response.status_code == 200, (
+        response.status_code,
+        response.get_data(as_text=True)[:300],
+    )
+    return response.get_json()["response"]
+
+
+def browser_sign_in(dash_duo, app, username: str, password: str = ROLE_PASSWORD, path: str = "/"):
+    """Start the app, sign in through the real form in Chromium, and wait for the app shell."""
+    dash_duo.start_server(app, navigate=False)  # "/" redirects to the sign-in form first
+    base = dash_duo.server.url.rstrip("/")
+    dash_duo.driver.get(f"{base}/login?next={path}")
+    dash_duo.wait_for_element("#username").send_keys(username)
+    dash_duo.find_element("#password").send_keys(password)
+    dash_duo.find_element("#login-button").click()
+    dash_duo.wait_for_element("#user-name", timeout=15)

@@ -1,0 +1,68 @@
+"""Overview figures equal independent SQL counts, in the callback and in the browser."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from tests.helpers import browser_sign_in, call_callback, callback_values
+
+
+@pytest.fixture
+def known_data(owner_engine, clean_data):
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                """INSERT INTO tasks (title, status, completed_at) VALUES
+                   ('a', 'pending', NULL), ('b', 'pending', NULL), ('c', 'in_progress', NULL),
+                   ('d', 'completed', now() - interval '1 day'),
+                   ('e', 'completed', now() - interval '2 days'),
+                   ('f', 'completed', now() - interval '20 days')"""
+            )
+        )
+        task = conn.scalar(text("SELECT id FROM tasks WHERE title = 'd'"))
+        conn.execute(
+            text(
+                """INSERT INTO validation_results (task_id, validation_type, validation_status,
+                       validation_score) VALUES (:t, 'syntax', 'passed', 90),
+                       (:t, 'security', 'failed', 40)"""
+            ),
+            {"t": task},
+        )
+        conn.execute(
+            text(
+                """INSERT INTO error_logs (error_code, error_category, error_severity,
+                       error_message, resolution_status, created_at) VALUES
+                   ('E1', 'network', 'high', 'm', 'unresolved', now()),
+                   ('E2', 'network', 'low', 'm', 'resolved', now() - interval '10 minutes'),
+                   ('E3', 'system', 'low', 'm', 'investigating', now() - interval '3 hours')"""
+            )
+        )
+
+
+def test_overview_numbers_match_sql(dash_app, client_as, known_data, owner_engine):
+    with owner_engine.connect() as conn:
+        backlog = conn.scalar(
+            text("SELECT count(*) FROM tasks WHERE status IN ('pending','in_progress')")
+        )
+        week = conn.scalar(
+            text("SELECT count(*) FROM tasks WHERE completed_at >= now() - interval '7 days'")
+        )
+        score = conn.scalar(text("SELECT avg(validation_score) FROM validation_results"))
+    values = callback_values(
+        call_callback(client_as("admin"), dash_app, "ov-open-backlog.children", [1])
+    )
+    assert values["ov-open-backlog"]["children"] == str(backlog) == "3"
+    assert values["ov-completed-per-day"]["children"] == f"{week / 7:.1f}"
+    assert values["ov-mean-score"]["children"] == f"{score:.1f}" == "65.0"
+    assert values["ov-errors-hour"]["children"] == "2"
+    assert values["ov-unresolved"]["children"] == "2"
+
+
+@pytest.mark.browser
+def test_overview_in_the_browser_shows_the_figures(dash_duo, dash_app, users, known_data):
+    browser_sign_in(dash_duo, dash_app, "test-admin")
+    dash_duo.wait_for_text_to_equal("#ov-open-backlog", "3", timeout=10)
+    dash_duo.wait_for_text_to_equal("#ov-unresolved", "2")
+    assert dash_duo.find_element("#nav-overview").text == "Overview"
+    assert dash_duo.get_logs() == []
