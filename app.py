@@ -18,6 +18,7 @@ from auth.permissions import has_permission, signed_in_user
 from data.config import Settings, load_settings
 from data.db import Database, configure_database
 from data.health import basic_health, detailed_health
+from data.prometheus import PrometheusReader, configure_prometheus
 
 ROOT = Path(__file__).resolve().parent
 
@@ -108,8 +109,10 @@ def create_app(
     secret_key: str,
     environment: str = "production",
     login_policy: LoginPolicy | None = None,
+    prometheus: PrometheusReader | None = None,
 ) -> Dash:
     configure_database(database)
+    configure_prometheus(prometheus)
     app = Dash(
         __name__,
         use_pages=True,
@@ -150,6 +153,9 @@ def app_from_environment(settings: Settings | None = None) -> Dash:
         opened.database,
         secret_key=settings.secret_key,
         environment=os.environ.get("TASKMASTER_ENV", "production"),
+        prometheus=(
+            PrometheusReader(settings.prometheus_url) if settings.prometheus_enabled else None
+        ),
     )
 
 

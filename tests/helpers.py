@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,9 +90,17 @@ def callback_values(response) -> dict[str, dict[str, Any]]:
     return response.get_json()["response"]
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def browser_sign_in(dash_duo, app, username: str, password: str = ROLE_PASSWORD, path: str = "/"):
     """Start the app, sign in through the real form in Chromium, and wait for the app shell."""
-    dash_duo.start_server(app, navigate=False)  # "/" redirects to the sign-in form first
+    # A free port, so several test runs on one machine do not collide; navigate=False because
+    # "/" redirects to the sign-in form, which is not a Dash page.
+    dash_duo.start_server(app, navigate=False, port=free_port())
     base = dash_duo.server.url.rstrip("/")
     dash_duo.driver.get(f"{base}/login?next={path}")
     dash_duo.wait_for_element("#username").send_keys(username)
