@@ -9,11 +9,8 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+$(STAMP): pyproject.toml scripts/make-venv.sh
+	@PYTHON=$(PYTHON) bash scripts/make-venv.sh
 	@touch $(STAMP)
 
 demo: setup
