@@ -13,15 +13,18 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
+from dash.testing.wait import until
 from sqlalchemy import text
 
 from alerts import banner
-from alerts.evaluator import LOCK_KEY, AlertEvaluator
+from alerts.evaluator import LOCK_KEY, AlertEvaluator, Reading, decide
 from alerts.notify import ZERO_TIME, WebhookNotifier
 from alerts.rules import (
     Override,
@@ -179,11 +182,65 @@ def test_export_prometheus_writes_rules_promtool_accepts(tmp_path):
 
 
 def test_export_prometheus_command(tmp_path):
+    from cli import main
+
     out = tmp_path / "rules.yml"
-    result = run_cli(["alerts", "export-prometheus", "--no-overrides", "--output", str(out)])
-    assert result.returncode == 0, result.stderr
+    assert main(["alerts", "export-prometheus", "--no-overrides", "--output", str(out)]) == 0
     checked = subprocess.run(["promtool", "check", "rules", str(out)], capture_output=True)
     assert checked.returncode == 0
+
+
+# ------------------------------------------------------------------------------ state machine
+
+
+def _step(r, previous, reading, at, silenced=False):
+    decision = decide(r, previous, reading, at, silenced)
+    row = decision.row
+    stored = store.StoredState(
+        r.name,
+        row["state"],
+        row["value"],
+        row["message"],
+        row["since"],
+        row["fired_at"],
+        row["notified"],
+    )
+    return stored, decision.notification
+
+
+def test_unknown_is_not_resolved_and_silences_hold_notifications():
+    r = replace(rule("TaskBacklog"), for_seconds=60)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    s, note = _step(r, None, Reading(150), t0)
+    assert (s.state, note) == ("pending", None)
+    s, note = _step(r, s, Reading(150), t0 + timedelta(seconds=59))
+    assert s.state == "pending" and s.since == t0
+    s, note = _step(r, s, Reading(150), t0 + timedelta(seconds=60))
+    assert s.state == "firing" and note[0] == "firing"
+    # The source fails: state error, and no "resolved" is sent for an unknown value.
+    s, note = _step(r, s, Reading(None, "down", error=True), t0 + timedelta(seconds=75))
+    assert (s.state, note, s.notified) == ("error", None, True)
+    s, note = _step(r, s, Reading(None, "no series"), t0 + timedelta(seconds=80))
+    assert (s.state, note) == ("no_data", None)
+    s, note = _step(r, s, Reading(10), t0 + timedelta(seconds=90))
+    assert s.state == "normal" and note[0] == "resolved" and not s.notified
+    # Silenced: it fires, but nothing is sent until the silence ends.
+    r0 = replace(r, for_seconds=0)
+    s, note = _step(r0, s, Reading(150), t0 + timedelta(seconds=100), silenced=True)
+    assert (s.state, note, s.notified) == ("firing", None, False)
+    s, note = _step(r0, s, Reading(150), t0 + timedelta(seconds=115))
+    assert note == ("firing", t0 + timedelta(seconds=100), None)
+    # Disabling a firing rule resolves it at the receiver.
+    s, note = _step(replace(r0, enabled=False), s, Reading(None), t0 + timedelta(seconds=130))
+    assert s.state == "disabled" and note[0] == "resolved"
+
+
+@pytest.mark.parametrize(
+    ("comparison", "value", "breached"),
+    [(">", 100, False), (">", 101, True), (">=", 100, True), ("<", 5, True), ("!=", 100, False)],
+)
+def test_comparisons(comparison, value, breached):
+    assert replace(rule("TaskBacklog"), comparison=comparison).breached(value) is breached
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -570,23 +627,27 @@ def test_rls_lets_every_user_read_alerts_but_only_managers_write(database, users
 # ------------------------------------------------------------------------------ browser
 
 
+def count_elements(dash_duo, selector: str) -> int:
+    # No implicit wait: asking for something absent must not take the driver's timeout.
+    return dash_duo.driver.execute_script(
+        "return document.querySelectorAll(arguments[0]).length", selector
+    )
+
+
 @pytest.mark.browser
 def test_the_banner_shows_a_firing_alert_in_the_browser(
-    dash_duo, dash_app, users, clean_data, clean_alerts, owner_engine
+    dash_duo, dash_app, database, users, clean_data, clean_alerts, owner_engine
 ):
     insert_pending_tasks(owner_engine, 101)
-    with owner_engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO alert_rule_overrides (rule_name, for_seconds)"
-                " VALUES ('TaskBacklog', 0)"
-            )
-        )
-    from data.db import get_database
-
-    (result,) = AlertEvaluator(get_database(), rules=[rule("TaskBacklog")]).evaluate_once()
-    assert result.state == "firing"
+    store.save_override(database, users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
+    evaluator = AlertEvaluator(database, rules=[rule("TaskBacklog")])
+    assert evaluator.evaluate_once()[0].state == "pending"
     browser_sign_in(dash_duo, dash_app, "test-viewer", path="/")
+    assert count_elements(dash_duo, "#alert-banner a") == 0
+    time.sleep(1.1)
+    assert evaluator.evaluate_once()[0].state == "firing"
+    banner.clear_cache()
+    dash_duo.driver.refresh()
     dash_duo.wait_for_contains_text(
         "#alert-banner", "Task backlog over 100 pending: 101", timeout=15
     )
@@ -595,7 +656,32 @@ def test_the_banner_shows_a_firing_alert_in_the_browser(
     # The /alerts page lists the rule as firing; a viewer gets no edit form.
     dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/alerts")
     dash_duo.wait_for_text_to_equal("#alert-row-TaskBacklog td:nth-child(3)", "firing", timeout=15)
-    assert not dash_duo.driver.find_elements("css selector", "#alerts-edit-save")
+    assert count_elements(dash_duo, "#alerts-edit-save") == 0
+
+
+@pytest.mark.browser
+def test_an_admin_edits_a_rule_in_the_browser(
+    dash_duo, dash_app, users, clean_alerts, owner_engine
+):
+    browser_sign_in(dash_duo, dash_app, "test-admin", path="/alerts")
+    dash_duo.wait_for_element("#alerts-edit-save")
+    threshold = dash_duo.find_element("#alerts-edit-threshold")
+    until(lambda: threshold.get_attribute("value") == "0", timeout=10)  # the first rule's
+    dash_duo.select_dcc_dropdown("#alerts-edit-rule", value="Task backlog over 100 pending")
+    until(lambda: threshold.get_attribute("value") == "100", timeout=10)
+    assert dash_duo.find_element("#alerts-edit-for").get_attribute("value") == "10m"
+    dash_duo.clear_input(threshold)
+    threshold.send_keys("-1")
+    dash_duo.find_element("#alerts-edit-save").click()
+    dash_duo.wait_for_contains_text("#alerts-edit-message", "must not be negative", timeout=10)
+    assert table_rows(owner_engine, "SELECT count(*) FROM alert_rule_overrides") == [(0,)]
+    dash_duo.clear_input(threshold)
+    threshold.send_keys("120")
+    dash_duo.find_element("#alerts-edit-save").click()
+    dash_duo.wait_for_contains_text("#alerts-edit-message", "Saved TaskBacklog", timeout=10)
+    dash_duo.wait_for_contains_text("#alert-row-TaskBacklog", "> 120", timeout=10)
+    assert table_rows(owner_engine, "SELECT threshold FROM alert_rule_overrides") == [(120.0,)]
+    assert dash_duo.get_logs() == []
 
 
 # ------------------------------------------------------------------------------ Prometheus
