@@ -61,16 +61,22 @@ def table_rows(owner_engine, sql: str, params=None) -> list[tuple]:
 
 
 class Receiver:
-    """An Alertmanager-style webhook receiver on loopback; answers 500 `failures` times first."""
+    """An Alertmanager-style webhook receiver on loopback; answers 500 `failures` times first.
+    While `hold` is clear, requests wait (a slow receiver)."""
 
     def __init__(self, failures: int = 0) -> None:
         self.payloads: queue.Queue = queue.Queue()
         self.attempts = 0
+        self.arrived = threading.Event()
+        self.hold = threading.Event()
+        self.hold.set()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.arrived.set()
+                outer.hold.wait(30)
                 outer.attempts += 1
                 if outer.attempts <= failures:
                     self.send_response(500)
@@ -309,6 +315,26 @@ def test_backlog_goes_pending_firing_then_resolves_with_webhooks(
         call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1])
     )
     assert cleared["alert-banner"]["children"] is None
+
+
+def test_a_slow_receiver_never_holds_up_evaluation(database, clean_alerts, receiver):
+    receiver.hold.clear()  # the receiver accepts the connection and then hangs
+    notifier = WebhookNotifier(receiver.url, backoff_seconds=0.1)
+    slow_rule = replace(rule("DatabaseConnectionFailures"), comparison=">=", for_seconds=0)
+    evaluator = AlertEvaluator(database, rules=[slow_rule], notifier=notifier)
+    try:
+        (result,) = evaluator.evaluate_once()
+        assert result.state == "firing"  # 0 failing pools >= 0
+        assert receiver.arrived.wait(10)
+        # Evaluation goes on while the first delivery is still waiting for an answer.
+        assert evaluator.evaluate_once()[0].state == "firing"
+        assert notifier.delivered == 0 and receiver.payloads.empty()
+        receiver.hold.set()
+        assert notifier.flush(15)
+        assert receiver.next()["status"] == "firing" and notifier.delivered == 1
+    finally:
+        receiver.hold.set()
+        notifier.close()
 
 
 def test_state_survives_a_restart(database, clean_data, clean_alerts, owner_engine, users):
