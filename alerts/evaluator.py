@@ -143,6 +143,7 @@ class AlertEvaluator:
         self.interval = interval
         self.evaluations = 0
         self._memory: dict[str, store.StoredState] = {}
+        self._last_rules = self.rules
         write = database.engines[PoolName.WRITE]
         connect_args: dict[str, Any] = {
             "application_name": "taskmaster_alert_evaluator",
@@ -226,12 +227,12 @@ class AlertEvaluator:
         """Evaluate every rule once. With persist, store states and history and notify."""
         now = datetime.now(UTC)
         try:
-            rules = effective_rules(self.database, self.rules)
+            rules = self._last_rules = effective_rules(self.database, self.rules)
             previous = store.stored_states(self.database)
             silenced = store.silenced_rules(self.database)
         except SQLAlchemyError as exc:
             log.warning("alerts: cannot read alert state (%s); using memory", user_message(exc))
-            rules, previous, silenced = self.rules, dict(self._memory), set()
+            rules, previous, silenced = self._last_rules, dict(self._memory), set()
         decisions = [
             decide(
                 rule,

@@ -102,8 +102,14 @@ def stored_states(database: Database, actor: Actor = SYSTEM_ACTOR) -> dict[str, 
 def save_states(
     database: Database, states: Iterable[dict[str, Any]], transitions: Iterable[Transition]
 ) -> None:
-    """Upsert each rule's state and append its transitions, in one transaction."""
+    """Upsert each rule's state and append its transitions, in one transaction. Rules that
+    are no longer defined lose their state (so they leave the banner)."""
+    states = list(states)
     with database.transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
+        conn.execute(
+            text("DELETE FROM alert_states WHERE rule_name <> ALL(:names)"),
+            {"names": [row["rule_name"] for row in states]},
+        )
         for row in states:
             conn.execute(
                 text(

@@ -337,6 +337,38 @@ def test_a_slow_receiver_never_holds_up_evaluation(database, clean_alerts, recei
         notifier.close()
 
 
+def test_the_app_starts_the_evaluator_unless_switched_off(
+    database, clean_alerts, owner_engine, monkeypatch
+):
+    from alerts.evaluator import start_background
+
+    monkeypatch.setenv("ALERTS_EVALUATOR", "off")
+    assert start_background(database) is None
+    monkeypatch.setenv("ALERTS_EVALUATOR", "on")
+    monkeypatch.setenv("ALERTS_INTERVAL_SECONDS", "1")
+    stop = start_background(database)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if table_rows(owner_engine, "SELECT count(*) FROM alert_states") == [(7,)]:
+                break
+            time.sleep(0.1)
+        assert table_rows(owner_engine, "SELECT count(*) FROM alert_states") == [(7,)]
+    finally:
+        stop.set()
+    # Stopping releases the lock, so the next evaluator can take over.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and table_rows(
+        owner_engine,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k",
+        {"k": LOCK_KEY},
+    ) != [(0,)]:
+        time.sleep(0.1)
+    successor = AlertEvaluator(database, rules=[rule("TaskBacklog")])
+    assert successor.lead()
+    successor.release()
+
+
 def test_state_survives_a_restart(database, clean_data, clean_alerts, owner_engine, users):
     insert_pending_tasks(owner_engine, 101)
     store.save_override(database, users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
