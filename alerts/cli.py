@@ -30,6 +30,8 @@ def check(evaluator: AlertEvaluator) -> list[str]:
         results = evaluator.evaluate_once(persist=leader)
     finally:
         evaluator.release()
+        if evaluator.notifier is not None:  # deliver what this check sent before exiting
+            evaluator.notifier.flush(60)
     lines = []
     for r in results:
         line = f"{r.rule.name:<28} {r.state:<9} {format_number(r.value):>10}"

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
@@ -25,7 +24,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from alerts.notify import WebhookNotifier
-from alerts.rules import Override, Rule, apply_overrides, load_rules
+from alerts.rules import Override, Rule, apply_overrides, configured_rules
 from data import alerts as store
 from data.db import SYSTEM_ACTOR, Actor, Database, PoolName, user_message
 from data.prometheus import PrometheusReader, PrometheusUnavailable, get_prometheus
@@ -131,13 +130,12 @@ class AlertEvaluator:
         database: Database,
         *,
         rules: list[Rule] | None = None,
-        rules_path: Path | str | None = None,
         prometheus: Callable[[], PrometheusReader | None] = get_prometheus,
         notifier: WebhookNotifier | None = None,
         interval: float = DEFAULT_INTERVAL,
     ) -> None:
         self.database = database
-        self.rules = rules if rules is not None else load_rules(rules_path)
+        self.rules = rules if rules is not None else list(configured_rules())
         self.prometheus = prometheus
         self.notifier = notifier
         self.interval = interval
@@ -292,8 +290,8 @@ def _env_on(name: str, default: bool = True) -> bool:
 
 
 def evaluator_from_environment(database: Database) -> AlertEvaluator:
-    """Interval, rules file and webhook from ALERTS_INTERVAL_SECONDS, ALERTS_RULES_FILE,
-    ALERT_WEBHOOK_URL and ALERTS_EXTERNAL_URL."""
+    """Interval and webhook from ALERTS_INTERVAL_SECONDS, ALERT_WEBHOOK_URL and
+    ALERTS_EXTERNAL_URL; rules from ALERTS_RULES_FILE or the shipped file."""
     raw = os.environ.get("ALERTS_INTERVAL_SECONDS", str(DEFAULT_INTERVAL))
     try:
         interval = float(raw)
@@ -309,7 +307,6 @@ def evaluator_from_environment(database: Database) -> AlertEvaluator:
     )
     return AlertEvaluator(
         database,
-        rules_path=os.environ.get("ALERTS_RULES_FILE") or None,
         notifier=notifier,
         interval=interval,
     )

@@ -16,6 +16,7 @@ from alerts.rules import (
     COMPARISONS,
     RuleError,
     configured_rules,
+    exact_number,
     format_duration,
     format_number,
     validate_override,
@@ -224,7 +225,7 @@ def fill_edit_form(rule_name: Any):
     rule = next(r for r in rules if r.name == name)
     return (
         rule.comparison,
-        format_number(rule.threshold) if rule.threshold.is_integer() else str(rule.threshold),
+        exact_number(rule.threshold),
         format_duration(rule.for_seconds),
         ["enabled"] if rule.enabled else [],
     )
