@@ -39,39 +39,77 @@ def _rule_options() -> list[dict[str, str]]:
     return [{"label": r.title, "value": r.name} for r in configured_rules()]
 
 
+def _field(label: str, control: Any) -> html.Label:
+    return html.Label([html.Span(label), control], className="form-field")
+
+
 def _manage_forms() -> list[Any]:
     first = configured_rules()[0].name
     return [
         html.Section(
             [
                 html.H2("Acknowledge or silence"),
-                dcc.Dropdown(_rule_options(), first, id="alerts-rule", clearable=False),
+                html.Div(
+                    [
+                        _field(
+                            "Rule",
+                            dcc.Dropdown(_rule_options(), first, id="alerts-rule", clearable=False),
+                        ),
+                        _field(
+                            "Silence for",
+                            dcc.Dropdown(
+                                [{"label": v, "value": k} for k, v in SILENCE_MINUTES.items()],
+                                60,
+                                id="alerts-silence-minutes",
+                                clearable=False,
+                            ),
+                        ),
+                    ],
+                    className="form-row",
+                ),
                 dcc.Textarea(
                     id="alerts-note",
                     placeholder="Note (who is on it, what was found)",
                     maxLength=MAX_NOTE,
-                    style={"width": "100%"},
+                    className="form-note",
                 ),
-                html.Button("Acknowledge", id="alerts-ack", className="button"),
-                dcc.Dropdown(
-                    [{"label": v, "value": k} for k, v in SILENCE_MINUTES.items()],
-                    60,
-                    id="alerts-silence-minutes",
-                    clearable=False,
+                html.Div(
+                    [
+                        html.Button("Acknowledge", id="alerts-ack", className="button"),
+                        html.Button("Silence", id="alerts-silence", className="button"),
+                    ],
+                    className="form-row",
                 ),
-                html.Button("Silence", id="alerts-silence", className="button"),
             ],
             className="panel",
         ),
         html.Section(
             [
                 html.H2("Edit a rule"),
-                dcc.Dropdown(_rule_options(), first, id="alerts-edit-rule", clearable=False),
-                html.Label(["Comparison ", dcc.Dropdown(list(COMPARISONS), id="alerts-edit-cmp")]),
-                html.Label(["Threshold ", dcc.Input(id="alerts-edit-threshold", type="text")]),
-                html.Label(["Pending period ", dcc.Input(id="alerts-edit-for", type="text")]),
-                dcc.Checklist([{"label": " enabled", "value": "enabled"}], id="alerts-edit-on"),
-                html.Button("Save rule", id="alerts-edit-save", className="button"),
+                html.Div(
+                    [
+                        _field(
+                            "Rule",
+                            dcc.Dropdown(
+                                _rule_options(), first, id="alerts-edit-rule", clearable=False
+                            ),
+                        ),
+                        _field(
+                            "Comparison",
+                            dcc.Dropdown(list(COMPARISONS), id="alerts-edit-cmp", clearable=False),
+                        ),
+                        _field("Threshold", dcc.Input(id="alerts-edit-threshold", type="text")),
+                        _field(
+                            "Pending period (30s, 5m, 1h)",
+                            dcc.Input(id="alerts-edit-for", type="text"),
+                        ),
+                        dcc.Checklist(
+                            [{"label": " enabled", "value": "enabled"}], id="alerts-edit-on"
+                        ),
+                        html.Button("Save rule", id="alerts-edit-save", className="button"),
+                    ],
+                    className="form-row",
+                ),
             ],
             className="panel",
         ),
@@ -125,9 +163,8 @@ def _table(rules, states: dict[str, dict[str, Any]]) -> html.Table:
                     html.Td(dcc.Link(rule.title, href=rule.link), title=rule.description),
                     html.Td(rule.severity),
                     html.Td(
-                        state,
+                        [state, html.Div(s.get("message") or "", className="alert-detail")],
                         className=f"alert-state alert-state-{state}",
-                        title=s.get("message") or "",
                     ),
                     html.Td(format_number(s.get("value"))),
                     html.Td(rule.condition + ("" if rule.enabled else " (disabled)")),

@@ -187,6 +187,23 @@ def test_export_prometheus_writes_rules_promtool_accepts(tmp_path):
     assert "> 85.5" in exported and "for: 2m" in exported and "HighDiskUsage" not in exported
 
 
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(["alerts", "--help"], 0), (["alerts", "check", "--help"], 0), (["alerts", "mute"], 2)],
+)
+def test_alerts_command_help_and_bad_arguments(capsys, args, code):
+    from cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == code
+    out, err = capsys.readouterr()
+    if code:
+        assert len(err.strip().splitlines()) == 1 and "invalid choice" in err
+    else:
+        assert "usage: taskmaster-dash alerts" in out
+
+
 def test_export_prometheus_command(tmp_path):
     from cli import main
 
