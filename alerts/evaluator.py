@@ -280,6 +280,8 @@ class AlertEvaluator:
                 stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
         finally:
             self.release()
+            if self.notifier is not None:
+                self.notifier.flush(5)  # give queued notifications a moment to go out
 
 
 def _env_on(name: str, default: bool = True) -> bool:
