@@ -483,16 +483,18 @@ def cli_env(pg_server, extra_env=None) -> dict[str, str]:
 
 
 def test_two_processes_one_evaluator(pg_server, database, owner_engine, clean_alerts):
-    env = cli_env(pg_server, {"ALERTS_INTERVAL_SECONDS": "1"})
+    """The web app (`serve`, which starts the evaluator in a thread) and `alerts run`."""
+    env = cli_env(pg_server, {"ALERTS_INTERVAL_SECONDS": "1", "SECRET_KEY": "x" * 40})
+    commands = (["serve", "--port", str(free_port())], ["alerts", "run"])
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "cli", "alerts", "run"],
+            [sys.executable, "-m", "cli", *command],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for command in commands
     ]
     try:
         query = """SELECT count(*) FILTER (WHERE l.granted), count(DISTINCT a.pid)
