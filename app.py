@@ -13,6 +13,8 @@ import dash
 from dash import Dash, Input, Output, clientside_callback, dcc, html
 from flask import jsonify
 
+from alerts import banner as alert_banner  # registers the banner's callback
+from alerts.evaluator import start_background as start_alert_evaluator
 from auth.login import LoginPolicy, init_auth
 from auth.permissions import has_permission, signed_in_user
 from data.config import Settings, load_settings
@@ -82,6 +84,7 @@ def shell() -> html.Div:
                 className="header",
             ),
             html.Div(id="alert-banner", className="alert-banner"),
+            alert_banner.poller(),
             html.Main(dash.page_container, className="main"),
         ],
         className="shell",
@@ -149,7 +152,7 @@ def app_from_environment(settings: Settings | None = None) -> Dash:
             "SECRET_KEY must be set (any long random string, the same on every worker)."
         )
     opened = open_database(settings)
-    return create_app(
+    app = create_app(
         opened.database,
         secret_key=settings.secret_key,
         environment=os.environ.get("TASKMASTER_ENV", "production"),
@@ -157,6 +160,8 @@ def app_from_environment(settings: Settings | None = None) -> Dash:
             PrometheusReader(settings.prometheus_url) if settings.prometheus_enabled else None
         ),
     )
+    start_alert_evaluator(opened.database)  # one process at a time works (advisory lock)
+    return app
 
 
 def __getattr__(name: str):

@@ -73,6 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    alerts = commands.add_parser("alerts", help="alert rules: check, run, export-prometheus")
+    alert_commands = alerts.add_subparsers(
+        dest="alerts_command", required=True, parser_class=_Parser
+    )
+    alert_commands.add_parser("check", help="evaluate every rule once; print name, state, value")
+    alert_commands.add_parser("run", help="run the alert evaluator in the foreground")
+    export = alert_commands.add_parser(
+        "export-prometheus", help="write the PromQL rules as a Prometheus alerting-rules file"
+    )
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    export.add_argument(
+        "--no-overrides",
+        action="store_true",
+        help="use rules.yaml only, without the admins' overrides (no database needed)",
+    )
     return parser
 
 
@@ -115,6 +130,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
         logins = ensure_demo_logins(settings.data_dir)
         secret_key = settings.secret_key or secrets.token_hex(32)
         app = create_app(opened.database, secret_key=secret_key, environment="development")
+        from alerts.evaluator import start_background
+
+        start_background(opened.database)
         print("\nDemo logins (one per role; demo mode only):")
         for role, password in logins.items():
             print(f"  {role.replace('_', '-'):<11} {password}")
@@ -173,12 +191,19 @@ def cmd_create_user(args: argparse.Namespace) -> None:
         opened.close()
 
 
+def cmd_alerts(args: argparse.Namespace) -> None:
+    from alerts import cli as alerts_cli
+
+    alerts_cli.run(args, _open)
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "demo": cmd_demo,
     "migrate": cmd_migrate,
     "seed-demo": cmd_seed_demo,
     "create-user": cmd_create_user,
+    "alerts": cmd_alerts,
 }
 
 

@@ -108,6 +108,7 @@ class Database:
     ) -> None:
         self.specs = pool_specs(pool_max, pool_min)
         self.slow_query_ms = slow_query_ms
+        self.ssl_mode = ssl_mode
         self.stats = {name: PoolStats() for name in PoolName}
         urls = {
             PoolName.READ: read_replica_url or app_url,

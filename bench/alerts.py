@@ -1,0 +1,66 @@
+"""Benchmark: one evaluation of every alert rule, and the banner's query, on demo data.
+
+    .venv/bin/python bench/alerts.py [--scale small|medium|large] [--rounds 20]
+
+Starts a throwaway embedded PostgreSQL, loads demo data, and prints median and p95 times.
+Not a test: run it on demand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from alerts.evaluator import AlertEvaluator  # noqa: E402
+from data.alerts import banner_alerts  # noqa: E402
+from data.db import SYSTEM_ACTOR, Database, configure_database  # noqa: E402
+from data.embedded import start_embedded  # noqa: E402
+from data.runtime import migrate  # noqa: E402
+from data.seed import SCALES, seed_demo_data  # noqa: E402
+
+
+def timed(func, rounds: int) -> tuple[float, float]:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        func()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", choices=list(SCALES), default="small")
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    embedded = start_embedded(
+        Path(tempfile.mkdtemp(prefix="tmdash-bench-")) / "pgdata", delete_on_stop=True
+    )
+    try:
+        migrate(embedded.owner_url, embedded.app_url)
+        seed_demo_data(embedded.owner_url, SCALES[args.scale])
+        database = Database(embedded.app_url)
+        configure_database(database)
+        evaluator = AlertEvaluator(database, prometheus=lambda: None)
+        evaluator.evaluate_once()  # warm the pools
+        median, p95 = timed(evaluator.evaluate_once, args.rounds)
+        print(
+            f"evaluate all {len(evaluator.rules)} rules ({args.scale}): "
+            f"median {median:.1f} ms, p95 {p95:.1f} ms"
+        )
+        median, p95 = timed(lambda: banner_alerts(database, SYSTEM_ACTOR), args.rounds * 5)
+        print(f"banner query (uncached): median {median:.2f} ms, p95 {p95:.2f} ms")
+        configure_database(None)
+    finally:
+        embedded.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,363 @@
+"""Alerts: every rule with its state, value, threshold and since when; the timeline of
+transitions, acknowledgements and silences; acknowledge, silence and rule editing for people
+who may manage alerts (checked on the server)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import dash
+from dash import Input, Output, State, callback, dcc, html
+from sqlalchemy.exc import SQLAlchemyError
+
+from alerts.evaluator import effective_rules
+from alerts.rules import (
+    COMPARISONS,
+    RuleError,
+    configured_rules,
+    exact_number,
+    format_duration,
+    format_number,
+    validate_override,
+)
+from auth.permissions import actor_with, has_permission, require_permission, signed_in_user
+from data import alerts as store
+from data.db import PoolName, get_database, user_message
+from pages._ui import panel_message
+
+dash.register_page(
+    __name__, path="/alerts", name="Alerts", title="Alerts · TaskMaster Dash", order=80
+)
+
+MANAGE = "alerts:manage"
+SILENCE_MINUTES = {15: "15 minutes", 60: "1 hour", 240: "4 hours", 1440: "1 day", 0: "End silence"}
+MAX_NOTE = 2000
+
+
+def _rule_options() -> list[dict[str, str]]:
+    return [{"label": r.title, "value": r.name} for r in configured_rules()]
+
+
+def _field(label: str, control: Any) -> html.Label:
+    return html.Label([html.Span(label), control], className="form-field")
+
+
+def _manage_forms() -> list[Any]:
+    first = configured_rules()[0].name
+    return [
+        html.Section(
+            [
+                html.H2("Acknowledge or silence"),
+                html.Div(
+                    [
+                        _field(
+                            "Rule",
+                            dcc.Dropdown(_rule_options(), first, id="alerts-rule", clearable=False),
+                        ),
+                        _field(
+                            "Silence for",
+                            dcc.Dropdown(
+                                [{"label": v, "value": k} for k, v in SILENCE_MINUTES.items()],
+                                60,
+                                id="alerts-silence-minutes",
+                                clearable=False,
+                            ),
+                        ),
+                    ],
+                    className="form-row",
+                ),
+                dcc.Textarea(
+                    id="alerts-note",
+                    placeholder="Note (who is on it, what was found)",
+                    maxLength=MAX_NOTE,
+                    className="form-note",
+                ),
+                html.Div(
+                    [
+                        html.Button("Acknowledge", id="alerts-ack", className="button"),
+                        html.Button("Silence", id="alerts-silence", className="button"),
+                    ],
+                    className="form-row",
+                ),
+            ],
+            className="panel",
+        ),
+        html.Section(
+            [
+                html.H2("Edit a rule"),
+                html.Div(
+                    [
+                        _field(
+                            "Rule",
+                            dcc.Dropdown(
+                                _rule_options(), first, id="alerts-edit-rule", clearable=False
+                            ),
+                        ),
+                        _field(
+                            "Comparison",
+                            dcc.Dropdown(list(COMPARISONS), id="alerts-edit-cmp", clearable=False),
+                        ),
+                        _field("Threshold", dcc.Input(id="alerts-edit-threshold", type="text")),
+                        _field(
+                            "Pending period (30s, 5m, 1h)",
+                            dcc.Input(id="alerts-edit-for", type="text"),
+                        ),
+                        dcc.Checklist(
+                            [{"label": " enabled", "value": "enabled"}], id="alerts-edit-on"
+                        ),
+                        html.Button("Save rule", id="alerts-edit-save", className="button"),
+                    ],
+                    className="form-row",
+                ),
+            ],
+            className="panel",
+        ),
+    ]
+
+
+def layout(**_query: str) -> html.Div:
+    return html.Div(
+        [
+            html.H1("Alerts"),
+            dcc.Interval(id="alerts-refresh", interval=15_000),
+            html.Div(id="alerts-table"),
+            *(_manage_forms() if has_permission(MANAGE) else []),
+            # Always present: the table refreshes when one of them changes.
+            html.Div(id="alerts-ack-message"),
+            html.Div(id="alerts-silence-message"),
+            html.Div(id="alerts-edit-message"),
+            html.H2("Timeline"),
+            html.Div(id="alerts-timeline"),
+        ]
+    )
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
+
+
+def _table(rules, states: dict[str, dict[str, Any]]) -> html.Table:
+    header = [
+        "Rule",
+        "Severity",
+        "State",
+        "Value",
+        "Condition",
+        "For",
+        "Since",
+        "Acknowledged",
+        "Silenced until",
+    ]
+    body = []
+    for rule in rules:
+        s = states.get(rule.name, {})
+        state = s.get("state", "not evaluated yet")
+        ack = f"{s['ack_by']}: {s['ack_note']}" if s.get("ack_by") else ""
+        silenced = (
+            f"{_when(s['silenced_until'])} ({s['silenced_by']})" if s.get("silenced_until") else ""
+        )
+        body.append(
+            html.Tr(
+                [
+                    html.Td(dcc.Link(rule.title, href=rule.link), title=rule.description),
+                    html.Td(rule.severity),
+                    html.Td(
+                        [state, html.Div(s.get("message") or "", className="alert-detail")],
+                        className=f"alert-state alert-state-{state}",
+                    ),
+                    html.Td(format_number(s.get("value"))),
+                    html.Td(rule.condition + ("" if rule.enabled else " (disabled)")),
+                    html.Td(format_duration(rule.for_seconds)),
+                    html.Td(_when(s.get("since"))),
+                    html.Td(ack),
+                    html.Td(silenced),
+                ],
+                id=f"alert-row-{rule.name}",
+            )
+        )
+    return html.Table(
+        [html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(body)],
+        className="table",
+        id="alerts-rules-table",
+    )
+
+
+def _timeline(events: list[dict[str, Any]]) -> html.Table | html.Div:
+    if not events:
+        return panel_message("No transitions yet.")
+    return html.Table(
+        [
+            html.Thead(
+                html.Tr([html.Th(h) for h in ("When", "Rule", "What", "Value", "Who", "Detail")])
+            ),
+            html.Tbody(
+                [
+                    html.Tr(
+                        [
+                            html.Td(_when(e["at"])),
+                            html.Td(e["rule_name"]),
+                            html.Td(e["what"]),
+                            html.Td(format_number(e["value"])),
+                            html.Td(e["who"] or ""),
+                            html.Td(e["detail"] or ""),
+                        ]
+                    )
+                    for e in events
+                ]
+            ),
+        ],
+        className="table",
+        id="alerts-timeline-table",
+    )
+
+
+@callback(
+    Output("alerts-table", "children"),
+    Output("alerts-timeline", "children"),
+    Input("alerts-refresh", "n_intervals"),
+    Input("alerts-edit-message", "children"),
+    Input("alerts-ack-message", "children"),
+    Input("alerts-silence-message", "children"),
+)
+def refresh_alerts(*_triggers: Any):
+    # Every signed-in user may see alerts (RLS: any active user).
+    user = signed_in_user()
+    if user is None:
+        raise dash.exceptions.PreventUpdate
+    actor = user.actor()
+    database = get_database()
+    try:
+        rules = effective_rules(database, list(configured_rules()), actor, PoolName.READ)
+        states = store.alert_table(database, actor)
+        events = store.alert_history(database, actor)
+    except SQLAlchemyError as exc:
+        message = panel_message(user_message(exc))
+        return message, message
+    return _table(rules, states), _timeline(events)
+
+
+def _known_rule(name: Any) -> str:
+    if not isinstance(name, str) or name not in {r.name for r in configured_rules()}:
+        raise RuleError("unknown rule")
+    return name
+
+
+@callback(
+    Output("alerts-edit-cmp", "value"),
+    Output("alerts-edit-threshold", "value"),
+    Output("alerts-edit-for", "value"),
+    Output("alerts-edit-on", "value"),
+    Input("alerts-edit-rule", "value"),
+)
+@require_permission(MANAGE)
+def fill_edit_form(rule_name: Any):
+    try:
+        name = _known_rule(rule_name)
+        rules = effective_rules(
+            get_database(), list(configured_rules()), actor_with(MANAGE), PoolName.READ
+        )
+    except (RuleError, SQLAlchemyError):
+        raise dash.exceptions.PreventUpdate from None
+    rule = next(r for r in rules if r.name == name)
+    return (
+        rule.comparison,
+        exact_number(rule.threshold),
+        format_duration(rule.for_seconds),
+        ["enabled"] if rule.enabled else [],
+    )
+
+
+@callback(
+    Output("alerts-edit-message", "children"),
+    Input("alerts-edit-save", "n_clicks"),
+    State("alerts-edit-rule", "value"),
+    State("alerts-edit-threshold", "value"),
+    State("alerts-edit-cmp", "value"),
+    State("alerts-edit-for", "value"),
+    State("alerts-edit-on", "value"),
+    prevent_initial_call=True,
+)
+@require_permission(MANAGE)
+def save_rule(_clicks, rule_name, threshold, comparison, for_value, enabled):
+    actor = actor_with(MANAGE)
+    try:
+        name = _known_rule(rule_name)
+        if enabled is not None and not isinstance(enabled, list):
+            raise RuleError("enabled: expected a list")
+        edit = validate_override(threshold, comparison, for_value, "enabled" in (enabled or []))
+        store.save_override(
+            get_database(),
+            actor,
+            name,
+            edit.threshold,
+            edit.comparison,
+            edit.for_seconds,
+            edit.enabled,
+        )
+    except RuleError as exc:
+        return panel_message(f"Not saved: {exc}.")
+    except SQLAlchemyError as exc:
+        return panel_message(user_message(exc))
+    return panel_message(
+        f"Saved {name}: {edit.comparison} {format_number(edit.threshold)} for "
+        f"{format_duration(edit.for_seconds)}, {'enabled' if edit.enabled else 'disabled'}."
+    )
+
+
+def _note(note: Any, required: bool) -> str:
+    if note is not None and not isinstance(note, str):
+        raise RuleError("the note must be text")
+    note = (note or "").strip()
+    if required and not note:
+        raise RuleError("write a note saying who is on it or what was found")
+    if len(note) > MAX_NOTE:
+        raise RuleError(f"the note is longer than {MAX_NOTE} characters")
+    return note
+
+
+@callback(
+    Output("alerts-ack-message", "children"),
+    Input("alerts-ack", "n_clicks"),
+    State("alerts-rule", "value"),
+    State("alerts-note", "value"),
+    prevent_initial_call=True,
+)
+@require_permission(MANAGE)
+def acknowledge_alert(_clicks, rule_name, note):
+    actor = actor_with(MANAGE)
+    try:
+        name = _known_rule(rule_name)
+        store.acknowledge(get_database(), actor, name, _note(note, required=True))
+    except RuleError as exc:
+        return panel_message(f"Not acknowledged: {exc}.")
+    except SQLAlchemyError as exc:
+        return panel_message(user_message(exc))
+    return panel_message(f"Acknowledged {name}.")
+
+
+@callback(
+    Output("alerts-silence-message", "children"),
+    Input("alerts-silence", "n_clicks"),
+    State("alerts-rule", "value"),
+    State("alerts-silence-minutes", "value"),
+    State("alerts-note", "value"),
+    prevent_initial_call=True,
+)
+@require_permission(MANAGE)
+def silence_alert(_clicks, rule_name, minutes, note):
+    actor = actor_with(MANAGE)
+    try:
+        name = _known_rule(rule_name)
+        if isinstance(minutes, bool) or minutes not in SILENCE_MINUTES:
+            raise RuleError("choose a duration from the list")
+        database = get_database()
+        if minutes == 0:
+            ended = store.end_silences(database, actor, name)
+            return panel_message(f"Ended {ended} silence(s) of {name}.")
+        store.silence(database, actor, name, minutes, _note(note, required=False))
+    except RuleError as exc:
+        return panel_message(f"Not silenced: {exc}.")
+    except SQLAlchemyError as exc:
+        return panel_message(user_message(exc))
+    return panel_message(f"Silenced {name} for {SILENCE_MINUTES[minutes]}.")

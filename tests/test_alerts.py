@@ -1,0 +1,853 @@
+"""Alerts: the rules file, the evaluator's states and history, one evaluator at a time, the
+banner, the /alerts page's actions (with their permission checks), webhooks, Prometheus."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+from dash.testing.wait import until
+from sqlalchemy import text
+
+from alerts import banner
+from alerts.evaluator import LOCK_KEY, AlertEvaluator, Reading, decide
+from alerts.notify import ZERO_TIME, WebhookNotifier
+from alerts.rules import (
+    Override,
+    RuleError,
+    apply_overrides,
+    load_rules,
+    prometheus_rules_yaml,
+)
+from data import alerts as store
+from data.prometheus import PrometheusReader
+from tests.helpers import browser_sign_in, call_callback, callback_values, free_port
+
+ALERT_TABLES = (
+    "alert_states, alert_history, alert_rule_overrides, alert_acknowledgements, alert_silences"
+)
+
+
+def rule(name: str):
+    return next(r for r in load_rules() if r.name == name)
+
+
+@pytest.fixture
+def clean_alerts(owner_engine, database):
+    with owner_engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {ALERT_TABLES}, audit_logs"))
+    banner.clear_cache()
+    yield
+    banner.clear_cache()
+
+
+def table_rows(owner_engine, sql: str, params=None) -> list[tuple]:
+    with owner_engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql), params or {})]
+
+
+class Receiver:
+    """An Alertmanager-style webhook receiver on loopback; answers 500 `failures` times first.
+    While `hold` is clear, requests wait (a slow receiver)."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.payloads: queue.Queue = queue.Queue()
+        self.attempts = 0
+        self.arrived = threading.Event()
+        self.hold = threading.Event()
+        self.hold.set()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.arrived.set()
+                outer.hold.wait(30)
+                outer.attempts += 1
+                if outer.attempts <= failures:
+                    self.send_response(500)
+                else:
+                    outer.payloads.put(json.loads(body))
+                    self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def next(self, timeout: float = 15) -> dict:
+        return self.payloads.get(timeout=timeout)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver(failures=1)  # the first delivery fails: the notifier must retry
+    yield r
+    r.close()
+
+
+def insert_pending_tasks(owner_engine, count: int) -> None:
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tasks (title, status) "
+                "SELECT 'backlog ' || n, 'pending' FROM generate_series(1, :n) n"
+            ),
+            {"n": count},
+        )
+
+
+# ------------------------------------------------------------------------------ rules file
+
+
+def test_the_shipped_rules_are_the_specs_seven():
+    rules = {r.name: r for r in load_rules()}
+    assert len(rules) == 7
+    critical = {n for n, r in rules.items() if r.severity == "critical"}
+    assert critical == {
+        "DatabaseConnectionFailures",
+        "HighErrorRate",
+        "HighMemoryUsage",
+        "HighDiskUsage",
+    }
+    assert rules["HighErrorRate"].source == "errors_per_minute"  # per minute, not per second
+    assert (rules["HighErrorRate"].comparison, rules["HighErrorRate"].threshold) == (">", 10)
+    assert rules["TaskBacklog"].threshold == 100 and rules["TaskBacklog"].link == "/tasks"
+    assert rules["HighErrorRate"].link == "/errors"
+    assert rules["HighPoolUtilisation"].threshold == 80
+    assert rules["HighPoolUtilisation"].link == "/pools"
+    assert rules["SlowQueries"].threshold == 1
+    assert rules["HighMemoryUsage"].threshold == rules["HighDiskUsage"].threshold == 95
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("severity: warning", "severity: loud"), "severity must be one of"),
+        (("threshold: 100", "threshold: -5"), "must not be negative"),
+        (('comparison: ">"\n    threshold: 100', 'comparison: "=~"\n    threshold: 100'), "=~"),
+        (("for: 10m", "for: soon"), "expected a duration"),
+        (("sql: pending_tasks", "sql: drop_tables"), "unknown sql source 'drop_tables'"),
+        (("name: TaskBacklog", "name: HighErrorRate"), "defined twice"),
+        (("    link: /tasks\n", "    colour: red\n"), "unknown field(s) colour"),
+    ],
+)
+def test_a_bad_rules_file_is_refused_with_a_clear_message(tmp_path, change, message):
+    shipped = (Path(__file__).parent.parent / "alerts" / "rules.yaml").read_text()
+    backlog = shipped.index("name: TaskBacklog")
+    old, new = change
+    assert old in shipped[backlog - 10 :]
+    path = tmp_path / "rules.yaml"
+    path.write_text(shipped[: backlog - 10] + shipped[backlog - 10 :].replace(old, new, 1))
+    with pytest.raises(RuleError) as caught:
+        load_rules(path)
+    assert message in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+def test_export_prometheus_writes_rules_promtool_accepts(tmp_path):
+    rules = apply_overrides(
+        load_rules(),
+        {
+            "HighPoolUtilisation": Override(threshold=85.5, for_seconds=120),
+            "HighDiskUsage": Override(enabled=False),
+        },
+    )
+    out = tmp_path / "taskmaster.rules.yml"
+    out.write_text(prometheus_rules_yaml(rules))
+    checked = subprocess.run(
+        [shutil.which("promtool") or "/usr/bin/promtool", "check", "rules", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 2 rules found" in checked.stdout
+    exported = out.read_text()
+    assert "> 85.5" in exported and "for: 2m" in exported and "HighDiskUsage" not in exported
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(["alerts", "--help"], 0), (["alerts", "check", "--help"], 0), (["alerts", "mute"], 2)],
+)
+def test_alerts_command_help_and_bad_arguments(capsys, args, code):
+    from cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == code
+    out, err = capsys.readouterr()
+    if code:
+        assert len(err.strip().splitlines()) == 1 and "invalid choice" in err
+    else:
+        assert "usage: taskmaster-dash alerts" in out
+
+
+def test_export_prometheus_command(tmp_path):
+    from cli import main
+
+    out = tmp_path / "rules.yml"
+    assert main(["alerts", "export-prometheus", "--no-overrides", "--output", str(out)]) == 0
+    checked = subprocess.run(["promtool", "check", "rules", str(out)], capture_output=True)
+    assert checked.returncode == 0
+
+
+# ------------------------------------------------------------------------------ state machine
+
+
+def _step(r, previous, reading, at, silenced=False):
+    decision = decide(r, previous, reading, at, silenced)
+    row = decision.row
+    stored = store.StoredState(
+        r.name,
+        row["state"],
+        row["value"],
+        row["message"],
+        row["since"],
+        row["fired_at"],
+        row["notified"],
+    )
+    return stored, decision.notification
+
+
+def test_unknown_is_not_resolved_and_silences_hold_notifications():
+    r = replace(rule("TaskBacklog"), for_seconds=60)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    s, note = _step(r, None, Reading(150), t0)
+    assert (s.state, note) == ("pending", None)
+    s, note = _step(r, s, Reading(150), t0 + timedelta(seconds=59))
+    assert s.state == "pending" and s.since == t0
+    s, note = _step(r, s, Reading(150), t0 + timedelta(seconds=60))
+    assert s.state == "firing" and note[0] == "firing"
+    # The source fails: state error, and no "resolved" is sent for an unknown value.
+    s, note = _step(r, s, Reading(None, "down", error=True), t0 + timedelta(seconds=75))
+    assert (s.state, note, s.notified) == ("error", None, True)
+    s, note = _step(r, s, Reading(None, "no series"), t0 + timedelta(seconds=80))
+    assert (s.state, note) == ("no_data", None)
+    s, note = _step(r, s, Reading(10), t0 + timedelta(seconds=90))
+    assert s.state == "normal" and note[0] == "resolved" and not s.notified
+    # Silenced: it fires, but nothing is sent until the silence ends.
+    r0 = replace(r, for_seconds=0)
+    s, note = _step(r0, s, Reading(150), t0 + timedelta(seconds=100), silenced=True)
+    assert (s.state, note, s.notified) == ("firing", None, False)
+    s, note = _step(r0, s, Reading(150), t0 + timedelta(seconds=115))
+    assert note == ("firing", t0 + timedelta(seconds=100), None)
+    # Disabling a firing rule resolves it at the receiver.
+    s, note = _step(replace(r0, enabled=False), s, Reading(None), t0 + timedelta(seconds=130))
+    assert s.state == "disabled" and note[0] == "resolved"
+
+
+@pytest.mark.parametrize(
+    ("comparison", "value", "breached"),
+    [(">", 100, False), (">", 101, True), (">=", 100, True), ("<", 5, True), ("!=", 100, False)],
+)
+def test_comparisons(comparison, value, breached):
+    assert replace(rule("TaskBacklog"), comparison=comparison).breached(value) is breached
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+def test_backlog_goes_pending_firing_then_resolves_with_webhooks(
+    database, users, clean_data, clean_alerts, owner_engine, receiver, dash_app, client_as
+):
+    insert_pending_tasks(owner_engine, 101)
+    # A short pending period, set the way an admin would: the override wins over the file.
+    store.save_override(database, users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
+    notifier = WebhookNotifier(receiver.url, backoff_seconds=0.2, external_url="http://dash")
+    evaluator = AlertEvaluator(database, rules=[rule("TaskBacklog")], notifier=notifier)
+    try:
+        (first,) = evaluator.evaluate_once()
+        assert (first.state, first.value) == ("pending", 101)
+        assert receiver.payloads.empty()
+        time.sleep(1.1)
+        (second,) = evaluator.evaluate_once()
+        assert second.state == "firing"
+
+        fired = receiver.next()
+        assert receiver.attempts == 2  # the first delivery failed and was retried
+        assert fired["version"] == "4" and fired["status"] == "firing"
+        assert fired["receiver"] == "taskmaster-dash"
+        assert fired["groupLabels"] == {"alertname": "TaskBacklog"}
+        assert fired["commonLabels"]["severity"] == "warning"
+        (alert,) = fired["alerts"]
+        assert alert["status"] == "firing" and alert["endsAt"] == ZERO_TIME
+        assert alert["labels"]["alertname"] == "TaskBacklog"
+        assert alert["annotations"]["value"] == "101"
+        assert alert["generatorURL"] == "http://dash/tasks"
+        assert len(alert["fingerprint"]) == 16 and alert["startsAt"].endswith("Z")
+
+        # Every signed-in user sees it in the banner, linking to the tasks page.
+        banner.clear_cache()
+        shown = callback_values(
+            call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1])
+        )["alert-banner"]["children"]
+        assert "Task backlog over 100 pending: 101" in json.dumps(shown)
+        assert shown[0]["props"]["href"] == "/tasks"
+
+        evaluator.evaluate_once()  # still firing: no second notification
+        with owner_engine.begin() as conn:
+            conn.execute(text("UPDATE tasks SET status = 'completed', completed_at = now()"))
+        (last,) = evaluator.evaluate_once()
+        assert (last.state, last.value) == ("normal", 0)
+        resolved = receiver.next()
+        assert resolved["status"] == "resolved"
+        assert resolved["alerts"][0]["startsAt"] == alert["startsAt"]
+        assert resolved["alerts"][0]["endsAt"] != ZERO_TIME
+        assert receiver.payloads.empty()
+    finally:
+        notifier.close()
+
+    history = table_rows(
+        owner_engine,
+        "SELECT from_state, to_state, value FROM alert_history ORDER BY created_at",
+    )
+    assert history == [(None, "pending", 101), ("pending", "firing", 101), ("firing", "normal", 0)]
+    assert table_rows(owner_engine, "SELECT state, notified FROM alert_states") == [
+        ("normal", False)
+    ]
+    banner.clear_cache()
+    cleared = callback_values(
+        call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1])
+    )
+    assert cleared["alert-banner"]["children"] is None
+
+
+def test_a_slow_receiver_never_holds_up_evaluation(database, clean_alerts, receiver):
+    receiver.hold.clear()  # the receiver accepts the connection and then hangs
+    notifier = WebhookNotifier(receiver.url, backoff_seconds=0.1)
+    slow_rule = replace(rule("DatabaseConnectionFailures"), comparison=">=", for_seconds=0)
+    evaluator = AlertEvaluator(database, rules=[slow_rule], notifier=notifier)
+    try:
+        (result,) = evaluator.evaluate_once()
+        assert result.state == "firing"  # 0 failing pools >= 0
+        assert receiver.arrived.wait(10)
+        # Evaluation goes on while the first delivery is still waiting for an answer.
+        assert evaluator.evaluate_once()[0].state == "firing"
+        assert notifier.delivered == 0 and receiver.payloads.empty()
+        receiver.hold.set()
+        assert notifier.flush(15)
+        assert receiver.next()["status"] == "firing" and notifier.delivered == 1
+    finally:
+        receiver.hold.set()
+        notifier.close()
+
+
+def test_the_app_starts_the_evaluator_unless_switched_off(
+    database, clean_alerts, owner_engine, monkeypatch
+):
+    from alerts.evaluator import start_background
+
+    monkeypatch.setenv("ALERTS_EVALUATOR", "off")
+    assert start_background(database) is None
+    monkeypatch.setenv("ALERTS_EVALUATOR", "on")
+    monkeypatch.setenv("ALERTS_INTERVAL_SECONDS", "1")
+    stop = start_background(database)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if table_rows(owner_engine, "SELECT count(*) FROM alert_states") == [(7,)]:
+                break
+            time.sleep(0.1)
+        assert table_rows(owner_engine, "SELECT count(*) FROM alert_states") == [(7,)]
+    finally:
+        stop.set()
+    # Stopping releases the lock, so the next evaluator can take over.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and table_rows(
+        owner_engine,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k",
+        {"k": LOCK_KEY},
+    ) != [(0,)]:
+        time.sleep(0.1)
+    successor = AlertEvaluator(database, rules=[rule("TaskBacklog")])
+    assert successor.lead()
+    successor.release()
+
+
+def test_state_survives_a_restart(database, clean_data, clean_alerts, owner_engine, users):
+    insert_pending_tasks(owner_engine, 101)
+    store.save_override(database, users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
+    AlertEvaluator(database, rules=[rule("TaskBacklog")]).evaluate_once()
+    time.sleep(1.1)
+    # A new evaluator (a restarted process) continues from the stored pending state.
+    (result,) = AlertEvaluator(database, rules=[rule("TaskBacklog")]).evaluate_once()
+    assert result.state == "firing"
+
+
+def test_prometheus_down_is_an_error_not_all_clear(
+    database, clean_alerts, owner_engine, dash_app, client_as
+):
+    closed = PrometheusReader(f"http://127.0.0.1:{free_port()}", timeout=1)
+    evaluator = AlertEvaluator(
+        database, rules=[rule("HighPoolUtilisation")], prometheus=lambda: closed
+    )
+    (result,) = evaluator.evaluate_once()
+    assert result.state == "error"
+    assert "unavailable" in result.message and result.value is None
+    assert table_rows(owner_engine, "SELECT state FROM alert_states") == [("error",)]
+    shown = callback_values(
+        call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1])
+    )
+    assert "Cannot evaluate" in json.dumps(shown)
+    # Prometheus switched off by configuration is "no data", also not "normal".
+    (off,) = AlertEvaluator(
+        database, rules=[rule("HighPoolUtilisation")], prometheus=lambda: None
+    ).evaluate_once()
+    assert off.state == "no_data"
+
+
+def test_a_disabled_rule_is_not_evaluated(database, users, clean_alerts, clean_data, owner_engine):
+    insert_pending_tasks(owner_engine, 150)
+    store.save_override(database, users.actor("admin"), "TaskBacklog", 100, ">", 0, False)
+    (result,) = AlertEvaluator(database, rules=[rule("TaskBacklog")]).evaluate_once()
+    assert result.state == "disabled" and result.value is None
+
+
+# ------------------------------------------------------------------------------ one evaluator
+
+
+def test_only_one_evaluator_runs_and_another_takes_over(database, clean_alerts):
+    rules = [rule("TaskBacklog")]
+    first = AlertEvaluator(database, rules=rules, interval=0.1)
+    second = AlertEvaluator(database, rules=rules, interval=0.1)
+    stop_first, stop_second = threading.Event(), threading.Event()
+    threads = [
+        threading.Thread(target=first.run, args=(stop_first,), daemon=True),
+        threading.Thread(target=second.run, args=(stop_second,), daemon=True),
+    ]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 10
+        while first.evaluations + second.evaluations < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (first.evaluations == 0) != (second.evaluations == 0)
+        leader, stop_leader, other, stop_other = (
+            (first, stop_first, second, stop_second)
+            if first.evaluations
+            else (second, stop_second, first, stop_first)
+        )
+        stop_leader.set()
+        threads[0 if leader is first else 1].join(5)
+        deadline = time.monotonic() + 10
+        while other.evaluations == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert other.evaluations > 0  # the lock was released and the other took over
+    finally:
+        stop_first.set()
+        stop_second.set()
+        for t in threads:
+            t.join(5)
+
+
+def run_cli(args, pg_server=None, extra_env=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(pg_server, extra_env),
+        timeout=120,
+    )
+
+
+def cli_env(pg_server, extra_env=None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("ALERT_WEBHOOK_URL", None)
+    if pg_server is not None:
+        env["DATABASE_URL"] = pg_server.app_url
+        env["OWNER_DATABASE_URL"] = pg_server.owner_url
+    env.update(extra_env or {})
+    return env
+
+
+def test_two_processes_one_evaluator(pg_server, database, owner_engine, clean_alerts):
+    """The web app (`serve`, which starts the evaluator in a thread) and `alerts run`."""
+    env = cli_env(pg_server, {"ALERTS_INTERVAL_SECONDS": "1", "SECRET_KEY": "x" * 40})
+    commands = (["serve", "--port", str(free_port())], ["alerts", "run"])
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cli", *command],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in commands
+    ]
+    try:
+        query = """SELECT count(*) FILTER (WHERE l.granted), count(DISTINCT a.pid)
+                   FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid
+                        AND l.locktype = 'advisory' AND l.objid = :key
+                   WHERE a.application_name = 'taskmaster_alert_evaluator'"""
+        deadline = time.monotonic() + 60
+        seen = (0, 0)
+        while time.monotonic() < deadline:
+            seen = table_rows(owner_engine, query, {"key": LOCK_KEY})[0]
+            states = table_rows(owner_engine, "SELECT count(*) FROM alert_states")[0][0]
+            if seen[1] == 2 and states == 7:
+                break
+            time.sleep(0.2)
+        # Both processes are connected; exactly one holds the lock, and it evaluated every rule.
+        assert seen == (1, 2), [p.poll() for p in procs]
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.communicate(timeout=20)
+    assert all(p.returncode == 0 for p in procs)
+
+
+def test_alerts_check_prints_every_rule(pg_server, database, clean_alerts, owner_engine):
+    result = run_cli(["alerts", "check"], pg_server)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 7
+    backlog = next(line for line in lines if line.startswith("TaskBacklog"))
+    pending = table_rows(owner_engine, "SELECT count(*) FROM tasks WHERE status = 'pending'")[0][0]
+    assert backlog.split()[1:3] == ["normal" if pending <= 100 else "pending", str(pending)]
+    memory = next(line for line in lines if line.startswith("HighMemoryUsage"))
+    assert memory.split()[1] == "no_data" and "PROMETHEUS_ENABLED" in memory
+    assert table_rows(owner_engine, "SELECT count(*) FROM alert_states")[0][0] == 7
+
+
+# ------------------------------------------------------------------------------ page actions
+
+
+def test_rule_edits_are_validated_on_the_server(
+    dash_app, client_as, users, clean_alerts, owner_engine
+):
+    admin = client_as("admin")
+    state = ["TaskBacklog", "-5", ">", "10m", ["enabled"]]
+    refused = callback_values(
+        call_callback(admin, dash_app, "alerts-edit-message.children", [1], state)
+    )
+    assert "must not be negative" in json.dumps(refused)
+    state = ["TaskBacklog", "50", "=~", "10m", ["enabled"]]
+    refused = callback_values(
+        call_callback(admin, dash_app, "alerts-edit-message.children", [1], state)
+    )
+    assert "comparison: unknown" in json.dumps(refused)
+    for bad in (
+        ["TaskBacklog", "50", ">", "forever", []],
+        ["'; DROP TABLE tasks; --", "50", ">", "1m", []],
+        ["TaskBacklog", "x" * 10_000, ">", "1m", []],
+        ["TaskBacklog", {"a": 1}, ">", "1m", "yes"],
+    ):
+        refused = callback_values(
+            call_callback(admin, dash_app, "alerts-edit-message.children", [1], bad)
+        )
+        assert "Not saved" in json.dumps(refused)
+    assert table_rows(owner_engine, "SELECT count(*) FROM alert_rule_overrides") == [(0,)]
+
+    saved = callback_values(
+        call_callback(
+            admin,
+            dash_app,
+            "alerts-edit-message.children",
+            [1],
+            ["TaskBacklog", "150", ">=", "2m", []],
+        )
+    )
+    assert "Saved TaskBacklog" in json.dumps(saved)
+    assert table_rows(
+        owner_engine,
+        "SELECT threshold, comparison, for_seconds, enabled FROM alert_rule_overrides",
+    ) == [(150.0, ">=", 120, False)]
+    audited = table_rows(
+        owner_engine,
+        "SELECT username, action FROM audit_logs WHERE entity_type = 'alert_rule_overrides'",
+    )
+    assert audited == [("test-admin", "create")]
+
+
+@pytest.mark.parametrize("role", ["viewer", "on_call", "developer"])
+def test_roles_without_alerts_manage_are_refused(
+    dash_app, client_as, users, clean_alerts, owner_engine, role
+):
+    client = client_as(role)
+    for output, state in (
+        ("alerts-edit-message.children", ["TaskBacklog", "1", ">", "0s", ["enabled"]]),
+        ("alerts-ack-message.children", ["TaskBacklog", "mine"]),
+        ("alerts-silence-message.children", ["TaskBacklog", 60, "quiet"]),
+    ):
+        response = call_callback(client, dash_app, output, [1], state)
+        assert response.status_code == 403, output
+    counts = table_rows(
+        owner_engine,
+        """SELECT (SELECT count(*) FROM alert_rule_overrides),
+                  (SELECT count(*) FROM alert_acknowledgements),
+                  (SELECT count(*) FROM alert_silences)""",
+    )
+    assert counts == [(0, 0, 0)]
+
+
+def test_acknowledge_and_silence_are_audited_and_visible_to_everyone(
+    dash_app, client_as, users, clean_alerts, owner_engine
+):
+    with owner_engine.begin() as conn:  # a firing alert, as the evaluator would store it
+        conn.execute(
+            text(
+                """INSERT INTO alert_states (rule_name, title, severity, link, state, value)
+                   VALUES ('HighErrorRate', 'More than 10 errors per minute', 'critical',
+                           '/errors', 'firing', 42)"""
+            )
+        )
+    admin = client_as("admin")
+    missing = callback_values(
+        call_callback(admin, dash_app, "alerts-ack-message.children", [1], ["HighErrorRate", " "])
+    )
+    assert "write a note" in json.dumps(missing)
+    acked = callback_values(
+        call_callback(
+            admin, dash_app, "alerts-ack-message.children", [1], ["HighErrorRate", "on it"]
+        )
+    )
+    assert "Acknowledged HighErrorRate" in json.dumps(acked)
+
+    viewer = client_as("viewer")
+    shown = json.dumps(
+        callback_values(call_callback(viewer, dash_app, "alert-banner.children", [1]))
+    )
+    assert "More than 10 errors per minute: 42" in shown and "acknowledged by test-admin" in shown
+    page = json.dumps(
+        callback_values(
+            call_callback(viewer, dash_app, "alerts-table.children", [1, None, None, None])
+        )
+    )
+    assert "test-admin: on it" in page and "acknowledged" in page
+
+    bad = callback_values(
+        call_callback(
+            admin, dash_app, "alerts-silence-message.children", [1], ["HighErrorRate", 7, ""]
+        )
+    )
+    assert "choose a duration" in json.dumps(bad)
+    silenced = callback_values(
+        call_callback(
+            admin,
+            dash_app,
+            "alerts-silence-message.children",
+            [1],
+            ["HighErrorRate", 60, "deploy"],
+        )
+    )
+    assert "Silenced HighErrorRate for 1 hour" in json.dumps(silenced)
+    assert table_rows(
+        owner_engine,
+        "SELECT until > now() + interval '59 minutes', username, note FROM alert_silences",
+    ) == [(True, "test-admin", "deploy")]
+    banner.clear_cache()
+    quiet = callback_values(call_callback(viewer, dash_app, "alert-banner.children", [1]))
+    assert quiet["alert-banner"]["children"] is None  # silenced: not in the banner
+    page = json.dumps(
+        callback_values(
+            call_callback(viewer, dash_app, "alerts-table.children", [1, None, None, None])
+        )
+    )
+    assert "(test-admin)" in page and "silenced until" in page
+
+    audited = table_rows(
+        owner_engine,
+        "SELECT entity_type, username FROM audit_logs WHERE entity_type LIKE 'alert%' "
+        "ORDER BY timestamp",
+    )
+    assert audited == [
+        ("alert_acknowledgements", "test-admin"),
+        ("alert_silences", "test-admin"),
+    ]
+    ended = callback_values(
+        call_callback(
+            admin, dash_app, "alerts-silence-message.children", [1], ["HighErrorRate", 0, ""]
+        )
+    )
+    assert "Ended 1 silence(s)" in json.dumps(ended)
+    banner.clear_cache()
+    back = callback_values(call_callback(viewer, dash_app, "alert-banner.children", [1]))
+    assert "More than 10 errors" in json.dumps(back)
+
+
+def test_rls_lets_every_user_read_alerts_but_only_managers_write(database, users, clean_alerts):
+    from sqlalchemy.exc import ProgrammingError
+
+    store.acknowledge(database, users.actor("admin"), "TaskBacklog", "seen")
+    for role in ("viewer", "api_client", "on_call"):
+        events = store.alert_history(database, users.actor(role))
+        assert [e["what"] for e in events] == ["acknowledged"]
+    with pytest.raises(ProgrammingError):
+        store.acknowledge(database, users.actor("viewer"), "TaskBacklog", "sneaky")
+    with pytest.raises(ProgrammingError):
+        store.save_override(database, users.actor("developer"), "TaskBacklog", 1, ">", 0, True)
+
+
+# ------------------------------------------------------------------------------ browser
+
+
+def count_elements(dash_duo, selector: str) -> int:
+    # No implicit wait: asking for something absent must not take the driver's timeout.
+    return dash_duo.driver.execute_script(
+        "return document.querySelectorAll(arguments[0]).length", selector
+    )
+
+
+@pytest.mark.browser
+def test_the_banner_shows_a_firing_alert_in_the_browser(
+    dash_duo, dash_app, database, users, clean_data, clean_alerts, owner_engine
+):
+    insert_pending_tasks(owner_engine, 101)
+    store.save_override(database, users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
+    evaluator = AlertEvaluator(database, rules=[rule("TaskBacklog")])
+    assert evaluator.evaluate_once()[0].state == "pending"
+    browser_sign_in(dash_duo, dash_app, "test-viewer", path="/")
+    assert count_elements(dash_duo, "#alert-banner a") == 0
+    time.sleep(1.1)
+    assert evaluator.evaluate_once()[0].state == "firing"
+    banner.clear_cache()
+    dash_duo.driver.refresh()
+    dash_duo.wait_for_contains_text(
+        "#alert-banner", "Task backlog over 100 pending: 101", timeout=15
+    )
+    link = dash_duo.find_element("#alert-banner a")
+    assert link.get_attribute("href").endswith("/tasks")
+    # The /alerts page lists the rule as firing; a viewer gets no edit form.
+    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/alerts")
+    dash_duo.wait_for_text_to_equal("#alert-row-TaskBacklog td:nth-child(3)", "firing", timeout=15)
+    assert count_elements(dash_duo, "#alerts-edit-save") == 0
+
+
+@pytest.mark.browser
+def test_an_admin_edits_a_rule_in_the_browser(
+    dash_duo, dash_app, users, clean_alerts, owner_engine
+):
+    browser_sign_in(dash_duo, dash_app, "test-admin", path="/alerts")
+    dash_duo.wait_for_element("#alerts-edit-save")
+    threshold = dash_duo.find_element("#alerts-edit-threshold")
+    until(lambda: threshold.get_attribute("value") == "0", timeout=10)  # the first rule's
+    dash_duo.select_dcc_dropdown("#alerts-edit-rule", value="Task backlog over 100 pending")
+    until(lambda: threshold.get_attribute("value") == "100", timeout=10)
+    assert dash_duo.find_element("#alerts-edit-for").get_attribute("value") == "10m"
+    dash_duo.clear_input(threshold)
+    threshold.send_keys("-1")
+    dash_duo.find_element("#alerts-edit-save").click()
+    dash_duo.wait_for_contains_text("#alerts-edit-message", "must not be negative", timeout=10)
+    assert table_rows(owner_engine, "SELECT count(*) FROM alert_rule_overrides") == [(0,)]
+    dash_duo.clear_input(threshold)
+    threshold.send_keys("120")
+    dash_duo.find_element("#alerts-edit-save").click()
+    dash_duo.wait_for_contains_text("#alerts-edit-message", "Saved TaskBacklog", timeout=10)
+    dash_duo.wait_for_contains_text("#alert-row-TaskBacklog", "> 120", timeout=10)
+    assert table_rows(owner_engine, "SELECT threshold FROM alert_rule_overrides") == [(120.0,)]
+    assert dash_duo.get_logs() == []
+
+
+# ------------------------------------------------------------------------------ Prometheus
+
+
+class MetricsTarget:
+    """A /metrics endpoint on loopback whose pool gauges the test sets."""
+
+    def __init__(self) -> None:
+        self.in_use = 9
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                body = (
+                    f'taskmaster_db_pool_in_use{{pool="read"}} {outer.in_use}\n'
+                    'taskmaster_db_pool_max{pool="read"} 10\n'
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def prometheus_server():
+    binary = shutil.which("prometheus")
+    if not binary:
+        pytest.skip("prometheus is not installed")
+    target = MetricsTarget()
+    workdir = Path(tempfile.mkdtemp(prefix="tmdash-prom-"))
+    (workdir / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        "  - job_name: taskmaster\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{target.port}']}}]\n"
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                answer = requests.get(
+                    f"{url}/api/v1/query", params={"query": "taskmaster_db_pool_max"}, timeout=1
+                ).json()
+                if answer["data"]["result"]:
+                    break
+            except (requests.RequestException, ValueError, KeyError):
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail("prometheus did not scrape the test target in 30 s")
+        yield proc, url, target
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        target.server.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.mark.prometheus
+def test_a_promql_rule_against_a_real_prometheus(prometheus_server, database, users, clean_alerts):
+    proc, url, _target = prometheus_server
+    store.save_override(database, users.actor("admin"), "HighPoolUtilisation", 80, ">", 0, True)
+    reader = PrometheusReader(url, cache_seconds=0)
+    evaluator = AlertEvaluator(
+        database, rules=[rule("HighPoolUtilisation")], prometheus=lambda: reader
+    )
+    (result,) = evaluator.evaluate_once()
+    assert (result.state, result.value) == ("firing", 90)
+    proc.terminate()
+    proc.wait(10)
+    (down,) = evaluator.evaluate_once()
+    assert down.state == "error"  # Prometheus stopped: unknown, not resolved
