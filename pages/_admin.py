@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from dash import Input, Output, clientside_callback, dcc, html
+from dash import Input, Output, clientside_callback, html
 
 from auth.permissions import PermissionDenied, signed_in_user
 from data.db import Actor
@@ -32,9 +32,10 @@ def when(value: datetime | None, seconds: bool = False) -> str:
     return value.astimezone(UTC).strftime(shape) if isinstance(value, datetime) else ""
 
 
-def refresh_grid_on(grid_id: str, *stores: str) -> dcc.Store:
+def refresh_grid_on(grid_id: str, *stores: str) -> str:
     """After a server-side change (or a new external filter) the infinite grid drops its cached
-    blocks and asks the server again. Put the returned Store in the page's layout."""
+    blocks and asks the server again. Call at import time; put a dcc.Store with the returned id
+    in the page's layout."""
     done = f"{grid_id}-purged"
     purge = (
         "function() { try { window.dash_ag_grid.getApi(" + json.dumps(grid_id) + ")"
@@ -46,4 +47,4 @@ def refresh_grid_on(grid_id: str, *stores: str) -> dcc.Store:
         [Input(store, "data") for store in stores],
         prevent_initial_call=True,
     )
-    return dcc.Store(id=done)
+    return done

@@ -28,6 +28,7 @@ dash.register_page(
 
 GRID = "aa-grid"
 FILTERS = "aa-filters"
+PURGED = refresh_grid_on(GRID, FILTERS)
 COLUMNS = [
     {"field": "timestamp", "headerName": "When", "maxWidth": 190},
     {"field": "username", "headerName": "Who", "maxWidth": 160},
@@ -48,7 +49,7 @@ def layout(**_query: str) -> html.Div:
         [
             html.H1("Audit log"),
             dcc.Store(id=FILTERS, data={}),
-            refresh_grid_on(GRID, FILTERS),
+            dcc.Store(id=PURGED),
             html.Div(
                 [
                     field("User (exact)", dcc.Input(id="aa-user", maxLength=100, debounce=True)),

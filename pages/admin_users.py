@@ -39,6 +39,7 @@ dash.register_page(
 GRID = "au-grid"
 CREATED = "au-created"  # stores bumped after a change, so the grid asks the server again
 CHANGED = "au-changed"
+PURGED = refresh_grid_on(GRID, CREATED, CHANGED)
 ACTIONS = {
     "au-role-apply": "change the role",
     "au-activate": "activate",
@@ -84,7 +85,7 @@ def layout(**_query: str) -> html.Div:
             html.H1("Users"),
             dcc.Store(id=CREATED, data=0),
             dcc.Store(id=CHANGED, data=0),
-            refresh_grid_on(GRID, CREATED, CHANGED),
+            dcc.Store(id=PURGED),
             html.Div(id="au-grid-message"),
             dag.AgGrid(
                 id=GRID,
