@@ -16,6 +16,7 @@ from data.users import UserInputError
 ACTIONS = ("create", "update", "delete", "status_change")
 IGNORED_KEYS = frozenset({"updated_at"})
 MAX_VALUE_CHARS = 120
+COUNT_CAP = 100_000
 
 
 @dataclass(frozen=True)
@@ -118,11 +119,17 @@ def diff_text(old: dict | None, new: dict | None) -> str:
 
 def audit_page(
     actor: Actor, filters: AuditFilter, offset: int, limit: int
-) -> tuple[list[dict], int]:
-    """Audit rows newest first, with a readable `changes` text, and the filtered total."""
+) -> tuple[list[dict], int | None]:
+    """Audit rows newest first, with a readable `changes` text, and the filtered total (None
+    when it is over COUNT_CAP and this block does not reach the end: counting millions of rows
+    for a scroll bar is not worth it)."""
     where, params = filters.sql()
+    limit, offset = max(1, min(limit, 500)), max(0, offset)
     with get_database().transaction(PoolName.READ, actor) as conn:
-        total = conn.scalar(text(f"SELECT count(*) FROM audit_logs WHERE {where}"), params)
+        total = conn.scalar(
+            text(f"SELECT count(*) FROM (SELECT 1 FROM audit_logs WHERE {where} LIMIT :cap) t"),
+            {**params, "cap": COUNT_CAP + 1},
+        )
         rows = conn.execute(
             text(
                 f"""SELECT id::text AS id, "timestamp", username, entity_type, action,
@@ -130,7 +137,7 @@ def audit_page(
                     FROM audit_logs WHERE {where}
                     ORDER BY "timestamp" DESC, id DESC LIMIT :limit OFFSET :offset"""
             ),
-            {**params, "limit": max(1, min(limit, 500)), "offset": max(0, offset)},
+            {**params, "limit": limit, "offset": offset},
         ).mappings()
         result = []
         for row in rows:
@@ -138,7 +145,9 @@ def audit_page(
             old, new = item.pop("old_values"), item.pop("new_values")
             item["changes"] = diff_text(old, new)
             result.append(item)
-    return result, int(total or 0)
+    if total > COUNT_CAP:
+        return result, (offset + len(result) if len(result) < limit else None)
+    return result, int(total)
 
 
 def audited_tables(actor: Actor) -> list[str]:

@@ -115,7 +115,8 @@ def load_audit(request, filters):
         return {"rowData": [], "rowCount": 1}, result(user_message(exc), ok=False)
     for row in rows:
         row["timestamp"] = when(row["timestamp"], seconds=True)
-    return {"rowData": rows, "rowCount": max(total, 1)}, None
+    # rowCount -1: more rows than we count; never 0 (the grid would stop asking).
+    return {"rowData": rows, "rowCount": -1 if total is None else max(total, 1)}, None
 
 
 def _known(filters) -> dict:

@@ -233,3 +233,18 @@ def test_audit_filter_parsing():
     assert params["until"] - params["since"] == timedelta(days=2)
     with pytest.raises(UserInputError):
         AuditFilter.parse(action="truncate")
+
+
+def test_past_the_count_cap_the_total_is_unknown_until_the_last_block(database, users, monkeypatch):
+    import data.audit
+
+    for _ in range(3):
+        create_role(SYSTEM_ACTOR, fresh_name(), None, [])
+    chosen = AuditFilter(username="system", table="user_roles", action="create")
+    _, exact = data.audit.audit_page(users.actor("admin"), chosen, 0, 500)
+    assert exact >= 3
+    monkeypatch.setattr(data.audit, "COUNT_CAP", 2)
+    rows, unknown = data.audit.audit_page(users.actor("admin"), chosen, 0, 1)
+    assert len(rows) == 1 and unknown is None
+    rows, end = data.audit.audit_page(users.actor("admin"), chosen, exact - 1, 10)
+    assert len(rows) == 1 and end == exact
