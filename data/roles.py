@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import text
 
+from auth.permissions import PERMISSIONS
 from data.db import SYSTEM_USER_ID, Actor, PoolName, get_database
 from data.users import UserInputError
 
@@ -18,8 +19,6 @@ MAX_DESCRIPTION = 500
 
 
 def known_permissions() -> dict[str, str]:
-    from auth.permissions import PERMISSIONS
-
     return {"*": "Everything (all permissions, present and future)", **PERMISSIONS}
 
 

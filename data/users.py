@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from sqlalchemy import text
 
 from auth.passwords import hash_password, password_problem
 from data.db import SYSTEM_ACTOR, SYSTEM_USER_ID, Actor, PoolName, get_database
+from data.grid import grid_query
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,99}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -210,8 +212,6 @@ def api_key_hash(key: str) -> str:
 
 def users_page(actor: Actor, request: dict | None) -> tuple[list[dict], int]:
     """One block of the users grid (never the system user) and the filtered total."""
-    from data.grid import grid_query
-
     query = grid_query(request, USER_GRID_COLUMNS, USER_GRID_FILTERS, "u.username")
     where = " AND ".join(["u.id <> CAST(:system_id AS uuid)", *query.where])
     params = {**query.params, "system_id": SYSTEM_USER_ID}
@@ -329,8 +329,6 @@ def admin_set_password(actor: Actor, user_id: str, password: str) -> None:
 
 def issue_api_key(actor: Actor, user_id: str, days: int) -> tuple[str, datetime]:
     """A new API key (replacing any earlier one): returned once, stored only as SHA-256."""
-    import secrets
-
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= API_KEY_MAX_DAYS:
         raise UserInputError(f"An API key lasts 1 to {API_KEY_MAX_DAYS} days.")
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
