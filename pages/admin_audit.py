@@ -30,7 +30,7 @@ GRID = "aa-grid"
 FILTERS = "aa-filters"
 PURGED = refresh_grid_on(GRID, FILTERS)
 COLUMNS = [
-    {"field": "timestamp", "headerName": "When", "maxWidth": 190},
+    {"field": "timestamp", "headerName": "When", "minWidth": 210, "maxWidth": 230},
     {"field": "username", "headerName": "Who", "maxWidth": 160},
     {"field": "entity_type", "headerName": "Table", "maxWidth": 160},
     {"field": "action", "headerName": "Operation", "maxWidth": 140},
@@ -66,7 +66,11 @@ def layout(**_query: str) -> html.Div:
                 columnDefs=COLUMNS,
                 defaultColDef={"resizable": True, "sortable": False, "flex": 1},
                 dashGridOptions={
-                    "rowSelection": {"mode": "singleRow", "checkboxes": False},
+                    "rowSelection": {
+                        "mode": "singleRow",
+                        "checkboxes": False,
+                        "enableClickSelection": True,
+                    },
                     "cacheBlockSize": 100,
                     "maxBlocksInCache": 10,
                     "tooltipShowDelay": 300,

@@ -93,7 +93,11 @@ def layout(**_query: str) -> html.Div:
                 columnDefs=COLUMNS,
                 defaultColDef={"sortable": True, "resizable": True, "flex": 1, "minWidth": 110},
                 dashGridOptions={
-                    "rowSelection": {"mode": "singleRow", "checkboxes": False},
+                    "rowSelection": {
+                        "mode": "singleRow",
+                        "checkboxes": False,
+                        "enableClickSelection": True,
+                    },
                     "cacheBlockSize": 50,
                     "maxBlocksInCache": 20,
                 },

@@ -39,12 +39,30 @@ def test_an_admin_creates_a_user_who_signs_in_and_the_audit_log_shows_it(dash_du
 
     assert sign_in(dash_app.server.test_client(), name, ROLE_PASSWORD).status_code == 302
 
+    # Select them in the grid and issue an API key: shown once, then the grid shows its expiry.
+    cell = dash_duo.driver.find_element(
+        By.XPATH, f"//div[@id='au-grid']//div[contains(@class,'ag-cell') and text()='{name}']"
+    )
+    cell.click()
+    dash_duo.wait_for_contains_text("#au-selected", name, timeout=10)
+    dash_duo.find_element("#au-key-issue").click()
+    dash_duo.wait_for_contains_text("#au-api-key", "tmk_", timeout=10)
+    key = dash_duo.find_element("#au-api-key").text
+    assert (
+        dash_app.server.test_client()
+        .get("/api/v1/me", headers={"X-API-Key": key})
+        .get_json()["username"]
+        == name
+    )
+
     dash_duo.find_element("#nav-admin_audit").click()
     dash_duo.wait_for_contains_text("#aa-grid", f"username: {name}", timeout=15)
     created = [
-        row.text
+        row
         for row in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#aa-grid .ag-row")
         if f"username: {name}" in row.text
     ]
-    assert len(created) == 1 and "test-admin" in created[0] and "create" in created[0]
+    assert len(created) == 1 and "test-admin" in created[0].text and "create" in created[0].text
+    created[0].find_element(By.CSS_SELECTOR, ".ag-cell").click()
+    dash_duo.wait_for_contains_text("#aa-detail", f"email: {name}@example.com", timeout=10)
     assert dash_duo.get_logs() == []
