@@ -7,17 +7,6 @@ from datetime import UTC, datetime
 
 from dash import Input, Output, clientside_callback, html
 
-from auth.permissions import PermissionDenied, signed_in_user
-from data.db import Actor
-
-
-def acting_user(permission: str) -> Actor:
-    """The caller as an Actor; the callback's @require_permission has already checked them."""
-    user = signed_in_user()
-    if user is None or not user.has(permission):
-        raise PermissionDenied(permission)
-    return user.actor()
-
 
 def field(label: str, component) -> html.Label:
     return html.Label([html.Span(label, className="field-label"), component], className="field")

@@ -8,12 +8,12 @@ import dash_ag_grid as dag
 from dash import Input, Output, State, callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
-from auth.permissions import has_permission, require_permission
+from auth.permissions import actor_with, has_permission, require_permission
 from data.audit import ACTIONS, AuditFilter, audit_page, audited_tables
 from data.db import user_message
 from data.grid import MAX_PAGE
 from data.users import UserInputError
-from pages._admin import acting_user, field, refresh_grid_on, result, when
+from pages._admin import field, refresh_grid_on, result, when
 from pages._ui import not_permitted, panel_message
 
 PERMISSION = "audit:read"
@@ -42,7 +42,7 @@ def layout(**_query: str) -> html.Div:
     if not has_permission(PERMISSION):
         return not_permitted("the audit log")
     try:
-        tables = audited_tables(acting_user(PERMISSION))
+        tables = audited_tables(actor_with(PERMISSION))
     except SQLAlchemyError as exc:
         return panel_message(user_message(exc))
     return html.Div(
@@ -111,7 +111,7 @@ def load_audit(request, filters):
         chosen = AuditFilter.parse(**_known(filters))
         start = max(0, int(request.get("startRow") or 0))
         end = int(request.get("endRow") or start + 100)
-        rows, total = audit_page(acting_user(PERMISSION), chosen, start, min(end - start, MAX_PAGE))
+        rows, total = audit_page(actor_with(PERMISSION), chosen, start, min(end - start, MAX_PAGE))
     except (UserInputError, TypeError, ValueError) as exc:
         message = str(exc) if isinstance(exc, UserInputError) else "The filter is not valid."
         return {"rowData": [], "rowCount": 1}, result(message, ok=False)

@@ -7,7 +7,7 @@ import dash
 from dash import Input, Output, State, callback, ctx, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
-from auth.permissions import has_permission, require_permission
+from auth.permissions import actor_with, has_permission, require_permission
 from data.db import user_message
 from data.roles import (
     SPEC_ROLES,
@@ -18,7 +18,7 @@ from data.roles import (
     set_role_active,
     set_role_permissions,
 )
-from pages._admin import acting_user, field, result
+from pages._admin import field, result
 from pages._ui import not_permitted
 
 PERMISSION = "users:manage"
@@ -121,7 +121,7 @@ def layout(**_query: str) -> html.Div:
 @require_permission(PERMISSION)
 def show_roles(_changed):
     try:
-        found = roles(acting_user(PERMISSION))
+        found = roles(actor_with(PERMISSION))
     except SQLAlchemyError as exc:
         return result(user_message(exc), ok=False), []
     header = html.Tr(
@@ -154,7 +154,7 @@ def show_roles(_changed):
 @require_permission(PERMISSION)
 def load_role(role_name):
     try:
-        found = {r["role_name"]: r for r in roles(acting_user(PERMISSION))}
+        found = {r["role_name"]: r for r in roles(actor_with(PERMISSION))}
     except SQLAlchemyError:
         raise dash.exceptions.PreventUpdate from None
     role = found.get(role_name)
@@ -180,7 +180,7 @@ def act_on_role(*args):
     action = ctx.triggered_id
     if action not in ACTIONS:
         raise dash.exceptions.PreventUpdate
-    actor = acting_user(PERMISSION)
+    actor = actor_with(PERMISSION)
     try:
         if action == "ar-create":
             name = new_name.strip() if isinstance(new_name, str) else new_name

@@ -8,7 +8,7 @@ import dash_ag_grid as dag
 from dash import Input, Output, State, callback, ctx, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
-from auth.permissions import has_permission, require_permission
+from auth.permissions import actor_with, has_permission, require_permission
 from data.db import user_message
 from data.users import (
     API_KEY_MAX_DAYS,
@@ -23,7 +23,7 @@ from data.users import (
     unlock_user,
     users_page,
 )
-from pages._admin import acting_user, field, refresh_grid_on, result, when
+from pages._admin import field, refresh_grid_on, result, when
 from pages._ui import not_permitted, panel_message
 
 PERMISSION = "users:manage"
@@ -77,7 +77,7 @@ def layout(**_query: str) -> html.Div:
     if not has_permission(PERMISSION):
         return not_permitted("user administration")
     try:
-        roles = role_names(acting_user(PERMISSION))
+        roles = role_names(actor_with(PERMISSION))
     except SQLAlchemyError as exc:
         return panel_message(user_message(exc))
     return html.Div(
@@ -201,7 +201,7 @@ def _grid_row(row: dict) -> dict:
 @require_permission(PERMISSION)
 def load_users(request: dict | None):
     try:
-        rows, total = users_page(acting_user(PERMISSION), request)
+        rows, total = users_page(actor_with(PERMISSION), request)
     except SQLAlchemyError as exc:
         return {"rowData": [], "rowCount": 1}, result(user_message(exc), ok=False)
     # The grid must never be told rowCount 0 (it would stop asking): 1 with no rows instead.
@@ -226,7 +226,7 @@ def create(_clicks, username, email, role, password, created):
     if not all(isinstance(v, str) and v.strip() for v in values):
         return result("Fill in username, e-mail, role and password.", ok=False), dash.no_update, ""
     try:
-        create_user(acting_user(PERMISSION), username.strip(), email.strip(), role, password)
+        create_user(actor_with(PERMISSION), username.strip(), email.strip(), role, password)
     except UserInputError as exc:
         return result(str(exc), ok=False), dash.no_update, ""
     except SQLAlchemyError as exc:
@@ -278,7 +278,7 @@ def act_on_user(*args):
     row = _selected(selected)
     if row is None:
         return result("Select a user in the table first.", ok=False), None, dash.no_update, ""
-    actor = acting_user(PERMISSION)
+    actor = actor_with(PERMISSION)
     user_id, name = row.get("id"), str(row.get("username", "the user"))[:100]
     key_shown = None
     try:
