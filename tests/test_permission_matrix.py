@@ -155,7 +155,8 @@ def target(database, users, owner_engine) -> Target:
     found.user_id = create_user(
         SYSTEM_ACTOR, f"victim-{suffix}", f"victim-{suffix}@example.com", "viewer", ROLE_PASSWORD
     )
-    found.role_name = f"matrix_{''.join(c for c in suffix if c.isalpha()) or 'x'}_role"[:50]
+    # Role names take lower-case letters only: spell the hex suffix with a-p.
+    found.role_name = "matrix_" + "".join(chr(ord("a") + int(c, 16)) for c in suffix)
     create_role(SYSTEM_ACTOR, found.role_name, "matrix role", ["tasks:read"])
     return found
 
