@@ -127,7 +127,12 @@ def create_app(
     app.layout = shell
     server = app.server
     prefix = app.config.routes_pathname_prefix
-    init_auth(server, prefix=prefix, secret_key=secret_key, policy=login_policy or LoginPolicy())
+    init_auth(
+        server,
+        prefix=prefix,
+        secret_key=secret_key,
+        policy=login_policy or LoginPolicy.from_environment(),
+    )
 
     @server.route(prefix + "api/v1/health")
     def health():

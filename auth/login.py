@@ -17,14 +17,24 @@ from flask import (
     render_template_string,
     request,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from sqlalchemy.exc import SQLAlchemyError
 
+from auth.cloudflare import HEADER as CF_HEADER
+from auth.cloudflare import CloudflareAccess
 from auth.passwords import hash_password, needs_rehash, verify_password
 from auth.permissions import PermissionDenied, SessionUser
 from data.db import user_message
-from data.users import login_record, record_login_failure, record_login_success, session_record
+from data.users import (
+    api_key_session,
+    email_session,
+    login_record,
+    record_login_failure,
+    record_login_success,
+    session_record,
+)
 
 blueprint = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -37,6 +47,23 @@ _DUMMY_HASH = hash_password("not-a-real-password-0")
 class LoginPolicy:
     max_attempts: int = 5
     lock_minutes: int = 15
+
+    @classmethod
+    def from_environment(cls) -> LoginPolicy:
+        """LOGIN_MAX_ATTEMPTS (1-10) and LOGIN_LOCK_MINUTES (1-1440), defaults 5 and 15."""
+
+        def bounded(name: str, default: int, low: int, high: int) -> int:
+            raw = os.environ.get(name, "").strip()
+            if not raw:
+                return default
+            if not raw.isdigit() or not low <= int(raw) <= high:
+                raise ValueError(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
+            return int(raw)
+
+        return cls(
+            bounded("LOGIN_MAX_ATTEMPTS", cls.max_attempts, 1, 10),
+            bounded("LOGIN_LOCK_MINUTES", cls.lock_minutes, 1, 1440),
+        )
 
 
 LOGIN_PAGE = """<!doctype html>
@@ -149,6 +176,53 @@ def _load_user(token: str) -> SessionUser | None:
     return SessionUser(record)
 
 
+def _load_user_from_request(req) -> SessionUser | None:
+    """Without a session: an API key on /api/v1/*, or a verified Cloudflare Access token.
+    Neither creates a session; each request is checked again."""
+    prefix = current_app.config["ROUTES_PREFIX"]
+    try:
+        api_key = req.headers.get("X-API-Key")
+        if api_key and req.path.startswith(prefix + "api/v1/"):
+            record = api_key_session(api_key)
+            return SessionUser(record) if record else None
+        access: CloudflareAccess | None = current_app.config.get("CF_ACCESS")
+        token = req.headers.get(CF_HEADER)
+        if access and token:
+            email = access.verified_email(token)
+            record = email_session(email) if email else None
+            return SessionUser(record) if record else None
+    except SQLAlchemyError:
+        return None
+    return None
+
+
+@blueprint.route("/api/v1/me")
+def who_am_i():
+    """Who the request is signed in as (session, API key or Cloudflare Access)."""
+    user = current_user
+    return jsonify(
+        username=user.username,
+        email=user.record.email,
+        role=user.record.role_name,
+        permissions=sorted(user.record.permissions),
+    )
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over HTTPS (see init_auth)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or request.is_secure
+
+
+def trust_proxy(server: Flask, hops: int) -> None:
+    """Believe X-Forwarded-For/-Proto/-Host from `hops` reverse proxies in front of the app."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    if hops > 0:
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+
 def init_auth(server: Flask, *, prefix: str, secret_key: str, policy: LoginPolicy) -> None:
     server.config.update(
         SECRET_KEY=secret_key,
@@ -161,9 +235,16 @@ def init_auth(server: Flask, *, prefix: str, secret_key: str, policy: LoginPolic
     )
     server.config["ROUTES_PREFIX"] = prefix
     server.config["LOGIN_POLICY"] = policy
+    server.config["CF_ACCESS"] = CloudflareAccess.from_environment()
+    server.session_interface = _SessionInterface()
+    hops = os.environ.get("TRUSTED_PROXY_COUNT", "0").strip() or "0"
+    if not hops.isdigit():
+        raise ValueError(f"TRUSTED_PROXY_COUNT must be a whole number, got {hops!r}")
+    trust_proxy(server, int(hops))
     csrf.init_app(server)
     login_manager.init_app(server)
     login_manager.user_loader(_load_user)
+    login_manager.request_loader(_load_user_from_request)
     login_manager.session_protection = "basic"
     server.register_blueprint(blueprint, url_prefix=prefix.rstrip("/") or None)
 

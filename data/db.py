@@ -230,6 +230,8 @@ def user_message(exc: BaseException) -> str:
         return "The database is busy: no connection was free in time. Try again in a moment."
     if isinstance(orig, psycopg.errors.QueryCanceled):
         return "The query took too long and was cancelled (statement timeout)."
+    if isinstance(orig, psycopg.errors.RaiseException) and orig.diag.message_primary:
+        return orig.diag.message_primary  # a rule of ours, worded for people (migration 010)
     if isinstance(orig, psycopg.errors.InsufficientPrivilege):
         return "You do not have permission to do that."
     if isinstance(orig, psycopg.errors.CheckViolation | psycopg.errors.InvalidTextRepresentation):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from sqlalchemy import text
 
 from auth.passwords import hash_password, password_problem
 from data.db import SYSTEM_ACTOR, SYSTEM_USER_ID, Actor, PoolName, get_database
+from data.grid import grid_query
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,99}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -181,3 +183,206 @@ def set_password(actor: Actor, user_id: str, password: str) -> None:
             text("UPDATE users SET password_hash = :h WHERE id = CAST(:id AS uuid)"),
             {"h": hash_password(password), "id": user_id},
         )
+
+
+# --- Administration (the /admin/users page). Every function runs as the acting admin, so RLS
+# (users:manage) and the audit log see them; each action is one transaction.
+
+API_KEY_PREFIX = "tmk_"
+API_KEY_MAX_DAYS = 365
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+# Grid field -> SQL expression (the whitelist for sorting and filtering).
+USER_GRID_COLUMNS = {
+    "username": "u.username",
+    "email": "u.email",
+    "role_name": "r.role_name",
+    "is_active": "u.is_active",
+    "locked": "(u.locked_until IS NOT NULL AND u.locked_until > now())",
+    "last_login_at": "u.last_login_at",
+    "login_attempts": "u.login_attempts",
+    "api_key_expires_at": "u.api_key_expires_at",
+}
+USER_GRID_FILTERS = {"username": "u.username", "email": "u.email", "role_name": "r.role_name"}
+
+
+def api_key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def users_page(actor: Actor, request: dict | None) -> tuple[list[dict], int]:
+    """One block of the users grid (never the system user) and the filtered total."""
+    query = grid_query(request, USER_GRID_COLUMNS, USER_GRID_FILTERS, "u.username")
+    where = " AND ".join(["u.id <> CAST(:system_id AS uuid)", *query.where])
+    params = {**query.params, "system_id": SYSTEM_USER_ID}
+    base = f"FROM users u JOIN user_roles r ON r.id = u.role_id WHERE {where}"
+    with get_database().transaction(PoolName.READ, actor) as conn:
+        total = conn.scalar(text(f"SELECT count(*) {base}"), params)
+        rows = conn.execute(
+            text(
+                f"""SELECT u.id::text AS id, u.username, u.email, r.role_name, u.is_active,
+                           {USER_GRID_COLUMNS["locked"]} AS locked, u.last_login_at,
+                           u.login_attempts, u.api_key_expires_at
+                    {base} ORDER BY {query.order_by} LIMIT :limit OFFSET :offset"""
+            ),
+            {**params, "limit": query.limit, "offset": query.offset},
+        ).mappings()
+        return [dict(row) for row in rows], int(total or 0)
+
+
+def _editable_user(conn, user_id: str | None) -> dict:
+    """The target user's row, locked for this transaction; refuses unknown ids and `system`."""
+    if not isinstance(user_id, str) or not _UUID.match(user_id) or user_id == SYSTEM_USER_ID:
+        raise UserInputError("There is no such user.")
+    row = (
+        conn.execute(
+            text(
+                """SELECT u.id::text AS id, u.username, u.is_active, r.role_name,
+                          r.is_active AND (r.permissions ? '*' OR r.permissions ? 'users:manage')
+                              AS manages_users
+                   FROM users u JOIN user_roles r ON r.id = u.role_id
+                   WHERE u.id = CAST(:id AS uuid) FOR UPDATE OF u"""
+            ),
+            {"id": user_id},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise UserInputError("There is no such user.")
+    return dict(row)
+
+
+def _refuse_losing_last_manager(conn, target: dict) -> None:
+    managers = conn.scalar(text("SELECT active_user_manager_count()"))
+    if target["is_active"] and target["manages_users"] and managers <= 1:
+        raise UserInputError("The last active admin cannot be deactivated, demoted or deleted.")
+
+
+def set_user_role(actor: Actor, user_id: str, role_name: str) -> None:
+    with get_database().transaction(PoolName.WRITE, actor) as conn:
+        target = _editable_user(conn, user_id)
+        if target["id"] == actor.user_id:
+            raise UserInputError("You cannot change the role of your own account.")
+        role = (
+            conn.execute(
+                text(
+                    """SELECT id, is_active AND (permissions ? '*' OR permissions ? 'users:manage')
+                              AS manages_users
+                       FROM user_roles WHERE role_name = :r AND is_active"""
+                ),
+                {"r": role_name if isinstance(role_name, str) else ""},
+            )
+            .mappings()
+            .first()
+        )
+        if role is None:
+            raise UserInputError("Choose an active role.")
+        if not role["manages_users"]:
+            _refuse_losing_last_manager(conn, target)
+        conn.execute(
+            text("UPDATE users SET role_id = :r WHERE id = CAST(:id AS uuid)"),
+            {"r": role["id"], "id": target["id"]},
+        )
+
+
+def set_user_active(actor: Actor, user_id: str, active: bool) -> None:
+    with get_database().transaction(PoolName.WRITE, actor) as conn:
+        target = _editable_user(conn, user_id)
+        if not active:
+            if target["id"] == actor.user_id:
+                raise UserInputError("You cannot deactivate your own account.")
+            _refuse_losing_last_manager(conn, target)
+        conn.execute(
+            text("UPDATE users SET is_active = :a WHERE id = CAST(:id AS uuid)"),
+            {"a": bool(active), "id": target["id"]},
+        )
+
+
+def unlock_user(actor: Actor, user_id: str) -> None:
+    with get_database().transaction(PoolName.WRITE, actor) as conn:
+        target = _editable_user(conn, user_id)
+        conn.execute(
+            text(
+                "UPDATE users SET locked_until = NULL, login_attempts = 0 "
+                "WHERE id = CAST(:id AS uuid)"
+            ),
+            {"id": target["id"]},
+        )
+
+
+def admin_set_password(actor: Actor, user_id: str, password: str) -> None:
+    """An admin sets someone's password: the target's sessions end."""
+    with get_database().transaction(PoolName.WRITE, actor) as conn:
+        target = _editable_user(conn, user_id)
+        problem = password_problem(password or "", target["username"])
+        if problem:
+            raise UserInputError(problem)
+        conn.execute(
+            text(
+                "UPDATE users SET password_hash = :h, login_attempts = 0, locked_until = NULL "
+                "WHERE id = CAST(:id AS uuid)"
+            ),
+            {"h": hash_password(password), "id": target["id"]},
+        )
+
+
+def issue_api_key(actor: Actor, user_id: str, days: int) -> tuple[str, datetime]:
+    """A new API key (replacing any earlier one): returned once, stored only as SHA-256."""
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= API_KEY_MAX_DAYS:
+        raise UserInputError(f"An API key lasts 1 to {API_KEY_MAX_DAYS} days.")
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    with get_database().transaction(PoolName.WRITE, actor) as conn:
+        target = _editable_user(conn, user_id)
+        expires = conn.scalar(
+            text(
+                """UPDATE users SET api_key_hash = :h,
+                          api_key_expires_at = now() + make_interval(days => :days)
+                   WHERE id = CAST(:id AS uuid) RETURNING api_key_expires_at"""
+            ),
+            {"h": api_key_hash(key), "days": days, "id": target["id"]},
+        )
+    return key, expires
+
+
+def revoke_api_key(actor: Actor, user_id: str) -> None:
+    with get_database().transaction(PoolName.WRITE, actor) as conn:
+        target = _editable_user(conn, user_id)
+        conn.execute(
+            text(
+                "UPDATE users SET api_key_hash = NULL, api_key_expires_at = NULL "
+                "WHERE id = CAST(:id AS uuid)"
+            ),
+            {"id": target["id"]},
+        )
+
+
+def _signable_user_id(where: str, params: dict) -> str | None:
+    rows = get_database().fetch_rows(
+        PoolName.READ,
+        SYSTEM_ACTOR,
+        f"""SELECT u.id::text AS id FROM users u JOIN user_roles r ON r.id = u.role_id
+            WHERE {where} AND u.is_active AND r.is_active
+              AND (u.locked_until IS NULL OR u.locked_until <= now())
+              AND u.id <> CAST(:system_id AS uuid)""",
+        {**params, "system_id": SYSTEM_USER_ID},
+    )
+    return rows[0]["id"] if len(rows) == 1 else None
+
+
+def api_key_session(key: str) -> SessionRecord | None:
+    """The user an unexpired, unrevoked API key belongs to, if they may still sign in."""
+    if not key or len(key) > 200:
+        return None
+    user_id = _signable_user_id(
+        "u.api_key_hash = :h AND u.api_key_expires_at > now()", {"h": api_key_hash(key)}
+    )
+    return session_record(user_id) if user_id else None
+
+
+def email_session(email: str) -> SessionRecord | None:
+    """The active user with this e-mail (Cloudflare Access vouches for it)."""
+    if not email or len(email) > 255:
+        return None
+    user_id = _signable_user_id("lower(u.email) = lower(:e)", {"e": email})
+    return session_record(user_id) if user_id else None

@@ -1,0 +1,145 @@
+"""Admin: the audit log, newest first, filterable by user, table, operation and date range, with
+before/after shown as the keys that changed. Paged on the server."""
+
+from __future__ import annotations
+
+import dash
+import dash_ag_grid as dag
+from dash import Input, Output, State, callback, dcc, html
+from sqlalchemy.exc import SQLAlchemyError
+
+from auth.permissions import actor_with, has_permission, require_permission
+from data.audit import ACTIONS, AuditFilter, audit_page, audited_tables
+from data.db import user_message
+from data.grid import MAX_PAGE
+from data.users import UserInputError
+from pages._admin import field, refresh_grid_on, result, when
+from pages._ui import not_permitted, panel_message
+
+PERMISSION = "audit:read"
+dash.register_page(
+    __name__,
+    path="/admin/audit",
+    name="Audit log",
+    title="Audit log · TaskMaster Dash",
+    order=92,
+    permission=PERMISSION,
+)
+
+GRID = "aa-grid"
+FILTERS = "aa-filters"
+PURGED = refresh_grid_on(GRID, FILTERS)
+COLUMNS = [
+    {"field": "timestamp", "headerName": "When", "minWidth": 210, "maxWidth": 230},
+    {"field": "username", "headerName": "Who", "maxWidth": 160},
+    {"field": "entity_type", "headerName": "Table", "maxWidth": 160},
+    {"field": "action", "headerName": "Operation", "maxWidth": 140},
+    {"field": "changes", "headerName": "Changes", "flex": 3, "tooltipField": "changes"},
+]
+
+
+def layout(**_query: str) -> html.Div:
+    if not has_permission(PERMISSION):
+        return not_permitted("the audit log")
+    try:
+        tables = audited_tables(actor_with(PERMISSION))
+    except SQLAlchemyError as exc:
+        return panel_message(user_message(exc))
+    return html.Div(
+        [
+            html.H1("Audit log"),
+            dcc.Store(id=FILTERS, data={}),
+            dcc.Store(id=PURGED),
+            html.Div(
+                [
+                    field("User (exact)", dcc.Input(id="aa-user", maxLength=100, debounce=True)),
+                    field("Table", dcc.Dropdown(id="aa-table", options=tables)),
+                    field("Operation", dcc.Dropdown(id="aa-action", options=list(ACTIONS))),
+                    field("Dates", dcc.DatePickerRange(id="aa-dates", display_format="YYYY-MM-DD")),
+                ],
+                className="filter-row",
+            ),
+            html.Div(id="aa-message"),
+            dag.AgGrid(
+                id=GRID,
+                rowModelType="infinite",
+                columnDefs=COLUMNS,
+                defaultColDef={"resizable": True, "sortable": False, "flex": 1},
+                dashGridOptions={
+                    "rowSelection": {
+                        "mode": "singleRow",
+                        "checkboxes": False,
+                        "enableClickSelection": True,
+                    },
+                    "cacheBlockSize": 100,
+                    "maxBlocksInCache": 10,
+                    "tooltipShowDelay": 300,
+                },
+                getRowId="params.data.id",
+                style={"height": "520px"},
+            ),
+            html.Div(id="aa-detail", className="panel audit-detail"),
+        ]
+    )
+
+
+@callback(
+    Output(FILTERS, "data"),
+    Input("aa-user", "value"),
+    Input("aa-table", "value"),
+    Input("aa-action", "value"),
+    Input("aa-dates", "start_date"),
+    Input("aa-dates", "end_date"),
+    prevent_initial_call=True,
+)
+@require_permission(PERMISSION)
+def choose_filters(user, table, action, since, until):
+    return {"username": user, "table": table, "action": action, "since": since, "until": until}
+
+
+@callback(
+    Output(GRID, "getRowsResponse"),
+    Output("aa-message", "children"),
+    Input(GRID, "getRowsRequest"),
+    State(FILTERS, "data"),
+    prevent_initial_call=True,
+)
+@require_permission(PERMISSION)
+def load_audit(request, filters):
+    request = request if isinstance(request, dict) else {}
+    try:
+        chosen = AuditFilter.parse(**_known(filters))
+        start = max(0, int(request.get("startRow") or 0))
+        end = int(request.get("endRow") or start + 100)
+        rows, total = audit_page(actor_with(PERMISSION), chosen, start, min(end - start, MAX_PAGE))
+    except (UserInputError, TypeError, ValueError) as exc:
+        message = str(exc) if isinstance(exc, UserInputError) else "The filter is not valid."
+        return {"rowData": [], "rowCount": 1}, result(message, ok=False)
+    except SQLAlchemyError as exc:
+        return {"rowData": [], "rowCount": 1}, result(user_message(exc), ok=False)
+    for row in rows:
+        row["timestamp"] = when(row["timestamp"], seconds=True)
+    # rowCount -1: more rows than we count; never 0 (the grid would stop asking).
+    return {"rowData": rows, "rowCount": -1 if total is None else max(total, 1)}, None
+
+
+def _known(filters) -> dict:
+    keys = ("username", "table", "action", "since", "until")
+    return {k: filters.get(k) for k in keys} if isinstance(filters, dict) else {}
+
+
+@callback(
+    Output("aa-detail", "children"),
+    Input(GRID, "selectedRows"),
+    prevent_initial_call=True,
+)
+@require_permission(PERMISSION)
+def show_detail(selected):
+    if not (isinstance(selected, list) and selected and isinstance(selected[0], dict)):
+        return "Select a row to see its changes in full."
+    row = selected[0]
+    changes = str(row.get("changes") or "(no field changed)").split("; ")
+    title = f"{row.get('timestamp')} · {row.get('username') or 'unknown'} · " + (
+        f"{row.get('action')} {row.get('entity_type')} {row.get('entity_id') or ''}"
+    )
+    return [html.Strong(title), html.Ul([html.Li(c) for c in changes])]

@@ -1,0 +1,68 @@
+"""The admin pages in Chromium: what a viewer and an admin actually see."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from tests.helpers import ROLE_PASSWORD, browser_sign_in, sign_in
+
+
+@pytest.mark.browser
+def test_a_viewer_sees_no_admin_links_and_is_not_permitted_by_url(dash_duo, dash_app, users):
+    browser_sign_in(dash_duo, dash_app, "test-viewer")
+    dash_duo.wait_for_element("#nav-overview")
+    links = [
+        a.get_attribute("id") for a in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".nav a")
+    ]
+    assert not {"nav-admin_users", "nav-admin_roles", "nav-admin_audit"} & set(links)
+    for path in ("/admin/users", "/admin/roles", "/admin/audit"):
+        dash_duo.driver.get(dash_duo.server.url.rstrip("/") + path)
+        dash_duo.wait_for_contains_text("#not-permitted", "Not permitted", timeout=10)
+        assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".ag-root")
+
+
+@pytest.mark.browser
+def test_an_admin_creates_a_user_who_signs_in_and_the_audit_log_shows_it(dash_duo, dash_app, users):
+    name = f"aaa-{uuid.uuid4().hex[:8]}"  # sorts first in the users grid
+    browser_sign_in(dash_duo, dash_app, "test-admin", path="/admin/users")
+    dash_duo.wait_for_element("#au-grid .ag-row", timeout=15)
+    dash_duo.find_element("#au-new-username").send_keys(name)
+    dash_duo.find_element("#au-new-email").send_keys(f"{name}@example.com")
+    dash_duo.find_element("#au-new-password").send_keys(ROLE_PASSWORD)
+    dash_duo.find_element("#au-create").click()
+    dash_duo.wait_for_text_to_equal("#au-create-message", f"Created {name} (viewer).", timeout=10)
+    # The grid asks the server again and shows the new user.
+    dash_duo.wait_for_contains_text("#au-grid", name, timeout=10)
+
+    assert sign_in(dash_app.server.test_client(), name, ROLE_PASSWORD).status_code == 302
+
+    # Select them in the grid and issue an API key: shown once, then the grid shows its expiry.
+    cell = dash_duo.driver.find_element(
+        By.XPATH, f"//div[@id='au-grid']//div[contains(@class,'ag-cell') and text()='{name}']"
+    )
+    cell.click()
+    dash_duo.wait_for_contains_text("#au-selected", name, timeout=10)
+    dash_duo.find_element("#au-key-issue").click()
+    dash_duo.wait_for_contains_text("#au-api-key", "tmk_", timeout=10)
+    key = dash_duo.find_element("#au-api-key").text
+    assert (
+        dash_app.server.test_client()
+        .get("/api/v1/me", headers={"X-API-Key": key})
+        .get_json()["username"]
+        == name
+    )
+
+    dash_duo.find_element("#nav-admin_audit").click()
+    dash_duo.wait_for_contains_text("#aa-grid", f"username: {name}", timeout=15)
+    created = [
+        row
+        for row in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#aa-grid .ag-row")
+        if f"username: {name}" in row.text
+    ]
+    assert len(created) == 1 and "test-admin" in created[0].text and "create" in created[0].text
+    created[0].find_element(By.CSS_SELECTOR, ".ag-cell").click()
+    dash_duo.wait_for_contains_text("#aa-detail", f"email: {name}@example.com", timeout=10)
+    assert dash_duo.get_logs() == []

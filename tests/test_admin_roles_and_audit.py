@@ -1,0 +1,250 @@
+"""/admin/roles and /admin/audit through their callbacks, checked against independent SQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from data.audit import AuditFilter, diff_text
+from data.db import SYSTEM_ACTOR
+from data.roles import create_role
+from data.users import UserInputError, create_user
+from tests.helpers import ROLE_PASSWORD, call_callback, callback_values
+
+ROLE_BUTTONS = ["ar-create", "ar-save", "ar-deactivate", "ar-activate"]
+
+
+def role_action(client, app, button, selected=None, name=None, description=None, perms=None):
+    resp = call_callback(
+        client,
+        app,
+        "ar-message.children",
+        [int(b == button) for b in ROLE_BUTTONS],
+        [selected, name, description, perms, 0],
+        changed=f"{button}.n_clicks",
+    )
+    shown = callback_values(resp)["ar-message"]["children"]
+    return shown["props"]["children"]
+
+
+def role_row(owner_engine, name: str):
+    with owner_engine.connect() as conn:
+        return conn.execute(
+            text("SELECT permissions, is_active FROM user_roles WHERE role_name = :n"), {"n": name}
+        ).one_or_none()
+
+
+def fresh_name() -> str:
+    return "r_" + "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:12])
+
+
+def test_an_admin_creates_a_role_and_edits_its_permissions(dash_app, client_as, owner_engine):
+    client = client_as("admin")
+    name = fresh_name()
+    said = role_action(
+        client,
+        dash_app,
+        "ar-create",
+        name=name,
+        description="Auditors",
+        perms=["audit:read", "tasks:read"],
+    )
+    assert said == f"Created the role {name}."
+    assert role_row(owner_engine, name) == (["tasks:read", "audit:read"], True)
+    said = role_action(client, dash_app, "ar-save", selected=name, perms=["errors:read"])
+    assert said == f"Saved the permissions of {name}."
+    assert role_row(owner_engine, name) == (["errors:read"], True)
+    listed = callback_values(call_callback(client, dash_app, "ar-table.children", [1]))
+    assert name in str(listed["ar-table"]["children"])
+    assert name in listed["ar-role-select"]["options"]
+
+
+@pytest.mark.parametrize(
+    ("name", "perms", "says"),
+    [
+        ("Bad-Name", [], "lower-case letters and underscores"),
+        ("x" * 5000, [], "lower-case letters and underscores"),
+        ("evil'; DROP TABLE user_roles;--", [], "lower-case letters and underscores"),
+        ("viewer", [], "already exists"),
+        ("fine_role", ["tasks:read", "root:everything"], "Unknown permission: root:everything"),
+        ("fine_role", "tasks:read", "Permissions must be a list."),
+    ],
+)
+def test_role_forms_refuse_bad_input(dash_app, client_as, owner_engine, name, perms, says):
+    with owner_engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM user_roles")).scalar()
+    said = role_action(client_as("admin"), dash_app, "ar-create", name=name, perms=perms)
+    assert says in said
+    with owner_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM user_roles")).scalar() == before
+
+
+def test_unknown_roles_and_huge_descriptions_are_refused(dash_app, client_as):
+    client = client_as("admin")
+    assert role_action(client, dash_app, "ar-save", selected="no_such_role", perms=[]) == (
+        "There is no such role."
+    )
+    assert "at most 500" in role_action(
+        client, dash_app, "ar-save", selected="viewer", description="d" * 10_000, perms=[]
+    )
+
+
+def test_a_role_can_be_deactivated_only_when_no_active_user_holds_it(
+    dash_app, client_as, owner_engine
+):
+    client = client_as("admin")
+    name = fresh_name()
+    create_role(SYSTEM_ACTOR, name, None, ["tasks:read"])
+    holder = f"h-{uuid.uuid4().hex[:8]}"
+    holder_id = create_user(SYSTEM_ACTOR, holder, f"{holder}@example.com", name, ROLE_PASSWORD)
+    said = role_action(client, dash_app, "ar-deactivate", selected=name)
+    assert "held by 1 active user" in said
+    assert role_row(owner_engine, name)[1] is True
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE users SET is_active = false WHERE id = CAST(:id AS uuid)"),
+            {"id": holder_id},
+        )
+    assert (
+        role_action(client, dash_app, "ar-deactivate", selected=name) == f"{name} is now inactive."
+    )
+    assert role_row(owner_engine, name)[1] is False
+
+
+@pytest.mark.parametrize("role", ["admin", "developer", "viewer", "api_client"])
+def test_the_spec_roles_cannot_be_deleted_deactivated_or_renamed(
+    dash_app, client_as, owner_engine, role
+):
+    assert "cannot be deactivated" in role_action(
+        client_as("admin"), dash_app, "ar-deactivate", selected=role
+    )
+    for sql in (
+        "DELETE FROM user_roles WHERE role_name = :r",
+        "UPDATE user_roles SET role_name = 'renamed' WHERE role_name = :r",
+        "UPDATE user_roles SET is_active = false WHERE role_name = :r",
+    ):
+        with pytest.raises(DBAPIError, match="built-in role"), owner_engine.begin() as conn:
+            conn.execute(text(sql), {"r": role})
+    assert role_row(owner_engine, role)[1] is True
+
+
+# --- Audit log ------------------------------------------------------------------------------------
+
+
+def audit_rows(client, app, filters=None, start=0, end=100):
+    resp = call_callback(
+        client,
+        app,
+        "aa-grid.getRowsResponse",
+        [{"startRow": start, "endRow": end, "sortModel": [], "filterModel": {}}],
+        [filters or {}],
+    )
+    values = callback_values(resp)
+    message = values["aa-message"]["children"]
+    return values["aa-grid"]["getRowsResponse"], message
+
+
+def test_the_audit_log_shows_who_changed_what_newest_first(dash_app, client_as):
+    admin = client_as("admin")
+    name = f"audited-{uuid.uuid4().hex[:8]}"
+    call_callback(
+        admin,
+        dash_app,
+        "au-create-message.children",
+        [1],
+        [name, f"{name}@example.com", "viewer", ROLE_PASSWORD, 0],
+    )
+    page, message = audit_rows(admin, dash_app, {"username": "test-admin", "table": "users"})
+    assert message is None
+    newest = page["rowData"][0]
+    assert (newest["username"], newest["entity_type"], newest["action"]) == (
+        "test-admin",
+        "users",
+        "create",
+    )
+    assert f"username: {name}" in newest["changes"]
+    assert "password_hash: [redacted" in newest["changes"]
+    times = [r["timestamp"] for r in page["rowData"]]
+    assert times == sorted(times, reverse=True)
+
+
+def test_audit_filters_by_operation_and_date_and_pages_on_the_server(
+    dash_app, client_as, owner_engine
+):
+    admin = client_as("admin")
+    with owner_engine.connect() as conn:
+        total = conn.execute(
+            text("SELECT count(*) FROM audit_logs WHERE action = 'update'")
+        ).scalar()
+    page, _ = audit_rows(admin, dash_app, {"action": "update"}, 0, 2)
+    assert page["rowCount"] == max(total, 1) and len(page["rowData"]) == min(total, 2)
+    assert {r["action"] for r in page["rowData"]} <= {"update"}
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    future, _ = audit_rows(admin, dash_app, {"since": tomorrow})
+    assert future == {"rowData": [], "rowCount": 1}
+
+
+@pytest.mark.parametrize(
+    ("filters", "says"),
+    [
+        ({"action": "drop"}, "operation filter is not valid"),
+        ({"since": "yesterday"}, "from date is not a date"),
+        ({"since": "2026-02-02", "until": "2026-01-01"}, "after the to date"),
+        ({"username": "u" * 5000}, "user filter is not valid"),
+        ({"table": ["users"]}, "table filter is not valid"),
+    ],
+)
+def test_bad_audit_filters_get_a_message(dash_app, client_as, filters, says):
+    page, message = audit_rows(client_as("admin"), dash_app, filters)
+    assert page == {"rowData": [], "rowCount": 1}
+    assert says in message["props"]["children"]
+
+
+def test_sql_looking_audit_filters_match_nothing(dash_app, client_as):
+    page, message = audit_rows(client_as("admin"), dash_app, {"username": "' OR '1'='1"})
+    assert message is None and page == {"rowData": [], "rowCount": 1}
+
+
+def test_only_audit_readers_get_the_audit_log(dash_app, client_as):
+    for role in ("viewer", "developer", "on_call", "api_client"):
+        resp = call_callback(
+            client_as(role), dash_app, "aa-grid.getRowsResponse", [{"startRow": 0}], [{}]
+        )
+        assert resp.status_code == 403
+
+
+def test_the_diff_shows_only_the_keys_that_changed():
+    old = {"id": 1, "status": "pending", "priority": 3, "updated_at": "a", "tags": []}
+    new = {"id": 1, "status": "done", "priority": 3, "updated_at": "b", "tags": None}
+    assert diff_text(old, new) == "status: pending → done"
+    assert diff_text(None, {"title": "x", "notes": None}) == "title: x"
+    assert diff_text({"title": "x"}, None) == "title: x"
+    assert len(diff_text({"t": "a" * 5000}, {"t": "b"})) < 200
+
+
+def test_audit_filter_parsing():
+    parsed = AuditFilter.parse("bob", "users", "create", "2026-01-01", "2026-01-02")
+    where, params = parsed.sql()
+    assert ":username" in where and "bob" not in where
+    assert params["until"] - params["since"] == timedelta(days=2)
+    with pytest.raises(UserInputError):
+        AuditFilter.parse(action="truncate")
+
+
+def test_past_the_count_cap_the_total_is_unknown_until_the_last_block(database, users, monkeypatch):
+    import data.audit
+
+    for _ in range(3):
+        create_role(SYSTEM_ACTOR, fresh_name(), None, [])
+    chosen = AuditFilter(username="system", table="user_roles", action="create")
+    _, exact = data.audit.audit_page(users.actor("admin"), chosen, 0, 500)
+    assert exact >= 3
+    monkeypatch.setattr(data.audit, "COUNT_CAP", 2)
+    rows, unknown = data.audit.audit_page(users.actor("admin"), chosen, 0, 1)
+    assert len(rows) == 1 and unknown is None
+    rows, end = data.audit.audit_page(users.actor("admin"), chosen, exact - 1, 10)
+    assert len(rows) == 1 and end == exact

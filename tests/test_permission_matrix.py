@@ -1,0 +1,182 @@
+"""The permission matrix: every default role against every action of the product, through the
+callback endpoint exactly as a browser would call it. A refused action answers 403 (or, on the
+overview, shows "—" instead of the figure) and leaves the database as it was.
+
+To add an action (e.g. "resolve an error", "edit alert thresholds"), append an Action to ACTIONS:
+`call` posts the callback, `snapshot` reads what the action may change (independent SQL), and
+`succeeded` says what an allowed caller sees.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from data.db import SYSTEM_ACTOR
+from data.roles import create_role
+from data.users import create_user
+from tests.helpers import ROLE_PASSWORD, call_callback, callback_values
+
+# The default roles' permissions as the spec (and migration 002) define them.
+ROLE_PERMISSIONS = {
+    "admin": {"*"},
+    "developer": {
+        "tasks:read",
+        "tasks:write",
+        "validations:read",
+        "validations:write",
+        "errors:read",
+    },
+    "viewer": {"tasks:read", "validations:read", "errors:read"},
+    "api_client": {"tasks:read", "tasks:write", "validations:write"},
+    "on_call": {"errors:read", "errors:write", "tasks:read", "validations:read"},
+}
+
+
+@dataclass
+class Target:
+    """Things an action works on, made fresh for each test case."""
+
+    owner_engine: Any
+    suffix: str
+    user_id: str = ""
+    role_name: str = ""
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    permission: str
+    call: Callable[[Any, Any, Target], Any]  # (client, dash_app, target) -> response
+    snapshot: Callable[[Target], Any] = lambda _t: None  # what the action may change
+    succeeded: Callable[[Any], bool] = lambda resp: resp.status_code == 200
+    refused: Callable[[Any], bool] = lambda resp: resp.status_code == 403
+    changes_data: bool = False
+
+
+def _scalar(target: Target, sql: str, **params) -> Any:
+    with target.owner_engine.connect() as conn:
+        return conn.execute(text(sql), params).scalar()
+
+
+def _overview_card(card: str) -> tuple[Callable, Callable]:
+    def value(resp) -> str:
+        return callback_values(resp)[card]["children"]
+
+    return (lambda resp: value(resp) != "—"), (lambda resp: value(resp) == "—")
+
+
+def _message(resp, output: str) -> str:
+    return str(callback_values(resp)[output]["children"])
+
+
+_tasks_ok, _tasks_refused = _overview_card("ov-open-backlog")
+_errors_ok, _errors_refused = _overview_card("ov-unresolved")
+
+ACTIONS = [
+    Action(
+        "read tasks",
+        "tasks:read",
+        lambda c, app, t: call_callback(c, app, "ov-open-backlog.children", [None]),
+        succeeded=_tasks_ok,
+        refused=_tasks_refused,
+    ),
+    Action(
+        "read errors",
+        "errors:read",
+        lambda c, app, t: call_callback(c, app, "ov-unresolved.children", [None]),
+        succeeded=_errors_ok,
+        refused=_errors_refused,
+    ),
+    Action(
+        "create a user",
+        "users:manage",
+        lambda c, app, t: call_callback(
+            c,
+            app,
+            "au-create-message.children",
+            [1],
+            [f"made-{t.suffix}", f"made-{t.suffix}@example.com", "viewer", ROLE_PASSWORD, 0],
+        ),
+        snapshot=lambda t: _scalar(
+            t, "SELECT count(*) FROM users WHERE username = :u", u=f"made-{t.suffix}"
+        ),
+        succeeded=lambda resp: "Created" in _message(resp, "au-create-message"),
+        changes_data=True,
+    ),
+    Action(
+        "deactivate a user",
+        "users:manage",
+        lambda c, app, t: call_callback(
+            c,
+            app,
+            "au-action-message.children",
+            [0, 0, 1, 0, 0, 0, 0],
+            [[{"id": t.user_id, "username": "victim"}], None, None, 90, 0],
+            changed="au-deactivate.n_clicks",
+        ),
+        snapshot=lambda t: _scalar(
+            t, "SELECT is_active FROM users WHERE id = CAST(:id AS uuid)", id=t.user_id
+        ),
+        succeeded=lambda resp: "inactive" in _message(resp, "au-action-message"),
+        changes_data=True,
+    ),
+    Action(
+        "edit a role's permissions",
+        "users:manage",
+        lambda c, app, t: call_callback(
+            c,
+            app,
+            "ar-message.children",
+            [0, 1, 0, 0],
+            [t.role_name, None, "edited", ["errors:read", "errors:write"], 0],
+            changed="ar-save.n_clicks",
+        ),
+        snapshot=lambda t: _scalar(
+            t,
+            "SELECT permissions::text || role_description FROM user_roles WHERE role_name = :r",
+            r=t.role_name,
+        ),
+        succeeded=lambda resp: "Saved" in _message(resp, "ar-message"),
+        changes_data=True,
+    ),
+]
+
+
+@pytest.fixture
+def target(database, users, owner_engine) -> Target:
+    suffix = uuid.uuid4().hex[:10]
+    found = Target(owner_engine, suffix)
+    found.user_id = create_user(
+        SYSTEM_ACTOR, f"victim-{suffix}", f"victim-{suffix}@example.com", "viewer", ROLE_PASSWORD
+    )
+    # Role names take lower-case letters only: spell the hex suffix with a-p.
+    found.role_name = "matrix_" + "".join(chr(ord("a") + int(c, 16)) for c in suffix)
+    create_role(SYSTEM_ACTOR, found.role_name, "matrix role", ["tasks:read"])
+    return found
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.name)
+@pytest.mark.parametrize("role", list(ROLE_PERMISSIONS))
+def test_each_role_may_do_exactly_what_its_permissions_allow(
+    dash_app, client_as, target, role, action
+):
+    permissions = ROLE_PERMISSIONS[role]
+    allowed = "*" in permissions or action.permission in permissions
+    before = action.snapshot(target)
+
+    response = action.call(client_as(role), dash_app, target)
+
+    after = action.snapshot(target)
+    if allowed:
+        assert action.succeeded(response), response.get_data(as_text=True)[:300]
+        if action.changes_data:
+            assert after != before, "an allowed change reached the database"
+    else:
+        assert action.refused(response), response.get_data(as_text=True)[:300]
+        assert after == before, "a refused action changed the database"
