@@ -145,6 +145,24 @@ ACTIONS = [
         succeeded=lambda resp: "Saved" in _message(resp, "ar-message"),
         changes_data=True,
     ),
+    Action(
+        "edit alert thresholds",
+        "alerts:manage",
+        lambda c, app, t: call_callback(
+            c,
+            app,
+            "alerts-edit-message.children",
+            [1],
+            ["TaskBacklog", "150", ">", "10m", ["enabled"]],
+        ),
+        snapshot=lambda t: _scalar(
+            t,
+            "SELECT coalesce(max(updated_at)::text || max(threshold), '') FROM"
+            " alert_rule_overrides WHERE rule_name = 'TaskBacklog'",
+        ),
+        succeeded=lambda resp: "Saved TaskBacklog" in _message(resp, "alerts-edit-message"),
+        changes_data=True,
+    ),
 ]
 
 
