@@ -74,6 +74,10 @@ CONNECTION_WAIT = Histogram(
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
+for _pool in POOLS:  # every series exists from the start, at zero
+    for _metric in (QUERIES_TOTAL, QUERIES_SUCCESSFUL, QUERIES_FAILED, QUERY_DURATION):
+        _metric.labels(_pool)
+    CONNECTION_WAIT.labels(_pool)
 
 
 def _pool_gauge(what: str, help_text: str) -> Gauge:
@@ -91,11 +95,6 @@ POOL_IN_USE = _pool_gauge("in_use", "Connections checked out of the pool")
 POOL_IDLE = _pool_gauge("idle", "Open connections waiting in the pool")
 POOL_WAITING = _pool_gauge("waiting", "Requests waiting for a connection")
 POOL_MAX = _pool_gauge("max", "Most connections the pool may open")
-
-for _pool in POOLS:  # every series exists from the start, at zero
-    QUERIES_TOTAL.labels(_pool)
-    QUERIES_SUCCESSFUL.labels(_pool)
-    QUERIES_FAILED.labels(_pool)
 
 
 def multiprocess_dir() -> str | None:
@@ -125,6 +124,10 @@ class InstrumentedQueuePool(QueuePool):
                 self._waiting -= 1
             CONNECTION_WAIT.labels(self.pool_label).observe(time.perf_counter() - started)
             self.publish()
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
 
     def _do_return_conn(self, record) -> None:
         super()._do_return_conn(record)

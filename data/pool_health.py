@@ -37,7 +37,7 @@ def own_pools(database: Database | None = None) -> pd.DataFrame:
                 "pool": name.value,
                 "in_use": in_use,
                 "idle": pool.checkedin(),
-                "waiting": getattr(pool, "_waiting", 0),
+                "waiting": getattr(pool, "waiting", 0),
                 "max": spec.max_size,
                 "utilisation": in_use / spec.max_size if spec.max_size else 0.0,
                 "queries": stats.total,
