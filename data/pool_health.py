@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from data.db import Actor, Database, PoolName, get_database
@@ -51,11 +52,19 @@ def own_pools(database: Database | None = None) -> pd.DataFrame:
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
+LOCK_TIMEOUT = "1s"  # never hang the page behind a table someone holds exclusively
+
+
+def _fetch(actor: Actor, sql: str, params: dict | None = None) -> pd.DataFrame:
+    with get_database().transaction(PoolName.BACKGROUND, actor) as conn:
+        conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+        result = conn.execute(text(sql), params or {})
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
 
 def connections(actor: Actor) -> tuple[pd.DataFrame, int]:
     """Client connections on the server by database, application and state; and max_connections."""
-    frame = get_database().fetch_df(
-        PoolName.BACKGROUND,
+    frame = _fetch(
         actor,
         """SELECT coalesce(datname, '') AS database,
                   coalesce(nullif(application_name, ''), '(unnamed)') AS application,
@@ -63,18 +72,13 @@ def connections(actor: Actor) -> tuple[pd.DataFrame, int]:
            FROM pg_stat_activity WHERE backend_type = 'client backend'
            GROUP BY 1, 2, 3 ORDER BY connections DESC, application, state""",
     )
-    limit = get_database().fetch_rows(
-        PoolName.BACKGROUND,
-        actor,
-        "SELECT current_setting('max_connections')::int AS max_connections",
-    )[0]["max_connections"]
-    return frame, limit
+    limit = _fetch(actor, "SELECT current_setting('max_connections')::int AS n")["n"].iloc[0]
+    return frame, int(limit)
 
 
 def long_running_queries(actor: Actor, limit: int = 10) -> pd.DataFrame:
     """Statements running now, longest first (not this page's own query)."""
-    return get_database().fetch_df(
-        PoolName.BACKGROUND,
+    return _fetch(
         actor,
         """SELECT pid, coalesce(usename, '') AS "user",
                   coalesce(nullif(application_name, ''), '(unnamed)') AS application, state,
@@ -91,8 +95,7 @@ def long_running_queries(actor: Actor, limit: int = 10) -> pd.DataFrame:
 
 def waiting_locks(actor: Actor, limit: int = 20) -> pd.DataFrame:
     """Lock requests not granted yet, with who blocks them."""
-    return get_database().fetch_df(
-        PoolName.BACKGROUND,
+    return _fetch(
         actor,
         """SELECT l.pid, coalesce(nullif(a.application_name, ''), '(unnamed)') AS application,
                   l.locktype, l.mode, coalesce(l.relation::regclass::text, '') AS relation,
@@ -125,20 +128,17 @@ STATEMENTS_NOT_LOADED = (
 
 def slow_queries(actor: Actor, limit: int = 15) -> SlowQueries:
     """Statements by mean time from pg_stat_statements, or a note saying why there are none."""
-    database = get_database()
-    installed = database.fetch_rows(
-        PoolName.BACKGROUND,
+    installed = _fetch(
         actor,
         """SELECT n.nspname AS schema FROM pg_extension e
            JOIN pg_namespace n ON n.oid = e.extnamespace
            WHERE e.extname = 'pg_stat_statements'""",
     )
-    if not installed:
+    if installed.empty:
         return SlowQueries(None, STATEMENTS_MISSING)
-    schema = installed[0]["schema"].replace('"', '""')
+    schema = installed["schema"].iloc[0].replace('"', '""')
     try:
-        frame = database.fetch_df(
-            PoolName.BACKGROUND,
+        frame = _fetch(
             actor,
             f"""SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 300) AS query, calls,
                        round(mean_exec_time::numeric, 2)::float AS mean_ms,
@@ -163,30 +163,34 @@ class DatabaseSummary:
 
 
 def database_summary(actor: Actor) -> DatabaseSummary:
-    row = get_database().fetch_rows(
-        PoolName.BACKGROUND,
+    row = _fetch(
         actor,
         """SELECT (SELECT sum(blks_hit)::float / nullif(sum(blks_hit) + sum(blks_read), 0)
                    FROM pg_stat_database WHERE datname = current_database()) AS ratio,
                   pg_database_size(current_database()) AS bytes,
                   pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS all_stats""",
-    )[0]
-    return DatabaseSummary(row["ratio"], int(row["bytes"]), bool(row["all_stats"]))
+    ).iloc[0]
+    ratio = None if pd.isna(row["ratio"]) else float(row["ratio"])
+    return DatabaseSummary(ratio, int(row["bytes"]), bool(row["all_stats"]))
 
 
 def table_health(actor: Actor, limit: int = 15) -> pd.DataFrame:
-    """Largest tables with their size, live and dead tuples and last (auto)vacuum."""
-    return get_database().fetch_df(
-        PoolName.BACKGROUND,
+    """Largest tables with their size, live and dead tuples and last (auto)vacuum. A table
+    someone holds exclusively (VACUUM FULL, a migration) is listed without its size rather
+    than making the page wait for the lock."""
+    return _fetch(
         actor,
-        """SELECT relname AS "table", pg_total_relation_size(relid) AS bytes,
+        """SELECT relname AS "table",
+                  CASE WHEN EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation = relid
+                                      AND l.mode = 'AccessExclusiveLock' AND l.granted)
+                       THEN NULL ELSE pg_total_relation_size(relid) END AS bytes,
                   n_live_tup AS live_rows, n_dead_tup AS dead_rows,
                   round(100.0 * n_dead_tup / nullif(n_live_tup + n_dead_tup, 0), 1)::float
                       AS dead_pct,
                   greatest(last_autovacuum, last_vacuum) AS last_vacuum,
                   greatest(last_autoanalyze, last_analyze) AS last_analyze
            FROM pg_stat_user_tables
-           ORDER BY pg_total_relation_size(relid) DESC, relname LIMIT :limit""",
+           ORDER BY bytes DESC NULLS LAST, relname LIMIT :limit""",
         {"limit": limit},
     )
 

@@ -339,7 +339,9 @@ def refresh_postgres(_ticks: int | None):
             lambda r: r["mean_ms"] > health.SLOW_MEAN_MS,
             "No statements recorded yet.",
         )
-    tables_view = tables.assign(size=[_bytes(b) for b in tables["bytes"]]).drop(columns="bytes")
+    tables_view = tables.assign(
+        size=[_bytes(b) if pd.notna(b) else "locked now" for b in tables["bytes"]]
+    ).drop(columns="bytes")
     return (
         own_table,
         message,
