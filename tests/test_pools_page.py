@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -20,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.serving import make_server
 
 from data.db import SYSTEM_ACTOR, PoolName
+from data.local_prometheus import LocalPrometheus
 from data.metrics import QUERIES_FAILED
 from data.prometheus import PrometheusReader, configure_prometheus, load_promql, promql
 from tests.helpers import browser_sign_in, call_callback, callback_values, free_port
@@ -192,58 +192,13 @@ def test_detailed_health_reports_database_each_pool_and_prometheus(client_as):
 # --- a real Prometheus scraping the app over HTTP ----------------------------------------------
 
 
-class PrometheusServer:
-    """`prometheus` on a free loopback port, scraping the app every second with the token."""
+class PrometheusServer(LocalPrometheus):
+    """The demo's Prometheus runner, scraping every second, plus query helpers for the tests."""
 
     def __init__(self, target: str) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="tmdash-prom-"))
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        (self.dir / "prometheus.yml").write_text(
-            f"""global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: taskmaster
-    metrics_path: /api/v1/metrics
-    authorization:
-      type: Bearer
-      credentials: {TOKEN}
-    static_configs:
-      - targets: ["{target}"]
-"""
-        )
-        self.process: subprocess.Popen | None = None
+        directory = Path(tempfile.mkdtemp(prefix="tmdash-prom-"))
+        super().__init__(directory, target, token=TOKEN, scrape_interval="1s")
         self.first_started_at = time.time()
-
-    def start(self) -> None:
-        # Popen of the binary itself: self.process.pid is the server's PID, not a shell's.
-        self.process = subprocess.Popen(
-            [
-                shutil.which("prometheus") or "prometheus",
-                f"--config.file={self.dir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={self.dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--log.level=warn",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "prometheus.log", "ab"),  # noqa: SIM115
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                pass
-            assert self.process.poll() is None, (self.dir / "prometheus.log").read_text()
-            time.sleep(0.1)
-        raise AssertionError("Prometheus did not become ready")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(20)
 
     def query(self, promql_text: str, **params) -> list[dict]:
         response = requests.get(
@@ -288,7 +243,7 @@ def prometheus_server(app_http):
     server.wait_for('up{job="taskmaster"}', lambda r: r and r[0]["value"][1] == "1")
     yield server
     server.stop()
-    shutil.rmtree(server.dir, ignore_errors=True)
+    shutil.rmtree(server.directory, ignore_errors=True)
 
 
 @pytest.fixture
