@@ -177,6 +177,8 @@ def refresh_prometheus(_ticks: int | None, range_key: str | None):
         return _prometheus_down(message)
     try:
         panels = health.prometheus_panels(reader, minutes)
+    except ValueError as exc:  # PROMQL_CONFIG names a file that is missing or malformed
+        return _prometheus_down(f"The PromQL configuration is not usable: {exc}")
     except PrometheusUnavailable as exc:
         message = (
             f"Prometheus at {exc.url} is unreachable ({exc.reason}): no pool history or rates "
@@ -194,7 +196,7 @@ def refresh_prometheus(_ticks: int | None, range_key: str | None):
     return (
         status,
         _series_figure(
-            panels.series["pool_utilisation"], "Pool utilisation (in use / max)", True, meta
+            panels.series["pool_utilisation"], "Pool utilisation (peak in use / max)", True, meta
         ),
         _series_figure(
             panels.series["query_success_rate"], "Successful queries per second", False, meta
