@@ -110,19 +110,28 @@ class InstrumentedQueuePool(QueuePool):
         super().__init__(*args, **kwargs)
         self._waiting = 0
         self._gauge_lock = threading.Lock()
+        label = self.pool_label
+        self._in_use, self._idle, self._size, self._waiters, self._wait_time = (
+            POOL_IN_USE.labels(label),
+            POOL_IDLE.labels(label),
+            POOL_SIZE.labels(label),
+            POOL_WAITING.labels(label),
+            CONNECTION_WAIT.labels(label),
+        )
+        POOL_MAX.labels(label).set(self.size() + max(self._max_overflow, 0))
         self.publish()
 
     def connect(self):
         started = time.perf_counter()
         with self._gauge_lock:
             self._waiting += 1
-        self.publish()
+            self._waiters.set(self._waiting)
         try:
             return super().connect()
         finally:
             with self._gauge_lock:
                 self._waiting -= 1
-            CONNECTION_WAIT.labels(self.pool_label).observe(time.perf_counter() - started)
+            self._wait_time.observe(time.perf_counter() - started)
             self.publish()
 
     @property
@@ -142,11 +151,10 @@ class InstrumentedQueuePool(QueuePool):
         writer always writes the newest state)."""
         with self._gauge_lock:
             in_use, idle = max(self.checkedout(), 0), self.checkedin()
-            POOL_IN_USE.labels(self.pool_label).set(in_use)
-            POOL_IDLE.labels(self.pool_label).set(idle)
-            POOL_SIZE.labels(self.pool_label).set(in_use + idle)
-            POOL_WAITING.labels(self.pool_label).set(self._waiting)
-            POOL_MAX.labels(self.pool_label).set(self.size() + max(self._max_overflow, 0))
+            self._in_use.set(in_use)
+            self._idle.set(idle)
+            self._size.set(in_use + idle)
+            self._waiters.set(self._waiting)
 
 
 def instrumented_pool_class(pool: str) -> type[InstrumentedQueuePool]:
@@ -223,7 +231,9 @@ class _TaskCounts:
                 counts = {status: 0 for status in TASK_STATUSES}
                 counts.update({status: int(n) for status, n in rows})
                 return counts
-        except (SQLAlchemyError, RuntimeError) as exc:
+        except RuntimeError:  # no database in this process (e.g. a metrics-only renderer)
+            return None
+        except SQLAlchemyError as exc:
             log.warning("taskmaster_tasks_total left out of this scrape: %s", exc)
             return None
 
