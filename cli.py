@@ -139,6 +139,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from app import create_app
+    from data.embedded import preload_pg_stat_statements
     from data.seed import SCALES, database_has_tasks, ensure_demo_logins, seed_demo_data
 
     # The demo always runs on the embedded server: demo logins never reach a real database.
@@ -147,6 +148,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     settings = load_settings(demo_mode=True)
     print(f"Embedded PostgreSQL data directory: {settings.pgdata}", flush=True)
     opened = _open(settings)
+    if preload_pg_stat_statements(opened.embedded):  # once: slow queries on the Pools page
+        opened.close()
+        opened = _open(settings)
     with contextlib.ExitStack() as stack:
         stack.callback(opened.close)
         if not database_has_tasks(opened.owner_url):

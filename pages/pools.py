@@ -279,6 +279,18 @@ def _card(card_id: str, label: str, value: str, warn: bool = False) -> html.Div:
     )
 
 
+def slow_queries_view(slow: health.SlowQueries):
+    """The statements table (mean over 1 s highlighted), or the note saying why there is none."""
+    if slow.frame is None:
+        return html.P(slow.note, className="panel-message", id="pools-slow-note")
+    return _table(
+        slow.frame,
+        "pools-slow-table",
+        lambda r: r["mean_ms"] > health.SLOW_MEAN_MS,
+        "No statements recorded yet.",
+    )
+
+
 @callback(
     Output("pools-own", "children"),
     Output("pools-pg-message", "children"),
@@ -332,15 +344,6 @@ def refresh_postgres(_ticks: int | None):
             "GRANT pg_read_all_stats TO taskmaster_app;",
             className="muted",
         )
-    if slow.frame is None:
-        slow_view = html.P(slow.note, className="panel-message", id="pools-slow-note")
-    else:
-        slow_view = _table(
-            slow.frame,
-            "pools-slow-table",
-            lambda r: r["mean_ms"] > health.SLOW_MEAN_MS,
-            "No statements recorded yet.",
-        )
     tables_view = tables.assign(
         size=[_bytes(b) if pd.notna(b) else "locked now" for b in tables["bytes"]]
     ).drop(columns="bytes")
@@ -351,6 +354,6 @@ def refresh_postgres(_ticks: int | None):
         _table(by_state, "pools-connections-table"),
         _table(running, "pools-long-running-table", lambda r: (r["seconds"] or 0) > 1),
         _table(locks, "pools-locks-table", empty="No lock is being waited for."),
-        slow_view,
+        slow_queries_view(slow),
         _table(tables_view, "pools-tables-table", lambda r: (r["dead_pct"] or 0) > 20),
     )
