@@ -187,11 +187,22 @@ def refresh_prometheus(_ticks: int | None, range_key: str | None):
         return _prometheus_down(message)
     window = panels.window
     meta = {"start": window.start.isoformat(), "end": window.end.isoformat(), "step": window.step}
-    status = html.P(
-        f"From Prometheus at {reader.url}: {window.start:%H:%M}–{window.end:%H:%M} UTC, "
-        f"one point every {window.step} s.",
-        className="muted",
-        id="pools-prom-ok",
+    status = html.Div(
+        [
+            html.P(
+                f"From Prometheus at {reader.url}: {window.start:%H:%M}–{window.end:%H:%M} UTC, "
+                f"one point every {window.step} s.",
+                className="muted",
+                id="pools-prom-ok",
+            ),
+            html.Details(
+                [
+                    html.Summary("PromQL behind these panels (data/promql.yaml, PROMQL_CONFIG)"),
+                    html.Ul([html.Li(html.Code(f"{n}: {q}")) for n, q in panels.queries.items()]),
+                ],
+                className="muted",
+            ),
+        ]
     )
     return (
         status,
