@@ -196,6 +196,7 @@ def _demo_prometheus(settings: Settings, args: argparse.Namespace, token: str):
         )
         return None
     host = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address in a target needs brackets
     server = LocalPrometheus(settings.data_dir / "prometheus", f"{host}:{args.port}", token=token)
     try:
         server.start()
