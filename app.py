@@ -11,15 +11,17 @@ from pathlib import Path
 
 import dash
 from dash import Dash, Input, Output, clientside_callback, dcc, html
-from flask import jsonify
+from flask import Response, jsonify
 
 from alerts import banner as alert_banner  # registers the banner's callback
 from alerts.evaluator import start_background as start_alert_evaluator
 from auth.login import LoginPolicy, init_auth
 from auth.permissions import has_permission, signed_in_user
+from auth.scrape import refuse_metrics_request
 from data.config import Settings, load_settings
 from data.db import Database, configure_database
 from data.health import basic_health, detailed_health
+from data.metrics import render_metrics
 from data.prometheus import PrometheusReader, configure_prometheus
 
 ROOT = Path(__file__).resolve().parent
@@ -113,6 +115,7 @@ def create_app(
     environment: str = "production",
     login_policy: LoginPolicy | None = None,
     prometheus: PrometheusReader | None = None,
+    metrics_token: str | None = None,
 ) -> Dash:
     configure_database(database)
     configure_prometheus(prometheus)
@@ -144,6 +147,17 @@ def create_app(
         body, status = detailed_health(database, environment)
         return jsonify(body), status
 
+    # The sign-in gate lets this path through; the route checks its own bearer token or session.
+    server.config["METRICS_TOKEN"] = metrics_token
+
+    @server.route(prefix + "api/v1/metrics")
+    def metrics():
+        refusal = refuse_metrics_request(server.config.get("METRICS_TOKEN"))
+        if refusal is not None:
+            return refusal
+        body, content_type = render_metrics()
+        return Response(body, content_type=content_type)
+
     return app
 
 
@@ -164,6 +178,7 @@ def app_from_environment(settings: Settings | None = None) -> Dash:
         prometheus=(
             PrometheusReader(settings.prometheus_url) if settings.prometheus_enabled else None
         ),
+        metrics_token=settings.metrics_token,
     )
     start_alert_evaluator(opened.database)  # one process at a time works (advisory lock)
     return app

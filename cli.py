@@ -1,8 +1,9 @@
-"""`taskmaster-dash`: serve, demo, migrate, seed-demo, create-user."""
+"""`taskmaster-dash`: serve, demo, migrate, seed-demo, create-user, simulate."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import secrets
@@ -14,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from data.config import Settings, load_settings
 from data.db import SYSTEM_ACTOR, configure_database, user_message
+from data.prometheus import PrometheusReader
 from data.users import UserInputError
 
 
@@ -36,6 +38,16 @@ def _port(value: str) -> int:
     return port
 
 
+def _seconds(value: str) -> int:
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {value!r}") from None
+    if not 1 <= seconds <= 86_400:
+        raise argparse.ArgumentTypeError(f"duration must be 1-86400 seconds, got {seconds}")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="taskmaster-dash", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -55,6 +67,33 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=_port, default=8050)
     demo.add_argument("--scale", choices=["small", "medium", "large"], default="small")
+    demo.add_argument(
+        "--no-prometheus",
+        action="store_true",
+        help="do not start a Prometheus even when the prometheus binary is on PATH",
+    )
+    demo.add_argument(
+        "--simulate",
+        action="store_true",
+        help="run a steady workload (new tasks, validations, errors, bursts) in the background",
+    )
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="run a steady realistic workload through the pools, as the system user",
+        description="Creates tasks, moves them along, records validation runs, logs errors, "
+        "reads and aggregates, with a few failing statements and occasional bursts, so the "
+        "dashboard's charts move. Uses the configured database (embedded when none is set).",
+    )
+    simulate.add_argument(
+        "--duration",
+        type=_seconds,
+        default=300,
+        help="stop after this many seconds (default 300, at most 86400)",
+    )
+    simulate.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between rounds (default 1.0)"
+    )
 
     commands.add_parser("migrate", help="apply pending schema migrations")
 
@@ -114,7 +153,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from alerts.evaluator import start_background as start_alert_evaluator
     from app import create_app
+    from data.embedded import preload_pg_stat_statements
     from data.seed import SCALES, database_has_tasks, ensure_demo_logins, seed_demo_data
 
     # The demo always runs on the embedded server: demo logins never reach a real database.
@@ -123,16 +164,33 @@ def cmd_demo(args: argparse.Namespace) -> None:
     settings = load_settings(demo_mode=True)
     print(f"Embedded PostgreSQL data directory: {settings.pgdata}", flush=True)
     opened = _open(settings)
-    try:
+    if preload_pg_stat_statements(opened.embedded):  # once: slow queries on the Pools page
+        opened.close()
+        opened = _open(settings)
+    with contextlib.ExitStack() as stack:
+        stack.callback(opened.close)
         if not database_has_tasks(opened.owner_url):
             print(f"Loading demo data ({args.scale})...", flush=True)
             seed_demo_data(opened.owner_url, SCALES[args.scale])
         logins = ensure_demo_logins(settings.data_dir)
         secret_key = settings.secret_key or secrets.token_hex(32)
-        app = create_app(opened.database, secret_key=secret_key, environment="development")
-        from alerts.evaluator import start_background
-
-        start_background(opened.database)
+        metrics_token = settings.metrics_token or secrets.token_urlsafe(24)
+        prometheus_url = settings.prometheus_url if settings.prometheus_enabled else None
+        if prometheus_url is None and not args.no_prometheus:
+            local = _demo_prometheus(settings, args, metrics_token)
+            if local is not None:
+                stack.callback(local.stop)
+                prometheus_url = local.url
+        app = create_app(
+            opened.database,
+            secret_key=secret_key,
+            environment="development",
+            prometheus=PrometheusReader(prometheus_url) if prometheus_url else None,
+            metrics_token=metrics_token,
+        )
+        if args.simulate:
+            stack.callback(_background_workload(opened.database))
+        start_alert_evaluator(opened.database)
         print("\nDemo logins (one per role; demo mode only):")
         for role, password in logins.items():
             print(f"  {role.replace('_', '-'):<11} {password}")
@@ -140,6 +198,88 @@ def cmd_demo(args: argparse.Namespace) -> None:
             print("\nSECRET_KEY was not set: generated one for this run (sessions end on restart).")
         print(f"\nTaskMaster Dash on http://{args.host}:{args.port}  (Ctrl-C stops it)", flush=True)
         _serve(app, args.host, args.port, 8)
+
+
+def _demo_prometheus(settings: Settings, args: argparse.Namespace, token: str):
+    """Start our own Prometheus scraping the demo, or say how to get one."""
+    from data.local_prometheus import LocalPrometheus, prometheus_binary
+
+    if prometheus_binary() is None:
+        print(
+            "\nNo `prometheus` binary on PATH, so the Pools page has no history. To add one: "
+            "`sudo apt-get install prometheus` (or put the binary from prometheus.io on PATH) "
+            "and run the demo again; or point PROMETHEUS_ENABLED/PROMETHEUS_URL at yours.",
+            flush=True,
+        )
+        return None
+    host = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address in a target needs brackets
+    server = LocalPrometheus(settings.data_dir / "prometheus", f"{host}:{args.port}", token=token)
+    try:
+        server.start()
+    except (OSError, RuntimeError) as exc:
+        print(f"\nPrometheus did not start ({exc}); continuing without it.", flush=True)
+        return None
+    print(
+        f"\nPrometheus on {server.url} (scraping the demo every 5 s; data in "
+        f"{server.directory}); the Pools page reads it.",
+        flush=True,
+    )
+    return server
+
+
+def _background_workload(database):
+    """Run the simulator in a daemon thread; returns the function that stops it."""
+    import threading
+
+    from data.simulate import run_workload
+
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_workload,
+        args=(database,),
+        kwargs={"stop": stop, "interval": 2.0},
+        name="simulate",
+        daemon=True,
+    )
+    thread.start()
+    print("Simulated workload running in the background (--simulate).", flush=True)
+
+    def halt() -> None:
+        stop.set()
+        thread.join(10)
+
+    return halt
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from data.simulate import run_workload
+
+    opened = _open(load_settings())
+    try:
+        print(
+            f"Simulating for {args.duration} s (one round every {args.interval:g} s; "
+            "Ctrl-C stops it)...",
+            flush=True,
+        )
+
+        def report(counts) -> None:
+            if counts.rounds % 10 == 0:
+                print(
+                    f"  {counts.rounds} rounds: {counts.tasks_created} tasks, "
+                    f"{counts.validations} validations, {counts.errors_logged} errors logged, "
+                    f"{counts.failed_statements} failed statements, {counts.bursts} bursts",
+                    flush=True,
+                )
+
+        counts = run_workload(
+            opened.database, duration=args.duration, interval=args.interval, report=report
+        )
+        print(
+            f"Done: {counts.rounds} rounds, {counts.tasks_created} tasks created, "
+            f"{counts.validations} validation runs, {counts.errors_logged} errors logged, "
+            f"{counts.failed_statements} failed statements, {counts.bursts} bursts."
+        )
     finally:
         opened.close()
 
@@ -204,6 +344,7 @@ COMMANDS = {
     "seed-demo": cmd_seed_demo,
     "create-user": cmd_create_user,
     "alerts": cmd_alerts,
+    "simulate": cmd_simulate,
 }
 
 

@@ -251,6 +251,7 @@ def init_auth(server: Flask, *, prefix: str, secret_key: str, policy: LoginPolic
     public_exact = {prefix + "login", prefix + "logout", prefix + "api/v1/health"}
     public_prefixes = (prefix + "assets/", prefix + "_dash-component-suites/")
     public_exact |= {prefix + "_favicon.ico", "/favicon.ico"}
+    public_exact.add(prefix + "api/v1/metrics")  # checks its own bearer token or session
 
     @server.before_request
     def require_sign_in():

@@ -74,6 +74,7 @@ class Settings:
     prometheus_url: str
     secret_key: str | None
     demo_mode: bool = False
+    metrics_token: str | None = None  # bearer token Prometheus sends to /api/v1/metrics
 
     @property
     def embedded(self) -> bool:
@@ -116,6 +117,7 @@ def load_settings(*, demo_mode: bool = False) -> Settings:
         prometheus_url=_env("PROMETHEUS_URL", "http://127.0.0.1:9090"),
         secret_key=_env("SECRET_KEY"),
         demo_mode=demo_mode,
+        metrics_token=_env("METRICS_TOKEN"),
     )
 
 

@@ -21,6 +21,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from data.metrics import instrument_engine, instrumented_pool_class
+
 SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001"
 
 
@@ -130,6 +132,7 @@ class Database:
             connect_args["sslmode"] = ssl_mode
         engine = create_engine(
             url,
+            poolclass=instrumented_pool_class(spec.name.value),
             pool_size=spec.max_size,
             max_overflow=0,
             pool_timeout=10,
@@ -138,6 +141,7 @@ class Database:
             connect_args=connect_args,
         )
         self._count_queries(engine, self.stats[spec.name])
+        instrument_engine(engine, spec.name.value)  # the Prometheus metrics (data/metrics.py)
         return engine
 
     def _count_queries(self, engine: Engine, stats: PoolStats) -> None:

@@ -74,3 +74,21 @@ def start_embedded(pgdata: Path, *, delete_on_stop: bool = False) -> EmbeddedDat
         app_url=_socket_url(server.get_uri(), APP_DB_ROLE, DATABASE_NAME),
         _server=server,
     )
+
+
+def preload_pg_stat_statements(db: EmbeddedDatabase) -> bool:
+    """Have the server load pg_stat_statements from its next start on (ALTER SYSTEM), so the
+    Pools page can list slow queries. True when a restart is needed for it to take effect."""
+    engine = create_engine(db.owner_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            current = conn.scalar(text("SHOW shared_preload_libraries")) or ""
+            if "pg_stat_statements" in current:
+                return False
+            libraries = ", ".join(filter(None, [current.strip(), "pg_stat_statements"]))
+            # ALTER SYSTEM takes no parameters; the value is the server's own list plus ours.
+            quoted = libraries.replace("'", "''")
+            conn.execute(text(f"ALTER SYSTEM SET shared_preload_libraries = '{quoted}'"))
+            return True
+    finally:
+        engine.dispose()

@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from data.db import Database, user_message
+from data.prometheus import get_prometheus
 
 SLOW_DATABASE_MS = 1000
+MAX_WAITING = 5  # the original's warning: more than 5 clients waiting for a connection
 STARTED_AT = time.time()
 VERSION = "0.1.0"
 
@@ -68,6 +70,7 @@ def detailed_health(database: Database, environment: str) -> tuple[dict[str, Any
             "error": problem,
             "max": spec.max_size,
             "checkedOut": pool.checkedout(),
+            "waiting": getattr(pool, "waiting", 0),
             "statementTimeoutMs": spec.statement_timeout_ms,
             "queries": {
                 "total": stats.total,
@@ -78,7 +81,20 @@ def detailed_health(database: Database, environment: str) -> tuple[dict[str, Any
         }
         if not healthy:
             warnings.append(f"pool {name.value} unhealthy")
+        if pools[name.value]["waiting"] > MAX_WAITING:
+            warnings.append(f"pool {name.value}: {pools[name.value]['waiting']} clients waiting")
     checks["pools"] = pools
+    checks["prometheus"] = prometheus_check()
+    if checks["prometheus"]["status"] == "unreachable":
+        warnings.append(f"prometheus unreachable at {checks['prometheus']['url']}")
     status = "unhealthy" if errors else "degraded" if warnings else "healthy"
     body.update(status=status, checks=checks, warnings=warnings, errors=errors)
     return body, 503 if errors else 200
+
+
+def prometheus_check() -> dict[str, Any]:
+    """Prometheus on its own: disabled, up or unreachable (never an error: pages degrade)."""
+    reader = get_prometheus()
+    if reader is None:
+        return {"status": "disabled", "url": None}
+    return {"status": "up" if reader.healthy() else "unreachable", "url": reader.url}

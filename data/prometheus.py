@@ -7,14 +7,17 @@ so a page can say plainly what is unreachable instead of showing "all clear".
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import requests
+import yaml
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
@@ -130,3 +133,43 @@ def configure_prometheus(reader: PrometheusReader | None) -> None:
 def get_prometheus() -> PrometheusReader | None:
     """The configured reader, or None when PROMETHEUS_ENABLED is off."""
     return _reader
+
+
+# --- the PromQL behind the panels (data/promql.yaml, overridable with PROMQL_CONFIG) ---------
+
+DEFAULT_PROMQL_FILE = Path(__file__).resolve().parent / "promql.yaml"
+
+
+def load_promql(path: str | Path | None = None) -> dict[str, str]:
+    """The shipped queries, with those of `path` (or $PROMQL_CONFIG) laid over them."""
+    queries = _read_promql(DEFAULT_PROMQL_FILE)
+    override = path or os.environ.get("PROMQL_CONFIG", "").strip() or None
+    if override:
+        extra = _read_promql(Path(override))
+        unknown = sorted(set(extra) - set(queries))
+        if unknown:
+            raise ValueError(f"{override}: unknown panel query name(s): {', '.join(unknown)}")
+        queries.update(extra)
+    return queries
+
+
+def _read_promql(path: Path) -> dict[str, str]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read the PromQL configuration {path}: {exc}") from exc
+    if not isinstance(loaded, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in loaded.items()
+    ):
+        raise ValueError(f"{path}: expected 'name: PromQL query' lines")
+    return {k: v.strip() for k, v in loaded.items()}
+
+
+def rate_window(step: int) -> str:
+    """The rate() window for a range query with this step: two steps, at least a minute."""
+    return f"{max(60, 2 * step)}s"
+
+
+def promql(name: str, step: int = 15, queries: dict[str, str] | None = None) -> str:
+    """The configured PromQL for panel `name`, with {window} filled in for this step."""
+    return (queries or load_promql())[name].replace("{window}", rate_window(step))

@@ -1,0 +1,97 @@
+"""A Prometheus of our own (the `prometheus` binary on PATH) scraping the app: used by the demo
+and by the integration tests. Its own config and data directory, loopback only, a free port."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+
+def prometheus_binary() -> str | None:
+    return shutil.which("prometheus")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalPrometheus:
+    def __init__(
+        self,
+        directory: Path,
+        target: str,
+        *,
+        token: str | None,
+        scrape_interval: str = "5s",
+        retention: str = "7d",
+    ) -> None:
+        """`target` is host:port of the app; `token` the bearer token it expects."""
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.retention = retention
+        self.config = self.directory / "prometheus.yml"
+        auth = (
+            f"    authorization:\n      type: Bearer\n      credentials: {token}\n" if token else ""
+        )
+        self.config.write_text(
+            "# Written by taskmaster-dash; rewritten on every start.\n"
+            f"global:\n  scrape_interval: {scrape_interval}\n"
+            f"  evaluation_interval: {scrape_interval}\n"
+            "scrape_configs:\n"
+            "  - job_name: taskmaster\n"
+            "    metrics_path: /api/v1/metrics\n"
+            f"{auth}"
+            f'    static_configs:\n      - targets: ["{target}"]\n'
+        )
+        self.config.chmod(0o600)  # holds the token
+        self.log = self.directory / "prometheus.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> None:
+        binary = prometheus_binary()
+        if binary is None:
+            raise FileNotFoundError("no prometheus binary on PATH")
+        with open(self.log, "ab") as log:
+            # The binary itself, no shell: self.process.pid is the server's own PID.
+            self.process = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={self.config}",
+                    f"--storage.tsdb.path={self.directory / 'data'}",
+                    f"--storage.tsdb.retention.time={self.retention}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--log.level=warn",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prometheus exited; see {self.log}")
+            try:
+                if requests.get(f"{self.url}/-/ready", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"prometheus did not become ready in {timeout:.0f} s; see {self.log}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
