@@ -63,7 +63,7 @@ def test_metrics_need_the_token_or_a_session_with_pools_read(dash_app, client_as
     )
     assert client_as("viewer").get("/api/v1/metrics").status_code == 403
     assert client_as("admin").get("/api/v1/metrics").status_code == 200
-    assert client_as("on_call").get("/api/v1/metrics").status_code == 200
+    assert client_as("on_call").get("/api/v1/metrics").status_code == 403
 
 
 def test_without_a_configured_token_no_bearer_is_accepted(dash_app):

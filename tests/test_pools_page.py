@@ -91,7 +91,7 @@ def prom_panels(client, dash_app, range_key: str = "15m") -> dict:
 
 
 def test_a_role_without_pools_read_is_refused_by_both_callbacks(dash_app, client_as):
-    for role in ("viewer", "developer", "api_client"):
+    for role in ("viewer", "developer", "api_client", "on_call"):
         client = client_as(role)
         assert call_callback(client, dash_app, PG_OUTPUTS, [1]).status_code == 403
         assert call_callback(client, dash_app, PROM_OUTPUTS, [1, "15m"]).status_code == 403
@@ -99,10 +99,9 @@ def test_a_role_without_pools_read_is_refused_by_both_callbacks(dash_app, client
     assert call_callback(anonymous, dash_app, PG_OUTPUTS, [1]).status_code == 401
 
 
-def test_on_call_and_admin_may_read_pools(dash_app, client_as):
-    for role in ("on_call", "admin"):
-        values = pg_panels(client_as(role), dash_app)
-        assert ids_in(values["pools-own"]["children"])["pools-own-table"]
+def test_admin_may_read_pools(dash_app, client_as):
+    values = pg_panels(client_as("admin"), dash_app)
+    assert ids_in(values["pools-own"]["children"])["pools-own-table"]
 
 
 # --- PostgreSQL panels -------------------------------------------------------------------------
@@ -136,7 +135,7 @@ def test_postgres_panels_match_independent_sql(dash_app, client_as, owner_engine
 def test_waiting_locks_and_long_running_queries_show_the_blocked_statement(
     dash_app, client_as, owner_engine, database, clean_data
 ):
-    client = client_as("on_call")
+    client = client_as("admin")
     with owner_engine.connect() as holder:
         holder.execute(text("LOCK TABLE error_logs IN ACCESS EXCLUSIVE MODE"))
         holder_pid = holder.scalar(text("SELECT pg_backend_pid()"))
@@ -393,7 +392,7 @@ def test_pools_page_degrades_when_prometheus_stops_and_recovers(prometheus, dash
 @pytest.mark.prometheus
 @pytest.mark.browser
 def test_pools_page_in_the_browser(dash_duo, dash_app, users, prometheus):
-    browser_sign_in(dash_duo, dash_app, "test-on-call", path="/pools")
+    browser_sign_in(dash_duo, dash_app, "test-admin", path="/pools")
     dash_duo.wait_for_element("#pools-prom-ok", timeout=20)
     dash_duo.wait_for_element("#pools-own-table", timeout=20)
     dash_duo.wait_for_element("#pools-tables-table")

@@ -182,14 +182,7 @@ def test_default_roles_have_exactly_the_spec_permissions(owner_engine):
     ]
     assert roles["viewer"] == ["tasks:read", "validations:read", "errors:read"]
     assert roles["api_client"] == ["tasks:read", "tasks:write", "validations:write"]
-    # on_call also reads the Pools page (migration 041).
-    assert roles["on_call"] == [
-        "errors:read",
-        "errors:write",
-        "tasks:read",
-        "validations:read",
-        "pools:read",
-    ]
+    assert roles["on_call"] == ["errors:read", "errors:write", "tasks:read", "validations:read"]
 
 
 def test_every_foreign_key_has_an_index(owner_engine):
