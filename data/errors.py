@@ -344,7 +344,12 @@ def error_detail(actor: Actor, error_id: str, same_code_limit: int = 10) -> Erro
         task = validation = workflow = None
         if error["task_id"]:
             task = next(
-                iter(rows("SELECT id::text, title, status FROM tasks WHERE id = :id", id=error["task_id"])),
+                iter(
+                    rows(
+                        "SELECT id::text, title, status FROM tasks WHERE id = :id",
+                        id=error["task_id"],
+                    )
+                ),
                 None,
             )
         if error["validation_result_id"]:

@@ -62,7 +62,10 @@ def _text(value: Any) -> str:
 def _facts(pairs: list[tuple[str, Any]]) -> html.Dl:
     items: list[Any] = []
     for label, value in pairs:
-        items += [html.Dt(label), html.Dd(value if isinstance(value, html.Div | dcc.Link) else _text(value))]
+        items += [
+            html.Dt(label),
+            html.Dd(value if isinstance(value, html.Div | dcc.Link) else _text(value)),
+        ]
     return html.Dl(items, className="facts")
 
 
@@ -93,7 +96,11 @@ def _linked(detail: ErrorDetail) -> list[Any]:
     validation = detail.validation
     validation_text = (
         f"{validation['validation_type']}: {validation['validation_status']}"
-        + (f", score {validation['validation_score']}" if validation["validation_score"] is not None else "")
+        + (
+            f", score {validation['validation_score']}"
+            if validation["validation_score"] is not None
+            else ""
+        )
         if validation
         else ("not visible to you" if error["validation_result_id"] else None)
     )
@@ -129,7 +136,10 @@ def _history(detail: ErrorDetail) -> Any:
             )
         )
     return html.Table(
-        [html.Thead(html.Tr([html.Th(h) for h in ("When", "Who", "Change", "Note")])), html.Tbody(rows)],
+        [
+            html.Thead(html.Tr([html.Th(h) for h in ("When", "Who", "Change", "Note")])),
+            html.Tbody(rows),
+        ],
         className="table",
         id="err-history",
     )
@@ -167,12 +177,14 @@ def _actions(detail: ErrorDetail) -> html.Div:
     is_open = status in OPEN_STATUSES
     return html.Div(
         [
-            dcc.Store(id=SEEN, data={"id": error["id"], "updated_at": error["updated_at"].isoformat()}),
+            dcc.Store(
+                id=SEEN, data={"id": error["id"], "updated_at": error["updated_at"].isoformat()}
+            ),
             html.Label("Note", htmlFor=NOTE),
             dcc.Textarea(
                 id=NOTE,
                 maxLength=MAX_NOTE,
-                placeholder="What was done, or why it can be ignored (required to resolve or ignore)",
+                placeholder="What was done, or why it can be ignored (required for both)",
                 className="note-input",
             ),
             html.Div(
@@ -209,14 +221,21 @@ def detail_body(detail: ErrorDetail, can_write: bool) -> list[Any]:
     resolution: list[tuple[str, Any]] = [
         ("Status", error["resolution_status"]),
         ("Notes", error["resolution_notes"]),
-        ("Resolved", f"{_time(error['resolved_at'])} by {error['resolved_by']}" if error["resolved_at"] else None),
+        (
+            "Resolved",
+            f"{_time(error['resolved_at'])} by {error['resolved_by']}"
+            if error["resolved_at"]
+            else None,
+        ),
     ]
     if duplicate_of:
         resolution.append(("Duplicate of", html.Div(error_link(str(duplicate_of)))))
     return [
         html.Div(
             [
-                html.Span(error["error_severity"], className=f"badge sev-{error['error_severity']}"),
+                html.Span(
+                    error["error_severity"], className=f"badge sev-{error['error_severity']}"
+                ),
                 html.Span(error["error_code"], className="error-code", id="err-code"),
                 html.Span(error["resolution_status"], className="badge status", id="err-status"),
             ],
@@ -227,7 +246,10 @@ def detail_body(detail: ErrorDetail, can_write: bool) -> list[Any]:
         _facts(
             [
                 ("Category", error["error_category"]),
-                ("Service", " ".join(p for p in (error["service_name"], error["service_version"]) if p)),
+                (
+                    "Service",
+                    " ".join(p for p in (error["service_name"], error["service_version"]) if p),
+                ),
                 ("Environment", error["environment"]),
                 ("Occurrences", f"{error['occurrence_count']:,}"),
                 ("First seen", _time(error["first_occurred_at"])),
@@ -236,7 +258,10 @@ def detail_body(detail: ErrorDetail, can_write: bool) -> list[Any]:
                 *_linked(detail),
             ]
         ),
-        _section("Stack trace", html.Pre(_text(error["stack_trace"]), className="code-block", id="err-stack")),
+        _section(
+            "Stack trace",
+            html.Pre(_text(error["stack_trace"]), className="code-block", id="err-stack"),
+        ),
         _section("Details", _json_block(error["error_details"], "err-details")),
         _section("Context", _json_block(error["context_data"], "err-context")),
         _section(
@@ -269,7 +294,10 @@ def error_view(detail: ErrorDetail, can_write: bool) -> html.Div:
 
 def no_such_error() -> html.Div:
     return html.Div(
-        [html.H2("No such error"), html.P("There is no error with that id, or you may not see it.")],
+        [
+            html.H2("No such error"),
+            html.P("There is no error with that id, or you may not see it."),
+        ],
         className="panel",
         id="no-such-error",
     )

@@ -62,9 +62,17 @@ def _parse_id(raw: str) -> Any:
     return json.loads(raw) if raw.startswith("{") else raw
 
 
-def call_callback(client, app, output: str, inputs: list[Any], state: list[Any] | None = None):
+def call_callback(
+    client,
+    app,
+    output: str,
+    inputs: list[Any],
+    state: list[Any] | None = None,
+    trigger: str | None = None,
+):
     """POST /_dash-update-component the way the browser would for the callback with `output`
-    ("component-id.property"); returns the Flask response."""
+    ("component-id.property"); returns the Flask response. `trigger` ("id.prop") names the
+    input that changed (default: the first)."""
     key, spec = _find_callback(app, output)
     outputs = []
     for part in key.strip(".").split("..."):
@@ -77,7 +85,7 @@ def call_callback(client, app, output: str, inputs: list[Any], state: list[Any] 
         "outputs": outputs if key.startswith("..") else outputs[0],
         "inputs": [{**i, "value": v} for i, v in zip(input_specs, inputs, strict=True)],
         "state": [{**s, "value": v} for s, v in zip(state_specs, state or [], strict=True)],
-        "changedPropIds": [f"{spec['inputs'][0]['id']}.{spec['inputs'][0]['property']}"],
+        "changedPropIds": [trigger or f"{spec['inputs'][0]['id']}.{spec['inputs'][0]['property']}"],
     }
     return client.post("/_dash-update-component", json=payload)
 
