@@ -515,9 +515,9 @@ def test_error_text_is_shown_as_text_and_never_runs(
     )
     browser_sign_in(dash_duo, dash_app, "test-on-call", path="/errors")
     dash_duo.wait_for_text_to_equal("#triage-count", "1 error match.", timeout=15)
-    cell = dash_duo.wait_for_element(".ag-row [col-id='error_message']", timeout=10)
-    assert cell.text == HOSTILE
-    cell.click()
+    cell = ".ag-row [col-id='error_message']"
+    dash_duo.wait_for_text_to_equal(cell, HOSTILE, timeout=10)
+    dash_duo.find_element(cell).click()
     dash_duo.wait_for_text_to_equal("#err-message", HOSTILE, timeout=10)
     assert dash_duo.find_element("#err-code").text == "XSS_<b>1</b>"
     assert dash_duo.find_element("#err-stack").text == HOSTILE
