@@ -70,7 +70,10 @@ def main() -> None:
         by_count = [{"colId": "occurrence_count", "sort": "desc"}]
         by_severity = [{"colId": "error_severity", "sort": "desc"}]
         cases: list[tuple[str, Callable[[], object]]] = [
-            ("page 1, open, newest first", lambda: error_page(SYSTEM_ACTOR, open_default, [], 0, 100)),
+            (
+                "page 1, open, newest first",
+                lambda: error_page(SYSTEM_ACTOR, open_default, [], 0, 100),
+            ),
             (
                 "page 101 (offset 10,000), open",
                 lambda: error_page(SYSTEM_ACTOR, open_default, [], 10_000, 10_100),
@@ -85,7 +88,10 @@ def main() -> None:
                 lambda: error_page(SYSTEM_ACTOR, narrow, [], 0, 100),
             ),
             ("count, critical+high, production, 24h", lambda: count_errors(SYSTEM_ACTOR, narrow)),
-            ("page 1, search 'deadlock', any status", lambda: error_page(SYSTEM_ACTOR, search, [], 0, 100)),
+            (
+                "page 1, search 'deadlock', any status",
+                lambda: error_page(SYSTEM_ACTOR, search, [], 0, 100),
+            ),
             ("count, search 'deadlock', any status", lambda: count_errors(SYSTEM_ACTOR, search)),
             (
                 "page 1, resolved in 7d, by severity",

@@ -211,38 +211,23 @@ def _where(flt: ErrorFilter) -> tuple[str, dict[str, Any]]:
     return (" AND ".join(clauses) or "true"), params
 
 
-# Grid column id -> SQL expression. Nothing else can be sorted on.
-SEVERITY_RANK = (
-    "CASE e.error_severity WHEN 'critical' THEN 5 WHEN 'high' THEN 4 WHEN 'medium' THEN 3"
-    " WHEN 'low' THEN 2 ELSE 1 END"
-)
+# Grid column id -> the SQL sort keys. Nothing else can be sorted on: these have indexes
+# (sql/migrations/030, 031), so a sorted page stays fast at millions of rows. One direction for
+# all keys of a sort, ending with the unique id, keeps pages stable and lets an index serve.
 SORTABLE = {
-    "last_occurred_at": "e.last_occurred_at",
-    "first_occurred_at": "e.first_occurred_at",
-    "occurrence_count": "e.occurrence_count",
-    "error_severity": SEVERITY_RANK,
-    "error_code": "e.error_code",
-    "error_category": "e.error_category",
-    "service": "e.service_name",
-    "environment": "e.environment",
-    "resolution_status": "e.resolution_status",
+    "last_occurred_at": ("e.last_occurred_at",),
+    "first_occurred_at": ("e.first_occurred_at",),
+    "occurrence_count": ("e.occurrence_count",),
+    "error_severity": ("error_severity_rank(e.error_severity)", "e.last_occurred_at"),
 }
-DEFAULT_SORT = [{"colId": "last_occurred_at", "sort": "desc"}]
 
 
 def _order_by(sort_model: Any) -> str:
-    terms = []
-    items = sort_model if isinstance(sort_model, list) and sort_model else DEFAULT_SORT
-    for item in items[:3]:
-        if not isinstance(item, dict) or item.get("colId") not in SORTABLE:
-            continue
-        direction = "ASC" if item.get("sort") == "asc" else "DESC"
-        terms.append(f"{SORTABLE[item['colId']]} {direction}")
-    if not terms:
-        terms = ["e.last_occurred_at DESC"]
-    # A unique last key keeps pages stable; same direction as the first so an index can serve.
-    terms.append("e.id " + terms[0].rsplit(" ", 1)[1])
-    return ", ".join(terms)
+    first = sort_model[0] if isinstance(sort_model, list) and sort_model else None
+    if not isinstance(first, dict) or first.get("colId") not in SORTABLE:
+        first = {"colId": "last_occurred_at", "sort": "desc"}
+    direction = "ASC" if first.get("sort") == "asc" else "DESC"
+    return ", ".join(f"{key} {direction}" for key in (*SORTABLE[first["colId"]], "e.id"))
 
 
 def _fmt_time(value: datetime | None) -> str | None:
@@ -256,18 +241,23 @@ def error_page(
     start = max(0, int(start))
     limit = max(1, min(MAX_PAGE, int(end) - start))
     where, params = _where(flt)
+    order = _order_by(sort_model)
+    # Find the page's ids first (an index-only scan can skip OFFSET rows without reading the
+    # table), then read just those rows.
     rows = get_database().fetch_rows(
         PoolName.READ,
         actor,
-        f"""SELECT e.id::text AS id, e.error_severity, e.error_code, e.error_message,
+        f"""WITH page AS (
+                SELECT e.id FROM error_logs e WHERE {where}
+                ORDER BY {order} LIMIT :limit OFFSET :offset)
+            SELECT e.id::text AS id, e.error_severity, e.error_code, e.error_message,
                    e.error_category, e.service_name, e.service_version, e.environment,
                    e.occurrence_count, e.first_occurred_at, e.last_occurred_at,
                    e.resolution_status, e.task_id::text AS task_id, t.title AS task_title,
                    e.updated_at
-            FROM error_logs e LEFT JOIN tasks t ON t.id = e.task_id
-            WHERE {where}
-            ORDER BY {_order_by(sort_model)}
-            LIMIT :limit OFFSET :offset""",
+            FROM page JOIN error_logs e ON e.id = page.id
+            LEFT JOIN tasks t ON t.id = e.task_id
+            ORDER BY {order}""",
         {**params, "limit": limit, "offset": start},
     )
     for row in rows:
@@ -334,8 +324,15 @@ def error_detail(actor: Actor, error_id: str, same_code_limit: int = 10) -> Erro
             return [dict(r) for r in conn.execute(text(sql), params).mappings()]
 
         found = rows(
-            """SELECT e.*, e.id::text AS id, host(e.ip_address) AS ip_address
-               FROM error_logs e WHERE e.id = :id""",
+            """SELECT id::text AS id, task_id::text AS task_id,
+                      validation_result_id::text AS validation_result_id,
+                      workflow_state_id::text AS workflow_state_id, error_code, error_category,
+                      error_severity, error_message, error_details, stack_trace, context_data,
+                      resolution_status, resolution_notes, resolved_at, resolved_by,
+                      occurrence_count, first_occurred_at, last_occurred_at, user_id, session_id,
+                      host(ip_address) AS ip_address, user_agent, environment, service_name,
+                      service_version, metadata, created_at, updated_at
+               FROM error_logs WHERE id = :id""",
             id=canonical,
         )
         if not found:

@@ -28,6 +28,7 @@ from data.errors import (
     change_errors,
     error_detail,
     parse_seen,
+    parse_uuid,
 )
 from pages._ui import panel_message
 
@@ -217,7 +218,7 @@ def _actions(detail: ErrorDetail) -> html.Div:
 
 def detail_body(detail: ErrorDetail, can_write: bool) -> list[Any]:
     error = detail.error
-    duplicate_of = (error.get("metadata") or {}).get("duplicate_of")
+    duplicate_of = parse_uuid((error.get("metadata") or {}).get("duplicate_of"))
     resolution: list[tuple[str, Any]] = [
         ("Status", error["resolution_status"]),
         ("Notes", error["resolution_notes"]),
@@ -229,7 +230,7 @@ def detail_body(detail: ErrorDetail, can_write: bool) -> list[Any]:
         ),
     ]
     if duplicate_of:
-        resolution.append(("Duplicate of", html.Div(error_link(str(duplicate_of)))))
+        resolution.append(("Duplicate of", html.Div(error_link(duplicate_of))))
     return [
         html.Div(
             [

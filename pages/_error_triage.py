@@ -79,7 +79,7 @@ PAGE_SIZE = 100
 
 COLUMNS = [
     {"field": "error_severity", "headerName": "Severity", "sortable": True, "width": 105},
-    {"field": "error_code", "headerName": "Code", "sortable": True, "width": 170},
+    {"field": "error_code", "headerName": "Code", "width": 170},
     {
         "field": "error_message",
         "headerName": "Message",
@@ -87,9 +87,9 @@ COLUMNS = [
         "minWidth": 240,
         "tooltipField": "error_message",
     },
-    {"field": "error_category", "headerName": "Category", "sortable": True, "width": 130},
-    {"field": "service", "headerName": "Service", "sortable": True, "width": 150},
-    {"field": "environment", "headerName": "Env", "sortable": True, "width": 110},
+    {"field": "error_category", "headerName": "Category", "width": 130},
+    {"field": "service", "headerName": "Service", "width": 150},
+    {"field": "environment", "headerName": "Env", "width": 110},
     {"field": "occurrence_count", "headerName": "Count", "sortable": True, "width": 90},
     {"field": "first_occurred_at", "headerName": "First", "sortable": True, "width": 165},
     {
@@ -99,7 +99,7 @@ COLUMNS = [
         "sort": "desc",
         "width": 165,
     },
-    {"field": "resolution_status", "headerName": "Status", "sortable": True, "width": 125},
+    {"field": "resolution_status", "headerName": "Status", "width": 125},
     {"field": "task", "headerName": "Task", "width": 160, "tooltipField": "task"},
 ]
 

@@ -192,6 +192,12 @@ def test_default_list_is_open_errors_newest_first_paged_like_sql(dash_app, clien
     assert row["service"] == "api 1.0" and row["updated_at"]
     values = callback_values(call_callback(client, dash_app, COUNT, [*FILTER_DEFAULTS, None]))
     assert values["triage-count"]["children"] == "100 errors match."
+    worst_first = grid_rows(
+        client, dash_app, FILTER_DEFAULTS, 20, 70, [{"colId": "error_severity", "sort": "desc"}]
+    )
+    rank = "array_position(ARRAY['info','low','medium','high','critical'], error_severity::text)"
+    expected = ids_from_sql(errors, where, f"{rank} DESC, last_occurred_at DESC, id DESC", 50, 20)
+    assert [r["id"] for r in worst_first["rowData"]] == expected
 
 
 def test_filters_search_and_sort_match_sql(dash_app, client_as, errors):
