@@ -306,6 +306,13 @@ def page_content(client, app, path: str) -> str:
     return json.dumps(values["_pages_content"]["children"])
 
 
+def test_the_pages_are_refused_without_errors_read(dash_app, client_as, clean_data):
+    client = client_as("api_client")
+    for path in ("/errors", f"/errors/{uuid.uuid4()}"):
+        content = page_content(client, dash_app, path)
+        assert "Not permitted" in content and "triage-grid" not in content
+
+
 @pytest.mark.parametrize(
     "path", ["/errors/not-a-uuid", f"/errors/{uuid.uuid4()}", "/errors/'%20OR%201=1"]
 )
