@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text  # noqa: E402
 
 from data.config import load_settings  # noqa: E402
-from data.db import SYSTEM_ACTOR, PoolName  # noqa: E402
+from data.db import SYSTEM_ACTOR, PoolName, configure_database  # noqa: E402
 from data.errors import (  # noqa: E402
     count_errors,
     error_detail,
@@ -57,6 +57,7 @@ def main() -> None:
             print(f"Loading demo data ({args.seed})...", flush=True)
             seed_demo_data(opened.owner_url, SCALES[args.seed])
         db = opened.database
+        configure_database(db)
         with db.transaction(PoolName.READ, SYSTEM_ACTOR) as conn:
             total = conn.scalar(text("SELECT count(*) FROM error_logs"))
             some_id = conn.scalar(

@@ -9,7 +9,8 @@ spec's values, sort columns against a whitelist, ids as UUIDs, notes for presenc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -184,7 +185,14 @@ def filter_from_query(query: Mapping[str, Any]) -> ErrorFilter:
     )
 
 
-def _where(flt: ErrorFilter) -> tuple[str, dict[str, Any]]:
+def _search_pattern(search: str) -> str:
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _where(flt: ErrorFilter, search_ids: list[str] | None = None) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause for `flt`; with `search_ids` (the ids the search matched, when few),
+    those replace the text match."""
     clauses: list[str] = []
     params: dict[str, Any] = {}
     for column, key, values in (
@@ -204,11 +212,38 @@ def _where(flt: ErrorFilter) -> tuple[str, dict[str, Any]]:
     if until:
         clauses.append("e.first_occurred_at <= :until")
         params["until"] = until
-    if flt.search:
-        escaped = flt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if flt.search and search_ids is not None:
+        clauses.append("e.id = ANY(CAST(:search_ids AS uuid[]))")
+        params["search_ids"] = search_ids
+    elif flt.search:
         clauses.append("(e.error_code || ' ' || e.error_message) ILIKE :pattern ESCAPE '\\'")
-        params["pattern"] = f"%{escaped}%"
+        params["pattern"] = _search_pattern(flt.search)
     return (" AND ".join(clauses) or "true"), params
+
+
+SEARCH_ID_LIMIT = 10_000
+
+
+@contextmanager
+def _list_query(actor: Actor, flt: ErrorFilter) -> Iterator[tuple[Connection, str, dict]]:
+    """A read transaction for the list, with the filter's WHERE clause and parameters.
+
+    Plans here depend on the values (partial indexes, how selective a filter is), so a reused
+    generic plan can be very wrong: every statement is planned for its own values. A search
+    first asks the trigram index for the matching ids (error_ids_matching, migration 032);
+    when there are few, the list filters by them."""
+    with get_database().transaction(PoolName.READ, actor) as conn:
+        conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        search_ids = None
+        if flt.search:
+            found = conn.scalar(
+                text("SELECT CAST(error_ids_matching(:pattern, :limit) AS text[])"),
+                {"pattern": _search_pattern(flt.search), "limit": SEARCH_ID_LIMIT + 1},
+            )
+            if len(found) <= SEARCH_ID_LIMIT:
+                search_ids = list(found)
+        where, params = _where(flt, search_ids)
+        yield conn, where, params
 
 
 # Grid column id -> the SQL sort keys. Nothing else can be sorted on: these have indexes
@@ -240,14 +275,11 @@ def error_page(
     """Rows start..end-1 of the filtered list, sorted in SQL; JSON-ready dicts for the grid."""
     start = max(0, int(start))
     limit = max(1, min(MAX_PAGE, int(end) - start))
-    where, params = _where(flt)
     order = _order_by(sort_model)
     # Find the page's ids first (an index-only scan can skip OFFSET rows without reading the
     # table), then read just those rows.
-    rows = get_database().fetch_rows(
-        PoolName.READ,
-        actor,
-        f"""WITH page AS (
+    with _list_query(actor, flt) as (conn, where, params):
+        sql = f"""WITH page AS (
                 SELECT e.id FROM error_logs e WHERE {where}
                 ORDER BY {order} LIMIT :limit OFFSET :offset)
             SELECT e.id::text AS id, e.error_severity, e.error_code, e.error_message,
@@ -257,9 +289,9 @@ def error_page(
                    e.updated_at
             FROM page JOIN error_logs e ON e.id = page.id
             LEFT JOIN tasks t ON t.id = e.task_id
-            ORDER BY {order}""",
-        {**params, "limit": limit, "offset": start},
-    )
+            ORDER BY {order}"""
+        result = conn.execute(text(sql), {**params, "limit": limit, "offset": start})
+        rows = [dict(row) for row in result.mappings()]
     for row in rows:
         row["service"] = " ".join(p for p in (row["service_name"], row["service_version"]) if p)
         row["task"] = row["task_title"] or (row["task_id"][:8] if row["task_id"] else None)
@@ -271,13 +303,11 @@ def error_page(
 
 def count_errors(actor: Actor, flt: ErrorFilter, cap: int = COUNT_CAP) -> tuple[int, bool]:
     """How many errors match, counting at most `cap`; (count, True) when there are more."""
-    where, params = _where(flt)
-    counted = get_database().fetch_rows(
-        PoolName.READ,
-        actor,
-        f"SELECT count(*) AS n FROM (SELECT 1 FROM error_logs e WHERE {where} LIMIT :cap) s",
-        {**params, "cap": cap + 1},
-    )[0]["n"]
+    with _list_query(actor, flt) as (conn, where, params):
+        counted = conn.scalar(
+            text(f"SELECT count(*) FROM (SELECT 1 FROM error_logs e WHERE {where} LIMIT :cap) s"),
+            {**params, "cap": cap + 1},
+        )
     return min(counted, cap), counted > cap
 
 

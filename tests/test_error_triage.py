@@ -200,7 +200,11 @@ def test_default_list_is_open_errors_newest_first_paged_like_sql(dash_app, clien
     assert [r["id"] for r in worst_first["rowData"]] == expected
 
 
-def test_filters_search_and_sort_match_sql(dash_app, client_as, errors):
+@pytest.mark.parametrize("id_limit", [10_000, 5], ids=["few-matches", "many-matches"])
+def test_filters_search_and_sort_match_sql(dash_app, client_as, errors, monkeypatch, id_limit):
+    # A search with few matches filters by the ids the trigram index found; one with many
+    # scans with ILIKE. Both must give the same rows.
+    monkeypatch.setattr("data.errors.SEARCH_ID_LIMIT", id_limit)
     client = client_as("on_call")
     filters = [["any"], ["critical", "high"], [], [], ["production"], "any", "", "", "TIMEOUT 50%_"]
     where = (
