@@ -67,6 +67,7 @@ def main() -> None:
         open_default = make_filter()
         narrow = make_filter(severity="critical,high", environment="production", range="24h")
         search = make_filter(status="any", q="deadlock")
+        rare = make_filter(status="any", q="req_4242")  # nowhere in code or message
         resolved_week = make_filter(status="resolved", range="7d")
         by_count = [{"colId": "occurrence_count", "sort": "desc"}]
         by_severity = [{"colId": "error_severity", "sort": "desc"}]
@@ -94,6 +95,8 @@ def main() -> None:
                 lambda: error_page(SYSTEM_ACTOR, search, [], 0, 100),
             ),
             ("count, search 'deadlock', any status", lambda: count_errors(SYSTEM_ACTOR, search)),
+            ("page 1, search with no match", lambda: error_page(SYSTEM_ACTOR, rare, [], 0, 100)),
+            ("count, search with no match", lambda: count_errors(SYSTEM_ACTOR, rare)),
             (
                 "page 1, resolved in 7d, by severity",
                 lambda: error_page(SYSTEM_ACTOR, resolved_week, by_severity, 0, 100),

@@ -225,7 +225,9 @@ SEARCH_ID_LIMIT = 10_000
 
 
 @contextmanager
-def _list_query(actor: Actor, flt: ErrorFilter) -> Iterator[tuple[Connection, str, dict]]:
+def _list_query(
+    actor: Actor, flt: ErrorFilter, broad_search_in_order: bool = False
+) -> Iterator[tuple[Connection, str, dict]]:
     """A read transaction for the list, with the filter's WHERE clause and parameters.
 
     Plans here depend on the values (partial indexes, how selective a filter is), so a reused
@@ -242,6 +244,11 @@ def _list_query(actor: Actor, flt: ErrorFilter) -> Iterator[tuple[Connection, st
             )
             if len(found) <= SEARCH_ID_LIMIT:
                 search_ids = list(found)
+            elif broad_search_in_order:
+                # Matches are dense: walking an index in the page's order finds a page at
+                # once. The planner cannot know (under RLS it guesses a handful of matches
+                # and would sort them all), so sorting is made its last resort here.
+                conn.execute(text("SET LOCAL enable_sort = off"))
         where, params = _where(flt, search_ids)
         yield conn, where, params
 
@@ -276,21 +283,32 @@ def error_page(
     start = max(0, int(start))
     limit = max(1, min(MAX_PAGE, int(end) - start))
     order = _order_by(sort_model)
-    # Find the page's ids first (an index-only scan can skip OFFSET rows without reading the
-    # table), then read just those rows.
-    with _list_query(actor, flt) as (conn, where, params):
-        sql = f"""WITH page AS (
-                SELECT e.id FROM error_logs e WHERE {where}
-                ORDER BY {order} LIMIT :limit OFFSET :offset)
-            SELECT e.id::text AS id, e.error_severity, e.error_code, e.error_message,
-                   e.error_category, e.service_name, e.service_version, e.environment,
-                   e.occurrence_count, e.first_occurred_at, e.last_occurred_at,
-                   e.resolution_status, e.task_id::text AS task_id, t.title AS task_title,
-                   e.updated_at
-            FROM page JOIN error_logs e ON e.id = page.id
-            LEFT JOIN tasks t ON t.id = e.task_id
-            ORDER BY {order}"""
-        result = conn.execute(text(sql), {**params, "limit": limit, "offset": start})
+    # The page's ids first (an index-only scan can skip OFFSET rows without reading the table),
+    # then just those rows, planned normally.
+    with _list_query(actor, flt, broad_search_in_order=True) as (conn, where, params):
+        ids = list(
+            conn.scalars(
+                text(
+                    f"""SELECT e.id::text FROM error_logs e WHERE {where}
+                        ORDER BY {order} LIMIT :limit OFFSET :offset"""
+                ),
+                {**params, "limit": limit, "offset": start},
+            )
+        )
+        conn.execute(text("RESET enable_sort"))
+        result = conn.execute(
+            text(
+                f"""SELECT e.id::text AS id, e.error_severity, e.error_code, e.error_message,
+                       e.error_category, e.service_name, e.service_version, e.environment,
+                       e.occurrence_count, e.first_occurred_at, e.last_occurred_at,
+                       e.resolution_status, e.task_id::text AS task_id, t.title AS task_title,
+                       e.updated_at
+                    FROM error_logs e LEFT JOIN tasks t ON t.id = e.task_id
+                    WHERE e.id = ANY(CAST(:ids AS uuid[]))
+                    ORDER BY {order}"""
+            ),
+            {"ids": ids},
+        )
         rows = [dict(row) for row in result.mappings()]
     for row in rows:
         row["service"] = " ".join(p for p in (row["service_name"], row["service_version"]) if p)
