@@ -10,7 +10,8 @@ CREATE INDEX IF NOT EXISTS idx_error_logs_open_last
 CREATE INDEX IF NOT EXISTS idx_error_logs_code_last ON error_logs (error_code, last_occurred_at DESC);
 
 -- Text search over code and message (ILIKE '%...%'): a trigram index when pg_trgm can be
--- installed. Without it the search still works, by scanning; nothing else depends on it.
+-- installed (used through error_ids_matching, migration 032). Without it the search still
+-- works, by scanning; nothing else depends on it.
 DO $$
 BEGIN
     BEGIN
