@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -46,6 +46,7 @@ class Target:
     suffix: str
     user_id: str = ""
     role_name: str = ""
+    error: dict = field(default_factory=dict)  # {"id", "updated_at"} as the page shows it
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,25 @@ ACTIONS = [
         changes_data=True,
     ),
     Action(
+        "resolve an error",
+        "errors:write",
+        lambda c, app, t: call_callback(
+            c,
+            app,
+            "err-body.children",
+            [1, None, None],
+            [t.error, "fixed by the matrix", None],
+            changed="err-resolve.n_clicks",
+        ),
+        snapshot=lambda t: _scalar(
+            t,
+            "SELECT resolution_status FROM error_logs WHERE id = CAST(:id AS uuid)",
+            id=t.error["id"],
+        ),
+        succeeded=lambda resp: "resolved" in str(callback_values(resp)).lower(),
+        changes_data=True,
+    ),
+    Action(
         "edit alert thresholds",
         "alerts:manage",
         lambda c, app, t: call_callback(
@@ -176,6 +196,14 @@ def target(database, users, owner_engine) -> Target:
     # Role names take lower-case letters only: spell the hex suffix with a-p.
     found.role_name = "matrix_" + "".join(chr(ord("a") + int(c, 16)) for c in suffix)
     create_role(SYSTEM_ACTOR, found.role_name, "matrix role", ["tasks:read"])
+    with owner_engine.begin() as conn:
+        row = conn.execute(
+            text(
+                "INSERT INTO error_logs (error_code, error_category, error_severity, error_message)"
+                " VALUES ('E_MATRIX', 'system', 'high', 'matrix') RETURNING id::text, updated_at"
+            )
+        ).one()
+    found.error = {"id": row.id, "updated_at": row.updated_at.isoformat()}
     return found
 
 
