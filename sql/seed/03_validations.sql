@@ -27,5 +27,5 @@ FROM (
            CASE WHEN t.created_at > now() - interval '10 days' THEN 0 ELSE -5 END AS version_bonus,
            (200 + exp(random() * 7) * CASE WHEN g % 9 IN (1, 5) THEN 8 ELSE 1 END)::int AS duration_ms
     FROM (SELECT g, random() AS r FROM generate_series(CAST(:lo AS int), CAST(:hi AS int)) AS g) s
-    JOIN tasks t ON t.id = md5('task' || (1 + (g * 7919) % :n_tasks))::uuid
+    JOIN tasks t ON t.id = md5('task' || (1 + (CAST(g AS bigint) * 7919) % :n_tasks))::uuid
 ) v;

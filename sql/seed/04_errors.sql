@@ -36,7 +36,7 @@ INSERT INTO error_logs (task_id, workflow_state_id, error_code, error_category, 
                         occurrence_count, first_occurred_at, last_occurred_at, user_id, session_id,
                         ip_address, user_agent, environment, service_name, service_version,
                         created_at, updated_at)
-SELECT CASE WHEN g % 5 < 3 THEN md5('task' || (1 + (g * 104729) % :n_tasks))::uuid END,
+SELECT CASE WHEN g % 5 < 3 THEN md5('task' || (1 + (CAST(g AS bigint) * 104729) % :n_tasks))::uuid END,
        CASE WHEN g % 10 = 4 THEN md5('workflow' || (2 * (1 + (g * 7) % (:n_tasks / 2))))::uuid END,
        c.code, c.category, c.severity, c.message,
        jsonb_build_object('attempt', 1 + g % 3, 'pool', (ARRAY['read', 'write', 'analytics'])[1 + g % 3]),
