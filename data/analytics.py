@@ -68,10 +68,11 @@ class Window:
         return cls.between(now - span, now)
 
     def split_cap(self, step: timedelta) -> datetime:
-        """Where the rollup (of `step`) may end for this window: anywhere when the buckets are
-        whole steps, else before the first bucket (the buckets come from raw rows)."""
+        """Where the rollup (of `step`) must end for this window: at the last whole step before
+        the window's end when the buckets are whole steps, else before the first bucket (the
+        buckets then come from raw rows)."""
         if self.bucket % step == timedelta(0):
-            return datetime.max.replace(tzinfo=UTC) - timedelta(days=2)
+            return floor_to(self.end, step)
         return floor_to(self.start, step)
 
     def params(self, step: timedelta) -> dict[str, Any]:
