@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from auth.permissions import actor_with, require_permission
 from data.db import Actor, user_message
-from pages._timerange import ViewState, parse_query, view_from_store
+from pages._timerange import ViewState, _parse_time, parse_query, view_from_store
 from pages._ui import empty_figure, panel_message, style_figure
 
 NO_DATA = "no data in this range"
@@ -156,13 +156,14 @@ def series_figure(
     figure = go.Figure()
     for name, rows in frame.groupby(series, sort=True):
         custom = [str(name)] * len(rows)
+        xs, ys = _plain(rows[x]), _plain(rows[y])
         if kind == "bar":
-            figure.add_trace(go.Bar(x=rows[x], y=rows[y], name=str(name), customdata=custom))
+            figure.add_trace(go.Bar(x=xs, y=ys, name=str(name), customdata=custom))
         else:
             figure.add_trace(
                 go.Scatter(
-                    x=rows[x],
-                    y=rows[y],
+                    x=xs,
+                    y=ys,
                     name=str(name),
                     customdata=custom,
                     mode="lines",
@@ -175,14 +176,26 @@ def series_figure(
     return figure
 
 
+def _plain(values: pd.Series) -> list:
+    """Plain JSON values; times as UTC wall-clock, which is what a click reports back."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        return [v.strftime("%Y-%m-%d %H:%M:%S") for v in values]
+    return values.tolist()
+
+
 def bars(frame: pd.DataFrame, x: str, ys: dict[str, str], *, horizontal: bool = False):
     """One bar trace per column in `ys` ({column: label}), side by side."""
     figure = go.Figure()
     for column, label in ys.items():
         if horizontal:
-            figure.add_trace(go.Bar(y=frame[x], x=frame[column], name=label, orientation="h"))
+            figure.add_trace(
+                go.Bar(y=_plain(frame[x]), x=_plain(frame[column]), name=label, orientation="h")
+            )
         else:
-            figure.add_trace(go.Bar(x=frame[x].astype(str), y=frame[column], name=label))
+            figure.add_trace(
+                go.Bar(x=_plain(frame[x].astype(str)), y=_plain(frame[column]), name=label)
+            )
     figure.update_layout(barmode="group")
     if horizontal:
         figure.update_yaxes(autorange="reversed")
@@ -194,11 +207,7 @@ def bars(frame: pd.DataFrame, x: str, ys: dict[str, str], *, horizontal: bool = 
 
 def _point_time(point: dict) -> datetime | None:
     value = point.get("x")
-    if not isinstance(value, str):
-        return None
-    from pages._timerange import _parse_time
-
-    return _parse_time(value)
+    return _parse_time(value) if isinstance(value, str) else None
 
 
 def click_to(

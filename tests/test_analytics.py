@@ -35,7 +35,8 @@ def known_data(owner_engine, clean_data, database, users):
                     """INSERT INTO tasks (id, title, status, type, priority, assigned_to, tags,
                            estimated_hours, actual_hours, created_at, completed_at)
                        VALUES (md5('t' || :i)::uuid, 'task ' || :i, :status, :type, :i % 11,
-                           :who, jsonb_build_array(CAST(:tag AS text)), :est, :act, :created, :done)"""
+                           :who, jsonb_build_array(CAST(:tag AS text)), :est, :act, :created,
+                           :done)"""
                 ),
                 {
                     "i": i,
@@ -116,7 +117,9 @@ def as_dict(frame: pd.DataFrame, keys: list[str], value: str) -> dict:
     return out
 
 
-DEV_VISIBLE = "(assigned_to IS NULL OR assigned_to IN ('test-developer', 'test-developer@example.com'))"
+DEV_VISIBLE = (
+    "(assigned_to IS NULL OR assigned_to IN ('test-developer', 'test-developer@example.com'))"
+)
 
 
 def backlog_truth(engine, window: Window, visible: str = "true") -> dict:
@@ -387,8 +390,10 @@ def test_execution_percentiles_are_the_histogram_bin_holding_the_exact_one(
     ).set_index("validation_type")
     assert len(chart) == 3
     for row in chart.itertuples():
-        for reported, exact in ((row.p50_ms, truth.p50[row.validation_type]),
-                                (row.p95_ms, truth.p95[row.validation_type])):
+        for reported, exact in (
+            (row.p50_ms, truth.p50[row.validation_type]),
+            (row.p95_ms, truth.p95[row.validation_type]),
+        ):
             assert exact <= reported <= exact * 1.14 + 1
 
 
