@@ -39,9 +39,9 @@ def _rate_figure(frame: pd.DataFrame, view: ViewState):
 
 
 def _top_figure(frame: pd.DataFrame, _view: ViewState):
-    figure = bars(frame, "error_code", {"occurrences": "occurrences"}, horizontal=True)
-    figure.update_layout(showlegend=False)
-    return figure
+    return bars(
+        frame, "error_code", {"occurrences": "occurrences"}, horizontal=True, showlegend=False
+    )
 
 
 def _unresolved_figure(frame: pd.DataFrame, _view: ViewState):

@@ -34,9 +34,7 @@ def _backlog_figure(frame: pd.DataFrame, _view: ViewState):
 
 def _created_completed_figure(frame: pd.DataFrame, _view: ViewState):
     long = frame.melt("bucket", ["created", "completed"], var_name="series", value_name="tasks")
-    figure = series_figure(long, "bucket", "tasks", "series", kind="bar", y_title="tasks")
-    figure.update_layout(barmode="group")
-    return figure
+    return series_figure(long, "bucket", "tasks", "series", kind="bar", barmode="group")
 
 
 def _breakdown_figure(frame: pd.DataFrame, _view: ViewState):

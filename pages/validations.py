@@ -29,9 +29,7 @@ RUN_CLICK = partial(click_to, "/validations", "validations")
 
 
 def _score_figure(frame: pd.DataFrame, _view: ViewState):
-    figure = series_figure(frame, "bucket", "score", "series", y_title="mean score")
-    figure.update_yaxes(range=[0, 100])
-    return figure
+    return series_figure(frame, "bucket", "score", "series", y_title="mean score", y_range=[0, 100])
 
 
 def _share_figure(frame: pd.DataFrame, _view: ViewState):
@@ -44,15 +42,12 @@ def _distribution_figure(frame: pd.DataFrame, _view: ViewState):
 
 
 def _percentile_figure(frame: pd.DataFrame, _view: ViewState):
-    figure = bars(frame, "validation_type", {"p50_ms": "p50", "p95_ms": "p95", "p99_ms": "p99"})
-    figure.update_yaxes(title="ms", type="log")
-    return figure
+    ys = {"p50_ms": "p50", "p95_ms": "p95", "p99_ms": "p99"}
+    return bars(frame, "validation_type", ys, y_title="ms", y_log=True)
 
 
 def _retries_figure(frame: pd.DataFrame, _view: ViewState):
-    figure = bars(frame, "validation_type", {"retried_percent": "% of runs retried"})
-    figure.update_yaxes(title="% retried")
-    return figure
+    return bars(frame, "validation_type", {"retried_percent": "% retried"}, y_title="% retried")
 
 
 def _version_figure(frame: pd.DataFrame, _view: ViewState):

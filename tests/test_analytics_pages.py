@@ -349,34 +349,21 @@ def test_the_clicked_list_shows_the_matching_tasks(dash_app, client_as, known_da
 # --- the browser ----------------------------------------------------------------------------
 
 
-def _summary(dash_duo) -> str:
-    return dash_duo.find_element("#tr-summary").text
-
-
-def _pick_range(dash_duo, label: str) -> None:
-    dash_duo.find_element("#tr-range").click()
-    for option in dash_duo.driver.find_elements("css selector", "#tr-range [role='option']"):
-        if option.text == label:
-            option.click()
-            return
-    raise AssertionError(f"no option {label}")
-
-
 @pytest.mark.browser
 def test_each_page_redraws_when_the_range_changes(dash_duo, dash_app, users, known_data):
     browser_sign_in(dash_duo, dash_app, "test-admin", path="/tasks?range=24h")
     checks = {
-        "/tasks": "#tasks-throughput-graph .bar",
+        "/tasks": "#tasks-throughput-graph .barlayer .point",
         "/validations": "#val-score-graph .scatterlayer .trace",
-        "/errors": "#errors-by-severity-graph .bar",
-        "/": "#ov-error-rate-graph .bar",
+        "/errors": "#errors-by-severity-graph .barlayer .point",
+        "/": "#ov-error-rate-graph .barlayer .point",
     }
     base = dash_duo.server.url.rstrip("/")
     for path, drawn in checks.items():
         dash_duo.driver.get(f"{base}{path}?range=24h")
         dash_duo.wait_for_contains_text("#tr-summary", "one point per 5 min", timeout=15)
         dash_duo.wait_for_element(drawn, timeout=15)
-        _pick_range(dash_duo, "Last 7 days")
+        dash_duo.select_dcc_dropdown("#tr-range", value="Last 7 days")
         dash_duo.wait_for_contains_text("#tr-summary", "one point per 1 h", timeout=15)
         assert "range=7d" in dash_duo.driver.current_url
         dash_duo.wait_for_element(drawn, timeout=15)
