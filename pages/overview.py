@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
-from auth.permissions import signed_in_user
+from auth.permissions import has_permission, signed_in_user
 from data.analytics import Filters, Window
 from data.analytics_errors import error_rate
 from data.analytics_tasks import backlog_over_time
@@ -85,7 +85,10 @@ def layout(**query: str) -> html.Div:
                 className="stat-grid",
             ),
             html.Div(id="ov-message"),
-            html.Div([panel_layout(p) for p in PANELS], className="an-grid"),
+            html.Div(
+                [panel_layout(p) for p in PANELS if has_permission(p.permission)],
+                className="an-grid",
+            ),
             dcc.Graph(id="ov-completed-chart", config={"displaylogo": False}),
         ]
     )

@@ -368,3 +368,14 @@ def test_each_page_redraws_when_the_range_changes(dash_duo, dash_app, users, kno
         assert "range=7d" in dash_duo.driver.current_url
         dash_duo.wait_for_element(drawn, timeout=15)
     assert [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"] == []
+
+
+def test_the_overview_shows_only_the_charts_a_role_may_see(dash_app, client_as):
+    page = render_page(client_as("api_client"), dash_app, "/", "?range=7d")
+    assert find_component(page, "ov-backlog-graph") is not None
+    assert find_component(page, "ov-error-rate-graph") is None
+    assert find_component(page, "tr-view")["data"] == {
+        "range": "7d",
+        "refresh": "off",
+        "page": "overview",
+    }
