@@ -46,8 +46,9 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p95
 
 
-def timed(func: Callable[[], object], reps: int) -> tuple[float, float]:
-    func()  # warm the cache and the pool
+def timed(func: Callable[[], object], reps: int, warm: bool = True) -> tuple[float, float]:
+    if warm:
+        func()  # warm the cache and the pool
     samples = []
     for _ in range(reps):
         started = time.perf_counter()
@@ -95,7 +96,7 @@ def main() -> None:
     parser.add_argument("--scale", choices=list(SCALES), default="large")
     parser.add_argument("--pgdata", help="embedded data directory to keep and reuse")
     parser.add_argument("--reps", type=int, default=20)
-    parser.add_argument("--raw-reps", type=int, default=3)
+    parser.add_argument("--raw-reps", type=int, default=1)
     args = parser.parse_args()
 
     owner_url, app_url, embedded = open_target(args)
@@ -175,7 +176,7 @@ def bench_functions(admin: Actor, developer: Actor, args) -> None:
                 analytics.USE_ROLLUPS = True
                 p50, p95 = timed(lambda p=panel, v=view: p.fetch(admin, v), args.reps)
                 analytics.USE_ROLLUPS = False
-                raw50, _ = timed(lambda p=panel, v=view: p.fetch(admin, v), args.raw_reps)
+                raw50, _ = timed(lambda p=panel, v=view: p.fetch(admin, v), args.raw_reps, False)
                 analytics.USE_ROLLUPS = True
                 row(f"{panel.id} [{range_}]", p50, p95, f"   raw p50 {raw50:9.1f} ms")
     print("\nTask panels as a developer (RLS fallback: raw rows they may see):")
@@ -249,7 +250,7 @@ def bench_grafana(owner, args) -> None:
     print("\nPlain GROUP BY over the raw tables (a hand-written Grafana panel), as the owner:")
     with owner.connect() as conn:
         for label, sql in GRAFANA.items():
-            row(label, *timed(lambda s=sql: conn.execute(text(s)).all(), args.raw_reps))
+            row(label, *timed(lambda s=sql: conn.execute(text(s)).all(), args.raw_reps, False))
 
 
 if __name__ == "__main__":
