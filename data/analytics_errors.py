@@ -11,6 +11,7 @@ from data.analytics import BEGINNING, Filters, Window, when
 from data.db import Actor, PoolName, get_database
 
 STEP = timedelta(minutes=5)
+HOUR = timedelta(hours=1)
 
 
 def _filters(severity: str, category: str, service: str) -> str:
@@ -19,15 +20,25 @@ def _filters(severity: str, category: str, service: str) -> str:
     )
 
 
+# Error events from `:lo` to `:until`: whole hours from the hourly rollup, then 5-minute steps,
+# then raw rows after the rollups' end (`split`). Hours are used up to `hour_cap` only, so a
+# chart with 5-minute buckets reads them just for its baseline (before the first bucket).
 EVENTS = f"""
 WITH p AS (
-    SELECT LEAST(s.covered_until, :split_cap) AS split
-    FROM analytics_rollup_state s WHERE s.rollup = 'errors'
+    SELECT split, LEAST(analytics_bin(interval '1 hour', split), :hour_cap) AS split_h
+    FROM (SELECT GREATEST(LEAST(s.covered_until, :split_cap), :beginning) AS split
+          FROM analytics_rollup_state s WHERE s.rollup = 'errors') x
 ), ev AS (
     SELECT r.bucket AS ts, r.error_code, r.error_category, r.error_severity, r.service_name,
            r.created_n, r.occurrences, r.resolved_n, r.resolve_seconds
+    FROM analytics_error_hourly r
+    WHERE r.bucket >= :lo AND r.bucket < (SELECT split_h FROM p)
+      AND {_filters("r.error_severity", "r.error_category", "r.service_name")}
+    UNION ALL
+    SELECT r.bucket, r.error_code, r.error_category, r.error_severity, r.service_name,
+           r.created_n, r.occurrences, r.resolved_n, r.resolve_seconds
     FROM analytics_error_5m r
-    WHERE r.bucket >= :lo AND r.bucket < (SELECT split FROM p)
+    WHERE r.bucket >= GREATEST(:lo, (SELECT split_h FROM p)) AND r.bucket < (SELECT split FROM p)
       AND {_filters("r.error_severity", "r.error_category", "r.service_name")}
     UNION ALL
     SELECT e.created_at, e.error_code, e.error_category, e.error_severity,
@@ -54,7 +65,13 @@ DIMENSIONS = {
 
 
 def _events_df(actor: Actor, window: Window, filters: Filters, select: str, *, lo=None):
-    params = {**window.params(STEP), **filters.params(), "lo": lo or window.start}
+    params = {
+        **window.params(STEP),
+        **filters.params(),
+        "lo": lo or window.start,
+        "hour_cap": window.split_cap(HOUR),
+        "beginning": BEGINNING,
+    }
     return get_database().fetch_df(PoolName.READ, actor, EVENTS + select, params)
 
 

@@ -414,3 +414,46 @@ def test_an_empty_range_has_no_data(known_data, users):
     old = Window.between(NOW - timedelta(days=300), NOW - timedelta(days=299))
     assert errs.error_rate(users.actor("admin"), old, Filters(), "severity").empty
     assert tasks.created_vs_completed(users.actor("admin"), old, Filters())["created"].sum() == 0
+
+
+def test_incremental_refresh_follows_resolved_errors(known_data, users, owner_engine, database):
+    """One error resolved just now, one back-dated three days: both hours are recomputed."""
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                """UPDATE error_logs SET resolution_status = 'resolved', updated_at = now(),
+                       resolved_at = CASE WHEN error_code = 'E1' THEN now() - interval '20 min'
+                                          ELSE now() - interval '3 days' END
+                   WHERE id IN (SELECT id FROM error_logs WHERE resolved_at IS NULL
+                                AND error_code IN ('E1', 'E2')
+                                AND created_at < now() - interval '4 days'
+                                ORDER BY created_at LIMIT 4)"""
+            )
+        )
+    refresh_rollups(database, 3)
+    viewer = users.actor("viewer")
+    chart = errs.unresolved_over_time(viewer, WEEK, Filters())
+    truth = sql_df(
+        owner_engine,
+        """SELECT b AS bucket, error_severity AS series, count(e.id) AS unresolved
+           FROM generate_series(CAST(:start AS timestamptz), :until, :bucket) AS b
+           JOIN error_logs e ON e.created_at < b + :bucket
+                AND (e.resolved_at IS NULL OR e.resolved_at >= b + :bucket)
+           WHERE b < :until GROUP BY 1, 2""",
+        start=WEEK.start,
+        until=WEEK.end,
+        bucket=WEEK.bucket,
+    )
+    assert as_dict(chart, ["bucket", "series"], "unresolved") == as_dict(
+        truth, ["bucket", "series"], "unresolved"
+    )
+    with owner_engine.connect() as conn:
+        hourly = conn.scalar(text("SELECT sum(resolved_n) FROM analytics_error_hourly"))
+        raw = conn.scalar(
+            text(
+                """SELECT count(*) FROM error_logs WHERE resolved_at <
+                   (SELECT date_bin('1 hour', covered_until, '2000-01-01 00:00+00')
+                    FROM analytics_rollup_state WHERE rollup = 'errors')"""
+            )
+        )
+    assert hourly == raw
