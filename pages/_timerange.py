@@ -299,7 +299,8 @@ def _describe(bucket: timedelta) -> str:
 def view_from_store(data: Any) -> ViewState:
     """The view a panel callback was given (from the browser: validated again here)."""
     data = data if isinstance(data, Mapping) else {}
-    page = data.get("page") if data.get("page") in PAGE_FILTERS else "overview"
+    page = data.get("page")
+    page = page if isinstance(page, str) and page in PAGE_FILTERS else "overview"
     return parse_query(data, page)
 
 

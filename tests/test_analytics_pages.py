@@ -379,3 +379,19 @@ def test_the_overview_shows_only_the_charts_a_role_may_see(dash_app, client_as):
         "refresh": "off",
         "page": "overview",
     }
+
+
+@pytest.mark.parametrize(
+    "view", ["x" * 10_000, ["7d"], {"range": 5, "page": ["errors"]}, None, {"from": {"$gt": 1}}]
+)
+def test_garbage_from_the_client_draws_the_default_view(dash_app, client_as, view):
+    response = draw_panel(client_as("viewer"), dash_app, "errors-top-graph.figure", view)
+    assert response.status_code == 200
+    response = call_callback(
+        client_as("viewer"),
+        dash_app,
+        "tr-location.search",
+        [{"a": 1}, 3, None, "<script>", [None, 7, "x" * 500]],
+        [[{"type": "tr-filter", "key": "severity"}, "bogus", None], "nonsense"],
+    )
+    assert callback_values(response)["tr-location"]["search"] == "?range=24h&refresh=off"
