@@ -65,6 +65,17 @@ def _df(actor: Actor, sql: str, window: Window, filters: Filters, **extra) -> pd
     return get_database().fetch_df(PoolName.READ, actor, sql, params)
 
 
+def mean_score(actor: Actor, window: Window, filters: Filters) -> float | None:
+    frame = _df(
+        actor,
+        RUNS + "SELECT (sum(score_sum) / NULLIF(sum(score_n), 0))::float AS score FROM ev",
+        window,
+        filters,
+    )
+    value = frame["score"].iloc[0]
+    return None if pd.isna(value) else float(value)
+
+
 def score_over_time(actor: Actor, window: Window, filters: Filters) -> pd.DataFrame:
     """bucket, series (validation type), score, runs: mean score per bucket and type."""
     return _df(
