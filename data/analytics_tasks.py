@@ -34,7 +34,7 @@ WITH p AS (
     SELECT r.bucket AS ts, r.status, r.type, r.assignee, r.created_n, r.closed_n,
            r.completed_n, r.estimated_sum, r.actual_sum, r.hours_n
     FROM analytics_task_hourly r
-    WHERE r.bucket >= :lo AND r.bucket < (SELECT split FROM p)
+    WHERE r.level = :level AND r.bucket >= :lo AND r.bucket < (SELECT split FROM p)
       AND {_filters("r.status", "r.type", "r.assignee")}
     UNION ALL
     SELECT t.created_at, t.status, t.type, COALESCE(t.assigned_to, ''), 1, 0, 0, 0, 0, 0
@@ -57,8 +57,22 @@ WITH p AS (
 """
 
 
-def _events_df(actor: Actor, window: Window, filters: Filters, select: str, *, lo=None):
-    params = {**window.params(STEP), **filters.params(), "lo": lo or window.start}
+def rollup_level(filters: Filters, by_type: bool = False) -> int:
+    """Which totals of the task rollup answer these filters (GROUPING(type, assignee))."""
+    return (2 if filters.type is None and not by_type else 0) + (
+        1 if filters.assignee is None else 0
+    )
+
+
+def _events_df(
+    actor: Actor, window: Window, filters: Filters, select: str, *, lo=None, by_type=False
+):
+    params = {
+        **window.params(STEP),
+        **filters.params(),
+        "lo": lo or window.start,
+        "level": rollup_level(filters, by_type),
+    }
     return get_database().fetch_df(PoolName.READ, actor, EVENTS + select, params)
 
 
@@ -124,80 +138,83 @@ def estimated_vs_actual(actor: Actor, window: Window, filters: Filters) -> pd.Da
                   round(sum(estimated_sum) / NULLIF(sum(hours_n), 0), 2)::float AS estimated,
                   round(sum(actual_sum) / NULLIF(sum(hours_n), 0), 2)::float AS actual
            FROM ev GROUP BY type HAVING sum(hours_n) > 0 ORDER BY type""",
+        by_type=True,
     )
 
 
 OPEN_FILTER = f"""t.status IN ('pending', 'in_progress')
       AND {_filters("t.status", "t.type", "t.assigned_to")}"""
 
-# What the open backlog can be broken down by (never a column name from the client).
-BREAKDOWNS = {
-    "priority": "t.priority::text",
-    "complexity": "t.complexity_score::text",
-    "type": "t.type",
-    "assignee": "COALESCE(t.assigned_to, '(unassigned)')",
-    "tag": "tag",
+AGE_BUCKETS = ("< 1 day", "1-3 days", "3-7 days", "7-14 days", "14-30 days", "> 30 days")
+_AGE = """CASE WHEN now() - t.created_at < interval '1 day' THEN '< 1 day'
+               WHEN now() - t.created_at < interval '3 days' THEN '1-3 days'
+               WHEN now() - t.created_at < interval '7 days' THEN '3-7 days'
+               WHEN now() - t.created_at < interval '14 days' THEN '7-14 days'
+               WHEN now() - t.created_at < interval '30 days' THEN '14-30 days'
+               ELSE '> 30 days' END"""
+
+# What the open backlog can be counted by: the snapshot's `dim`, and the same key computed from
+# the tasks table for users who may not read the snapshot (never a column name from a client).
+OPEN_DIMENSIONS = {
+    "priority": ("tasks t", "COALESCE(t.priority::text, '')"),
+    "complexity": ("tasks t", "COALESCE(t.complexity_score::text, '')"),
+    "type": ("tasks t", "t.type"),
+    "assignee": ("tasks t", "COALESCE(t.assigned_to, '(unassigned)')"),
+    "tag": ("tasks t CROSS JOIN LATERAL jsonb_array_elements_text(t.tags) AS tag", "tag"),
+    "age": ("tasks t", _AGE),
+    "children": ("active_tasks t", "LEAST(t.child_task_count, 5)::text"),
+    "dependencies": ("active_tasks t", "LEAST(t.dependency_count, 5)::text"),
 }
+BREAKDOWNS = ("priority", "complexity", "type", "assignee", "tag")
 
 
-def open_breakdown(actor: Actor, by: str, filters: Filters) -> pd.DataFrame:
-    """key, status, tasks: the open backlog now, by `by` (a BREAKDOWNS key)."""
-    expression = BREAKDOWNS[by]
-    source = (
-        "tasks t CROSS JOIN LATERAL jsonb_array_elements_text(t.tags) AS tag"
-        if by == "tag"
-        else "tasks t"
-    )
-    order = "length(key), key" if by in ("priority", "complexity") else "total DESC, key"
+def open_counts(actor: Actor, dim: str, filters: Filters) -> pd.DataFrame:
+    """key, status, tasks: the open backlog now by `dim`. From the snapshot (refreshed with the
+    rollups) for users who see every task; from the RLS-filtered tasks table otherwise."""
+    source, expression = OPEN_DIMENSIONS[dim]
     return get_database().fetch_df(
         PoolName.READ,
         actor,
-        f"""SELECT key, status, tasks FROM (
-                SELECT {expression} AS key, t.status, count(*) AS tasks,
-                       sum(count(*)) OVER (PARTITION BY {expression}) AS total
-                FROM {source} WHERE {OPEN_FILTER} GROUP BY 1, 2
-            ) x ORDER BY {order}, status""",
-        filters.params(),
+        f"""SELECT key, status, sum(tasks)::bigint AS tasks FROM (
+                SELECT o.key, o.status, o.tasks FROM analytics_open_tasks o
+                WHERE o.dim = :dim AND {_filters("o.status", "o.type", "o.assignee")}
+                  AND (SELECT current_user_sees_all_tasks())
+                UNION ALL
+                SELECT {expression}, t.status, 1 FROM {source}
+                WHERE {OPEN_FILTER} AND NOT (SELECT current_user_sees_all_tasks())
+            ) x GROUP BY key, status""",
+        {**filters.params(), "dim": dim},
     )
 
 
-AGE_BUCKETS = ("< 1 day", "1-3 days", "3-7 days", "7-14 days", "14-30 days", "> 30 days")
+def open_breakdown(actor: Actor, by: str, filters: Filters) -> pd.DataFrame:
+    """key, status, tasks: the open backlog now, by `by` (one of BREAKDOWNS); numbers in
+    numeric order, names largest first."""
+    frame = open_counts(actor, by, filters)
+    if by in ("priority", "complexity"):
+        order = frame["key"].map(lambda k: int(k) if k.isdigit() else -1)
+    else:
+        order = -frame.groupby("key")["tasks"].transform("sum")
+    return frame.assign(_o=order).sort_values(["_o", "key", "status"]).drop(columns="_o")
 
 
 def open_task_age(actor: Actor, filters: Filters) -> pd.DataFrame:
     """age, status, tasks: how long the open tasks have been waiting."""
-    return get_database().fetch_df(
-        PoolName.READ,
-        actor,
-        f"""SELECT CASE WHEN age < interval '1 day' THEN '< 1 day'
-                        WHEN age < interval '3 days' THEN '1-3 days'
-                        WHEN age < interval '7 days' THEN '3-7 days'
-                        WHEN age < interval '14 days' THEN '7-14 days'
-                        WHEN age < interval '30 days' THEN '14-30 days'
-                        ELSE '> 30 days' END AS age,
-                   status, count(*) AS tasks
-            FROM (SELECT now() - t.created_at AS age, t.status FROM tasks t
-                  WHERE {OPEN_FILTER}) x
-            GROUP BY 1, 2""",
-        filters.params(),
-    )
+    return open_counts(actor, "age", filters).rename(columns={"key": "age"})
 
 
 def open_task_links(actor: Actor, filters: Filters) -> pd.DataFrame:
-    """links, children, dependencies: open tasks by how many children and dependencies they
-    have (from the spec's active_tasks view); 5 means 5 or more."""
-    return get_database().fetch_df(
-        PoolName.READ,
-        actor,
-        f"""SELECT n AS links,
-                   count(*) FILTER (WHERE LEAST(child_task_count, 5) = n) AS children,
-                   count(*) FILTER (WHERE LEAST(dependency_count, 5) = n) AS dependencies,
-                   count(*) FILTER (WHERE n = 1 AND parent_task_id IS NOT NULL) AS with_parent
-            FROM active_tasks t CROSS JOIN generate_series(0, 5) AS n
-            WHERE {_filters("t.status", "t.type", "t.assigned_to")}
-            GROUP BY n ORDER BY n""",
-        filters.params(),
-    )
+    """links, children, dependencies: open tasks by how many child tasks and dependencies they
+    have (as the spec's active_tasks view counts them); 5 means 5 or more."""
+    counts = {
+        dim: open_counts(actor, dim, filters).groupby("key")["tasks"].sum()
+        for dim in ("children", "dependencies")
+    }
+    links = pd.DataFrame({"links": range(6)})
+    for dim, series in counts.items():
+        series.index = series.index.astype(int)
+        links[dim] = links["links"].map(series).fillna(0).astype(int)
+    return links
 
 
 def task_list(
