@@ -33,18 +33,21 @@ BUCKETS = (
     timedelta(days=7),
 )
 MAX_POINTS = 500
+MIN_POINTS = 24
 ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # the same origin as analytics_bin() in SQL
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)  # "all history" for cumulative series
 # Off: every query reads the raw rows (the benchmark's comparison; a switch if a rollup breaks).
 USE_ROLLUPS = True
 
 
-def bucket_for(span: timedelta) -> timedelta:
-    """The smallest bucket that draws at most MAX_POINTS points over `span` (THE rule)."""
-    for bucket in BUCKETS:
-        if span / bucket <= MAX_POINTS:
-            return bucket
-    return BUCKETS[-1]
+def bucket_for(span: timedelta, step: timedelta | None = None) -> timedelta:
+    """THE bucket rule: the smallest bucket that draws at most MAX_POINTS points over `span`;
+    but never finer than the data's rollup `step` when that still draws MIN_POINTS points
+    (finer buckets would have to be counted from raw rows)."""
+    bucket = next((b for b in BUCKETS if span / b <= MAX_POINTS), BUCKETS[-1])
+    if step is not None and bucket < step and span / step >= MIN_POINTS:
+        return step
+    return bucket
 
 
 def floor_to(ts: datetime, step: timedelta) -> datetime:
@@ -60,14 +63,16 @@ class Window:
     bucket: timedelta
 
     @classmethod
-    def between(cls, start: datetime, end: datetime) -> Window:
-        bucket = bucket_for(end - start)
+    def between(cls, start: datetime, end: datetime, step: timedelta | None = None) -> Window:
+        bucket = bucket_for(end - start, step)
         return cls(floor_to(start, bucket), end, bucket)
 
     @classmethod
-    def last(cls, span: timedelta, now: datetime | None = None) -> Window:
+    def last(
+        cls, span: timedelta, now: datetime | None = None, step: timedelta | None = None
+    ) -> Window:
         now = now or datetime.now(UTC)
-        return cls.between(now - span, now)
+        return cls.between(now - span, now, step)
 
     def split_cap(self, step: timedelta) -> datetime:
         """Where the rollup (of `step`) must end for this window: at the last whole step before

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from data.analytics import Filters, Window, floor_to
-from data.analytics_tasks import created_vs_completed
+from data.analytics_tasks import STEP, created_vs_completed
 from data.db import Actor, PoolName, get_database
 
 DAY = timedelta(days=1)
@@ -42,14 +42,14 @@ def task_headline(actor: Actor) -> TaskHeadline:
                   count(*) FILTER (WHERE status = 'in_progress') AS in_progress
            FROM tasks WHERE status IN ('pending', 'in_progress')""",
     )[0]
-    week = created_vs_completed(actor, Window.last(7 * DAY), Filters())
+    week = created_vs_completed(actor, Window.last(7 * DAY, step=STEP), Filters())
     return TaskHeadline(**row, completed_last_7_days=int(week["completed"].sum()))
 
 
 def mean_validation_score(actor: Actor, days: int = 7) -> float | None:
     from data.analytics_validations import mean_score
 
-    return mean_score(actor, Window.last(days * DAY), Filters())
+    return mean_score(actor, Window.last(days * DAY, step=STEP), Filters())
 
 
 def error_headline(actor: Actor) -> ErrorHeadline:

@@ -246,6 +246,7 @@ def click_to(
     series_key: str | None = None,
     x_key: str | None = None,
     fixed: dict[str, str] | None = None,
+    step: timedelta | None = None,
 ) -> Callable[[dict, ViewState], str | None]:
     """A click handler: the list at `path`, filtered by the clicked point. A time on the x axis
     narrows the range to that bucket; `series_key` takes the trace's value (customdata),
@@ -259,7 +260,7 @@ def click_to(
         else:
             start = _point_time(point)
             if start is not None:
-                bucket: timedelta = view.window().bucket
+                bucket: timedelta = view.window(step).bucket
                 query.update(range="custom", **{"from": start.isoformat()})
                 query["to"] = (start + bucket).isoformat()
         if series_key and point.get("customdata") is not None:

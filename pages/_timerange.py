@@ -118,10 +118,11 @@ class ViewState:
     filters: Filters = field(default_factory=Filters)
     offset: int = 0  # list paging
 
-    def window(self, now: datetime | None = None) -> Window:
+    def window(self, step: timedelta | None = None, now: datetime | None = None) -> Window:
+        """The time axis; `step` is the chart's rollup step (see bucket_for)."""
         if self.range == "custom" and self.start and self.end:
-            return Window.between(self.start, self.end)
-        return Window.last(RANGES[self.range], now)
+            return Window.between(self.start, self.end, step)
+        return Window.last(RANGES[self.range], now, step)
 
     def query(self) -> dict[str, str]:
         """The query-string values of this view (the same ones parse_query reads back)."""
@@ -200,10 +201,11 @@ def _filter_control(key: str, allowed, value: str | None) -> html.Label:
     return html.Label([key.capitalize(), control], className="tr-field")
 
 
-def controls(view: ViewState) -> html.Div:
+def controls(view: ViewState, step: timedelta | None = None) -> html.Div:
     """The picker bar: range, custom from/to, auto-refresh, the page's filters; plus the URL
-    writer, the view store that panels read, and the refresh timer."""
-    window = view.window()
+    writer, the view store that panels read, and the refresh timer. `step`: the page's rollup
+    step, for the "one point per" line."""
+    window = view.window(step)
     start = view.start or window.start
     end = view.end or window.end
     fields = [

@@ -25,13 +25,13 @@ dash.register_page(
     order=3,
     permission=PERMISSION,
 )
-ERROR_CLICK = partial(click_to, "/errors", "errors")
+ERROR_CLICK = partial(click_to, "/errors", "errors", step=q.STEP)
 
 
 def _per(view: ViewState) -> str:
     from pages._timerange import _describe
 
-    return f"errors per {_describe(view.window().bucket)}"
+    return f"errors per {_describe(view.window(q.STEP).bucket)}"
 
 
 def _rate_figure(frame: pd.DataFrame, view: ViewState):
@@ -57,7 +57,7 @@ def rate_panel(panel_id: str, by: str, title: str, *, wide: bool = False) -> Pan
         panel_id,
         title,
         PERMISSION,
-        lambda actor, v: q.error_rate(actor, v.window(), v.filters, by),
+        lambda actor, v: q.error_rate(actor, v.window(q.STEP), v.filters, by),
         _rate_figure,
         click=ERROR_CLICK(series_key=by),
         value_column="errors",
@@ -73,7 +73,7 @@ PANELS = [
         "errors-top",
         "Top errors by occurrence",
         PERMISSION,
-        lambda actor, v: q.top_errors(actor, v.window(), v.filters),
+        lambda actor, v: q.top_errors(actor, v.window(q.STEP), v.filters),
         _top_figure,
         value_column="occurrences",
     ),
@@ -81,7 +81,7 @@ PANELS = [
         "errors-unresolved",
         "Unresolved errors over time (by severity)",
         PERMISSION,
-        lambda actor, v: q.unresolved_over_time(actor, v.window(), v.filters),
+        lambda actor, v: q.unresolved_over_time(actor, v.window(q.STEP), v.filters),
         _unresolved_figure,
         click=ERROR_CLICK(series_key="severity"),
         value_column="unresolved",
@@ -90,7 +90,7 @@ PANELS = [
         "errors-mttr",
         "Mean time to resolve (errors resolved per bucket)",
         PERMISSION,
-        lambda actor, v: q.time_to_resolve(actor, v.window(), v.filters),
+        lambda actor, v: q.time_to_resolve(actor, v.window(q.STEP), v.filters),
         _resolve_figure,
         click=ERROR_CLICK(series_key="severity"),
         value_column="resolved",
@@ -106,7 +106,7 @@ def layout(**query: str) -> html.Div:
     return html.Div(
         [
             html.H1("Errors"),
-            controls(view),
+            controls(view, q.STEP),
             html.H2("Error rates", className="an-section"),
             html.Div([panel_layout(p) for p in PANELS], className="an-grid"),
             triage_section(**query),

@@ -11,7 +11,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from auth.permissions import has_permission, signed_in_user
 from data.analytics import Filters, Window
+from data.analytics_errors import STEP as ERROR_STEP
 from data.analytics_errors import error_rate
+from data.analytics_tasks import STEP as TASK_STEP
 from data.analytics_tasks import backlog_over_time
 from data.db import user_message
 from data.overview import completed_per_day, error_headline, mean_validation_score, task_headline
@@ -39,18 +41,18 @@ PANELS = [
         "ov-backlog",
         "Open tasks over time",
         "tasks:read",
-        lambda actor, v: backlog_over_time(actor, v.window(), v.filters),
+        lambda actor, v: backlog_over_time(actor, v.window(TASK_STEP), v.filters),
         lambda frame, _v: series_figure(frame, "bucket", "open", "series", kind="area"),
-        click=click_to("/tasks", "tasks", series_key="status"),
+        click=click_to("/tasks", "tasks", series_key="status", step=TASK_STEP),
         value_column="open",
     ),
     Panel(
         "ov-error-rate",
         "Error rate by severity",
         "errors:read",
-        lambda actor, v: error_rate(actor, v.window(), v.filters, "severity"),
+        lambda actor, v: error_rate(actor, v.window(ERROR_STEP), v.filters, "severity"),
         lambda frame, _v: series_figure(frame, "bucket", "errors", "series", kind="bar"),
-        click=click_to("/errors", "errors", series_key="severity"),
+        click=click_to("/errors", "errors", series_key="severity", step=ERROR_STEP),
         value_column="errors",
     ),
 ]
@@ -59,7 +61,7 @@ register(PANELS)
 
 def backlog_change_24h(actor) -> int:
     """Open tasks now minus open tasks 24 hours ago (from the backlog series)."""
-    frame = backlog_over_time(actor, Window.last(timedelta(hours=24)), Filters())
+    frame = backlog_over_time(actor, Window.last(timedelta(hours=24), step=TASK_STEP), Filters())
     if frame.empty:
         return 0
     totals = frame.groupby("bucket")["open"].sum().sort_index()

@@ -98,13 +98,13 @@ def _list_window(view: ViewState):
     return view.window() if view.range == "custom" else None
 
 
-TASK_CLICK = partial(click_to, "/tasks", "tasks")
+TASK_CLICK = partial(click_to, "/tasks", "tasks", step=q.STEP)
 PANELS = [
     Panel(
         "tasks-backlog",
         "Open tasks over time (by status now)",
         PERMISSION,
-        lambda actor, v: q.backlog_over_time(actor, v.window(), v.filters),
+        lambda actor, v: q.backlog_over_time(actor, v.window(q.STEP), v.filters),
         _backlog_figure,
         click=TASK_CLICK(series_key="status"),
         value_column="open",
@@ -114,7 +114,7 @@ PANELS = [
         "tasks-throughput",
         "Created vs completed",
         PERMISSION,
-        lambda actor, v: q.created_vs_completed(actor, v.window(), v.filters),
+        lambda actor, v: q.created_vs_completed(actor, v.window(q.STEP), v.filters),
         _created_completed_figure,
         click=TASK_CLICK(),
         value_column="created",
@@ -143,7 +143,7 @@ PANELS = [
         "tasks-hours",
         "Estimated vs actual hours (completed in range, mean)",
         PERMISSION,
-        lambda actor, v: q.estimated_vs_actual(actor, v.window(), v.filters),
+        lambda actor, v: q.estimated_vs_actual(actor, v.window(q.STEP), v.filters),
         _hours_figure,
         click=TASK_CLICK(x_key="type", fixed={"status": "completed"}),
     ),
@@ -175,7 +175,7 @@ def layout(**query: str) -> html.Div:
     return html.Div(
         [
             html.H1("Backlog and throughput"),
-            controls(view),
+            controls(view, q.STEP),
             html.Div([panel_layout(p) for p in PANELS], className="an-grid"),
         ]
     )

@@ -25,7 +25,7 @@ dash.register_page(
     permission=PERMISSION,
 )
 # Clicking a validation chart narrows this page (and its list of runs) to the clicked point.
-RUN_CLICK = partial(click_to, "/validations", "validations")
+RUN_CLICK = partial(click_to, "/validations", "validations", step=q.STEP)
 
 
 def _score_figure(frame: pd.DataFrame, _view: ViewState):
@@ -89,7 +89,7 @@ PANELS = [
     _panel(
         "val-score",
         "Mean score over time by validation type",
-        lambda a, v: q.score_over_time(a, v.window(), v.filters),
+        lambda a, v: q.score_over_time(a, v.window(q.STEP), v.filters),
         _score_figure,
         click=RUN_CLICK(series_key="type"),
         value_column="runs",
@@ -98,7 +98,7 @@ PANELS = [
     _panel(
         "val-share",
         "Outcome share (pass / warning / fail …)",
-        lambda a, v: q.status_share(a, v.window(), v.filters),
+        lambda a, v: q.status_share(a, v.window(q.STEP), v.filters),
         _share_figure,
         click=RUN_CLICK(series_key="status"),
         value_column="runs",
@@ -107,14 +107,14 @@ PANELS = [
     _panel(
         "val-distribution",
         "Score distribution",
-        lambda a, v: q.score_distribution(a, v.window(), v.filters),
+        lambda a, v: q.score_distribution(a, v.window(q.STEP), v.filters),
         _distribution_figure,
         value_column="runs",
     ),
     _panel(
         "val-exec",
         "Execution time percentiles by type (histogram bins, ≤13% high)",
-        lambda a, v: q.execution_percentiles(a, v.window(), v.filters),
+        lambda a, v: q.execution_percentiles(a, v.window(q.STEP), v.filters),
         _percentile_figure,
         click=RUN_CLICK(x_key="type"),
         value_column="runs",
@@ -122,7 +122,7 @@ PANELS = [
     _panel(
         "val-retries",
         "Retries by type",
-        lambda a, v: q.retries(a, v.window(), v.filters),
+        lambda a, v: q.retries(a, v.window(q.STEP), v.filters),
         _retries_figure,
         click=RUN_CLICK(x_key="type"),
         value_column="runs",
@@ -130,7 +130,7 @@ PANELS = [
     _panel(
         "val-version",
         "Claude Code versions compared",
-        lambda a, v: q.by_version(a, v.window(), v.filters),
+        lambda a, v: q.by_version(a, v.window(q.STEP), v.filters),
         _version_figure,
         value_column="runs",
     ),
@@ -138,7 +138,7 @@ PANELS = [
         "val-lowest",
         "Lowest-scoring runs in this range",
         PERMISSION,
-        lambda a, v: q.lowest_scoring_runs(a, v.window(), v.filters),
+        lambda a, v: q.lowest_scoring_runs(a, v.window(q.STEP), v.filters),
         table=runs_table,
         wide=True,
     ),
@@ -153,7 +153,7 @@ def layout(**query: str) -> html.Div:
     return html.Div(
         [
             html.H1("Validation scores"),
-            controls(view),
+            controls(view, q.STEP),
             html.Div([panel_layout(p) for p in PANELS], className="an-grid"),
         ]
     )
