@@ -13,7 +13,7 @@ from auth.permissions import has_permission
 from data import analytics_errors as q
 from pages._error_triage import triage_section
 from pages._panels import Panel, bars, click_to, panel_layout, register, series_figure
-from pages._timerange import ViewState, controls, parse_query
+from pages._timerange import ViewState, _describe, controls, parse_query
 from pages._ui import not_permitted
 
 PERMISSION = "errors:read"
@@ -29,8 +29,6 @@ ERROR_CLICK = partial(click_to, "/errors", "errors", step=q.STEP)
 
 
 def _per(view: ViewState) -> str:
-    from pages._timerange import _describe
-
     return f"errors per {_describe(view.window(q.STEP).bucket)}"
 
 
