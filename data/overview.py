@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from data.analytics import Filters, Window, floor_to
-from data.analytics_tasks import STEP, created_vs_completed
+from data.analytics_tasks import STEP, created_vs_completed, open_counts
 from data.db import Actor, PoolName, get_database
 
 DAY = timedelta(days=1)
@@ -34,16 +34,17 @@ class ErrorHeadline:
 
 
 def task_headline(actor: Actor) -> TaskHeadline:
-    row = get_database().fetch_rows(
-        PoolName.READ,
-        actor,
-        """SELECT count(*) FILTER (WHERE status IN ('pending', 'in_progress')) AS open_backlog,
-                  count(*) FILTER (WHERE status = 'pending') AS pending,
-                  count(*) FILTER (WHERE status = 'in_progress') AS in_progress
-           FROM tasks WHERE status IN ('pending', 'in_progress')""",
-    )[0]
+    """Open counts from the open-backlog snapshot (refreshed with the rollups) for users who see
+    every task, from the RLS-filtered tasks table otherwise; completions from the rollup."""
+    open_now = open_counts(actor, "type", Filters()).groupby("status")["tasks"].sum()
+    pending, in_progress = int(open_now.get("pending", 0)), int(open_now.get("in_progress", 0))
     week = created_vs_completed(actor, Window.last(7 * DAY, step=STEP), Filters())
-    return TaskHeadline(**row, completed_last_7_days=int(week["completed"].sum()))
+    return TaskHeadline(
+        open_backlog=pending + in_progress,
+        pending=pending,
+        in_progress=in_progress,
+        completed_last_7_days=int(week["completed"].sum()),
+    )
 
 
 def mean_validation_score(actor: Actor, days: int = 7) -> float | None:

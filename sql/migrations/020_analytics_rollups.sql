@@ -152,7 +152,7 @@ BEGIN
     SELECT s.refreshed_at - interval '1 minute' INTO v_since
     FROM analytics_rollup_state s WHERE s.rollup = 'tasks';
     v_steps := analytics_dirty_steps('tasks', p_hours,
-        (SELECT min(created_at) FROM tasks),
+        (SELECT LEAST(min(created_at), min(completed_at)) FROM tasks),
         ARRAY(SELECT created_at FROM tasks WHERE updated_at >= v_since
               UNION SELECT completed_at FROM tasks
               WHERE updated_at >= v_since AND completed_at IS NOT NULL));
@@ -189,7 +189,7 @@ BEGIN
     SELECT s.refreshed_at - interval '1 minute' INTO v_since
     FROM analytics_rollup_state s WHERE s.rollup = 'errors';
     v_steps := analytics_dirty_steps('errors', p_hours,
-        (SELECT min(created_at) FROM error_logs),
+        (SELECT LEAST(min(created_at), min(resolved_at)) FROM error_logs),
         ARRAY(SELECT created_at FROM error_logs WHERE updated_at >= v_since
               UNION SELECT resolved_at FROM error_logs
               WHERE updated_at >= v_since AND resolved_at IS NOT NULL));
