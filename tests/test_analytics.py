@@ -457,3 +457,17 @@ def test_incremental_refresh_follows_resolved_errors(known_data, users, owner_en
             )
         )
     assert hourly == raw
+
+
+def test_a_developer_cannot_read_the_task_rollups_directly(known_data, users, database):
+    from data.db import PoolName
+
+    def count(role: str, table: str) -> int:
+        sql = f"SELECT count(*) AS n FROM {table}"
+        return database.fetch_rows(PoolName.READ, users.actor(role), sql)[0]["n"]
+
+    for table in ("analytics_task_hourly", "analytics_open_tasks"):
+        assert count("admin", table) > 0
+        assert count("developer", table) == 0
+    assert count("api_client", "analytics_error_5m") == 0  # no errors:read
+    assert count("viewer", "analytics_error_5m") > 0

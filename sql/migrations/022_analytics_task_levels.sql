@@ -111,7 +111,12 @@ BEGIN
 END
 $$;
 
--- Existing rows get their totals now; the open backlog fills on the next refresh.
+REVOKE ALL ON FUNCTION analytics_task_levels(timestamptz[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION analytics_open_tasks_rebuild() FROM PUBLIC;
+REVOKE ALL ON FUNCTION analytics_refresh(int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION analytics_refresh(int) TO taskmaster_app;
+
+-- Existing rows get their totals now, and the open backlog its first snapshot.
 SELECT analytics_task_levels(ARRAY(SELECT DISTINCT bucket FROM analytics_task_hourly));
 SELECT analytics_open_tasks_rebuild();
 
