@@ -119,6 +119,11 @@ def create_app(
 ) -> Dash:
     configure_database(database)
     configure_prometheus(prometheus)
+    if environment != "testing":
+        # keeps the analytics rollups current (tests refresh them on demand instead)
+        from data.analytics import RollupRefresher
+
+        RollupRefresher(database).start()
     app = Dash(
         __name__,
         use_pages=True,

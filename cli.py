@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--scale", choices=["small", "medium", "large"], default="small")
     seed.add_argument("--replace", action="store_true", help="delete existing task data first")
 
+    refresh = commands.add_parser(
+        "refresh-analytics", help="bring the analytics rollups up to date (the app does this)"
+    )
+    refresh.add_argument("--full", action="store_true", help="rebuild them from all rows")
+    refresh.add_argument("--hours", type=int, default=3, help="recompute the last N hours")
+
     create = commands.add_parser("create-user", help="create a user with a role")
     create.add_argument("--username", required=True)
     create.add_argument("--email", required=True)
@@ -306,6 +312,17 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
         opened.close()
 
 
+def cmd_refresh_analytics(args: argparse.Namespace) -> None:
+    from data.analytics import refresh_rollups
+
+    opened = _open(load_settings())
+    try:
+        steps = refresh_rollups(opened.database, None if args.full else max(1, args.hours))
+        print("Rollups refreshed: " + ", ".join(f"{k} {v} steps" for k, v in steps.items()))
+    finally:
+        opened.close()
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -342,6 +359,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "migrate": cmd_migrate,
     "seed-demo": cmd_seed_demo,
+    "refresh-analytics": cmd_refresh_analytics,
     "create-user": cmd_create_user,
     "alerts": cmd_alerts,
     "simulate": cmd_simulate,

@@ -1,12 +1,18 @@
-"""The Overview's headline figures, each aggregated in one SQL query."""
+"""The Overview's headline figures, each aggregated in SQL (through the analytics rollups where
+a figure spans days; see data/analytics.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
+from data.analytics import Filters, Window, floor_to
+from data.analytics_tasks import STEP, created_vs_completed, open_counts
 from data.db import Actor, PoolName, get_database
+
+DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -28,28 +34,23 @@ class ErrorHeadline:
 
 
 def task_headline(actor: Actor) -> TaskHeadline:
-    row = get_database().fetch_rows(
-        PoolName.READ,
-        actor,
-        """SELECT count(*) FILTER (WHERE status IN ('pending', 'in_progress')) AS open_backlog,
-                  count(*) FILTER (WHERE status = 'pending') AS pending,
-                  count(*) FILTER (WHERE status = 'in_progress') AS in_progress,
-                  (SELECT count(*) FROM tasks WHERE status = 'completed'
-                     AND completed_at >= now() - interval '7 days') AS completed_last_7_days
-           FROM tasks WHERE status IN ('pending', 'in_progress')""",
-    )[0]
-    return TaskHeadline(**row)
+    """Open counts from the open-backlog snapshot (refreshed with the rollups) for users who see
+    every task, from the RLS-filtered tasks table otherwise; completions from the rollup."""
+    open_now = open_counts(actor, "type", Filters()).groupby("status")["tasks"].sum()
+    pending, in_progress = int(open_now.get("pending", 0)), int(open_now.get("in_progress", 0))
+    week = created_vs_completed(actor, Window.last(7 * DAY, step=STEP), Filters())
+    return TaskHeadline(
+        open_backlog=pending + in_progress,
+        pending=pending,
+        in_progress=in_progress,
+        completed_last_7_days=int(week["completed"].sum()),
+    )
 
 
 def mean_validation_score(actor: Actor, days: int = 7) -> float | None:
-    row = get_database().fetch_rows(
-        PoolName.READ,
-        actor,
-        """SELECT avg(validation_score)::float AS score FROM validation_results
-           WHERE created_at >= now() - make_interval(days => :days)""",
-        {"days": days},
-    )[0]
-    return row["score"]
+    from data.analytics_validations import mean_score
+
+    return mean_score(actor, Window.last(days * DAY, step=STEP), Filters())
 
 
 def error_headline(actor: Actor) -> ErrorHeadline:
@@ -65,15 +66,8 @@ def error_headline(actor: Actor) -> ErrorHeadline:
 
 
 def completed_per_day(actor: Actor, days: int = 30) -> pd.DataFrame:
-    """Columns day, completed: one row per day, zero-filled, oldest first."""
-    return get_database().fetch_df(
-        PoolName.READ,
-        actor,
-        """SELECT d.day::date AS day, count(t.id) AS completed
-           FROM generate_series(date_trunc('day', now()) - make_interval(days => :days - 1),
-                                date_trunc('day', now()), interval '1 day') AS d(day)
-           LEFT JOIN tasks t ON t.status = 'completed'
-                AND t.completed_at >= d.day AND t.completed_at < d.day + interval '1 day'
-           GROUP BY d.day ORDER BY d.day""",
-        {"days": days},
-    )
+    """Columns day, completed: one row per (UTC) day, zero-filled, oldest first."""
+    now = datetime.now(UTC)
+    window = Window(floor_to(now - (days - 1) * DAY, DAY), now, DAY)
+    frame = created_vs_completed(actor, window, Filters())
+    return pd.DataFrame({"day": frame["bucket"].dt.date, "completed": frame["completed"]})

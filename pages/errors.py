@@ -1,25 +1,112 @@
-"""Errors: the error-rate charts (their own issue) and, below them, the triage list."""
+"""Errors (/errors): error rates on top (per bucket by severity, category and service, top
+errors by occurrence, unresolved over time, time to resolve), the triage list below."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import dash
+import pandas as pd
 from dash import html
 
 from auth.permissions import has_permission
+from data import analytics_errors as q
 from pages._error_triage import triage_section
+from pages._panels import Panel, bars, click_to, panel_layout, register, series_figure
+from pages._timerange import ViewState, _describe, controls, parse_query
 from pages._ui import not_permitted
 
+PERMISSION = "errors:read"
 dash.register_page(
     __name__,
     path="/errors",
     name="Errors",
     title="Errors · TaskMaster Dash",
-    order=30,
-    permission="errors:read",
+    order=3,
+    permission=PERMISSION,
 )
+ERROR_CLICK = partial(click_to, "/errors", "errors", step=q.STEP)
+
+
+def _per(view: ViewState) -> str:
+    return f"errors per {_describe(view.window(q.STEP).bucket)}"
+
+
+def _rate_figure(frame: pd.DataFrame, view: ViewState):
+    return series_figure(frame, "bucket", "errors", "series", kind="bar", y_title=_per(view))
+
+
+def _top_figure(frame: pd.DataFrame, _view: ViewState):
+    return bars(
+        frame, "error_code", {"occurrences": "occurrences"}, horizontal=True, showlegend=False
+    )
+
+
+def _unresolved_figure(frame: pd.DataFrame, _view: ViewState):
+    return series_figure(frame, "bucket", "unresolved", "series", kind="area", y_title="unresolved")
+
+
+def _resolve_figure(frame: pd.DataFrame, _view: ViewState):
+    return series_figure(frame, "bucket", "hours", "series", y_title="mean hours to resolve")
+
+
+def rate_panel(panel_id: str, by: str, title: str, *, wide: bool = False) -> Panel:
+    return Panel(
+        panel_id,
+        title,
+        PERMISSION,
+        lambda actor, v: q.error_rate(actor, v.window(q.STEP), v.filters, by),
+        _rate_figure,
+        click=ERROR_CLICK(series_key=by),
+        value_column="errors",
+        wide=wide,
+    )
+
+
+PANELS = [
+    rate_panel("errors-by-severity", "severity", "Error rate by severity", wide=True),
+    rate_panel("errors-by-category", "category", "Error rate by category"),
+    rate_panel("errors-by-service", "service", "Error rate by service"),
+    Panel(
+        "errors-top",
+        "Top errors by occurrence",
+        PERMISSION,
+        lambda actor, v: q.top_errors(actor, v.window(q.STEP), v.filters),
+        _top_figure,
+        value_column="occurrences",
+    ),
+    Panel(
+        "errors-unresolved",
+        "Unresolved errors over time (by severity)",
+        PERMISSION,
+        lambda actor, v: q.unresolved_over_time(actor, v.window(q.STEP), v.filters),
+        _unresolved_figure,
+        click=ERROR_CLICK(series_key="severity"),
+        value_column="unresolved",
+    ),
+    Panel(
+        "errors-mttr",
+        "Mean time to resolve (errors resolved per bucket)",
+        PERMISSION,
+        lambda actor, v: q.time_to_resolve(actor, v.window(q.STEP), v.filters),
+        _resolve_figure,
+        click=ERROR_CLICK(series_key="severity"),
+        value_column="resolved",
+    ),
+]
+register(PANELS)
 
 
 def layout(**query: str) -> html.Div:
-    if not has_permission("errors:read"):
+    if not has_permission(PERMISSION):
         return not_permitted("errors")
-    return html.Div([html.H1("Errors"), triage_section(**query)])
+    view = parse_query(query, "errors")
+    return html.Div(
+        [
+            html.H1("Errors"),
+            controls(view, q.STEP),
+            html.H2("Error rates", className="an-section"),
+            html.Div([panel_layout(p) for p in PANELS], className="an-grid"),
+            triage_section(**query),
+        ]
+    )

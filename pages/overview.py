@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dash
 import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
-from auth.permissions import signed_in_user
+from auth.permissions import has_permission, signed_in_user
+from data.analytics import Filters, Window
+from data.analytics_errors import STEP as ERROR_STEP
+from data.analytics_errors import error_rate
+from data.analytics_tasks import STEP as TASK_STEP
+from data.analytics_tasks import backlog_over_time
 from data.db import user_message
 from data.overview import completed_per_day, error_headline, mean_validation_score, task_headline
+from pages._panels import Panel, click_to, panel_layout, register, series_figure
+from pages._timerange import controls, parse_query
 from pages._ui import empty_figure, panel_message, stat_card, style_figure
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · TaskMaster Dash", order=0)
@@ -21,18 +30,55 @@ CARDS = [
     "ov-mean-score",
     "ov-errors-hour",
     "ov-unresolved",
+    "ov-backlog-trend",
 ]
 NOT_ALLOWED = "—"
 
+# The backlog and error-rate charts of /tasks and /errors, over the range picked here; a click
+# opens the matching list there. (A "firing alerts" card belongs here once alerts exist.)
+PANELS = [
+    Panel(
+        "ov-backlog",
+        "Open tasks over time",
+        "tasks:read",
+        lambda actor, v: backlog_over_time(actor, v.window(TASK_STEP), v.filters),
+        lambda frame, _v: series_figure(frame, "bucket", "open", "series", kind="area"),
+        click=click_to("/tasks", "tasks", series_key="status", step=TASK_STEP),
+        value_column="open",
+    ),
+    Panel(
+        "ov-error-rate",
+        "Error rate by severity",
+        "errors:read",
+        lambda actor, v: error_rate(actor, v.window(ERROR_STEP), v.filters, "severity"),
+        lambda frame, _v: series_figure(frame, "bucket", "errors", "series", kind="bar"),
+        click=click_to("/errors", "errors", series_key="severity", step=ERROR_STEP),
+        value_column="errors",
+    ),
+]
+register(PANELS)
 
-def layout(**_query: str) -> html.Div:
+
+def backlog_change_24h(actor) -> int:
+    """Open tasks now minus open tasks 24 hours ago (from the backlog series)."""
+    frame = backlog_over_time(actor, Window.last(timedelta(hours=24), step=TASK_STEP), Filters())
+    if frame.empty:
+        return 0
+    totals = frame.groupby("bucket")["open"].sum().sort_index()
+    return int(totals.iloc[-1] - totals.iloc[0])
+
+
+def layout(**query: str) -> html.Div:
+    view = parse_query(query, "overview")
     return html.Div(
         [
             html.H1("Overview"),
+            controls(view),
             dcc.Interval(id=REFRESH, interval=60_000),
             html.Div(
                 [
                     stat_card("ov-open-backlog", "Open backlog", "/tasks"),
+                    stat_card("ov-backlog-trend", "Backlog change (24 h)", "/tasks?range=24h"),
                     stat_card("ov-completed-per-day", "Completed per day (7 d)", "/tasks"),
                     stat_card("ov-mean-score", "Mean validation score (7 d)", "/validations"),
                     stat_card("ov-errors-hour", "Errors in the last hour", "/errors"),
@@ -41,6 +87,10 @@ def layout(**_query: str) -> html.Div:
                 className="stat-grid",
             ),
             html.Div(id="ov-message"),
+            html.Div(
+                [panel_layout(p) for p in PANELS if has_permission(p.permission)],
+                className="an-grid",
+            ),
             dcc.Graph(id="ov-completed-chart", config={"displaylogo": False}),
         ]
     )
@@ -64,6 +114,7 @@ def refresh_overview(_ticks: int | None):
             tasks = task_headline(actor)
             values[0] = f"{tasks.open_backlog:,}"
             values[1] = f"{tasks.completed_per_day:,.1f}"
+            values[5] = f"{backlog_change_24h(actor):+,}"
             frame = completed_per_day(actor, 30)
             figure = style_figure(
                 go.Figure(go.Bar(x=frame["day"], y=frame["completed"], name="Completed")),

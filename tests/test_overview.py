@@ -9,7 +9,7 @@ from tests.helpers import browser_sign_in, call_callback, callback_values
 
 
 @pytest.fixture
-def known_data(owner_engine, clean_data):
+def known_data(owner_engine, clean_data, database):
     with owner_engine.begin() as conn:
         conn.execute(
             text(
@@ -38,6 +38,10 @@ def known_data(owner_engine, clean_data):
                    ('E3', 'system', 'low', 'm', 'investigating', now() - interval '3 hours')"""
             )
         )
+    # the Overview reads the analytics rollups, which the app refreshes every minute
+    from data.analytics import refresh_rollups
+
+    refresh_rollups(database, None)
 
 
 def test_overview_numbers_match_sql(dash_app, client_as, known_data, owner_engine):

@@ -24,7 +24,7 @@ FROM (
     FROM (
         SELECT g, created,
                (ARRAY['feature', 'bugfix', 'refactor', 'test', 'docs', 'deployment', 'general'])
-                   [1 + (g * 7) % 7] AS kind,
+                   [1 + g % 7] AS kind,
                (ARRAY['implement', 'fix', 'refactor', 'document', 'test', 'deploy', 'review'])
                    [1 + (g * 3) % 7] AS verb,
                (ARRAY['login flow', 'task API', 'validation runner', 'error tracker', 'webhook',

@@ -1,0 +1,284 @@
+"""Analytics benchmark: how fast each panel is at real size (not a test; prints figures).
+
+    .venv/bin/python bench/analytics.py                      # throwaway embedded PG, large seed
+    .venv/bin/python bench/analytics.py --scale medium
+    .venv/bin/python bench/analytics.py --pgdata /tmp/bench-pg  # keep (and reuse) the data
+    BENCH_DATABASE_URL=postgresql://owner@host/db .venv/bin/python bench/analytics.py
+
+Steps: migrate, seed `seed-demo --scale S` if the database has no tasks, ANALYZE, rebuild the
+rollups (timed), then for every panel: the data function as an admin (rollup path) and, for
+comparison, the same figure from the raw rows (what a hand-written Grafana GROUP BY reads),
+the task panels as a developer (RLS fallback), every page's panel callbacks over HTTP through a
+signed-in Flask client, and the whole Overview (all its callbacks, one after another).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
+
+import data.analytics as analytics  # noqa: E402
+from data.config import APP_DB_ROLE, sqlalchemy_url  # noqa: E402
+from data.db import SYSTEM_ACTOR, Actor, Database, configure_database  # noqa: E402
+from data.runtime import migrate  # noqa: E402
+from data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
+from data.users import create_user, login_record  # noqa: E402
+
+PASSWORD = "Bench-Password-42"
+RANGES = ("1h", "24h", "7d", "30d")
+ROLLUP_TABLES = (
+    "analytics_task_hourly",
+    "analytics_open_tasks",
+    "analytics_error_5m",
+    "analytics_error_hourly",
+    "analytics_validation_hourly",
+    "analytics_validation_hist_hourly",
+)
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p95
+
+
+def timed(func: Callable[[], object], reps: int, warm: bool = True) -> tuple[float, float]:
+    if warm:
+        func()  # warm the cache and the pool
+    samples = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        func()
+        samples.append((time.perf_counter() - started) * 1000)
+    return percentiles(samples)
+
+
+def row(label: str, p50: float, p95: float, extra: str = "", budget: float = 100) -> None:
+    flag = "" if p95 < budget else f"  over {budget:.0f} ms"
+    print(f"  {label:<44} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms{extra}{flag}", flush=True)
+
+
+def open_target(args) -> tuple[str, str, object]:
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if url:
+        owner = sqlalchemy_url(url)
+        return (
+            owner,
+            make_url(owner)
+            .set(username=APP_DB_ROLE, password=None)
+            .render_as_string(hide_password=False),
+            None,
+        )
+    from data.embedded import start_embedded
+
+    pgdata = Path(args.pgdata) if args.pgdata else Path(tempfile.mkdtemp()) / "pgdata"
+    embedded = start_embedded(pgdata, delete_on_stop=not args.pgdata)
+    return embedded.owner_url, embedded.app_url, embedded
+
+
+def bench_user(role: str) -> Actor:
+    name = f"bench-{role}"
+    record = login_record(name)
+    user_id = (
+        record.id
+        if record
+        else create_user(SYSTEM_ACTOR, name, f"{name}@example.com", role, PASSWORD)
+    )
+    return Actor(user_id, name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=list(SCALES), default="large")
+    parser.add_argument("--pgdata", help="embedded data directory to keep and reuse")
+    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--raw-reps", type=int, default=1)
+    parser.add_argument("--overview-only", action="store_true", help="time only the Overview")
+    parser.add_argument(
+        "--no-rebuild", action="store_true", help="refresh the rollups instead of rebuilding"
+    )
+    args = parser.parse_args()
+
+    owner_url, app_url, embedded = open_target(args)
+    try:
+        migrate(owner_url, app_url)
+        if not database_has_tasks(owner_url):
+            print(f"Seeding {args.scale} ...", flush=True)
+            started = time.perf_counter()
+            seed_demo_data(owner_url, SCALES[args.scale])
+            print(f"Seeded in {time.perf_counter() - started:.0f} s", flush=True)
+        owner = create_engine(owner_url)
+        with owner.connect() as conn:
+            sizes = {
+                t: conn.scalar(text(f"SELECT count(*) FROM {t}"))
+                for t in ("tasks", "validation_results", "error_logs")
+            }
+        print("Rows: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()), flush=True)
+
+        database = Database(app_url, pool_max=20)
+        configure_database(database)
+        if not args.no_rebuild:
+            started = time.perf_counter()
+            analytics.refresh_rollups(database, None)
+            print(f"Full rollup rebuild: {time.perf_counter() - started:.1f} s", flush=True)
+        started = time.perf_counter()
+        analytics.refresh_rollups(database, 3)
+        print(f"Incremental refresh (last 3 h): {time.perf_counter() - started:.2f} s")
+        with owner.connect() as conn:
+            for table in ROLLUP_TABLES:
+                print(f"  {table}: {conn.scalar(text(f'SELECT count(*) FROM {table}')):,} rows")
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+
+        app_for(database)
+        admin, developer = bench_user("admin"), bench_user("developer")
+        if not args.overview_only:
+            bench_functions(admin, developer, args)
+        bench_http(database, args)
+        if not args.overview_only:
+            bench_grafana(owner, args)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def all_panels() -> dict:
+    """The panels of each page (the app imported the page modules when it was built)."""
+    return {page: sys.modules[f"pages.{page}"].PANELS for page in PAGES}
+
+
+PAGES = ("overview", "tasks", "validations", "errors")
+
+
+_APP = None
+
+
+def app_for(database: Database):
+    global _APP
+    if _APP is None:
+        from app import create_app
+
+        _APP = create_app(database, secret_key="bench-" + os.urandom(8).hex(), environment="bench")
+    return _APP
+
+
+def bench_functions(admin: Actor, developer: Actor, args) -> None:
+    from pages._timerange import parse_query
+
+    panels = all_panels()
+    print("\nPanel data functions, admin (rollups + raw rows after them) vs raw rows only:")
+    for page in ("tasks", "validations", "errors"):
+        for panel in panels[page]:
+            for range_ in RANGES:
+                view = parse_query({"range": range_}, page)
+                analytics.USE_ROLLUPS = True
+                p50, p95 = timed(lambda p=panel, v=view: p.fetch(admin, v), args.reps)
+                analytics.USE_ROLLUPS = False
+                try:
+                    raw = timed(lambda p=panel, v=view: p.fetch(admin, v), args.raw_reps, False)
+                    raw_text = f"   raw p50 {raw[0]:9.1f} ms"
+                except SQLAlchemyError:
+                    raw_text = "   raw: cancelled at the 30 s statement timeout"
+                analytics.USE_ROLLUPS = True
+                row(f"{panel.id} [{range_}]", p50, p95, raw_text)
+    print("\nTask panels as a developer (RLS fallback: raw rows they may see):")
+    for panel in panels["tasks"]:
+        for range_ in ("24h", "7d", "30d"):
+            view = parse_query({"range": range_}, "tasks")
+            p50, p95 = timed(lambda p=panel, v=view: p.fetch(developer, v), max(5, args.reps // 4))
+            row(f"{panel.id} [{range_}]", p50, p95)
+
+
+def bench_http(database: Database, args) -> None:
+    from tests.helpers import call_callback, sign_in
+
+    app = app_for(database)
+    client = app.server.test_client()
+    assert sign_in(client, "bench-admin", PASSWORD).status_code == 302
+    panels = all_panels()
+
+    def call(target: str, inputs: list, state=None):
+        response = call_callback(client, app, target, inputs, state)
+        assert response.status_code == 200, response.get_data(as_text=True)[:200]
+
+    def target(panel) -> str:
+        return f"{panel.id}-graph.figure" if panel.figure else f"{panel.id}-table.children"
+
+    print("\nPanel callbacks over HTTP (signed-in admin, range 24h and 7d):")
+    for page, page_panels in panels.items():
+        if args.overview_only and page != "overview":
+            continue
+        for range_ in ("24h", "7d"):
+            view = {"range": range_, "page": page}
+            for panel in page_panels:
+                output = target(panel)
+                p50, p95 = timed(lambda t=output, v=view: call(t, [v, None]), args.reps)
+                row(f"{page}: {panel.id} [{range_}]", p50, p95)
+
+    print("\nWhole Overview, server time (cards callback + its panels, one after another):")
+    for range_ in ("24h", "7d", "30d"):
+        view = {"range": range_, "page": "overview"}
+
+        def overview(v=view):
+            call("ov-open-backlog.children", [1])
+            for panel in panels["overview"]:
+                call(target(panel), [v, None])
+
+        row(f"overview [{range_}]", *timed(overview, args.reps), budget=300)
+    row(
+        "overview cards callback alone",
+        *timed(lambda: call("ov-open-backlog.children", [1]), args.reps),
+    )
+
+
+GRAFANA = {
+    "errors per hour by severity, 7 d": """
+        SELECT date_trunc('hour', created_at) AS t, error_severity, count(*) FROM error_logs
+        WHERE created_at >= now() - interval '7 days' GROUP BY 1, 2""",
+    "errors per 3 h by severity, 30 d": """
+        SELECT date_bin('3 hours', created_at, '2000-01-01') AS t, error_severity, count(*)
+        FROM error_logs WHERE created_at >= now() - interval '30 days' GROUP BY 1, 2""",
+    "tasks created per hour, 7 d": """
+        SELECT date_trunc('hour', created_at), count(*) FROM tasks
+        WHERE created_at >= now() - interval '7 days' GROUP BY 1""",
+    "mean score per hour by type, 7 d": """
+        SELECT date_trunc('hour', created_at), validation_type, avg(validation_score)
+        FROM validation_results WHERE created_at >= now() - interval '7 days' GROUP BY 1, 2""",
+    "exec time p95 by type, 30 d": """
+        SELECT validation_type,
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY execution_time_ms)
+        FROM validation_results WHERE created_at >= now() - interval '30 days' GROUP BY 1""",
+    "top error codes by occurrences, 30 d": """
+        SELECT error_code, sum(occurrence_count) FROM error_logs
+        WHERE created_at >= now() - interval '30 days' GROUP BY 1 ORDER BY 2 DESC LIMIT 10""",
+}
+
+
+def bench_grafana(owner, args) -> None:
+    print("\nPlain GROUP BY over the raw tables (a hand-written Grafana panel), as the owner:")
+    with owner.connect() as conn:
+        conn.execute(text("SET statement_timeout = '30s'"))
+        for label, sql in GRAFANA.items():
+            try:
+                row(label, *timed(lambda s=sql: conn.execute(text(s)).all(), args.raw_reps, False))
+            except SQLAlchemyError:
+                conn.rollback()
+                conn.execute(text("SET statement_timeout = '30s'"))
+                print(f"  {label:<44} cancelled at the 30 s statement timeout", flush=True)
+
+
+if __name__ == "__main__":
+    main()

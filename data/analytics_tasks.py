@@ -1,0 +1,245 @@
+"""Backlog and throughput: aggregated in PostgreSQL, from the hourly task rollup when the user
+may see every task, from the RLS-filtered tasks table otherwise."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+
+from data.analytics import BEGINNING, Filters, Window, when
+from data.db import Actor, PoolName, get_database
+
+STEP = timedelta(hours=1)
+OPEN = ("pending", "in_progress")
+CLOSED = ("completed", "failed", "cancelled")
+
+
+def _filters(status: str, type_: str, assignee: str) -> str:
+    return " AND ".join(
+        [when(status, "f_status"), when(type_, "f_type"), when(assignee, "f_assignee")]
+    )
+
+
+# Task events (created, closed) from `:lo` to `:until`: rollup rows before the split, raw rows
+# after it. The split is -infinity unless the user sees every task (checked in SQL, so a
+# developer never reads the rollup whatever Python decides).
+EVENTS = f"""
+WITH p AS (
+    SELECT CASE WHEN current_user_sees_all_tasks()
+                THEN LEAST(s.covered_until, :split_cap)
+                ELSE '-infinity'::timestamptz END AS split
+    FROM analytics_rollup_state s WHERE s.rollup = 'tasks'
+), ev AS (
+    SELECT r.bucket AS ts, r.status, r.type, r.assignee, r.created_n, r.closed_n,
+           r.completed_n, r.estimated_sum, r.actual_sum, r.hours_n
+    FROM analytics_task_hourly r
+    WHERE r.level = :level AND r.bucket >= :lo AND r.bucket < (SELECT split FROM p)
+      AND {_filters("r.status", "r.type", "r.assignee")}
+    UNION ALL
+    SELECT t.created_at, t.status, t.type, COALESCE(t.assigned_to, ''), 1, 0, 0, 0, 0, 0
+    FROM tasks t
+    WHERE t.created_at >= GREATEST(:lo, (SELECT split FROM p)) AND t.created_at < :until
+      AND {_filters("t.status", "t.type", "t.assigned_to")}
+    UNION ALL
+    SELECT t.completed_at, t.status, t.type, COALESCE(t.assigned_to, ''), 0, 1,
+           (t.status = 'completed')::int,
+           CASE WHEN t.status = 'completed' AND t.actual_hours IS NOT NULL
+                THEN COALESCE(t.estimated_hours, 0) ELSE 0 END,
+           CASE WHEN t.status = 'completed' AND t.estimated_hours IS NOT NULL
+                THEN COALESCE(t.actual_hours, 0) ELSE 0 END,
+           (t.status = 'completed' AND t.estimated_hours IS NOT NULL
+            AND t.actual_hours IS NOT NULL)::int
+    FROM tasks t
+    WHERE t.completed_at >= GREATEST(:lo, (SELECT split FROM p)) AND t.completed_at < :until
+      AND {_filters("t.status", "t.type", "t.assigned_to")}
+)
+"""
+
+
+def rollup_level(filters: Filters, by_type: bool = False) -> int:
+    """Which totals of the task rollup answer these filters (GROUPING(type, assignee))."""
+    return (2 if filters.type is None and not by_type else 0) + (
+        1 if filters.assignee is None else 0
+    )
+
+
+def _events_df(
+    actor: Actor, window: Window, filters: Filters, select: str, *, lo=None, by_type=False
+):
+    params = {
+        **window.params(STEP),
+        **filters.params(),
+        "lo": lo or window.start,
+        "level": rollup_level(filters, by_type),
+    }
+    return get_database().fetch_df(PoolName.READ, actor, EVENTS + select, params)
+
+
+def backlog_over_time(actor: Actor, window: Window, filters: Filters) -> pd.DataFrame:
+    """bucket, series, open: tasks open at the end of each bucket (created and not yet closed),
+    split by their status now: pending, in_progress, or closed since."""
+    return _events_df(
+        actor,
+        window,
+        filters,
+        """, per AS (
+               SELECT GREATEST(analytics_bin(:bucket, ts), CAST(:start AS timestamptz) - :bucket)
+                          AS bucket,
+                      CASE WHEN status IN ('pending', 'in_progress') THEN status
+                           ELSE 'closed since' END AS series,
+                      sum(created_n - closed_n) AS delta
+               FROM ev GROUP BY 1, 2
+           ), grid AS (
+               SELECT b AS bucket, s AS series
+               FROM generate_series(CAST(:start AS timestamptz) - :bucket,
+                                    CAST(:until AS timestamptz), :bucket) AS b
+               CROSS JOIN unnest(ARRAY['pending', 'in_progress', 'closed since']) AS s
+               WHERE b < :until
+           )
+           SELECT bucket, series, open::bigint FROM (
+               SELECT g.bucket, g.series,
+                      sum(COALESCE(per.delta, 0)) OVER (PARTITION BY g.series
+                                                        ORDER BY g.bucket) AS open
+               FROM grid g LEFT JOIN per USING (bucket, series)
+           ) x
+           WHERE bucket >= :start ORDER BY series, bucket""",
+        lo=BEGINNING,
+    )
+
+
+def created_vs_completed(actor: Actor, window: Window, filters: Filters) -> pd.DataFrame:
+    """bucket, created, completed (zero-filled)."""
+    return _events_df(
+        actor,
+        window,
+        filters,
+        """, per AS (
+               SELECT analytics_bin(:bucket, ts) AS bucket, sum(created_n) AS created,
+                      sum(completed_n) AS completed
+               FROM ev GROUP BY 1
+           )
+           SELECT b AS bucket, COALESCE(per.created, 0)::bigint AS created,
+                  COALESCE(per.completed, 0)::bigint AS completed
+           FROM generate_series(CAST(:start AS timestamptz), CAST(:until AS timestamptz), :bucket)
+                AS b
+           LEFT JOIN per ON per.bucket = b
+           WHERE b < :until ORDER BY b""",
+    )
+
+
+def estimated_vs_actual(actor: Actor, window: Window, filters: Filters) -> pd.DataFrame:
+    """type, tasks, estimated, actual: mean hours of the tasks completed in the window."""
+    return _events_df(
+        actor,
+        window,
+        filters,
+        """SELECT type, sum(hours_n)::bigint AS tasks,
+                  round(sum(estimated_sum) / NULLIF(sum(hours_n), 0), 2)::float AS estimated,
+                  round(sum(actual_sum) / NULLIF(sum(hours_n), 0), 2)::float AS actual
+           FROM ev GROUP BY type HAVING sum(hours_n) > 0 ORDER BY type""",
+        by_type=True,
+    )
+
+
+OPEN_FILTER = f"""t.status IN ('pending', 'in_progress')
+      AND {_filters("t.status", "t.type", "t.assigned_to")}"""
+
+AGE_BUCKETS = ("< 1 day", "1-3 days", "3-7 days", "7-14 days", "14-30 days", "> 30 days")
+_AGE = """CASE WHEN now() - t.created_at < interval '1 day' THEN '< 1 day'
+               WHEN now() - t.created_at < interval '3 days' THEN '1-3 days'
+               WHEN now() - t.created_at < interval '7 days' THEN '3-7 days'
+               WHEN now() - t.created_at < interval '14 days' THEN '7-14 days'
+               WHEN now() - t.created_at < interval '30 days' THEN '14-30 days'
+               ELSE '> 30 days' END"""
+
+# What the open backlog can be counted by: the snapshot's `dim`, and the same key computed from
+# the tasks table for users who may not read the snapshot (never a column name from a client).
+OPEN_DIMENSIONS = {
+    "priority": ("tasks t", "COALESCE(t.priority::text, '')"),
+    "complexity": ("tasks t", "COALESCE(t.complexity_score::text, '')"),
+    "type": ("tasks t", "t.type"),
+    "assignee": ("tasks t", "COALESCE(t.assigned_to, '(unassigned)')"),
+    "tag": ("tasks t CROSS JOIN LATERAL jsonb_array_elements_text(t.tags) AS tag", "tag"),
+    "age": ("tasks t", _AGE),
+    "children": ("active_tasks t", "LEAST(t.child_task_count, 5)::text"),
+    "dependencies": ("active_tasks t", "LEAST(t.dependency_count, 5)::text"),
+}
+BREAKDOWNS = ("priority", "complexity", "type", "assignee", "tag")
+
+
+def open_counts(actor: Actor, dim: str, filters: Filters) -> pd.DataFrame:
+    """key, status, tasks: the open backlog now by `dim`. From the snapshot (refreshed with the
+    rollups) for users who see every task; from the RLS-filtered tasks table otherwise."""
+    source, expression = OPEN_DIMENSIONS[dim]
+    return get_database().fetch_df(
+        PoolName.READ,
+        actor,
+        f"""SELECT key, status, sum(tasks)::bigint AS tasks FROM (
+                SELECT o.key, o.status, o.tasks FROM analytics_open_tasks o
+                WHERE o.dim = :dim AND {_filters("o.status", "o.type", "o.assignee")}
+                  AND (SELECT current_user_sees_all_tasks())
+                UNION ALL
+                SELECT {expression}, t.status, 1 FROM {source}
+                WHERE {OPEN_FILTER} AND NOT (SELECT current_user_sees_all_tasks())
+            ) x GROUP BY key, status""",
+        {**filters.params(), "dim": dim},
+    )
+
+
+def open_breakdown(actor: Actor, by: str, filters: Filters) -> pd.DataFrame:
+    """key, status, tasks: the open backlog now, by `by` (one of BREAKDOWNS); numbers in
+    numeric order, names largest first."""
+    frame = open_counts(actor, by, filters)
+    if by in ("priority", "complexity"):
+        order = frame["key"].map(lambda k: int(k) if k.isdigit() else -1)
+    else:
+        order = -frame.groupby("key")["tasks"].transform("sum")
+    return frame.assign(_o=order).sort_values(["_o", "key", "status"]).drop(columns="_o")
+
+
+def open_task_age(actor: Actor, filters: Filters) -> pd.DataFrame:
+    """age, status, tasks: how long the open tasks have been waiting."""
+    return open_counts(actor, "age", filters).rename(columns={"key": "age"})
+
+
+def open_task_links(actor: Actor, filters: Filters) -> pd.DataFrame:
+    """links, children, dependencies: open tasks by how many child tasks and dependencies they
+    have (as the spec's active_tasks view counts them); 5 means 5 or more."""
+    counts = {
+        dim: open_counts(actor, dim, filters).groupby("key")["tasks"].sum()
+        for dim in ("children", "dependencies")
+    }
+    links = pd.DataFrame({"links": range(6)})
+    for dim, series in counts.items():
+        series.index = series.index.astype(int)
+        links[dim] = links["links"].map(series).fillna(0).astype(int)
+    return links
+
+
+def task_list(
+    actor: Actor, window: Window | None, filters: Filters, page: int = 0, size: int = 25
+) -> pd.DataFrame:
+    """One page of tasks matching the filters, oldest first (open ones unless a status is
+    given). With a window, tasks created in it (closed statuses: completed in it). One row more
+    than `size` is returned when there is a next page."""
+    closed = filters.status in CLOSED
+    column = "t.completed_at" if closed else "t.created_at"
+    time_filter = f"AND {column} >= :start AND {column} < :until" if window else ""
+    open_only = not (filters.status or filters.task)
+    status_filter = "AND t.status IN ('pending', 'in_progress')" if open_only else ""
+    params = {**filters.params(), "limit": size + 1, "offset": page * size}
+    if window:
+        params.update(start=window.start, until=window.end)
+    return get_database().fetch_df(
+        PoolName.READ,
+        actor,
+        f"""SELECT t.id::text AS id, t.title, t.status, t.type, t.priority,
+                   COALESCE(t.assigned_to, '') AS assignee, t.created_at, t.completed_at
+            FROM tasks t
+            WHERE {_filters("t.status", "t.type", "t.assigned_to")}
+              AND (CAST(:f_task AS uuid) IS NULL OR t.id = CAST(:f_task AS uuid))
+              {status_filter} {time_filter}
+            ORDER BY {column}, t.id LIMIT :limit OFFSET :offset""",
+        params,
+    )

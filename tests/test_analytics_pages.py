@@ -1,0 +1,411 @@
+"""The analytics pages as a user meets them: URL state, the bucket rule, CSV downloads,
+click-through, permissions on every callback, a failing panel, and the browser."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import text
+
+from data.analytics import BUCKETS, MAX_POINTS, bucket_for
+from pages._timerange import RANGES, ViewState, parse_query
+from tests import test_analytics
+from tests.helpers import browser_sign_in, call_callback, callback_values
+
+known_data = test_analytics.known_data  # the same seeded rows
+
+
+# --- the bucket rule ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("span", "bucket"),
+    [
+        (timedelta(hours=1), timedelta(minutes=1)),
+        (timedelta(hours=6), timedelta(minutes=1)),
+        (timedelta(hours=24), timedelta(minutes=5)),
+        (timedelta(days=7), timedelta(hours=1)),
+        (timedelta(days=30), timedelta(hours=3)),
+        (timedelta(days=400), timedelta(days=1)),
+    ],
+)
+def test_the_bucket_follows_the_range(span, bucket):
+    assert bucket_for(span) == bucket
+
+
+@pytest.mark.parametrize(
+    ("span", "step", "bucket"),
+    [
+        (timedelta(hours=1), timedelta(hours=1), timedelta(minutes=1)),  # 1 point: too few
+        (timedelta(hours=24), timedelta(hours=1), timedelta(hours=1)),  # 24 points from rollup
+        (timedelta(hours=6), timedelta(minutes=5), timedelta(minutes=5)),
+        (timedelta(hours=1), timedelta(minutes=5), timedelta(minutes=1)),
+        (timedelta(days=30), timedelta(hours=1), timedelta(hours=3)),  # coarser already
+    ],
+)
+def test_the_bucket_is_not_finer_than_the_rollup_when_that_still_draws_enough(span, step, bucket):
+    assert bucket_for(span, step) == bucket
+
+
+def test_no_chart_draws_more_than_max_points():
+    for minutes in (1, 59, 61, 500, 1441, 10_000, 43_200, 200_000, 576_000):
+        span = timedelta(minutes=minutes)
+        assert span / bucket_for(span) <= MAX_POINTS
+    assert bucket_for(timedelta(days=10_000)) == BUCKETS[-1]
+
+
+def test_a_range_change_changes_the_bucket_size():
+    sizes = [parse_query({"range": r}, "tasks").window().bucket for r in RANGES]
+    assert sizes == sorted(sizes) and len(set(sizes)) == 4
+    custom = parse_query(
+        {"range": "custom", "from": "2026-01-01T00:00", "to": "2026-01-01T02:00"}, "errors"
+    ).window()
+    assert custom.bucket == timedelta(minutes=1)
+    assert custom.start == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+# --- URL state ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("page", "query"),
+    [
+        ("errors", {"range": "24h", "refresh": "1m", "severity": "high", "service": "task-api"}),
+        ("tasks", {"range": "7d", "refresh": "off", "status": "pending", "assignee": "bob"}),
+        ("validations", {"range": "1h", "refresh": "30s", "type": "security"}),
+        (
+            "errors",
+            {
+                "range": "custom",
+                "from": "2026-03-01T10:00:00Z",
+                "to": "2026-03-02T10:00:00Z",
+                "refresh": "5m",
+                "category": "network",
+            },
+        ),
+    ],
+)
+def test_the_url_round_trips(page, query):
+    view = parse_query(query, page)
+    assert view.query() == query
+    assert parse_query(parse_qs(urlsplit(view.href("/x")).query), page) == view
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"range": "2y", "refresh": "1s"},
+        {"range": "custom", "from": "yesterday", "to": "now"},
+        {"range": "custom", "from": "2026-03-02T00:00", "to": "2026-03-01T00:00"},
+        {"range": "custom", "from": "1900-01-01", "to": "2026-01-01"},
+        {"range": ["7d", "1h"], "severity": "'; DROP TABLE error_logs; --"},
+        {"severity": "x" * 100_000, "service": "<script>", "offset": "-5", "page": 3},
+        {"range": {"a": 1}, "refresh": None, "category": 12},
+    ],
+)
+def test_bad_query_values_fall_back_to_defaults(query):
+    view = parse_query(query, "errors")
+    assert view.range in RANGES and view.refresh in ("off",)
+    assert view.filters.severity is None and view.filters.service is None
+    assert view.filters.category is None and view.offset == 0
+
+
+def find_component(tree, component_id):
+    if isinstance(tree, dict):
+        props = tree.get("props", {})
+        if props.get("id") == component_id:
+            return props
+        for value in list(props.values()) + list(tree.values()):
+            found = find_component(value, component_id)
+            if found:
+                return found
+    elif isinstance(tree, list):
+        for item in tree:
+            found = find_component(item, component_id)
+            if found:
+                return found
+    return None
+
+
+def render_page(client, app, path: str, search: str):
+    values = callback_values(call_callback(client, app, "_pages_content.children", [path, search]))
+    return values["_pages_content"]["children"]
+
+
+def test_a_copied_link_reopens_the_same_view(dash_app, client_as):
+    page = render_page(
+        client_as("viewer"),
+        dash_app,
+        "/errors",
+        "?range=7d&refresh=1m&severity=high&service=task-api&bogus=1",
+    )
+    store = find_component(page, "tr-view")["data"]
+    assert store == {
+        "range": "7d",
+        "refresh": "1m",
+        "severity": "high",
+        "service": "task-api",
+        "page": "errors",
+    }
+    assert find_component(page, "tr-range")["value"] == "7d"
+    assert find_component(page, "tr-interval")["interval"] == 60_000
+    assert find_component(page, "tr-interval")["disabled"] is False
+    assert find_component(page, "error-triage") is not None  # the triage list sits below
+
+
+def test_changing_a_control_writes_the_url(dash_app, client_as):
+    values = callback_values(
+        call_callback(
+            client_as("viewer"),
+            dash_app,
+            "tr-location.search",
+            ["6h", None, None, "5m", ["critical", None, "<bad>"]],
+            [
+                [
+                    {"type": "tr-filter", "key": "severity"},
+                    {"type": "tr-filter", "key": "category"},
+                    {"type": "tr-filter", "key": "service"},
+                ],
+                {"range": "24h", "page": "errors"},
+            ],
+        )
+    )
+    assert values["tr-location"]["search"] == "?range=6h&refresh=5m&severity=critical"
+
+
+# --- panels over HTTP -----------------------------------------------------------------------
+
+
+def draw_panel(client, app, target: str, view: dict):
+    return call_callback(client, app, target, [view, None])
+
+
+def test_a_panel_callback_draws_the_numbers(dash_app, client_as, known_data, owner_engine):
+    values = callback_values(
+        draw_panel(
+            client_as("admin"),
+            dash_app,
+            "errors-by-severity-graph.figure",
+            {"range": "7d", "page": "errors", "severity": "high"},
+        )
+    )
+    figure = values["errors-by-severity-graph"]["figure"]
+    drawn = sum(sum(trace["y"]) for trace in figure["data"])
+    with owner_engine.connect() as conn:
+        expected = conn.scalar(
+            text(
+                """SELECT count(*) FROM error_logs WHERE error_severity = 'high'
+                   AND created_at >= date_bin('1 hour', now() - interval '7 days',
+                                              '2000-01-01 00:00+00')"""
+            )
+        )
+    assert drawn == expected > 0
+    assert [trace["name"] for trace in figure["data"]] == ["high"]
+
+
+def test_an_empty_range_says_no_data(dash_app, client_as, known_data):
+    values = callback_values(
+        draw_panel(
+            client_as("admin"),
+            dash_app,
+            "tasks-throughput-graph.figure",
+            {
+                "range": "custom",
+                "from": "2020-01-01T00:00",
+                "to": "2020-01-02T00:00",
+                "page": "tasks",
+            },
+        )
+    )
+    assert "no data in this range" in str(values["tasks-throughput-msg"])
+
+
+def test_csv_download_holds_the_data_behind_the_chart(
+    dash_app,
+    client_as,
+    known_data,
+    users,
+    owner_engine,
+):
+    view = {"range": "7d", "page": "tasks", "type": "bugfix"}
+    values = callback_values(
+        call_callback(client_as("viewer"), dash_app, "tasks-throughput-download.data", [1], [view])
+    )
+    download = values["tasks-throughput-download"]["data"]
+    assert download["filename"] == "tasks-throughput-7d.csv"
+    rows = list(csv.DictReader(io.StringIO(download["content"])))
+    from data import analytics_tasks
+    from data.analytics import Filters
+
+    expected = analytics_tasks.created_vs_completed(
+        users.actor("viewer"), parse_query(view, "tasks").window(), Filters(type="bugfix")
+    )
+    assert [int(r["created"]) for r in rows] == list(expected["created"])
+    with owner_engine.connect() as conn:
+        created = conn.scalar(
+            text("SELECT count(*) FROM tasks WHERE type = 'bugfix' AND created_at >= :s"),
+            {"s": parse_query(view, "tasks").window().start},
+        )
+    assert sum(int(r["created"]) for r in rows) == created > 0
+
+
+def test_a_failing_panel_says_what_failed_and_the_others_still_draw(
+    dash_app,
+    client_as,
+    known_data,
+    owner_engine,
+):
+    client = client_as("admin")
+    view = {"range": "7d", "page": "errors"}
+    with owner_engine.begin() as conn:
+        conn.execute(text("ALTER TABLE analytics_error_5m RENAME TO analytics_error_5m_away"))
+    try:
+        failed = callback_values(draw_panel(client, dash_app, "errors-top-graph.figure", view))
+        working = callback_values(
+            draw_panel(
+                client, dash_app, "tasks-backlog-graph.figure", {"range": "7d", "page": "tasks"}
+            )
+        )
+    finally:
+        with owner_engine.begin() as conn:
+            conn.execute(text("ALTER TABLE analytics_error_5m_away RENAME TO analytics_error_5m"))
+    assert "Top errors by occurrence: The database refused the request" in str(
+        failed["errors-top-msg"]
+    )
+    assert working["tasks-backlog-msg"]["children"] is None
+    assert working["tasks-backlog-graph"]["figure"]["data"]
+
+
+@pytest.mark.parametrize(
+    ("target", "inputs"),
+    [
+        ("errors-by-severity-graph.figure", [{"range": "7d"}, None]),
+        ("val-score-graph.figure", [{"range": "7d"}, None]),
+        ("val-lowest-table.children", [{"range": "7d"}, None]),
+        ("ov-error-rate-graph.figure", [{"range": "7d"}, None]),
+        ("val-score-download.data", [1]),
+    ],
+)
+def test_a_role_without_the_permission_is_refused(
+    dash_app,
+    client_as,
+    known_data,
+    owner_engine,
+    target,
+    inputs,
+):
+    """api_client holds tasks:read only: error and validation callbacks refuse it (403)."""
+    client = client_as("api_client")  # signing in is audited: count after it
+    with owner_engine.connect() as conn:
+        before = conn.scalar(text("SELECT count(*) FROM audit_logs"))
+    state = [{"range": "7d"}] if len(inputs) == 1 else None
+    response = call_callback(client, dash_app, target, inputs, state)
+    assert response.status_code == 403
+    assert "E0" not in response.get_data(as_text=True)
+    with owner_engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM audit_logs")) == before
+
+
+def test_pages_refuse_roles_without_the_permission(dash_app, client_as):
+    page = render_page(client_as("api_client"), dash_app, "/errors", "?range=7d")
+    assert find_component(page, "not-permitted") is not None
+    assert find_component(page, "tr-view") is None
+
+
+# --- click-through --------------------------------------------------------------------------
+
+
+def test_clicking_a_bar_opens_the_matching_filtered_list():
+    from pages import _panels
+
+    view = parse_query({"range": "24h", "refresh": "1m", "severity": "low"}, "errors")
+    handler = _panels.click_to("/errors", "errors", series_key="severity")
+    href = handler({"x": "2026-11-28 10:05", "y": 3, "customdata": "high"}, view)
+    query = parse_qs(urlsplit(href).query)
+    assert urlsplit(href).path == "/errors"
+    assert query["severity"] == ["high"] and query["range"] == ["custom"]
+    assert query["from"] == ["2026-11-28T10:05:00Z"] and query["to"] == ["2026-11-28T10:10:00Z"]
+    tasks = _panels.click_to("/tasks", "tasks", series_key="status", x_key="assignee")
+    href = tasks({"x": "bob", "y": 2, "customdata": ["pending"]}, ViewState(page="tasks"))
+    assert parse_qs(urlsplit(href).query) == {
+        "range": ["24h"],
+        "refresh": ["off"],
+        "status": ["pending"],
+        "assignee": ["bob"],
+    }
+    hostile = tasks({"x": "'; DROP TABLE", "customdata": "<x>"}, ViewState(page="tasks"))
+    assert "DROP" not in hostile and "%3Cx" not in hostile
+
+
+def test_the_clicked_list_shows_the_matching_tasks(dash_app, client_as, known_data, owner_engine):
+    values = callback_values(
+        draw_panel(
+            client_as("admin"),
+            dash_app,
+            "tasks-list-table.children",
+            {"range": "7d", "page": "tasks", "status": "in_progress", "assignee": "alice"},
+        )
+    )
+    shown = str(values["tasks-list-table"]["children"]).count("'in_progress'")
+    with owner_engine.connect() as conn:
+        expected = conn.scalar(
+            text(
+                "SELECT count(*) FROM tasks WHERE status = 'in_progress' AND assigned_to = 'alice'"
+            )
+        )
+    assert shown == expected > 0
+
+
+# --- the browser ----------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_each_page_redraws_when_the_range_changes(dash_duo, dash_app, users, known_data):
+    browser_sign_in(dash_duo, dash_app, "test-admin", path="/tasks?range=6h")
+    checks = {
+        "/tasks": "#tasks-throughput-graph .barlayer .point",
+        "/validations": "#val-score-graph .scatterlayer .trace",
+        "/errors": "#errors-by-severity-graph .barlayer .point",
+        "/": "#ov-error-rate-graph .barlayer .point",
+    }
+    base = dash_duo.server.url.rstrip("/")
+    for path, drawn in checks.items():
+        dash_duo.driver.get(f"{base}{path}?range=6h")
+        dash_duo.wait_for_contains_text("#tr-summary", " min", timeout=15)
+        dash_duo.wait_for_element(drawn, timeout=15)
+        dash_duo.select_dcc_dropdown("#tr-range", value="Last 7 days")
+        dash_duo.wait_for_contains_text("#tr-summary", "one point per 1 h", timeout=15)
+        assert "range=7d" in dash_duo.driver.current_url
+        dash_duo.wait_for_element(drawn, timeout=15)
+    assert [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"] == []
+
+
+def test_the_overview_shows_only_the_charts_a_role_may_see(dash_app, client_as):
+    page = render_page(client_as("api_client"), dash_app, "/", "?range=7d")
+    assert find_component(page, "ov-backlog-graph") is not None
+    assert find_component(page, "ov-error-rate-graph") is None
+    assert find_component(page, "tr-view")["data"] == {
+        "range": "7d",
+        "refresh": "off",
+        "page": "overview",
+    }
+
+
+@pytest.mark.parametrize(
+    "view", ["x" * 10_000, ["7d"], {"range": 5, "page": ["errors"]}, None, {"from": {"$gt": 1}}]
+)
+def test_garbage_from_the_client_draws_the_default_view(dash_app, client_as, view):
+    response = draw_panel(client_as("viewer"), dash_app, "errors-top-graph.figure", view)
+    assert response.status_code == 200
+    response = call_callback(
+        client_as("viewer"),
+        dash_app,
+        "tr-location.search",
+        [{"a": 1}, 3, None, "<script>", [None, 7, "x" * 500]],
+        [[{"type": "tr-filter", "key": "severity"}, "bogus", None], "nonsense"],
+    )
+    assert callback_values(response)["tr-location"]["search"] == "?range=24h&refresh=off"
