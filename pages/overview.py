@@ -10,12 +10,13 @@ from dash import Input, Output, callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
 from auth.permissions import has_permission, signed_in_user
+from data.alerts import banner_alerts
 from data.analytics import Filters, Window
 from data.analytics_errors import STEP as ERROR_STEP
 from data.analytics_errors import error_rate
 from data.analytics_tasks import STEP as TASK_STEP
 from data.analytics_tasks import backlog_over_time
-from data.db import user_message
+from data.db import get_database, user_message
 from data.overview import completed_per_day, error_headline, mean_validation_score, task_headline
 from pages._panels import Panel, click_to, panel_layout, register, series_figure
 from pages._timerange import controls, parse_query
@@ -31,11 +32,12 @@ CARDS = [
     "ov-errors-hour",
     "ov-unresolved",
     "ov-backlog-trend",
+    "ov-firing-alerts",
 ]
 NOT_ALLOWED = "—"
 
 # The backlog and error-rate charts of /tasks and /errors, over the range picked here; a click
-# opens the matching list there. (A "firing alerts" card belongs here once alerts exist.)
+# opens the matching list there.
 PANELS = [
     Panel(
         "ov-backlog",
@@ -83,6 +85,7 @@ def layout(**query: str) -> html.Div:
                     stat_card("ov-mean-score", "Mean validation score (7 d)", "/validations"),
                     stat_card("ov-errors-hour", "Errors in the last hour", "/errors"),
                     stat_card("ov-unresolved", "Unresolved errors", "/errors"),
+                    stat_card("ov-firing-alerts", "Firing alerts", "/alerts"),
                 ],
                 className="stat-grid",
             ),
@@ -110,6 +113,9 @@ def refresh_overview(_ticks: int | None):
     values = [NOT_ALLOWED] * len(CARDS)
     figure = empty_figure("Not permitted")
     try:
+        # Every signed-in user may read alerts (the banner shows them on every page).
+        firing = [row for row in banner_alerts(get_database(), actor) if row["state"] == "firing"]
+        values[6] = f"{len(firing):,}"
         if user.has("tasks:read"):
             tasks = task_headline(actor)
             values[0] = f"{tasks.open_backlog:,}"

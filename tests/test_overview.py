@@ -63,6 +63,32 @@ def test_overview_numbers_match_sql(dash_app, client_as, known_data, owner_engin
     assert values["ov-unresolved"]["children"] == "2"
 
 
+def test_overview_counts_firing_alerts_that_are_not_silenced(dash_app, client_as, owner_engine):
+    with owner_engine.begin() as conn:
+        conn.execute(text("TRUNCATE alert_states, alert_silences"))
+        conn.execute(
+            text(
+                """INSERT INTO alert_states (rule_name, title, severity, state) VALUES
+                   ('A', 'a', 'critical', 'firing'), ('B', 'b', 'warning', 'firing'),
+                   ('C', 'c', 'warning', 'pending'), ('D', 'd', 'warning', 'error')"""
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO alert_silences (rule_name, until, username)"
+                " VALUES ('B', now() + interval '1 hour', 'test-admin')"
+            )
+        )
+    try:
+        values = callback_values(
+            call_callback(client_as("viewer"), dash_app, "ov-open-backlog.children", [1])
+        )
+    finally:
+        with owner_engine.begin() as conn:
+            conn.execute(text("TRUNCATE alert_states, alert_silences"))
+    assert values["ov-firing-alerts"]["children"] == "1"
+
+
 @pytest.mark.browser
 def test_overview_in_the_browser_shows_the_figures(dash_duo, dash_app, users, known_data):
     browser_sign_in(dash_duo, dash_app, "test-admin")
