@@ -532,6 +532,10 @@ def test_error_text_is_shown_as_text_and_never_runs(
     )
     browser_sign_in(dash_duo, dash_app, "test-on-call", path="/errors")
     dash_duo.wait_for_text_to_equal("#triage-count", "1 error match.", timeout=15)
+    # The list sits below the rate charts: bring it on screen, as a user would scroll to it.
+    dash_duo.driver.execute_script(
+        "arguments[0].scrollIntoView()", dash_duo.find_element("#error-triage")
+    )
     cell = ".ag-row [col-id='error_message']"
     dash_duo.wait_for_text_to_equal(cell, HOSTILE, timeout=10)
     dash_duo.find_element(cell).click()
