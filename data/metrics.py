@@ -34,6 +34,8 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Engine, event, text
 from sqlalchemy.pool import QueuePool
 
+from data.config import default_data_dir
+
 log = logging.getLogger(__name__)
 
 POOLS = ("read", "write", "analytics", "background")
@@ -295,8 +297,29 @@ class ScrapeTimeCollector:
             rss, vms = rss + info.rss, vms + info.vms
         memory.add_metric(["rss"], rss)
         memory.add_metric(["vms"], vms)
-        memory.add_metric(["system_total"], psutil.virtual_memory().total)
+        system = psutil.virtual_memory()
+        memory.add_metric(["system_total"], system.total)
+        memory.add_metric(["system_used"], system.total - system.available)
         yield memory
+        yield _disk_usage()
+
+
+def _disk_usage() -> GaugeMetricFamily:
+    """The filesystem holding the data directory (the embedded database lives there)."""
+    disk = GaugeMetricFamily(
+        "taskmaster_disk_usage_bytes",
+        "Used, free (to unprivileged users, as df counts it) and total bytes of the filesystem"
+        " holding the data directory",
+        labels=["type"],
+    )
+    path = default_data_dir()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    usage = psutil.disk_usage(str(path))
+    disk.add_metric(["used"], usage.used)
+    disk.add_metric(["free"], usage.free)
+    disk.add_metric(["total"], usage.total)
+    return disk
 
 
 def _create_time(process: psutil.Process) -> float:

@@ -122,6 +122,25 @@ def test_tasks_total_counts_every_task_by_status(dash_app, owner_engine, clean_d
     assert value(samples, "taskmaster_memory_usage_bytes", type="rss") > 10_000_000
 
 
+def test_memory_and_disk_of_the_host_feed_the_spec_s_95_percent_rules(dash_app, metrics_token):
+    import psutil
+
+    from data.config import default_data_dir
+
+    samples = scrape(dash_app)
+    total = value(samples, "taskmaster_memory_usage_bytes", type="system_total")
+    used = value(samples, "taskmaster_memory_usage_bytes", type="system_used")
+    assert total == psutil.virtual_memory().total
+    assert 0 < used < total
+    path = default_data_dir()
+    while not path.exists():
+        path = path.parent
+    disk = psutil.disk_usage(str(path))
+    assert value(samples, "taskmaster_disk_usage_bytes", type="total") == disk.total
+    assert abs(value(samples, "taskmaster_disk_usage_bytes", type="used") - disk.used) < 10**9
+    assert abs(value(samples, "taskmaster_disk_usage_bytes", type="free") - disk.free) < 10**9
+
+
 def test_pool_gauges_show_connections_in_use_and_waiters(dash_app, database, metrics_token):
     assert value(scrape(dash_app), "taskmaster_db_pool_max", pool="read") == 6
     assert value(scrape(dash_app), "taskmaster_db_pool_max", pool="analytics") == 1

@@ -282,6 +282,26 @@ def test_prometheus_scrapes_the_spec_names_from_the_app(prometheus):
     assert maxima == {"read": "6", "write": "3", "analytics": "1", "background": "2"}
 
 
+@pytest.mark.prometheus
+def test_the_memory_and_disk_alert_rules_read_the_host_through_prometheus(prometheus):
+    """The shipped rules' PromQL, run by the real Prometheus scraping the app, gives the host's
+    memory and disk use in percent (so the spec's 95% rules are not stuck in no_data)."""
+    import psutil
+
+    from alerts.rules import load_rules
+    from data.config import default_data_dir
+
+    rules = {rule.name: rule for rule in load_rules()}
+    reader = PrometheusReader(prometheus.url, timeout=2, cache_seconds=0)
+    memory = reader.scalar(rules["HighMemoryUsage"].source)
+    disk = reader.scalar(rules["HighDiskUsage"].source)
+    path = default_data_dir()
+    while not path.exists():
+        path = path.parent
+    assert memory == pytest.approx(psutil.virtual_memory().percent, abs=10)
+    assert disk == pytest.approx(psutil.disk_usage(str(path)).percent, abs=2)
+
+
 def _induce_failures(database, count: int) -> float:
     for _ in range(count):
         with pytest.raises(SQLAlchemyError):

@@ -20,7 +20,7 @@ FROM (
     SELECT g, created, kind, verb, noun, noun_slug, priority, complexity, assignee, tags, estimate,
            status,
            CASE WHEN status IN ('completed', 'failed', 'cancelled')
-                THEN LEAST(created + (0.5 + random() * 70) * interval '1 hour', now()) END AS completed
+                THEN created + random() * LEAST(interval '70 hours', now() - created) END AS completed
     FROM (
         SELECT g, created,
                (ARRAY['feature', 'bugfix', 'refactor', 'test', 'docs', 'deployment', 'general'])

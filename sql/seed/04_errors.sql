@@ -51,7 +51,7 @@ SELECT CASE WHEN g % 5 < 3 THEN md5('task' || (1 + (CAST(g AS bigint) * 104729) 
                    WHEN 'wont_fix' THEN 'Expected during maintenance window'
                    WHEN 'duplicate' THEN 'Same root cause as an earlier ' || c.code END,
        CASE WHEN status IN ('resolved', 'wont_fix', 'duplicate')
-            THEN LEAST(occurred + (0.2 + r2 * 30) * interval '1 hour', now()) END,
+            THEN occurred + random() * LEAST(interval '30 hours', now() - occurred) END,
        CASE WHEN status IN ('resolved', 'wont_fix', 'duplicate')
             THEN (ARRAY['oncall', 'alice', 'bob'])[1 + g % 3] END,
        1 + floor(power(r2, 4) * 60)::int,
