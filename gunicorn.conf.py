@@ -1,0 +1,12 @@
+"""gunicorn settings: `gunicorn -c gunicorn.conf.py -w 4 -b 0.0.0.0:8050 app:server`.
+
+With PROMETHEUS_MULTIPROC_DIR set (an empty directory, wiped at each deploy), every worker writes
+its metrics there and any worker answers /api/v1/metrics with the sum; this hook drops a dead
+worker's live gauges (pool state) while keeping its counts.
+"""
+
+
+def child_exit(server, worker):  # noqa: ARG001 (gunicorn's hook signature)
+    from data.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
