@@ -18,24 +18,11 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from data.db import Actor, PoolName, get_database
+from data.vocabulary import CATEGORIES, ENVIRONMENTS, RESOLUTION_STATUSES, SEVERITIES
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-CATEGORIES = (
-    "database",
-    "validation",
-    "workflow",
-    "integration",
-    "authentication",
-    "authorization",
-    "network",
-    "configuration",
-    "business_logic",
-    "system",
-)
-STATUSES = ("unresolved", "investigating", "resolved", "wont_fix", "duplicate")
+STATUSES = RESOLUTION_STATUSES
 OPEN_STATUSES = ("unresolved", "investigating")
 CLOSED_STATUSES = ("resolved", "wont_fix", "duplicate")
-ENVIRONMENTS = ("production", "staging", "testing", "development")
 RANGES = {
     "1h": timedelta(hours=1),
     "6h": timedelta(hours=6),

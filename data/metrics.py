@@ -35,11 +35,11 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.pool import QueuePool
 
 from data.config import default_data_dir
+from data.vocabulary import TASK_STATUSES
 
 log = logging.getLogger(__name__)
 
 POOLS = ("read", "write", "analytics", "background")
-TASK_STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
 TASKS_CACHE_SECONDS = 15.0
 STARTED_AT = time.time()
 

@@ -17,6 +17,13 @@ from urllib.parse import urlencode
 from dash import ALL, Input, Output, State, callback, dcc, html
 
 from data.analytics import Filters, Window
+from data.vocabulary import (
+    CATEGORIES,
+    SEVERITIES,
+    TASK_STATUSES,
+    VALIDATION_STATUSES,
+    VALIDATION_TYPES,
+)
 
 RANGES: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -38,32 +45,6 @@ DEFAULT_RANGE = "24h"
 DEFAULT_REFRESH = "off"
 MAX_CUSTOM_SPAN = timedelta(days=400)
 
-TASK_STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
-VALIDATION_STATUSES = ("pending", "running", "passed", "failed", "warning", "skipped", "error")
-VALIDATION_TYPES = (
-    "syntax",
-    "security",
-    "performance",
-    "style",
-    "testing",
-    "integration",
-    "deployment",
-    "compliance",
-    "documentation",
-)
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-CATEGORIES = (
-    "database",
-    "validation",
-    "workflow",
-    "integration",
-    "authentication",
-    "authorization",
-    "network",
-    "configuration",
-    "business_logic",
-    "system",
-)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+ -]{0,99}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
