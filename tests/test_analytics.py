@@ -578,3 +578,83 @@ def test_developer_panels_equal_sql_over_the_tasks_they_may_see(
     with owner_engine.connect() as conn:
         open_now = conn.scalar(text(f"SELECT count(*) FROM tasks WHERE {DEV_OPEN}"))
     assert age["tasks"].sum() == open_now == links["children"].sum()
+
+
+MONTH = Window.last(timedelta(days=30), NOW, step=vals.STEP)  # 3 h buckets
+
+
+def test_validation_daily_layer_holds_the_hourly_rows_per_day(known_data, users, owner_engine):
+    """The daily layer sums the hourly rollup per UTC day; long ranges read it for whole days
+    (a skewed day shows in unbinned panels) but never for buckets shorter than a day."""
+    with owner_engine.connect() as conn:
+        for daily, hourly in (
+            ("analytics_validation_daily", "analytics_validation_hourly"),
+            ("analytics_validation_hist_daily", "analytics_validation_hist_hourly"),
+        ):
+            mismatches = conn.scalar(
+                text(
+                    f"""SELECT count(*) FROM (
+                            SELECT bucket, sum(runs) AS n FROM {daily} GROUP BY 1) d
+                        FULL JOIN (
+                            SELECT analytics_bin('1 day', bucket) AS bucket, sum(runs) AS n
+                            FROM {hourly} GROUP BY 1) h USING (bucket)
+                        WHERE d.n IS DISTINCT FROM h.n"""
+                )
+            )
+            assert mismatches == 0, daily
+        assert conn.scalar(text("SELECT count(*) FROM analytics_validation_daily")) > 3
+    viewer = users.actor("viewer")
+    percentiles = vals.execution_percentiles(viewer, MONTH, Filters())
+    runs = sql_df(
+        owner_engine,
+        """SELECT validation_type, count(*) AS runs FROM validation_results
+           WHERE created_at >= :s AND execution_time_ms IS NOT NULL GROUP BY 1""",
+        s=MONTH.start,
+    )
+    assert as_dict(percentiles, ["validation_type"], "runs") == as_dict(
+        runs, ["validation_type"], "runs"
+    )
+    scores = vals.score_over_time(viewer, MONTH, Filters())
+    mean = vals.mean_score(viewer, MONTH, Filters())
+    truth = sql_df(
+        owner_engine,
+        """SELECT avg(validation_score)::float AS score FROM validation_results
+           WHERE created_at >= :s""",
+        s=MONTH.start,
+    )
+    assert mean == pytest.approx(truth["score"][0])
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                """UPDATE analytics_validation_daily SET score_n = score_n + 1000
+                   WHERE bucket = (SELECT min(bucket) + interval '1 day'
+                                   FROM analytics_validation_daily)"""
+            )
+        )
+    assert vals.mean_score(viewer, MONTH, Filters()) < mean  # whole days: the daily layer
+    assert vals.score_over_time(viewer, MONTH, Filters()).equals(scores)  # 3 h: hourly rows
+
+
+def test_lowest_scoring_runs_over_many_ties_are_newest_first(known_data, users, owner_engine):
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                """INSERT INTO validation_results (task_id, validation_type, validation_status,
+                       validation_score, created_at)
+                   SELECT md5('t1')::uuid, 'syntax', 'failed', 0,
+                          now() - make_interval(mins => 5 * g)
+                   FROM generate_series(1, 300) AS g"""
+            )
+        )
+    runs = vals.lowest_scoring_runs(users.actor("viewer"), MONTH, Filters(), limit=10)
+    truth = sql_df(
+        owner_engine,
+        """SELECT v.id::text AS id, t.title FROM validation_results v
+           JOIN tasks t ON t.id = v.task_id
+           WHERE v.created_at >= :s AND v.validation_score IS NOT NULL
+           ORDER BY v.validation_score, v.created_at DESC LIMIT 10""",
+        s=MONTH.start,
+    )
+    assert list(runs["id"]) == list(truth["id"])
+    assert list(runs["task_title"]) == list(truth["title"])
+    assert (runs["task_title"] == "task 1").sum() >= 9
