@@ -8,8 +8,10 @@
 Steps: migrate, seed `seed-demo --scale S` if the database has no tasks, ANALYZE, rebuild the
 rollups (timed), then for every panel: the data function as an admin (rollup path) and, for
 comparison, the same figure from the raw rows (what a hand-written Grafana GROUP BY reads),
-the task panels as a developer (RLS fallback), every page's panel callbacks over HTTP through a
-signed-in Flask client, and the whole Overview (all its callbacks, one after another).
+the task panels as two developers (one with no tasks of their own, and `alice`, a seeded
+assignee: the rollup rows of their own and unassigned tasks), every page's panel callbacks over
+HTTP through a signed-in Flask client, and the whole Overview (all its callbacks, one after
+another).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ ROLLUP_TABLES = (
     "analytics_error_hourly",
     "analytics_validation_hourly",
     "analytics_validation_hist_hourly",
+    "analytics_validation_daily",
+    "analytics_validation_hist_daily",
 )
 
 
@@ -89,8 +93,8 @@ def open_target(args) -> tuple[str, str, object]:
     return embedded.owner_url, embedded.app_url, embedded
 
 
-def bench_user(role: str) -> Actor:
-    name = f"bench-{role}"
+def bench_user(role: str, name: str | None = None) -> Actor:
+    name = name or f"bench-{role}"
     record = login_record(name)
     user_id = (
         record.id
@@ -144,9 +148,11 @@ def main() -> None:
             conn.commit()
 
         app_for(database)
-        admin, developer = bench_user("admin"), bench_user("developer")
+        admin = bench_user("admin")
+        # no tasks of their own (only the unassigned ones), and a seeded assignee
+        developers = [bench_user("developer"), bench_user("developer", "alice")]
         if not args.overview_only:
-            bench_functions(admin, developer, args)
+            bench_functions(admin, developers, args)
         bench_http(database, args)
         if not args.overview_only:
             bench_grafana(owner, args)
@@ -175,7 +181,7 @@ def app_for(database: Database):
     return _APP
 
 
-def bench_functions(admin: Actor, developer: Actor, args) -> None:
+def bench_functions(admin: Actor, developers: list[Actor], args) -> None:
     from pages._timerange import parse_query
 
     panels = all_panels()
@@ -194,12 +200,17 @@ def bench_functions(admin: Actor, developer: Actor, args) -> None:
                     raw_text = "   raw: cancelled at the 30 s statement timeout"
                 analytics.USE_ROLLUPS = True
                 row(f"{panel.id} [{range_}]", p50, p95, raw_text)
-    print("\nTask panels as a developer (RLS fallback: raw rows they may see):")
-    for panel in panels["tasks"]:
-        for range_ in ("24h", "7d", "30d"):
-            view = parse_query({"range": range_}, "tasks")
-            p50, p95 = timed(lambda p=panel, v=view: p.fetch(developer, v), max(5, args.reps // 4))
-            row(f"{panel.id} [{range_}]", p50, p95)
+    for developer in developers:
+        print(
+            f"\nTask panels as developer {developer.username!r} (rollup rows of their own and"
+            " unassigned tasks):"
+        )
+        for panel in panels["tasks"]:
+            for range_ in ("24h", "7d", "30d"):
+                view = parse_query({"range": range_}, "tasks")
+                reps = max(5, args.reps // 4)
+                p50, p95 = timed(lambda p=panel, v=view, d=developer: p.fetch(d, v), reps)
+                row(f"{panel.id} [{range_}]", p50, p95)
 
 
 def bench_http(database: Database, args) -> None:
