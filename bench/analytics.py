@@ -109,7 +109,10 @@ def main() -> None:
     parser.add_argument("--scale", choices=list(SCALES), default="large")
     parser.add_argument("--pgdata", help="embedded data directory to keep and reuse")
     parser.add_argument("--reps", type=int, default=20)
-    parser.add_argument("--raw-reps", type=int, default=1)
+    parser.add_argument("--raw-reps", type=int, default=1, help="0: skip the raw-rows figures")
+    parser.add_argument(
+        "--panels", help="comma-separated panel ids: time only these data functions"
+    )
     parser.add_argument("--overview-only", action="store_true", help="time only the Overview")
     parser.add_argument(
         "--no-rebuild", action="store_true", help="refresh the rollups instead of rebuilding"
@@ -153,8 +156,9 @@ def main() -> None:
         developers = [bench_user("developer"), bench_user("developer", "alice")]
         if not args.overview_only:
             bench_functions(admin, developers, args)
-        bench_http(database, args)
-        if not args.overview_only:
+        if not args.panels:
+            bench_http(database, args)
+        if not (args.overview_only or args.panels):
             bench_grafana(owner, args)
     finally:
         if embedded is not None:
@@ -186,12 +190,18 @@ def bench_functions(admin: Actor, developers: list[Actor], args) -> None:
 
     panels = all_panels()
     print("\nPanel data functions, admin (rollups + raw rows after them) vs raw rows only:")
+    wanted = set(args.panels.split(",")) if args.panels else None
     for page in ("tasks", "validations", "errors"):
         for panel in panels[page]:
+            if wanted and panel.id not in wanted:
+                continue
             for range_ in RANGES:
                 view = parse_query({"range": range_}, page)
                 analytics.USE_ROLLUPS = True
                 p50, p95 = timed(lambda p=panel, v=view: p.fetch(admin, v), args.reps)
+                if not args.raw_reps:
+                    row(f"{panel.id} [{range_}]", p50, p95)
+                    continue
                 analytics.USE_ROLLUPS = False
                 try:
                     raw = timed(lambda p=panel, v=view: p.fetch(admin, v), args.raw_reps, False)
@@ -208,8 +218,7 @@ def bench_functions(admin: Actor, developers: list[Actor], args) -> None:
         for panel in panels["tasks"]:
             for range_ in ("24h", "7d", "30d"):
                 view = parse_query({"range": range_}, "tasks")
-                reps = max(5, args.reps // 4)
-                p50, p95 = timed(lambda p=panel, v=view, d=developer: p.fetch(d, v), reps)
+                p50, p95 = timed(lambda p=panel, v=view, d=developer: p.fetch(d, v), args.reps)
                 row(f"{panel.id} [{range_}]", p50, p95)
 
 
