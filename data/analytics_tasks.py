@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pandas as pd
 
-from data.analytics import BEGINNING, Filters, Window, when
-from data.db import Actor, PoolName, get_database
+from data.analytics import BEGINNING, Filters, Window, fetch_frame, when
+from data.db import Actor
 
 STEP = timedelta(hours=1)
 OPEN = ("pending", "in_progress")
@@ -75,7 +75,7 @@ def _events_df(
         "lo": lo or window.start,
         "level": rollup_level(filters, by_type),
     }
-    return get_database().fetch_df(PoolName.READ, actor, EVENTS + select, params)
+    return fetch_frame(actor, EVENTS + select, params)
 
 
 def backlog_over_time(actor: Actor, window: Window, filters: Filters) -> pd.DataFrame:
@@ -164,8 +164,7 @@ def open_counts(actor: Actor, dim: str, filters: Filters) -> pd.DataFrame:
     rollups). Its RLS gives a developer only their own and unassigned tasks' rows."""
     if dim not in OPEN_DIMENSIONS:
         raise ValueError(f"unknown dimension {dim!r}")
-    return get_database().fetch_df(
-        PoolName.READ,
+    return fetch_frame(
         actor,
         f"""SELECT o.key, o.status, sum(o.tasks)::bigint AS tasks FROM analytics_open_tasks o
             WHERE o.dim = :dim AND {_filters("o.status", "o.type", "o.assignee")}
@@ -218,8 +217,7 @@ def task_list(
     params = {**filters.params(), "limit": size + 1, "offset": page * size}
     if window:
         params.update(start=window.start, until=window.end)
-    return get_database().fetch_df(
-        PoolName.READ,
+    return fetch_frame(
         actor,
         f"""SELECT t.id::text AS id, t.title, t.status, t.type, t.priority,
                    COALESCE(t.assigned_to, '') AS assignee, t.created_at, t.completed_at

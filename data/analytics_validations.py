@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pandas as pd
 
-from data.analytics import BEGINNING, Filters, Window, when
-from data.db import Actor, PoolName, get_database
+from data.analytics import BEGINNING, Filters, Window, fetch_frame, when
+from data.db import Actor
 
 STEP = timedelta(hours=1)
 # Execution-time histogram bins are floor(8 * ln(ms)); a bin's upper edge in ms:
@@ -94,7 +94,7 @@ def _df(
     if "kind" in extra and filters.status:
         # the histogram rollup keeps no status: with a status filter, count the raw rows
         params["split_cap"] = BEGINNING
-    return get_database().fetch_df(PoolName.READ, actor, sql, params)
+    return fetch_frame(actor, sql, params)
 
 
 def mean_score(actor: Actor, window: Window, filters: Filters) -> float | None:
@@ -209,8 +209,7 @@ def lowest_scoring_runs(
     actor: Actor, window: Window, filters: Filters, limit: int = 20
 ) -> pd.DataFrame:
     """The lowest-scoring runs in the window, with their task (title if the user may see it)."""
-    return get_database().fetch_df(
-        PoolName.READ,
+    return fetch_frame(
         actor,
         f"""SELECT v.id::text AS id, v.task_id::text AS task_id, t.title AS task_title,
                    v.validation_type, v.validation_status, v.validation_score::float AS score,
