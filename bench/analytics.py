@@ -8,8 +8,10 @@
 Steps: migrate, seed `seed-demo --scale S` if the database has no tasks, ANALYZE, rebuild the
 rollups (timed), then for every panel: the data function as an admin (rollup path) and, for
 comparison, the same figure from the raw rows (what a hand-written Grafana GROUP BY reads),
-the task panels as a developer (RLS fallback), every page's panel callbacks over HTTP through a
-signed-in Flask client, and the whole Overview (all its callbacks, one after another).
+the task panels as two developers (one with no tasks of their own, and `alice`, a seeded
+assignee: the rollup rows of their own and unassigned tasks), every page's panel callbacks over
+HTTP through a signed-in Flask client, and the whole Overview (all its callbacks, one after
+another).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ ROLLUP_TABLES = (
     "analytics_error_hourly",
     "analytics_validation_hourly",
     "analytics_validation_hist_hourly",
+    "analytics_validation_daily",
+    "analytics_validation_hist_daily",
 )
 
 
@@ -89,8 +93,8 @@ def open_target(args) -> tuple[str, str, object]:
     return embedded.owner_url, embedded.app_url, embedded
 
 
-def bench_user(role: str) -> Actor:
-    name = f"bench-{role}"
+def bench_user(role: str, name: str | None = None) -> Actor:
+    name = name or f"bench-{role}"
     record = login_record(name)
     user_id = (
         record.id
@@ -105,7 +109,10 @@ def main() -> None:
     parser.add_argument("--scale", choices=list(SCALES), default="large")
     parser.add_argument("--pgdata", help="embedded data directory to keep and reuse")
     parser.add_argument("--reps", type=int, default=20)
-    parser.add_argument("--raw-reps", type=int, default=1)
+    parser.add_argument("--raw-reps", type=int, default=1, help="0: skip the raw-rows figures")
+    parser.add_argument(
+        "--panels", help="comma-separated panel ids: time only these data functions"
+    )
     parser.add_argument("--overview-only", action="store_true", help="time only the Overview")
     parser.add_argument(
         "--no-rebuild", action="store_true", help="refresh the rollups instead of rebuilding"
@@ -144,11 +151,14 @@ def main() -> None:
             conn.commit()
 
         app_for(database)
-        admin, developer = bench_user("admin"), bench_user("developer")
+        admin = bench_user("admin")
+        # no tasks of their own (only the unassigned ones), and a seeded assignee
+        developers = [bench_user("developer"), bench_user("developer", "alice")]
         if not args.overview_only:
-            bench_functions(admin, developer, args)
-        bench_http(database, args)
-        if not args.overview_only:
+            bench_functions(admin, developers, args)
+        if not args.panels:
+            bench_http(database, args)
+        if not (args.overview_only or args.panels):
             bench_grafana(owner, args)
     finally:
         if embedded is not None:
@@ -175,17 +185,23 @@ def app_for(database: Database):
     return _APP
 
 
-def bench_functions(admin: Actor, developer: Actor, args) -> None:
+def bench_functions(admin: Actor, developers: list[Actor], args) -> None:
     from pages._timerange import parse_query
 
     panels = all_panels()
     print("\nPanel data functions, admin (rollups + raw rows after them) vs raw rows only:")
+    wanted = set(args.panels.split(",")) if args.panels else None
     for page in ("tasks", "validations", "errors"):
         for panel in panels[page]:
+            if wanted and panel.id not in wanted:
+                continue
             for range_ in RANGES:
                 view = parse_query({"range": range_}, page)
                 analytics.USE_ROLLUPS = True
                 p50, p95 = timed(lambda p=panel, v=view: p.fetch(admin, v), args.reps)
+                if not args.raw_reps:
+                    row(f"{panel.id} [{range_}]", p50, p95)
+                    continue
                 analytics.USE_ROLLUPS = False
                 try:
                     raw = timed(lambda p=panel, v=view: p.fetch(admin, v), args.raw_reps, False)
@@ -194,12 +210,16 @@ def bench_functions(admin: Actor, developer: Actor, args) -> None:
                     raw_text = "   raw: cancelled at the 30 s statement timeout"
                 analytics.USE_ROLLUPS = True
                 row(f"{panel.id} [{range_}]", p50, p95, raw_text)
-    print("\nTask panels as a developer (RLS fallback: raw rows they may see):")
-    for panel in panels["tasks"]:
-        for range_ in ("24h", "7d", "30d"):
-            view = parse_query({"range": range_}, "tasks")
-            p50, p95 = timed(lambda p=panel, v=view: p.fetch(developer, v), max(5, args.reps // 4))
-            row(f"{panel.id} [{range_}]", p50, p95)
+    for developer in developers:
+        print(
+            f"\nTask panels as developer {developer.username!r} (rollup rows of their own and"
+            " unassigned tasks):"
+        )
+        for panel in panels["tasks"]:
+            for range_ in ("24h", "7d", "30d"):
+                view = parse_query({"range": range_}, "tasks")
+                p50, p95 = timed(lambda p=panel, v=view, d=developer: p.fetch(d, v), args.reps)
+                row(f"{panel.id} [{range_}]", p50, p95)
 
 
 def bench_http(database: Database, args) -> None:

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from data.db import SYSTEM_ACTOR, Database, PoolName
+import pandas as pd
+from sqlalchemy import text
+
+from data.db import SYSTEM_ACTOR, Actor, Database, PoolName, get_database
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +123,15 @@ class Filters:
 def when(column: str, param: str) -> str:
     """`column = :param`, or true when the filter is not set (a bound parameter either way)."""
     return f"(CAST(:{param} AS text) IS NULL OR {column} = :{param})"
+
+
+def fetch_frame(actor: Actor, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    """Database.fetch_df on the READ pool, with the rows handed to pandas as plain tuples:
+    pandas probes every SQLAlchemy Row for attributes it lacks, which cost ~10 us a row (30 ms
+    for a 24 h chart of 3000 points) while PostgreSQL answered in 4 ms."""
+    with get_database().transaction(PoolName.READ, actor) as conn:
+        result = conn.execute(text(sql), params)
+        return pd.DataFrame([tuple(row) for row in result], columns=list(result.keys()))
 
 
 def refresh_rollups(database: Database, hours: int | None = 3) -> dict[str, int]:

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pandas as pd
 
-from data.analytics import BEGINNING, Filters, Window, when
-from data.db import Actor, PoolName, get_database
+from data.analytics import BEGINNING, Filters, Window, fetch_frame, when
+from data.db import Actor
 
 STEP = timedelta(minutes=5)
 HOUR = timedelta(hours=1)
@@ -72,7 +72,7 @@ def _events_df(actor: Actor, window: Window, filters: Filters, select: str, *, l
         "hour_cap": window.split_cap(HOUR),
         "beginning": BEGINNING,
     }
-    return get_database().fetch_df(PoolName.READ, actor, EVENTS + select, params)
+    return fetch_frame(actor, EVENTS + select, params)
 
 
 def error_rate(actor: Actor, window: Window, filters: Filters, by: str) -> pd.DataFrame:

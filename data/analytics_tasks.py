@@ -1,5 +1,6 @@
-"""Backlog and throughput: aggregated in PostgreSQL, from the hourly task rollup when the user
-may see every task, from the RLS-filtered tasks table otherwise."""
+"""Backlog and throughput: aggregated in PostgreSQL from the hourly task rollup plus the raw rows
+after it. Everyone reads the rollups; their RLS (migration 024) gives a developer only the rows
+of their own and unassigned tasks, so their sums equal the RLS-filtered tasks table."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from datetime import timedelta
 
 import pandas as pd
 
-from data.analytics import BEGINNING, Filters, Window, when
-from data.db import Actor, PoolName, get_database
+from data.analytics import BEGINNING, Filters, Window, fetch_frame, when
+from data.db import Actor
 
 STEP = timedelta(hours=1)
 OPEN = ("pending", "in_progress")
@@ -22,19 +23,19 @@ def _filters(status: str, type_: str, assignee: str) -> str:
 
 
 # Task events (created, closed) from `:lo` to `:until`: rollup rows before the split, raw rows
-# after it. The split is -infinity unless the user sees every task (checked in SQL, so a
-# developer never reads the rollup whatever Python decides).
+# after it. Users who may not see every task read the rollup's per-assignee rows (level 0 or 2;
+# RLS hides the all-assignee totals and other people's rows from them, whatever Python asks).
 EVENTS = f"""
 WITH p AS (
-    SELECT CASE WHEN current_user_sees_all_tasks()
-                THEN LEAST(s.covered_until, :split_cap)
-                ELSE '-infinity'::timestamptz END AS split
+    SELECT LEAST(s.covered_until, :split_cap) AS split,
+           CASE WHEN current_user_sees_all_tasks() THEN CAST(:level AS int)
+                ELSE CAST(:level AS int) & 2 END AS level
     FROM analytics_rollup_state s WHERE s.rollup = 'tasks'
 ), ev AS (
     SELECT r.bucket AS ts, r.status, r.type, r.assignee, r.created_n, r.closed_n,
            r.completed_n, r.estimated_sum, r.actual_sum, r.hours_n
     FROM analytics_task_hourly r
-    WHERE r.level = :level AND r.bucket >= :lo AND r.bucket < (SELECT split FROM p)
+    WHERE r.level = (SELECT level FROM p) AND r.bucket >= :lo AND r.bucket < (SELECT split FROM p)
       AND {_filters("r.status", "r.type", "r.assignee")}
     UNION ALL
     SELECT t.created_at, t.status, t.type, COALESCE(t.assigned_to, ''), 1, 0, 0, 0, 0, 0
@@ -58,7 +59,8 @@ WITH p AS (
 
 
 def rollup_level(filters: Filters, by_type: bool = False) -> int:
-    """Which totals of the task rollup answer these filters (GROUPING(type, assignee))."""
+    """Which totals of the task rollup answer these filters (GROUPING(type, assignee)); for a
+    developer EVENTS keeps the assignee (level & 2)."""
     return (2 if filters.type is None and not by_type else 0) + (
         1 if filters.assignee is None else 0
     )
@@ -73,7 +75,7 @@ def _events_df(
         "lo": lo or window.start,
         "level": rollup_level(filters, by_type),
     }
-    return get_database().fetch_df(PoolName.READ, actor, EVENTS + select, params)
+    return fetch_frame(actor, EVENTS + select, params)
 
 
 def backlog_over_time(actor: Actor, window: Window, filters: Filters) -> pd.DataFrame:
@@ -142,47 +144,31 @@ def estimated_vs_actual(actor: Actor, window: Window, filters: Filters) -> pd.Da
     )
 
 
-OPEN_FILTER = f"""t.status IN ('pending', 'in_progress')
-      AND {_filters("t.status", "t.type", "t.assigned_to")}"""
-
 AGE_BUCKETS = ("< 1 day", "1-3 days", "3-7 days", "7-14 days", "14-30 days", "> 30 days")
-_AGE = """CASE WHEN now() - t.created_at < interval '1 day' THEN '< 1 day'
-               WHEN now() - t.created_at < interval '3 days' THEN '1-3 days'
-               WHEN now() - t.created_at < interval '7 days' THEN '3-7 days'
-               WHEN now() - t.created_at < interval '14 days' THEN '7-14 days'
-               WHEN now() - t.created_at < interval '30 days' THEN '14-30 days'
-               ELSE '> 30 days' END"""
-
-# What the open backlog can be counted by: the snapshot's `dim`, and the same key computed from
-# the tasks table for users who may not read the snapshot (never a column name from a client).
-OPEN_DIMENSIONS = {
-    "priority": ("tasks t", "COALESCE(t.priority::text, '')"),
-    "complexity": ("tasks t", "COALESCE(t.complexity_score::text, '')"),
-    "type": ("tasks t", "t.type"),
-    "assignee": ("tasks t", "COALESCE(t.assigned_to, '(unassigned)')"),
-    "tag": ("tasks t CROSS JOIN LATERAL jsonb_array_elements_text(t.tags) AS tag", "tag"),
-    "age": ("tasks t", _AGE),
-    "children": ("active_tasks t", "LEAST(t.child_task_count, 5)::text"),
-    "dependencies": ("active_tasks t", "LEAST(t.dependency_count, 5)::text"),
-}
+# What the open-backlog snapshot (analytics_open_tasks, rebuilt with the rollups) counts by.
+OPEN_DIMENSIONS = (
+    "priority",
+    "complexity",
+    "type",
+    "assignee",
+    "tag",
+    "age",
+    "children",
+    "dependencies",
+)
 BREAKDOWNS = ("priority", "complexity", "type", "assignee", "tag")
 
 
 def open_counts(actor: Actor, dim: str, filters: Filters) -> pd.DataFrame:
-    """key, status, tasks: the open backlog now by `dim`. From the snapshot (refreshed with the
-    rollups) for users who see every task; from the RLS-filtered tasks table otherwise."""
-    source, expression = OPEN_DIMENSIONS[dim]
-    return get_database().fetch_df(
-        PoolName.READ,
+    """key, status, tasks: the open backlog now by `dim`, from the snapshot (refreshed with the
+    rollups). Its RLS gives a developer only their own and unassigned tasks' rows."""
+    if dim not in OPEN_DIMENSIONS:
+        raise ValueError(f"unknown dimension {dim!r}")
+    return fetch_frame(
         actor,
-        f"""SELECT key, status, sum(tasks)::bigint AS tasks FROM (
-                SELECT o.key, o.status, o.tasks FROM analytics_open_tasks o
-                WHERE o.dim = :dim AND {_filters("o.status", "o.type", "o.assignee")}
-                  AND (SELECT current_user_sees_all_tasks())
-                UNION ALL
-                SELECT {expression}, t.status, 1 FROM {source}
-                WHERE {OPEN_FILTER} AND NOT (SELECT current_user_sees_all_tasks())
-            ) x GROUP BY key, status""",
+        f"""SELECT o.key, o.status, sum(o.tasks)::bigint AS tasks FROM analytics_open_tasks o
+            WHERE o.dim = :dim AND {_filters("o.status", "o.type", "o.assignee")}
+            GROUP BY o.key, o.status""",
         {**filters.params(), "dim": dim},
     )
 
@@ -231,8 +217,7 @@ def task_list(
     params = {**filters.params(), "limit": size + 1, "offset": page * size}
     if window:
         params.update(start=window.start, until=window.end)
-    return get_database().fetch_df(
-        PoolName.READ,
+    return fetch_frame(
         actor,
         f"""SELECT t.id::text AS id, t.title, t.status, t.type, t.priority,
                    COALESCE(t.assigned_to, '') AS assignee, t.created_at, t.completed_at

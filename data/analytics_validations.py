@@ -1,5 +1,5 @@
-"""Validation scores, aggregated in PostgreSQL from the hourly validation rollups plus the raw
-rows after them. validation_results has no per-user row filter (RLS: validations:read)."""
+"""Validation scores, aggregated in PostgreSQL from the daily and hourly validation rollups plus
+the raw rows after them. validation_results has no per-user row filter (RLS: validations:read)."""
 
 from __future__ import annotations
 
@@ -7,48 +7,75 @@ from datetime import timedelta
 
 import pandas as pd
 
-from data.analytics import BEGINNING, Filters, Window, when
-from data.db import Actor, PoolName, get_database
+from data.analytics import BEGINNING, Filters, Window, fetch_frame, when
+from data.db import Actor
 
 STEP = timedelta(hours=1)
 # Execution-time histogram bins are floor(8 * ln(ms)); a bin's upper edge in ms:
 EXEC_BIN_UPPER = "round(exp((bin + 1) / 8.0))"
 
+# The rollup ends at `split`; whole days from `d_lo` to `d_hi` come from the daily layer (025)
+# when :daily (no time binning finer than a day), the hours around them from the hourly one.
 _SPLIT = """p AS (
-    SELECT LEAST(s.covered_until, :split_cap) AS split
-    FROM analytics_rollup_state s WHERE s.rollup = 'validations'
+    SELECT split, d_lo,
+           CASE WHEN :daily THEN GREATEST(analytics_bin(interval '1 day', split), d_lo)
+                ELSE d_lo END AS d_hi
+    FROM (SELECT GREATEST(LEAST(s.covered_until, :split_cap), :start) AS split,
+                 analytics_bin(interval '1 day', CAST(:start AS timestamptz)
+                               - interval '1 microsecond') + interval '1 day' AS d_lo
+          FROM analytics_rollup_state s WHERE s.rollup = 'validations') x
 )"""
 
+
+def _layers(columns: str, hourly: str, daily: str, where: str) -> str:
+    """The rollup rows from :start to the split: hourly, daily (whole days), hourly."""
+    return f"""
+    SELECT {columns} FROM {hourly} r
+    WHERE r.bucket >= :start AND r.bucket < (SELECT LEAST(d_lo, split) FROM p) AND {where}
+    UNION ALL
+    SELECT {columns} FROM {daily} r
+    WHERE r.bucket >= (SELECT d_lo FROM p) AND r.bucket < (SELECT d_hi FROM p) AND {where}
+    UNION ALL
+    SELECT {columns} FROM {hourly} r
+    WHERE r.bucket >= (SELECT d_hi FROM p) AND r.bucket < (SELECT split FROM p) AND {where}"""
+
+
 RUNS = f"""
-WITH {_SPLIT}, ev AS (
-    SELECT r.bucket AS ts, r.validation_type, r.validation_status, r.version, r.runs,
-           r.score_n, r.score_sum, r.retried_n, r.retries_sum
-    FROM analytics_validation_hourly r
-    WHERE r.bucket >= :start AND r.bucket < (SELECT split FROM p)
-      AND {when("r.validation_type", "f_type")} AND {when("r.validation_status", "f_status")}
+WITH {_SPLIT}, ev AS ({
+    _layers(
+        "r.bucket AS ts, r.validation_type, r.validation_status, r.version, r.runs, "
+        "r.score_n, r.score_sum, r.retried_n, r.retries_sum",
+        "analytics_validation_hourly",
+        "analytics_validation_daily",
+        f"{when('r.validation_type', 'f_type')} AND {when('r.validation_status', 'f_status')}",
+    )
+}
     UNION ALL
     SELECT v.created_at, v.validation_type, v.validation_status,
            COALESCE(v.claude_code_version, ''), 1, (v.validation_score IS NOT NULL)::int,
            COALESCE(v.validation_score, 0), (v.retry_count > 0)::int, COALESCE(v.retry_count, 0)
     FROM validation_results v
-    WHERE v.created_at >= GREATEST(:start, (SELECT split FROM p)) AND v.created_at < :until
+    WHERE v.created_at >= (SELECT split FROM p) AND v.created_at < :until
       AND {when("v.validation_type", "f_type")} AND {when("v.validation_status", "f_status")}
 )
 """
 
 HISTOGRAM = f"""
-WITH {_SPLIT}, ev AS (
-    SELECT r.validation_type, r.kind, r.bin, r.runs
-    FROM analytics_validation_hist_hourly r
-    WHERE r.bucket >= :start AND r.bucket < (SELECT split FROM p) AND r.kind = :kind
-      AND {when("r.validation_type", "f_type")}
+WITH {_SPLIT}, ev AS ({
+    _layers(
+        "r.validation_type, r.kind, r.bin, r.runs",
+        "analytics_validation_hist_hourly",
+        "analytics_validation_hist_daily",
+        f"r.kind = :kind AND {when('r.validation_type', 'f_type')}",
+    )
+}
     UNION ALL
     SELECT v.validation_type, :kind,
            CASE WHEN :kind = 's' THEN LEAST(floor(v.validation_score / 10), 9)
                 ELSE floor(8 * ln(GREATEST(v.execution_time_ms, 1))) END::smallint,
            1
     FROM validation_results v
-    WHERE v.created_at >= GREATEST(:start, (SELECT split FROM p)) AND v.created_at < :until
+    WHERE v.created_at >= (SELECT split FROM p) AND v.created_at < :until
       AND {when("v.validation_type", "f_type")}
       AND CASE WHEN :kind = 's' THEN v.validation_score IS NOT NULL
                ELSE v.execution_time_ms IS NOT NULL END
@@ -57,12 +84,17 @@ WITH {_SPLIT}, ev AS (
 """
 
 
-def _df(actor: Actor, sql: str, window: Window, filters: Filters, **extra) -> pd.DataFrame:
-    params = {**window.params(STEP), **filters.params(), **extra}
+def _df(
+    actor: Actor, sql: str, window: Window, filters: Filters, binned: bool = False, **extra
+) -> pd.DataFrame:
+    """`binned`: the query groups by analytics_bin(:bucket, ts), so day rows only serve buckets
+    of whole days."""
+    daily = not binned or window.bucket % timedelta(days=1) == timedelta(0)
+    params = {**window.params(STEP), **filters.params(), "daily": daily, **extra}
     if "kind" in extra and filters.status:
         # the histogram rollup keeps no status: with a status filter, count the raw rows
         params["split_cap"] = BEGINNING
-    return get_database().fetch_df(PoolName.READ, actor, sql, params)
+    return fetch_frame(actor, sql, params)
 
 
 def mean_score(actor: Actor, window: Window, filters: Filters) -> float | None:
@@ -87,6 +119,7 @@ def score_over_time(actor: Actor, window: Window, filters: Filters) -> pd.DataFr
              FROM ev GROUP BY 1, 2 HAVING sum(score_n) > 0 ORDER BY 2, 1""",
         window,
         filters,
+        binned=True,
     )
 
 
@@ -104,6 +137,7 @@ def status_share(actor: Actor, window: Window, filters: Filters) -> pd.DataFrame
              ORDER BY series, bucket""",
         window,
         filters,
+        binned=True,
     )
 
 
@@ -175,17 +209,18 @@ def lowest_scoring_runs(
     actor: Actor, window: Window, filters: Filters, limit: int = 20
 ) -> pd.DataFrame:
     """The lowest-scoring runs in the window, with their task (title if the user may see it)."""
-    return get_database().fetch_df(
-        PoolName.READ,
+    return fetch_frame(
         actor,
         f"""SELECT v.id::text AS id, v.task_id::text AS task_id, t.title AS task_title,
                    v.validation_type, v.validation_status, v.validation_score::float AS score,
                    v.claude_code_version AS version, v.created_at
-            FROM validation_results v LEFT JOIN tasks t ON t.id = v.task_id
-            WHERE v.validation_score IS NOT NULL
-              AND v.created_at >= :start AND v.created_at < :until
-              AND {when("v.validation_type", "f_type")}
-              AND {when("v.validation_status", "f_status")}
-            ORDER BY v.validation_score, v.created_at DESC LIMIT :limit""",
+            FROM (SELECT * FROM validation_results v
+                  WHERE v.validation_score IS NOT NULL
+                    AND v.created_at >= :start AND v.created_at < :until
+                    AND {when("v.validation_type", "f_type")}
+                    AND {when("v.validation_status", "f_status")}
+                  ORDER BY v.validation_score, v.created_at DESC LIMIT :limit) v
+            LEFT JOIN tasks t ON t.id = v.task_id
+            ORDER BY v.validation_score, v.created_at DESC""",
         {"start": window.start, "until": window.end, "limit": limit, **filters.params()},
     )

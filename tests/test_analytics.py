@@ -120,6 +120,7 @@ def as_dict(frame: pd.DataFrame, keys: list[str], value: str) -> dict:
 DEV_VISIBLE = (
     "(assigned_to IS NULL OR assigned_to IN ('test-developer', 'test-developer@example.com'))"
 )
+DEV_OPEN = f"status IN ('pending', 'in_progress') AND {DEV_VISIBLE}"
 
 
 def backlog_truth(engine, window: Window, visible: str = "true") -> dict:
@@ -182,20 +183,12 @@ def test_created_vs_completed_per_bucket(known_data, users, owner_engine):
     assert len(chart) == 7 * 24 + 1  # zero-filled, one row per hour bucket
 
 
-def test_admin_reads_the_rollup_and_a_developer_never_does(known_data, users, owner_engine):
-    """Skew the rollup behind the app's back: the admin's chart shows it (rollup path), the
-    developer's does not (raw path), and the developer sees only their own and unassigned."""
-    with owner_engine.begin() as conn:
-        conn.execute(
-            text(
-                """UPDATE analytics_task_hourly SET created_n = created_n + 1000
-                   WHERE bucket = (SELECT max(bucket) FROM analytics_task_hourly
-                                   WHERE bucket < now() - interval '2 hours')"""
-            )
-        )
-    admin = tasks.created_vs_completed(users.actor("admin"), WEEK, Filters())
-    developer = tasks.created_vs_completed(users.actor("developer"), WEEK, Filters())
-    assert admin["created"].sum() > 1000
+def test_admin_and_developer_read_the_rollup_and_a_developer_only_their_rows(
+    known_data, users, owner_engine
+):
+    """Skew the rollup behind the app's back: alice's rows and the all-assignee totals show in
+    the admin's chart only; the developer's own rows show in theirs (they read the rollup)."""
+    hour = "(SELECT max(bucket) FROM analytics_task_hourly WHERE bucket < now() - interval '2 h')"
     truth = sql_df(
         owner_engine,
         f"""SELECT analytics_bin(:bucket, created_at) AS bucket, count(*) AS n FROM tasks
@@ -204,13 +197,28 @@ def test_admin_reads_the_rollup_and_a_developer_never_does(known_data, users, ow
         until=WEEK.end,
         bucket=WEEK.bucket,
     )
+    developer = tasks.created_vs_completed(users.actor("developer"), WEEK, Filters())
     assert as_dict(developer, ["bucket"], "created") == as_dict(truth, ["bucket"], "n")
-    everyone = sql_df(
-        owner_engine,
-        "SELECT count(*) AS n FROM tasks WHERE created_at >= :s",
-        s=WEEK.start,
-    )["n"][0]
-    assert developer["created"].sum() < everyone
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                f"""UPDATE analytics_task_hourly SET created_n = created_n + 1000
+                    WHERE bucket = {hour} AND (level IN (1, 3) OR assignee = 'alice')"""
+            )
+        )
+        conn.execute(
+            text(
+                f"""INSERT INTO analytics_task_hourly (level, bucket, status, type, assignee,
+                        created_n, closed_n, completed_n, estimated_sum, actual_sum, hours_n)
+                    SELECT 2, {hour}, 'pending', '', 'test-developer', 7, 0, 0, 0, 0, 0
+                    ON CONFLICT (level, bucket, status, type, assignee)
+                    DO UPDATE SET created_n = analytics_task_hourly.created_n + 7"""
+            )
+        )
+    admin = tasks.created_vs_completed(users.actor("admin"), WEEK, Filters())
+    developer = tasks.created_vs_completed(users.actor("developer"), WEEK, Filters())
+    assert admin["created"].sum() > 1000
+    assert developer["created"].sum() == sum(as_dict(truth, ["bucket"], "n").values()) + 7
 
 
 def test_developer_charts_hold_only_their_tasks(known_data, users, owner_engine):
@@ -459,15 +467,194 @@ def test_incremental_refresh_follows_resolved_errors(known_data, users, owner_en
     assert hourly == raw
 
 
-def test_a_developer_cannot_read_the_task_rollups_directly(known_data, users, database):
+@pytest.fixture
+def developer_tasks(known_data, owner_engine, database):
+    """Open tasks of the developer too: one by username, one by email."""
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                """INSERT INTO tasks (title, status, type, priority, assigned_to, tags, created_at)
+                   VALUES ('mine 1', 'pending', 'feature', 3, 'test-developer', '["api"]',
+                           now() - interval '30 hours'),
+                          ('mine 2', 'in_progress', 'bugfix', 5, 'test-developer@example.com',
+                           '["db"]', now() - interval '50 hours')"""
+            )
+        )
+    refresh_rollups(database, None)
+
+
+def test_a_developer_reading_the_task_rollups_directly_sees_only_their_rows(
+    developer_tasks, users, database, owner_engine
+):
+    """Hand-written SQL as a developer: only their own and unassigned rows, no all-assignee
+    totals, and the sums equal the tasks they may see."""
     from data.db import PoolName
 
-    def count(role: str, table: str) -> int:
-        sql = f"SELECT count(*) AS n FROM {table}"
-        return database.fetch_rows(PoolName.READ, users.actor(role), sql)[0]["n"]
+    def rows(role: str, sql: str) -> list[dict]:
+        return database.fetch_rows(PoolName.READ, users.actor(role), sql)
 
-    for table in ("analytics_task_hourly", "analytics_open_tasks"):
-        assert count("admin", table) > 0
-        assert count("developer", table) == 0
-    assert count("api_client", "analytics_error_5m") == 0  # no errors:read
-    assert count("viewer", "analytics_error_5m") > 0
+    seen = rows("developer", "SELECT DISTINCT level, assignee FROM analytics_task_hourly")
+    assert {(r["level"], r["assignee"]) for r in seen} == {
+        (level, who)
+        for level in (0, 2)
+        for who in ("", "test-developer", "test-developer@example.com")
+    }
+    seen = rows("developer", "SELECT DISTINCT assignee FROM analytics_open_tasks")
+    assert {r["assignee"] for r in seen} == {"", "test-developer", "test-developer@example.com"}
+    admin_sees = rows("admin", "SELECT DISTINCT assignee FROM analytics_open_tasks")
+    assert "alice" in {r["assignee"] for r in admin_sees}
+    with owner_engine.connect() as conn:
+        covered = conn.scalar(
+            text("SELECT covered_until FROM analytics_rollup_state WHERE rollup = 'tasks'")
+        )
+        created = conn.scalar(
+            text(f"SELECT count(*) FROM tasks WHERE created_at < :c AND {DEV_VISIBLE}"),
+            {"c": covered},
+        )
+        open_now = conn.scalar(text(f"SELECT count(*) FROM tasks WHERE {DEV_OPEN}"))
+    for level in (0, 2):
+        sql = f"SELECT sum(created_n) AS n FROM analytics_task_hourly WHERE level = {level}"
+        assert rows("developer", sql)[0]["n"] == created
+    sql = "SELECT sum(tasks) AS n FROM analytics_open_tasks WHERE dim = 'type'"
+    assert rows("developer", sql)[0]["n"] == open_now
+    assert open_now < rows("admin", sql)[0]["n"]
+    assert rows("api_client", "SELECT count(*) AS n FROM analytics_error_5m")[0]["n"] == 0
+    assert rows("viewer", "SELECT count(*) AS n FROM analytics_error_5m")[0]["n"] > 0
+
+
+def test_developer_panels_equal_sql_over_the_tasks_they_may_see(
+    developer_tasks, users, owner_engine
+):
+    developer = users.actor("developer")
+    for dim, key in [
+        ("priority", "priority::text"),
+        ("type", "type"),
+        ("assignee", "COALESCE(assigned_to, '(unassigned)')"),
+    ]:
+        chart = tasks.open_breakdown(developer, dim, Filters())
+        truth = sql_df(
+            owner_engine,
+            f"""SELECT {key} AS key, status, count(*) AS tasks FROM tasks
+                WHERE status IN ('pending', 'in_progress') AND {DEV_VISIBLE} GROUP BY 1, 2""",
+        )
+        assert as_dict(chart, ["key", "status"], "tasks") == as_dict(
+            truth, ["key", "status"], "tasks"
+        ), dim
+        assert not chart.empty
+    tags = tasks.open_breakdown(developer, "tag", Filters(type="feature"))
+    truth = sql_df(
+        owner_engine,
+        f"""SELECT tag AS key, status, count(*) AS tasks
+            FROM tasks CROSS JOIN LATERAL jsonb_array_elements_text(tags) AS tag
+            WHERE status IN ('pending', 'in_progress') AND type = 'feature' AND {DEV_VISIBLE}
+            GROUP BY 1, 2""",
+    )
+    assert as_dict(tags, ["key", "status"], "tasks") == as_dict(truth, ["key", "status"], "tasks")
+    hours = tasks.estimated_vs_actual(developer, WEEK, Filters())
+    truth = sql_df(
+        owner_engine,
+        f"""SELECT type, count(*) AS tasks, round(avg(actual_hours), 2)::float AS actual
+            FROM tasks WHERE status = 'completed' AND completed_at >= :s AND completed_at < :u
+              AND estimated_hours IS NOT NULL AND actual_hours IS NOT NULL AND {DEV_VISIBLE}
+            GROUP BY type""",
+        s=WEEK.start,
+        u=WEEK.end,
+    )
+    assert as_dict(hours, ["type"], "actual") == as_dict(truth, ["type"], "actual")
+    assert as_dict(hours, ["type"], "tasks") == as_dict(truth, ["type"], "tasks")
+    done = tasks.created_vs_completed(developer, WEEK, Filters(type="bugfix"))
+    truth = sql_df(
+        owner_engine,
+        f"""SELECT analytics_bin(:bucket, completed_at) AS bucket, count(*) AS n FROM tasks
+            WHERE status = 'completed' AND type = 'bugfix' AND completed_at >= :start
+              AND completed_at < :until AND {DEV_VISIBLE} GROUP BY 1""",
+        start=WEEK.start,
+        until=WEEK.end,
+        bucket=WEEK.bucket,
+    )
+    assert as_dict(done, ["bucket"], "completed") == as_dict(truth, ["bucket"], "n")
+    age = tasks.open_task_age(developer, Filters())
+    links = tasks.open_task_links(developer, Filters())
+    with owner_engine.connect() as conn:
+        open_now = conn.scalar(text(f"SELECT count(*) FROM tasks WHERE {DEV_OPEN}"))
+    assert age["tasks"].sum() == open_now == links["children"].sum()
+
+
+MONTH = Window.last(timedelta(days=30), NOW, step=vals.STEP)  # 3 h buckets
+
+
+def test_validation_daily_layer_holds_the_hourly_rows_per_day(known_data, users, owner_engine):
+    """The daily layer sums the hourly rollup per UTC day; long ranges read it for whole days
+    (a skewed day shows in unbinned panels) but never for buckets shorter than a day."""
+    with owner_engine.connect() as conn:
+        for daily, hourly in (
+            ("analytics_validation_daily", "analytics_validation_hourly"),
+            ("analytics_validation_hist_daily", "analytics_validation_hist_hourly"),
+        ):
+            mismatches = conn.scalar(
+                text(
+                    f"""SELECT count(*) FROM (
+                            SELECT bucket, sum(runs) AS n FROM {daily} GROUP BY 1) d
+                        FULL JOIN (
+                            SELECT analytics_bin('1 day', bucket) AS bucket, sum(runs) AS n
+                            FROM {hourly} GROUP BY 1) h USING (bucket)
+                        WHERE d.n IS DISTINCT FROM h.n"""
+                )
+            )
+            assert mismatches == 0, daily
+        assert conn.scalar(text("SELECT count(*) FROM analytics_validation_daily")) > 3
+    viewer = users.actor("viewer")
+    percentiles = vals.execution_percentiles(viewer, MONTH, Filters())
+    runs = sql_df(
+        owner_engine,
+        """SELECT validation_type, count(*) AS runs FROM validation_results
+           WHERE created_at >= :s AND execution_time_ms IS NOT NULL GROUP BY 1""",
+        s=MONTH.start,
+    )
+    assert as_dict(percentiles, ["validation_type"], "runs") == as_dict(
+        runs, ["validation_type"], "runs"
+    )
+    scores = vals.score_over_time(viewer, MONTH, Filters())
+    mean = vals.mean_score(viewer, MONTH, Filters())
+    truth = sql_df(
+        owner_engine,
+        """SELECT avg(validation_score)::float AS score FROM validation_results
+           WHERE created_at >= :s""",
+        s=MONTH.start,
+    )
+    assert mean == pytest.approx(truth["score"][0])
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                """UPDATE analytics_validation_daily SET score_n = score_n + 1000
+                   WHERE bucket = (SELECT min(bucket) + interval '1 day'
+                                   FROM analytics_validation_daily)"""
+            )
+        )
+    assert vals.mean_score(viewer, MONTH, Filters()) < mean  # whole days: the daily layer
+    assert vals.score_over_time(viewer, MONTH, Filters()).equals(scores)  # 3 h: hourly rows
+
+
+def test_lowest_scoring_runs_over_many_ties_are_newest_first(known_data, users, owner_engine):
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                """INSERT INTO validation_results (task_id, validation_type, validation_status,
+                       validation_score, created_at)
+                   SELECT md5('t1')::uuid, 'syntax', 'failed', 0,
+                          now() - make_interval(mins => 5 * g)
+                   FROM generate_series(1, 300) AS g"""
+            )
+        )
+    runs = vals.lowest_scoring_runs(users.actor("viewer"), MONTH, Filters(), limit=10)
+    truth = sql_df(
+        owner_engine,
+        """SELECT v.id::text AS id, t.title FROM validation_results v
+           JOIN tasks t ON t.id = v.task_id
+           WHERE v.created_at >= :s AND v.validation_score IS NOT NULL
+           ORDER BY v.validation_score, v.created_at DESC LIMIT 10""",
+        s=MONTH.start,
+    )
+    assert list(runs["id"]) == list(truth["id"])
+    assert list(runs["task_title"]) == list(truth["title"])
+    assert (runs["task_title"] == "task 1").sum() >= 9
