@@ -191,7 +191,9 @@ class Database:
     ) -> pd.DataFrame:
         with self.transaction(pool, actor) as conn:
             result = conn.execute(text(sql), dict(params or {}))
-            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            # Plain tuples: pandas probes each SQLAlchemy Row for attributes it lacks, ~10 us a
+            # row (30 ms for a 3000-point chart whose query took 4 ms).
+            return pd.DataFrame([tuple(row) for row in result], columns=list(result.keys()))
 
     def fetch_rows(
         self, pool: PoolName, actor: Actor, sql: str, params: Mapping[str, Any] | None = None
