@@ -34,8 +34,8 @@ class ErrorHeadline:
 
 
 def task_headline(actor: Actor) -> TaskHeadline:
-    """Open counts from the open-backlog snapshot (refreshed with the rollups) for users who see
-    every task, from the RLS-filtered tasks table otherwise; completions from the rollup."""
+    """Open counts from the open-backlog snapshot and completions from the hourly rollup (both
+    refreshed with the rollups; RLS there shows developers only their own and unassigned rows)."""
     open_now = open_counts(actor, "type", Filters()).groupby("status")["tasks"].sum()
     pending, in_progress = int(open_now.get("pending", 0)), int(open_now.get("in_progress", 0))
     week = created_vs_completed(actor, Window.last(7 * DAY, step=STEP), Filters())
