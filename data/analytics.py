@@ -124,6 +124,32 @@ def when(column: str, param: str) -> str:
     return f"(CAST(:{param} AS text) IS NULL OR {column} = :{param})"
 
 
+def running_total_sql(series: str, delta: str, grid_series: str, value: str) -> str:
+    """The tail of a query over an `ev` CTE (rows with a time `ts`): `delta` summed per bucket
+    and `series`, then a running total per series on a zero-filled grid of buckets, so the
+    first bucket carries everything before the window. `grid_series` is a one-column SELECT of
+    the series to draw. All four are SQL fragments written in this package, never user input."""
+    return f""", per AS (
+               SELECT GREATEST(analytics_bin(:bucket, ts), CAST(:start AS timestamptz) - :bucket)
+                          AS bucket,
+                      {series} AS series, sum({delta}) AS delta
+               FROM ev GROUP BY 1, 2
+           ), grid AS (
+               SELECT b AS bucket, series_list.s AS series
+               FROM generate_series(CAST(:start AS timestamptz) - :bucket,
+                                    CAST(:until AS timestamptz), :bucket) AS b
+               CROSS JOIN ({grid_series}) AS series_list(s)
+               WHERE b < :until
+           )
+           SELECT bucket, series, {value}::bigint FROM (
+               SELECT g.bucket, g.series,
+                      sum(COALESCE(per.delta, 0)) OVER (PARTITION BY g.series
+                                                        ORDER BY g.bucket) AS {value}
+               FROM grid g LEFT JOIN per USING (bucket, series)
+           ) x
+           WHERE bucket >= :start ORDER BY series, bucket"""
+
+
 def fetch_frame(actor: Actor, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     """An analytics query on the READ pool, as the user."""
     return get_database().fetch_df(PoolName.READ, actor, sql, params)

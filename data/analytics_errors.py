@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from data.analytics import BEGINNING, Filters, Window, fetch_frame, when
+from data.analytics import BEGINNING, Filters, Window, fetch_frame, running_total_sql, when
 from data.db import Actor
 
 STEP = timedelta(minutes=5)
@@ -109,25 +109,12 @@ def unresolved_over_time(actor: Actor, window: Window, filters: Filters) -> pd.D
         actor,
         window,
         filters,
-        """, per AS (
-               SELECT GREATEST(analytics_bin(:bucket, ts), CAST(:start AS timestamptz) - :bucket)
-                          AS bucket,
-                      error_severity AS series, sum(created_n - resolved_n) AS delta
-               FROM ev GROUP BY 1, 2
-           ), grid AS (
-               SELECT b AS bucket, s.series
-               FROM generate_series(CAST(:start AS timestamptz) - :bucket,
-                                    CAST(:until AS timestamptz), :bucket) AS b
-               CROSS JOIN (SELECT DISTINCT series FROM per) s
-               WHERE b < :until
-           )
-           SELECT bucket, series, unresolved::bigint FROM (
-               SELECT g.bucket, g.series,
-                      sum(COALESCE(per.delta, 0)) OVER (PARTITION BY g.series
-                                                        ORDER BY g.bucket) AS unresolved
-               FROM grid g LEFT JOIN per USING (bucket, series)
-           ) x
-           WHERE bucket >= :start ORDER BY series, bucket""",
+        running_total_sql(
+            "error_severity",
+            "created_n - resolved_n",
+            "SELECT DISTINCT series FROM per",
+            "unresolved",
+        ),
         lo=BEGINNING,
     )
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from data.analytics import BEGINNING, Filters, Window, fetch_frame, when
+from data.analytics import BEGINNING, Filters, Window, fetch_frame, running_total_sql, when
 from data.db import Actor
 
 STEP = timedelta(hours=1)
@@ -85,27 +85,12 @@ def backlog_over_time(actor: Actor, window: Window, filters: Filters) -> pd.Data
         actor,
         window,
         filters,
-        """, per AS (
-               SELECT GREATEST(analytics_bin(:bucket, ts), CAST(:start AS timestamptz) - :bucket)
-                          AS bucket,
-                      CASE WHEN status IN ('pending', 'in_progress') THEN status
-                           ELSE 'closed since' END AS series,
-                      sum(created_n - closed_n) AS delta
-               FROM ev GROUP BY 1, 2
-           ), grid AS (
-               SELECT b AS bucket, s AS series
-               FROM generate_series(CAST(:start AS timestamptz) - :bucket,
-                                    CAST(:until AS timestamptz), :bucket) AS b
-               CROSS JOIN unnest(ARRAY['pending', 'in_progress', 'closed since']) AS s
-               WHERE b < :until
-           )
-           SELECT bucket, series, open::bigint FROM (
-               SELECT g.bucket, g.series,
-                      sum(COALESCE(per.delta, 0)) OVER (PARTITION BY g.series
-                                                        ORDER BY g.bucket) AS open
-               FROM grid g LEFT JOIN per USING (bucket, series)
-           ) x
-           WHERE bucket >= :start ORDER BY series, bucket""",
+        running_total_sql(
+            "CASE WHEN status IN ('pending', 'in_progress') THEN status ELSE 'closed since' END",
+            "created_n - closed_n",
+            "SELECT unnest(ARRAY['pending', 'in_progress', 'closed since'])",
+            "open",
+        ),
         lo=BEGINNING,
     )
 
