@@ -17,10 +17,10 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
-from auth.permissions import actor_with, require_permission
+from auth.permissions import actor_with, has_permission, require_permission
 from data.db import Actor, user_message
-from pages._timerange import ViewState, _parse_time, parse_query, view_from_store
-from pages._ui import empty_figure, panel_message
+from pages._timerange import ViewState, _parse_time, controls, parse_query, view_from_store
+from pages._ui import empty_figure, not_permitted, panel_message
 
 NO_DATA = "no data in this range"
 # Built once: a go.Figure costs milliseconds to make.
@@ -269,3 +269,31 @@ def click_to(
         return parse_query(query, page).href(path)
 
     return handler
+
+
+def analytics_page(
+    query: dict[str, str],
+    *,
+    permission: str,
+    what: str,
+    title: str,
+    page: str,
+    step: timedelta,
+    panels: Sequence[Panel],
+    section: str | None = None,
+    below: Sequence[Any] = (),
+) -> html.Div:
+    """The layout every analytics page shares: the permission check, the range picker and
+    filters from the URL, the panel grid, and anything the page adds below it."""
+    if not has_permission(permission):
+        return not_permitted(what)
+    view = parse_query(query, page)
+    return html.Div(
+        [
+            html.H1(title),
+            controls(view, step),
+            *([html.H2(section, className="an-section")] if section else []),
+            html.Div([panel_layout(p) for p in panels], className="an-grid"),
+            *below,
+        ]
+    )

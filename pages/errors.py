@@ -9,12 +9,17 @@ import dash
 import pandas as pd
 from dash import html
 
-from auth.permissions import has_permission
 from data import analytics_errors as q
 from pages._error_triage import triage_section
-from pages._panels import Panel, bars, click_to, panel_layout, register, series_figure
-from pages._timerange import ViewState, _describe, controls, parse_query
-from pages._ui import not_permitted
+from pages._panels import (
+    Panel,
+    analytics_page,
+    bars,
+    click_to,
+    register,
+    series_figure,
+)
+from pages._timerange import ViewState, _describe
 
 PERMISSION = "errors:read"
 dash.register_page(
@@ -98,15 +103,14 @@ register(PANELS)
 
 
 def layout(**query: str) -> html.Div:
-    if not has_permission(PERMISSION):
-        return not_permitted("errors")
-    view = parse_query(query, "errors")
-    return html.Div(
-        [
-            html.H1("Errors"),
-            controls(view, q.STEP),
-            html.H2("Error rates", className="an-section"),
-            html.Div([panel_layout(p) for p in PANELS], className="an-grid"),
-            triage_section(**query),
-        ]
+    return analytics_page(
+        query,
+        permission=PERMISSION,
+        what="errors",
+        title="Errors",
+        page="errors",
+        step=q.STEP,
+        panels=PANELS,
+        section="Error rates",
+        below=[triage_section(**query)],
     )

@@ -10,11 +10,16 @@ import dash
 import pandas as pd
 from dash import dcc, html
 
-from auth.permissions import has_permission
 from data import analytics_tasks as q
-from pages._panels import Panel, bars, click_to, panel_layout, register, series_figure
-from pages._timerange import ViewState, controls, parse_query
-from pages._ui import not_permitted
+from pages._panels import (
+    Panel,
+    analytics_page,
+    bars,
+    click_to,
+    register,
+    series_figure,
+)
+from pages._timerange import ViewState
 
 PERMISSION = "tasks:read"
 dash.register_page(
@@ -169,13 +174,12 @@ register(PANELS)
 
 
 def layout(**query: str) -> html.Div:
-    if not has_permission(PERMISSION):
-        return not_permitted("backlog and throughput")
-    view = parse_query(query, "tasks")
-    return html.Div(
-        [
-            html.H1("Backlog and throughput"),
-            controls(view, q.STEP),
-            html.Div([panel_layout(p) for p in PANELS], className="an-grid"),
-        ]
+    return analytics_page(
+        query,
+        permission=PERMISSION,
+        what="backlog and throughput",
+        title="Backlog and throughput",
+        page="tasks",
+        step=q.STEP,
+        panels=PANELS,
     )

@@ -9,11 +9,16 @@ import dash
 import pandas as pd
 from dash import dcc, html
 
-from auth.permissions import has_permission
 from data import analytics_validations as q
-from pages._panels import Panel, bars, click_to, panel_layout, register, series_figure
-from pages._timerange import ViewState, controls, parse_query
-from pages._ui import not_permitted
+from pages._panels import (
+    Panel,
+    analytics_page,
+    bars,
+    click_to,
+    register,
+    series_figure,
+)
+from pages._timerange import ViewState
 
 PERMISSION = "validations:read"
 dash.register_page(
@@ -147,13 +152,12 @@ register(PANELS)
 
 
 def layout(**query: str) -> html.Div:
-    if not has_permission(PERMISSION):
-        return not_permitted("validation scores")
-    view = parse_query(query, "validations")
-    return html.Div(
-        [
-            html.H1("Validation scores"),
-            controls(view, q.STEP),
-            html.Div([panel_layout(p) for p in PANELS], className="an-grid"),
-        ]
+    return analytics_page(
+        query,
+        permission=PERMISSION,
+        what="validation scores",
+        title="Validation scores",
+        page="validations",
+        step=q.STEP,
+        panels=PANELS,
     )
