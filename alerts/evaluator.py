@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
@@ -30,7 +30,7 @@ from data.db import SYSTEM_ACTOR, Actor, Database, PoolName, user_message
 from data.prometheus import PrometheusReader, PrometheusUnavailable, get_prometheus
 
 log = logging.getLogger(__name__)
-LOCK_KEY = 7_310_050  # advisory lock id of the alert evaluator
+LOCK_KEY = store.EVALUATOR_LOCK_KEY
 DEFAULT_INTERVAL = 15.0
 PROMETHEUS_OFF = "Prometheus is not configured (PROMETHEUS_ENABLED is off)"
 
@@ -164,7 +164,7 @@ class AlertEvaluator:
         database-connection rule can still fire and notify."""
         if self._lock_conn is not None:
             try:
-                self._lock_conn.execute(text("SELECT 1"))
+                store.check_alive(self._lock_conn)
                 return True
             except SQLAlchemyError:
                 self._drop_lock()
@@ -176,9 +176,7 @@ class AlertEvaluator:
             return self._leading
         got = False
         try:
-            got = bool(
-                conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar()
-            )
+            got = store.try_evaluator_lock(conn)
         finally:
             if got:
                 self._lock_conn = conn

@@ -9,9 +9,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from data.db import SYSTEM_ACTOR, Actor, Database, PoolName
+
+EVALUATOR_LOCK_KEY = 7_310_050  # advisory lock id of the alert evaluator
+
+
+def try_evaluator_lock(conn: Connection) -> bool:
+    """Take the evaluator's session-level advisory lock on `conn` if no other session holds it."""
+    return bool(
+        conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": EVALUATOR_LOCK_KEY}).scalar()
+    )
+
+
+def check_alive(conn: Connection) -> None:
+    """Raise if the connection (and so the lock it holds) is gone."""
+    conn.execute(text("SELECT 1"))
+
 
 # ---------------------------------------------------------------------------------------------
 # Named SQL sources: rules.yaml refers to them as `source: {sql: NAME}`. Each returns a number
