@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from data.metrics import instrument_engine, instrumented_pool_class
+from data.metrics import instrumented_pool_class, record_query
 
 SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001"
 
@@ -140,28 +140,30 @@ class Database:
             pool_recycle=1800,
             connect_args=connect_args,
         )
-        self._count_queries(engine, self.stats[spec.name])
-        instrument_engine(engine, spec.name.value)  # the Prometheus metrics (data/metrics.py)
+        self._count_queries(engine, spec.name)
         return engine
 
-    def _count_queries(self, engine: Engine, stats: PoolStats) -> None:
+    def _count_queries(self, engine: Engine, pool: PoolName) -> None:
+        """One set of query events feeds both the pool's own counters and /api/v1/metrics."""
+        stats = self.stats[pool]
+
+        def finished(info: dict | None, ok: bool) -> None:
+            started = info.pop("query_started", None) if info is not None else None
+            seconds = time.perf_counter() - started if started is not None else None
+            stats.record((seconds or 0.0) * 1000, ok, self.slow_query_ms)
+            record_query(pool.value, seconds, ok)
+
         @event.listens_for(engine, "before_cursor_execute")
         def _start(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
             conn.info["query_started"] = time.perf_counter()
 
         @event.listens_for(engine, "after_cursor_execute")
         def _done(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
-            started = conn.info.pop("query_started", None)
-            if started is not None:
-                stats.record((time.perf_counter() - started) * 1000, True, self.slow_query_ms)
+            finished(conn.info, True)
 
         @event.listens_for(engine, "handle_error")
         def _failed(context):
-            started = (
-                context.connection.info.pop("query_started", None) if context.connection else None
-            )
-            elapsed = (time.perf_counter() - started) * 1000 if started else 0.0
-            stats.record(elapsed, False, self.slow_query_ms)
+            finished(context.connection.info if context.connection else None, False)
 
     @contextmanager
     def transaction(self, pool: PoolName, actor: Actor) -> Iterator[Connection]:

@@ -31,7 +31,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import Engine, event, text
+from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
 
 from data.config import default_data_dir
@@ -164,33 +164,12 @@ def instrumented_pool_class(pool: str) -> type[InstrumentedQueuePool]:
     return type(f"InstrumentedQueuePool_{pool}", (InstrumentedQueuePool,), {"pool_label": pool})
 
 
-def instrument_engine(engine: Engine, pool: str) -> None:
-    """Count and time every statement the engine runs, per pool."""
-    total = QUERIES_TOTAL.labels(pool)
-    successful = QUERIES_SUCCESSFUL.labels(pool)
-    failed = QUERIES_FAILED.labels(pool)
-    duration = QUERY_DURATION.labels(pool)
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _start(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
-        conn.info["metrics_started"] = time.perf_counter()
-
-    @event.listens_for(engine, "after_cursor_execute")
-    def _done(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
-        started = conn.info.pop("metrics_started", None)
-        total.inc()
-        successful.inc()
-        if started is not None:
-            duration.observe(time.perf_counter() - started)
-
-    @event.listens_for(engine, "handle_error")
-    def _failed(context):
-        conn = context.connection
-        started = conn.info.pop("metrics_started", None) if conn is not None else None
-        total.inc()
-        failed.inc()
-        if started is not None:
-            duration.observe(time.perf_counter() - started)
+def record_query(pool: str, seconds: float | None, ok: bool) -> None:
+    """Count (and time, when known) one statement on `pool`; data/db.py's query events call it."""
+    QUERIES_TOTAL.labels(pool).inc()
+    (QUERIES_SUCCESSFUL if ok else QUERIES_FAILED).labels(pool).inc()
+    if seconds is not None:
+        QUERY_DURATION.labels(pool).observe(seconds)
 
 
 # --- values computed when Prometheus scrapes -------------------------------------------------
