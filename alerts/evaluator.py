@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import create_engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from alerts.notify import WebhookNotifier
@@ -160,28 +160,25 @@ class AlertEvaluator:
     def lead(self) -> bool:
         """True when this evaluator holds the lock (taking it if free); False when another does.
 
-        If the database itself is unreachable, a leader carries on from memory, so the
-        database-connection rule can still fire and notify."""
-        if self._lock_conn is not None:
+        The lock's connection stays open while this process stands by as well: a standby then
+        retries on the same session instead of opening a connection every interval, and it shows
+        in pg_stat_activity. If the database itself is unreachable, a leader carries on from
+        memory, so the database-connection rule can still fire and notify."""
+        if self._leading and self._lock_conn is not None:
             try:
                 store.check_alive(self._lock_conn)
                 return True
             except SQLAlchemyError:
-                self._drop_lock()
+                self._drop_lock()  # the session, and so the lock, is gone: try to take it again
         try:
-            conn = self._lock_engine.connect()
-        except OperationalError:
+            if self._lock_conn is None:
+                self._lock_conn = self._lock_engine.connect()
+            got = store.try_evaluator_lock(self._lock_conn)
+        except SQLAlchemyError:
+            self._drop_lock()
             if self._leading:
                 log.warning("alerts: database unreachable; evaluating from memory")
             return self._leading
-        got = False
-        try:
-            got = store.try_evaluator_lock(conn)
-        finally:
-            if got:
-                self._lock_conn = conn
-            else:
-                conn.close()
         if got != self._leading:
             log.info("alerts: this process %s the evaluator", "is now" if got else "is no longer")
         self._leading = got

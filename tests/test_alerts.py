@@ -483,41 +483,62 @@ def cli_env(pg_server, extra_env=None) -> dict[str, str]:
 
 
 def test_two_processes_one_evaluator(pg_server, database, owner_engine, clean_alerts):
-    """The web app (`serve`, which starts the evaluator in a thread) and `alerts run`."""
+    """The web app (`serve`, which starts the evaluator in a thread) and `alerts run`: one
+    evaluates, the other stands by, and takes over when the first stops."""
     # TASKMASTER_ENV=testing keeps the analytics refresher out of `serve`: not what this tests.
     env = cli_env(
         pg_server,
         {"ALERTS_INTERVAL_SECONDS": "1", "SECRET_KEY": "x" * 40, "TASKMASTER_ENV": "testing"},
     )
-    commands = (["serve", "--port", str(free_port())], ["alerts", "run"])
-    procs = [
-        subprocess.Popen(
+    evaluator_sessions = """
+        SELECT count(DISTINCT a.pid) FILTER (WHERE l.granted), count(DISTINCT a.pid)
+        FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid
+             AND l.locktype = 'advisory' AND l.objid = :key
+        WHERE a.application_name = 'taskmaster_alert_evaluator'"""
+
+    def start(*command: str) -> subprocess.Popen:
+        return subprocess.Popen(
             [sys.executable, "-m", "cli", *command],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for command in commands
-    ]
-    try:
-        query = """SELECT count(*) FILTER (WHERE l.granted), count(DISTINCT a.pid)
-                   FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid
-                        AND l.locktype = 'advisory' AND l.objid = :key
-                   WHERE a.application_name = 'taskmaster_alert_evaluator'"""
-        deadline = time.monotonic() + 120  # two cold Python starts on a loaded 2-core machine
-        seen, states = (0, 0), 0
+
+    def wait_for(holders: int, sessions: int, evaluated_after: datetime | None = None) -> tuple:
+        """Poll until (lock holders, evaluator sessions, rules evaluated since) is as expected."""
+        seen: tuple = ()
+        deadline = time.monotonic() + 120  # a cold Python start on a loaded 2-core machine
         while time.monotonic() < deadline:
-            seen = table_rows(owner_engine, query, {"key": LOCK_KEY})[0]
-            states = table_rows(owner_engine, "SELECT count(*) FROM alert_states")[0][0]
-            if seen[1] == 2 and states == 7:
+            seen = (
+                *table_rows(owner_engine, evaluator_sessions, {"key": LOCK_KEY})[0],
+                table_rows(
+                    owner_engine,
+                    "SELECT count(*) FROM alert_states WHERE last_evaluated_at > :t",
+                    {"t": evaluated_after or datetime.min.replace(tzinfo=UTC)},
+                )[0][0],
+            )
+            if seen == (holders, sessions, 7):
                 break
             time.sleep(0.2)
-        # Both processes are connected; exactly one holds the lock, and it evaluated every rule.
-        assert (seen, states) == ((1, 2), 7), [p.poll() for p in procs]
+        return seen
+
+    web = start("serve", "--port", str(free_port()))
+    procs = [web]
+    try:
+        assert wait_for(1, 1) == (1, 1, 7), web.poll()  # the web app evaluated every rule
+        procs.append(start("alerts", "run"))
+        # Both are connected; still exactly one holds the lock.
+        assert wait_for(1, 2) == (1, 2, 7), [p.poll() for p in procs]
+        web.send_signal(signal.SIGTERM)
+        web.communicate(timeout=20)
+        stopped_at = table_rows(owner_engine, "SELECT now()")[0][0]
+        # The standby took the lock and evaluated every rule after the web app had stopped.
+        assert wait_for(1, 1, stopped_at) == (1, 1, 7), procs[1].poll()
     finally:
         for p in procs:
-            p.send_signal(signal.SIGTERM)
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
         for p in procs:
             p.communicate(timeout=20)
     assert all(p.returncode == 0 for p in procs)
