@@ -1,4 +1,5 @@
-"""Benchmark: one evaluation of every alert rule, and the banner's query, on demo data.
+"""Benchmark: one evaluation of every alert rule, the banner's query, and the timeline chart's
+query over a month of transitions (a flapping rule every 5 minutes), on demo data.
 
     .venv/bin/python bench/alerts.py [--scale small|medium|large] [--rounds 20]
 
@@ -13,12 +14,15 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import create_engine, text  # noqa: E402
+
 from alerts.evaluator import AlertEvaluator  # noqa: E402
-from data.alerts import banner_alerts  # noqa: E402
+from data.alerts import banner_alerts, state_periods  # noqa: E402
 from data.db import SYSTEM_ACTOR, Database, configure_database  # noqa: E402
 from data.embedded import start_embedded  # noqa: E402
 from data.runtime import migrate  # noqa: E402
@@ -33,6 +37,24 @@ def timed(func, rounds: int) -> tuple[float, float]:
         times.append((time.perf_counter() - started) * 1000)
     times.sort()
     return statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)]
+
+
+def add_month_of_transitions(owner_url: str) -> int:
+    """Every rule alternating normal/firing every 5 minutes for 30 days: far more than real."""
+    engine = create_engine(owner_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                """INSERT INTO alert_history (rule_name, to_state, created_at)
+                   SELECT rule_name, CASE WHEN n % 2 = 0 THEN 'normal' ELSE 'firing' END,
+                          now() - make_interval(mins => 5 * n)
+                   FROM (SELECT rule_name FROM alert_states) rules,
+                        generate_series(1, 30 * 24 * 12) n"""
+            )
+        )
+        count = conn.execute(text("SELECT count(*) FROM alert_history")).scalar_one()
+    engine.dispose()
+    return count
 
 
 def main() -> None:
@@ -57,6 +79,16 @@ def main() -> None:
         )
         median, p95 = timed(lambda: banner_alerts(database, SYSTEM_ACTOR), args.rounds * 5)
         print(f"banner query (uncached): median {median:.2f} ms, p95 {p95:.2f} ms")
+        transitions = add_month_of_transitions(embedded.owner_url)
+        rule_names = [rule.name for rule in evaluator.rules]
+        for hours in (24, 168):
+            median, p95 = timed(
+                partial(state_periods, database, SYSTEM_ACTOR, rule_names, hours), args.rounds
+            )
+            print(
+                f"timeline periods, last {hours} h of {transitions:,} transitions: "
+                f"median {median:.1f} ms, p95 {p95:.1f} ms"
+            )
         configure_database(None)
     finally:
         embedded.stop()

@@ -307,3 +307,36 @@ def alert_history(database: Database, actor: Actor, limit: int = 200) -> list[di
            ORDER BY at DESC LIMIT :limit""",
         {"limit": limit},
     )
+
+
+def state_periods(
+    database: Database, actor: Actor, rule_names: list[str], hours: int
+) -> list[dict[str, Any]]:
+    """The rules' states over the last `hours` as periods (rule_name, state, started, ended):
+    a state lasts from its transition to the rule's next one, clipped to the window. Each
+    rule's last transition before the window (one index probe per rule) gives the state the
+    window opens with."""
+    return database.fetch_rows(
+        PoolName.READ,
+        actor,
+        """WITH bounds AS (SELECT now() - make_interval(hours => :hours) AS since, now() AS until),
+           transitions AS (
+               SELECT h.rule_name, h.to_state, h.created_at
+               FROM alert_history h, bounds b
+               WHERE h.created_at >= b.since AND h.rule_name = ANY(:names)
+               UNION ALL
+               SELECT opening.* FROM unnest(CAST(:names AS text[])) rule(name), bounds b, LATERAL (
+                   SELECT h.rule_name, h.to_state, h.created_at FROM alert_history h
+                   WHERE h.rule_name = rule.name AND h.created_at < b.since
+                   ORDER BY h.created_at DESC LIMIT 1) opening),
+           periods AS (
+               SELECT rule_name, to_state AS state, created_at AS started,
+                      lead(created_at) OVER (PARTITION BY rule_name ORDER BY created_at) AS ended
+               FROM transitions)
+           SELECT p.rule_name, p.state, greatest(p.started, b.since) AS started,
+                  coalesce(p.ended, b.until) AS ended
+           FROM periods p, bounds b
+           WHERE coalesce(p.ended, b.until) > b.since
+           ORDER BY p.rule_name, p.started""",
+        {"names": rule_names, "hours": hours},
+    )

@@ -24,7 +24,8 @@ from alerts.rules import (
 from auth.permissions import actor_with, has_permission, require_permission, signed_in_user
 from data import alerts as store
 from data.db import PoolName, get_database, user_message
-from pages._ui import panel_message
+from pages._panels import chart
+from pages._ui import empty_figure, panel_message
 
 dash.register_page(
     __name__, path="/alerts", name="Alerts", title="Alerts · TaskMaster Dash", order=80
@@ -33,6 +34,16 @@ dash.register_page(
 MANAGE = "alerts:manage"
 SILENCE_MINUTES = {15: "15 minutes", 60: "1 hour", 240: "4 hours", 1440: "1 day", 0: "End silence"}
 MAX_NOTE = 2000
+TIMELINE_HOURS = {1: "1h", 6: "6h", 24: "24h", 168: "7d"}
+# Worst first, so the legend reads like the banner; a state not listed here is drawn grey.
+STATE_COLOURS = {
+    "firing": "#e5484d",
+    "pending": "#f5a524",
+    "error": "#8e4ec6",
+    "no_data": "#8a94a6",
+    "disabled": "#c1c8d4",
+    "normal": "#30a46c",
+}
 
 
 def _rule_options() -> list[dict[str, str]]:
@@ -128,6 +139,23 @@ def layout(**_query: str) -> html.Div:
             html.Div(id="alerts-silence-message"),
             html.Div(id="alerts-edit-message"),
             html.H2("Timeline"),
+            html.Label(
+                [
+                    "Range",
+                    dcc.Dropdown(
+                        id="alerts-timeline-hours",
+                        options=[
+                            {"label": f"last {label}", "value": hours}
+                            for hours, label in TIMELINE_HOURS.items()
+                        ],
+                        value=24,
+                        clearable=False,
+                        className="tr-select",
+                    ),
+                ],
+                className="tr-field",
+            ),
+            dcc.Graph(id="alerts-timeline-chart", config={"displaylogo": False}),
             html.Div(id="alerts-timeline"),
         ]
     )
@@ -210,6 +238,55 @@ def _timeline(events: list[dict[str, Any]]) -> html.Table | html.Div:
         className="table",
         id="alerts-timeline-table",
     )
+
+
+def _timeline_figure(periods: list[dict[str, Any]], titles: dict[str, str]):
+    """Each rule's states as coloured bands along a time axis, one legend entry per state."""
+    if not periods:
+        return empty_figure("No transitions in this range.")
+    present = {p["state"] for p in periods}
+    order = [s for s in STATE_COLOURS if s in present] + sorted(present - STATE_COLOURS.keys())
+    traces = []
+    for state in order:
+        rows = [p for p in periods if p["state"] == state]
+        traces.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": state,
+                "y": [titles.get(r["rule_name"], r["rule_name"]) for r in rows],
+                "base": [r["started"].isoformat() for r in rows],
+                "x": [(r["ended"] - r["started"]).total_seconds() * 1000 for r in rows],
+                "customdata": [[_when(r["started"]), _when(r["ended"])] for r in rows],
+                "hovertemplate": f"%{{y}}: {state}<br>%{{customdata[0]}} → %{{customdata[1]}}"
+                "<extra></extra>",
+                "marker": {"color": STATE_COLOURS.get(state, "#8a94a6")},
+            }
+        )
+    figure = chart(traces, barmode="overlay")
+    figure["layout"].update(
+        hovermode="closest", xaxis={**figure["layout"]["xaxis"], "type": "date"}
+    )
+    return figure
+
+
+@callback(
+    Output("alerts-timeline-chart", "figure"),
+    Input("alerts-refresh", "n_intervals"),
+    Input("alerts-timeline-hours", "value"),
+)
+def refresh_timeline_chart(_tick: Any, hours: Any):
+    user = signed_in_user()
+    if user is None:
+        raise dash.exceptions.PreventUpdate
+    if type(hours) is not int or hours not in TIMELINE_HOURS:
+        hours = 24  # only a hand-made request sends anything else
+    titles = {r.name: r.title for r in configured_rules()}
+    try:
+        periods = store.state_periods(get_database(), user.actor(), list(titles), hours)
+    except SQLAlchemyError as exc:
+        return empty_figure(user_message(exc))
+    return _timeline_figure(periods, titles)
 
 
 @callback(

@@ -30,6 +30,7 @@ from alerts.rules import (
     Override,
     RuleError,
     apply_overrides,
+    configured_rules,
     load_rules,
     prometheus_rules_yaml,
 )
@@ -425,6 +426,75 @@ def test_a_disabled_rule_is_not_evaluated(database, users, clean_alerts, clean_d
     assert result.state == "disabled" and result.value is None
 
 
+def test_timeline_chart_draws_each_rules_states_clipped_to_the_range(
+    dash_app, client_as, owner_engine, clean_alerts
+):
+    viewer = client_as("viewer")
+
+    def figure(hours) -> dict:
+        return callback_values(
+            call_callback(viewer, dash_app, "alerts-timeline-chart.figure", [1, hours])
+        )["alerts-timeline-chart"]["figure"]
+
+    def bands(hours) -> dict[tuple[str, str], list[tuple[float, float]]]:
+        """{(state, rule title): [(minutes ago it started, minutes it lasted)]} as drawn."""
+        drawn_figure = figure(hours)
+        now = table_rows(owner_engine, "SELECT now()")[0][0]
+        drawn: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for trace in drawn_figure["data"]:
+            for title, base, length in zip(trace["y"], trace["base"], trace["x"], strict=True):
+                ago = (now - datetime.fromisoformat(base)).total_seconds() / 60
+                drawn.setdefault((trace["name"], title), []).append((ago, length / 60_000))
+        return drawn
+
+    assert "No transitions in this range." in json.dumps(figure(24))
+
+    history = [  # (rule, state, minutes ago)
+        ("TaskBacklog", "normal", 30 * 60),
+        ("TaskBacklog", "pending", 120),
+        ("TaskBacklog", "firing", 110),
+        ("HighErrorRate", "error", 180),
+    ]
+    with owner_engine.begin() as conn:
+        for name, state, ago in history:
+            conn.execute(
+                text(
+                    "INSERT INTO alert_history (rule_name, to_state, created_at) "
+                    "VALUES (:n, :s, now() - make_interval(mins => :ago))"
+                ),
+                {"n": name, "s": state, "ago": ago},
+            )
+    titles = {r.name: r.title for r in configured_rules()}
+    backlog, errors = titles["TaskBacklog"], titles["HighErrorRate"]
+
+    def close(drawn, expected) -> bool:
+        return drawn.keys() == expected.keys() and all(
+            len(drawn[k]) == len(expected[k])
+            and all(
+                abs(a - b) < 1 and abs(c - d) < 1
+                for (a, c), (b, d) in zip(drawn[k], expected[k], strict=True)
+            )
+            for k in expected
+        )
+
+    day = bands(24)
+    # The normal state began 30 h ago: the 24 h window opens with it.
+    assert close(
+        day,
+        {
+            ("normal", backlog): [(24 * 60, 24 * 60 - 120)],
+            ("pending", backlog): [(120, 10)],
+            ("firing", backlog): [(110, 110)],
+            ("error", errors): [(180, 180)],
+        },
+    ), day
+    hour = bands(1)
+    assert close(hour, {("firing", backlog): [(60, 60)], ("error", errors): [(60, 60)]}), hour
+    # Anything but an offered range (a hand-made request) draws the default 24 h.
+    assert close(bands("1; DROP TABLE alert_history"), day)
+    assert table_rows(owner_engine, "SELECT count(*) FROM alert_history") == [(4,)]
+
+
 # ------------------------------------------------------------------------------ one evaluator
 
 
@@ -759,6 +829,9 @@ def test_the_banner_shows_a_firing_alert_in_the_browser(
     dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/alerts")
     dash_duo.wait_for_text_to_equal("#alert-row-TaskBacklog td:nth-child(3)", "firing", timeout=15)
     assert count_elements(dash_duo, "#alerts-edit-save") == 0
+    # The timeline chart draws the backlog rule's pending and firing bands.
+    dash_duo.wait_for_contains_text("#alerts-timeline-chart .legend", "firing", timeout=15)
+    assert "pending" in dash_duo.find_element("#alerts-timeline-chart .legend").text
 
 
 @pytest.mark.browser
