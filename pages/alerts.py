@@ -4,7 +4,7 @@ who may manage alerts (checked on the server)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dash
@@ -153,7 +153,7 @@ def layout(**_query: str) -> html.Div:
                         className="tr-select",
                     ),
                 ],
-                className="tr-field",
+                className="tr-field timeline-range",
             ),
             dcc.Graph(id="alerts-timeline-chart", config={"displaylogo": False}),
             html.Div(id="alerts-timeline"),
@@ -240,8 +240,9 @@ def _timeline(events: list[dict[str, Any]]) -> html.Table | html.Div:
     )
 
 
-def _timeline_figure(periods: list[dict[str, Any]], titles: dict[str, str]):
-    """Each rule's states as coloured bands along a time axis, one legend entry per state."""
+def _timeline_figure(periods: list[dict[str, Any]], titles: dict[str, str], hours: int):
+    """Each rule's states as coloured bands across the last `hours`, one legend entry per
+    state."""
     if not periods:
         return empty_figure("No transitions in this range.")
     present = {p["state"] for p in periods}
@@ -264,8 +265,17 @@ def _timeline_figure(periods: list[dict[str, Any]], titles: dict[str, str]):
             }
         )
     figure = chart(traces, barmode="overlay")
+    now = datetime.now(UTC)
     figure["layout"].update(
-        hovermode="closest", xaxis={**figure["layout"]["xaxis"], "type": "date"}
+        hovermode="closest",
+        xaxis={
+            **figure["layout"]["xaxis"],
+            "type": "date",
+            "range": [(now - timedelta(hours=hours)).isoformat(), now.isoformat()],
+        },
+        yaxis={**figure["layout"]["yaxis"], "automargin": True},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+        height=max(240, 60 + 40 * len({p["rule_name"] for p in periods})),
     )
     return figure
 
@@ -286,7 +296,7 @@ def refresh_timeline_chart(_tick: Any, hours: Any):
         periods = store.state_periods(get_database(), user.actor(), list(titles), hours)
     except SQLAlchemyError as exc:
         return empty_figure(user_message(exc))
-    return _timeline_figure(periods, titles)
+    return _timeline_figure(periods, titles, hours)
 
 
 @callback(

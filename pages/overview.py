@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import dash
-import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -18,9 +17,9 @@ from data.analytics_tasks import STEP as TASK_STEP
 from data.analytics_tasks import backlog_over_time
 from data.db import get_database, user_message
 from data.overview import completed_per_day, error_headline, mean_validation_score, task_headline
-from pages._panels import Panel, click_to, panel_layout, register, series_figure
+from pages._panels import Panel, bars, click_to, panel_layout, register, series_figure
 from pages._timerange import controls, parse_query
-from pages._ui import empty_figure, panel_message, stat_card, style_figure
+from pages._ui import panel_message, stat_card
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · TaskMaster Dash", order=0)
 
@@ -56,6 +55,15 @@ PANELS = [
         lambda frame, _v: series_figure(frame, "bucket", "errors", "series", kind="bar"),
         click=click_to("/errors", "errors", series_key="severity", step=ERROR_STEP),
         value_column="errors",
+    ),
+    Panel(
+        "ov-completed",
+        "Tasks completed per day (last 30 days)",
+        "tasks:read",
+        lambda actor, _v: completed_per_day(actor, 30),
+        lambda frame, _v: bars(frame, "day", {"completed": "completed"}, showlegend=False),
+        value_column="completed",
+        wide=True,
     ),
 ]
 register(PANELS)
@@ -94,14 +102,12 @@ def layout(**query: str) -> html.Div:
                 [panel_layout(p) for p in PANELS if has_permission(p.permission)],
                 className="an-grid",
             ),
-            dcc.Graph(id="ov-completed-chart", config={"displaylogo": False}),
         ]
     )
 
 
 @callback(
-    [Output(card, "children") for card in CARDS]
-    + [Output("ov-completed-chart", "figure"), Output("ov-message", "children")],
+    [Output(card, "children") for card in CARDS] + [Output("ov-message", "children")],
     Input(REFRESH, "n_intervals"),
 )
 def refresh_overview(_ticks: int | None):
@@ -111,7 +117,6 @@ def refresh_overview(_ticks: int | None):
         raise dash.exceptions.PreventUpdate
     actor = user.actor()
     values = [NOT_ALLOWED] * len(CARDS)
-    figure = empty_figure("Not permitted")
     try:
         # Every signed-in user may read alerts (the banner shows them on every page).
         firing = [row for row in banner_alerts(get_database(), actor) if row["state"] == "firing"]
@@ -121,11 +126,6 @@ def refresh_overview(_ticks: int | None):
             values[0] = f"{tasks.open_backlog:,}"
             values[1] = f"{tasks.completed_per_day:,.1f}"
             values[5] = f"{backlog_change_24h(actor):+,}"
-            frame = completed_per_day(actor, 30)
-            figure = style_figure(
-                go.Figure(go.Bar(x=frame["day"], y=frame["completed"], name="Completed")),
-                "Tasks completed per day (30 days)",
-            )
         if user.has("validations:read"):
             score = mean_validation_score(actor)
             values[2] = "no data" if score is None else f"{score:.1f}"
@@ -134,5 +134,5 @@ def refresh_overview(_ticks: int | None):
             values[3] = f"{errors.errors_last_hour:,}"
             values[4] = f"{errors.unresolved:,}"
     except SQLAlchemyError as exc:
-        return [*values, figure, panel_message(user_message(exc))]
-    return [*values, figure, None]
+        return [*values, panel_message(user_message(exc))]
+    return [*values, None]

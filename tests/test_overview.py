@@ -62,6 +62,26 @@ def test_overview_numbers_match_sql(dash_app, client_as, known_data, owner_engin
     assert values["ov-errors-hour"]["children"] == "2"
     assert values["ov-unresolved"]["children"] == "2"
 
+    # The completed-per-day panel (30 days whatever the range) against a count per UTC day.
+    with owner_engine.connect() as conn:
+        per_day = dict(
+            conn.execute(
+                text(
+                    """SELECT to_char(completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*)
+                       FROM tasks WHERE completed_at >= date_trunc('day', now() AT TIME ZONE 'UTC')
+                                        AT TIME ZONE 'UTC' - interval '29 days'
+                       GROUP BY 1"""
+                )
+            ).all()
+        )
+    figure = callback_values(
+        call_callback(client_as("admin"), dash_app, "ov-completed-graph.figure", [{}, None])
+    )["ov-completed-graph"]["figure"]
+    (trace,) = figure["data"]
+    assert len(trace["x"]) == 30
+    drawn = {day: count for day, count in zip(trace["x"], trace["y"], strict=True) if count}
+    assert drawn == per_day and sum(per_day.values()) >= 2
+
 
 def test_overview_counts_firing_alerts_that_are_not_silenced(dash_app, client_as, owner_engine):
     with owner_engine.begin() as conn:
