@@ -154,6 +154,22 @@ def register(panels: Sequence[Panel]) -> None:
 # milliseconds per chart, more than the query behind it. The styling matches _ui.style_figure.
 
 GRID = "rgba(138,148,166,0.2)"
+# Severities and task states keep one colour on every chart (worst in red) and their own order
+# (worst first, at the bottom of a stack); other series take plotly's palette alphabetically.
+SERIES_COLOURS = {
+    "critical": "#e5484d",
+    "high": "#f76b15",
+    "medium": "#f5a524",
+    "low": "#3e8ed0",
+    "info": "#8a94a6",
+    "pending": "#f5a524",
+    "in_progress": "#3e8ed0",
+    "closed since": "#c1c8d4",
+    "completed": "#30a46c",
+    "failed": "#e5484d",
+    "cancelled": "#8a94a6",
+}
+SERIES_ORDER = {name: rank for rank, name in enumerate(SERIES_COLOURS)}
 
 
 def chart(
@@ -166,7 +182,12 @@ def chart(
     reversed_y: bool = False,
     showlegend: bool = True,
 ) -> dict:
-    yaxis: dict[str, Any] = {"gridcolor": GRID, "rangemode": "tozero", "title": {"text": y_title}}
+    yaxis: dict[str, Any] = {
+        "gridcolor": GRID,
+        "rangemode": "tozero",
+        "title": {"text": y_title},
+        "automargin": True,  # long category labels (error codes, rule names) stay readable
+    }
     if y_range:
         yaxis["range"] = y_range
     if y_log:
@@ -202,9 +223,13 @@ def series_figure(
     """One trace per value of `series`; each point carries its series value as customdata."""
     traces = []
     xs, ys = _plain(frame[x]), _plain(frame[y])
-    for name, index in frame.groupby(series, sort=True).indices.items():
+    groups = frame.groupby(series, sort=True).indices
+    for name in sorted(groups, key=lambda n: (SERIES_ORDER.get(str(n), len(SERIES_ORDER)), str(n))):
+        index = groups[name]
         trace = {"x": [xs[i] for i in index], "y": [ys[i] for i in index], "name": str(name)}
         trace["customdata"] = [str(name)] * len(index)
+        if str(name) in SERIES_COLOURS:
+            trace["marker" if kind == "bar" else "line"] = {"color": SERIES_COLOURS[str(name)]}
         if kind == "bar":
             trace["type"] = "bar"
         else:

@@ -273,7 +273,6 @@ def _timeline_figure(periods: list[dict[str, Any]], titles: dict[str, str], hour
             "type": "date",
             "range": [(now - timedelta(hours=hours)).isoformat(), now.isoformat()],
         },
-        yaxis={**figure["layout"]["yaxis"], "automargin": True},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
         height=max(240, 60 + 40 * len({p["rule_name"] for p in periods})),
     )
