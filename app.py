@@ -50,8 +50,12 @@ def shell() -> html.Div:
     user = signed_in_user()
     account = (
         [
-            html.Span(
-                f"{user.username} ({user.record.role_name})", className="user-name", id="user-name"
+            dcc.Link(
+                f"{user.username} ({user.record.role_name})",
+                href=dash.get_relative_path("/account"),
+                className="user-name",
+                id="user-name",
+                title="Your account",
             ),
             html.A(
                 "Sign out",

@@ -34,6 +34,7 @@ from data.users import (
     record_login_failure,
     record_login_success,
     session_record,
+    set_password,
 )
 
 blueprint = Blueprint("auth", __name__)
@@ -135,6 +136,30 @@ def check_credentials(username: str, password: str, policy: LoginPolicy) -> tupl
     upgraded = hash_password(password) if needs_rehash(record.password_hash or "") else None
     record_login_success(record.id, upgraded)
     return record.id, ""
+
+
+WRONG_CURRENT = "The current password is not right."
+
+
+def change_own_password(user: SessionUser, current: str, new: str) -> str | None:
+    """Change the signed-in user's password after checking the current one; None when done,
+    else the message for the form. A wrong current password counts as a failed sign-in (enough
+    of them lock the account), so this form is no way round the lockout. The user's other
+    sessions end; this one is issued again so it carries on."""
+    policy: LoginPolicy = current_app.config["LOGIN_POLICY"]
+    record = login_record(user.username)
+    if record is None or record.id != user.id:
+        return INACTIVE
+    if record.locked_until and record.locked_until > datetime.now(UTC):
+        return LOCKED
+    if not verify_password(record.password_hash, current):
+        locked = record_login_failure(record.id, policy.max_attempts, policy.lock_minutes)
+        return LOCKED if locked else WRONG_CURRENT
+    set_password(user.actor(), user.id, new)  # UserInputError when the policy refuses it
+    renewed = session_record(user.id)
+    if renewed is not None:
+        login_user(SessionUser(renewed))
+    return None
 
 
 @blueprint.route("/login", methods=["GET", "POST"])

@@ -7,6 +7,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 
@@ -183,6 +184,19 @@ def set_password(actor: Actor, user_id: str, password: str) -> None:
             text("UPDATE users SET password_hash = :h WHERE id = CAST(:id AS uuid)"),
             {"h": hash_password(password), "id": user_id},
         )
+
+
+def own_account(actor: Actor) -> dict[str, Any] | None:
+    """The acting user's own dates (RLS lets everyone read their own row)."""
+    rows = get_database().fetch_rows(
+        PoolName.READ,
+        actor,
+        """SELECT created_at, last_login_at, api_key_expires_at,
+                  api_key_hash IS NOT NULL AS has_api_key
+           FROM users WHERE id = CAST(:id AS uuid)""",
+        {"id": actor.user_id},
+    )
+    return rows[0] if rows else None
 
 
 # --- Administration (the /admin/users page). Every function runs as the acting admin, so RLS

@@ -98,6 +98,13 @@ def callback_values(response) -> dict[str, dict[str, Any]]:
     return response.get_json()["response"]
 
 
+def render_page(client, app, path: str, search: str = ""):
+    """The component tree the page router returns for `path` and `search`, for this client."""
+    client.get("/")  # Dash registers its page router on the first request
+    values = callback_values(call_callback(client, app, "_pages_content.children", [path, search]))
+    return values["_pages_content"]["children"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from data.analytics import BUCKETS, MAX_POINTS, bucket_for
 from pages._timerange import RANGES, ViewState, parse_query
 from tests import test_analytics
-from tests.helpers import browser_sign_in, call_callback, callback_values
+from tests.helpers import browser_sign_in, call_callback, callback_values, render_page
 
 known_data = test_analytics.known_data  # the same seeded rows
 
@@ -129,11 +129,6 @@ def find_component(tree, component_id):
             if found:
                 return found
     return None
-
-
-def render_page(client, app, path: str, search: str):
-    values = callback_values(call_callback(client, app, "_pages_content.children", [path, search]))
-    return values["_pages_content"]["children"]
 
 
 def test_a_copied_link_reopens_the_same_view(dash_app, client_as):

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from data.errors import filter_from_query, make_filter
-from tests.helpers import browser_sign_in, call_callback, callback_values
+from tests.helpers import browser_sign_in, call_callback, callback_values, render_page
 
 FILTER_DEFAULTS = [["unresolved", "investigating"], [], [], [], [], "any", "", "", ""]
 ROWS = "triage-grid.getRowsResponse"
@@ -305,9 +305,7 @@ def test_a_role_without_errors_read_cannot_list(dash_app, client_as, errors):
 
 
 def page_content(client, app, path: str) -> str:
-    client.get("/")  # Dash registers its page router on the first request
-    values = callback_values(call_callback(client, app, "_pages_content.children", [path, ""]))
-    return json.dumps(values["_pages_content"]["children"])
+    return json.dumps(render_page(client, app, path))
 
 
 def test_the_pages_are_refused_without_errors_read(dash_app, client_as, clean_data):
