@@ -156,10 +156,16 @@ def change_own_password(user: SessionUser, current: str, new: str) -> str | None
         locked = record_login_failure(record.id, policy.max_attempts, policy.lock_minutes)
         return LOCKED if locked else WRONG_CURRENT
     set_password(user.actor(), user.id, new)  # UserInputError when the policy refuses it
+    renew_session(user)
+    return None
+
+
+def renew_session(user: SessionUser) -> None:
+    """Issue this request's session again after the user's own password changed, so it carries
+    on while their other sessions end (their token no longer matches)."""
     renewed = session_record(user.id)
     if renewed is not None:
         login_user(SessionUser(renewed))
-    return None
 
 
 @blueprint.route("/login", methods=["GET", "POST"])

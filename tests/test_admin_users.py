@@ -17,7 +17,13 @@ from data.users import (
     set_user_role,
     unlock_user,
 )
-from tests.helpers import ROLE_PASSWORD, call_callback, callback_values, sign_in
+from tests.helpers import (
+    ROLE_PASSWORD,
+    call_callback,
+    callback_values,
+    sign_in,
+    signed_in_client,
+)
 
 BUTTONS = [
     "au-role-apply",
@@ -211,6 +217,15 @@ def test_a_new_password_ends_the_users_other_sessions(dash_app, client_as):
     assert theirs.get("/api/v1/me").status_code == 200
     act(client_as("admin"), dash_app, "au-password-apply", user_id, password="Another-Pass-77")
     assert theirs.get("/api/v1/me").status_code == 401
+
+
+def test_an_admin_setting_their_own_password_keeps_this_session(dash_app):
+    admin_id, name = new_user("admin")
+    here, elsewhere = (signed_in_client(dash_app, name, ROLE_PASSWORD) for _ in range(2))
+    done = act(here, dash_app, "au-password-apply", admin_id, password="Another-Pass-77")
+    assert "password of" in message(done)
+    assert here.get("/api/v1/me").status_code == 200
+    assert elsewhere.get("/api/v1/me").status_code == 401
 
 
 def test_deactivating_signs_the_user_out_and_activating_lets_them_back(dash_app, client_as):
