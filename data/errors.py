@@ -1,6 +1,6 @@
 """Error triage: the filtered, paged list of error_logs, one error's detail, and the actions
-(resolve, ignore, reopen; one or many in one transaction) with a check that nobody changed the
-row since the user saw it.
+(investigate, resolve, ignore, reopen; one or many in one transaction) with a check that
+nobody changed the row since the user saw it.
 
 Everything the client sends is checked here: statuses, severities and the rest against the
 spec's values, sort columns against a whitelist, ids as UUIDs, notes for presence and length.
@@ -450,6 +450,8 @@ ACTIONS = {
     "resolve": Action("resolved", OPEN_STATUSES, True),
     "ignore": Action("ignored", OPEN_STATUSES, True),
     "reopen": Action("reopened", CLOSED_STATUSES, False),
+    # Someone is on it: the list and the Overview still count it as open.
+    "investigate": Action("marked investigating", ("unresolved",), False),
 }
 
 
@@ -548,11 +550,13 @@ def _apply(
         raise TriageRefused("Nothing was saved: " + "; ".join(problems) + ".")
     if action == "reopen":
         status = "unresolved"
+    elif action == "investigate":
+        status = "investigating"
     elif action == "ignore" and duplicate_of:
         status = "duplicate"
     else:
         status = "resolved" if action == "resolve" else "wont_fix"
-    closing = action != "reopen"
+    closing = status in CLOSED_STATUSES
     changed = conn.execute(
         text(
             """UPDATE error_logs

@@ -1,5 +1,6 @@
 """One error, read and acted on: the view shared by the detail page (/errors/<id>) and the side
-panel of the triage list, and the callback behind its Resolve / Ignore / Reopen buttons.
+panel of the triage list, and the callback behind its Investigating / Resolve / Ignore / Reopen
+buttons.
 
 Both places use the same component ids (they are never on screen together), so the action
 callback is defined once, here. Text from the error row is always given to Dash as strings,
@@ -41,7 +42,13 @@ DUPLICATE = "err-duplicate-of"
 RESOLVE = "err-resolve"
 IGNORE = "err-ignore"
 REOPEN = "err-reopen"
-BUTTON_ACTIONS = {RESOLVE: "resolve", IGNORE: "ignore", REOPEN: "reopen"}
+INVESTIGATE = "err-investigate"
+BUTTON_ACTIONS = {
+    RESOLVE: "resolve",
+    IGNORE: "ignore",
+    REOPEN: "reopen",
+    INVESTIGATE: "investigate",
+}
 
 
 def ok_message(message: str) -> html.Div:
@@ -190,6 +197,13 @@ def _actions(detail: ErrorDetail) -> html.Div:
             ),
             html.Div(
                 [
+                    html.Button(
+                        "Investigating",
+                        id=INVESTIGATE,
+                        className="button secondary",
+                        disabled=status != "unresolved",
+                        title="Tell the others you are on it (the error stays open)",
+                    ),
                     html.Button("Resolve", id=RESOLVE, className="button", disabled=not is_open),
                     html.Button(
                         "Ignore", id=IGNORE, className="button secondary", disabled=not is_open
@@ -311,13 +325,14 @@ def no_such_error() -> html.Div:
     Input(RESOLVE, "n_clicks"),
     Input(IGNORE, "n_clicks"),
     Input(REOPEN, "n_clicks"),
+    Input(INVESTIGATE, "n_clicks"),
     State(SEEN, "data"),
     State(NOTE, "value"),
     State(DUPLICATE, "value"),
     prevent_initial_call=True,
 )
 @require_permission("errors:write")
-def act_on_error(_resolve, _ignore, _reopen, seen, note, duplicate_of):
+def act_on_error(_resolve, _ignore, _reopen, _investigate, seen, note, duplicate_of):
     actor = actor_with("errors:write")
     action = BUTTON_ACTIONS.get(ctx.triggered_id)
     if action is None:
@@ -337,7 +352,12 @@ def act_on_error(_resolve, _ignore, _reopen, seen, note, duplicate_of):
             no_update,
         )
     changed = {"ids": [item.error_id], "at": int(time.time() * 1000)}
-    done = {"resolve": "Resolved.", "ignore": "Ignored.", "reopen": "Reopened."}[action]
+    done = {
+        "resolve": "Resolved.",
+        "ignore": "Ignored.",
+        "reopen": "Reopened.",
+        "investigate": "Marked as investigating.",
+    }[action]
     try:
         detail = error_detail(actor, item.error_id)
     except SQLAlchemyError as exc:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from auth.permissions import actor_with, has_permission, require_permission, signed_in_user
 from data.db import user_message
 from data.errors import (
+    ACTIONS,
     ANY,
     CATEGORIES,
     ENVIRONMENTS,
@@ -54,6 +55,8 @@ GRID_THEME = "triage-grid-theme"
 BULK_NOTE = "triage-bulk-note"
 BULK_RESOLVE = "triage-bulk-resolve"
 BULK_IGNORE = "triage-bulk-ignore"
+BULK_INVESTIGATE = "triage-bulk-investigate"
+BULK_BUTTONS = {BULK_INVESTIGATE: "investigate", BULK_RESOLVE: "resolve", BULK_IGNORE: "ignore"}
 BULK_MESSAGE = "triage-bulk-message"
 F_STATUS = "triage-status"
 F_SEVERITY = "triage-severity"
@@ -202,8 +205,14 @@ def _bulk_bar() -> html.Div:
             dcc.Textarea(
                 id=BULK_NOTE,
                 maxLength=MAX_NOTE,
-                placeholder="One note for all selected errors (required)",
+                placeholder="One note for all selected errors (required to resolve or ignore)",
                 className="note-input",
+            ),
+            html.Button(
+                "Investigating",
+                id=BULK_INVESTIGATE,
+                className="button secondary",
+                title="Tell the others you are on the selected errors (they stay open)",
             ),
             html.Button("Resolve selected", id=BULK_RESOLVE, className="button"),
             html.Button("Ignore selected", id=BULK_IGNORE, className="button secondary"),
@@ -458,16 +467,16 @@ def close_side_panel(clicks: Any):
     Output(BULK_NOTE, "value"),
     Output(REFRESH, "data", allow_duplicate=True),
     Output(GRID, "deselectAll"),
-    Input(BULK_RESOLVE, "n_clicks"),
-    Input(BULK_IGNORE, "n_clicks"),
+    *[Input(button, "n_clicks") for button in BULK_BUTTONS],
     State(GRID, "selectedRows"),
     State(BULK_NOTE, "value"),
     prevent_initial_call=True,
 )
 @require_permission("errors:write")
-def bulk_action(_resolve: Any, _ignore: Any, selected: Any, note: Any):
+def bulk_action(*args: Any):
+    selected, note = args[len(BULK_BUTTONS) :]
     actor = actor_with("errors:write")
-    action = {BULK_RESOLVE: "resolve", BULK_IGNORE: "ignore"}.get(ctx.triggered_id)
+    action = BULK_BUTTONS.get(ctx.triggered_id)
     if action is None:
         raise dash.exceptions.PreventUpdate
     try:
@@ -493,10 +502,9 @@ def bulk_action(_resolve: Any, _ignore: Any, selected: Any, note: Any):
             no_update,
             no_update,
         )
-    done = "resolved" if action == "resolve" else "ignored"
     plural = "error" if len(changed) == 1 else "errors"
     return (
-        ok_message(f"{len(changed)} {plural} {done}."),
+        ok_message(f"{len(changed)} {plural} {ACTIONS[action].label}."),
         "",
         {"ids": changed, "at": int(time.time() * 1000)},
         True,

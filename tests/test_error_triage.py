@@ -120,26 +120,31 @@ def audit_rows(engine, error_id: str) -> list[dict]:
         ]
 
 
+ACTION_BUTTONS = ("resolve", "ignore", "reopen", "investigate")  # the callback's inputs, in order
+
+
 def act(client, app, action: str, seen: dict, note: str | None, duplicate_of: str | None = None):
-    trigger = {"resolve": "err-resolve", "ignore": "err-ignore", "reopen": "err-reopen"}[action]
     return call_callback(
         client,
         app,
         ACT,
-        [1, None, None]
-        if action == "resolve"
-        else [None, 1, None]
-        if action == "ignore"
-        else [None, None, 1],
+        [1 if button == action else None for button in ACTION_BUTTONS],
         [seen, note, duplicate_of],
-        changed=f"{trigger}.n_clicks",
+        changed=f"err-{action}.n_clicks",
     )
 
 
+BULK_BUTTONS = ("investigate", "resolve", "ignore")  # the bulk callback's inputs, in order
+
+
 def bulk(client, app, action: str, selected: list, note: str | None):
-    trigger = "triage-bulk-resolve" if action == "resolve" else "triage-bulk-ignore"
     return call_callback(
-        client, app, BULK, [1, None], [selected, note], changed=f"{trigger}.n_clicks"
+        client,
+        app,
+        BULK,
+        [1 if button == action else None for button in BULK_BUTTONS],
+        [selected, note],
+        changed=f"triage-bulk-{action}.n_clicks",
     )
 
 
@@ -415,6 +420,45 @@ def test_resolve_ignore_duplicate_and_reopen_write_what_the_spec_says(
         "duplicate",
     ]
     assert {a["username"] for a in audit_rows(owner_engine, seen["id"])} == {"test-on-call"}
+
+
+def test_investigating_keeps_an_error_open_and_says_who_took_it(
+    dash_app, client_as, owner_engine, clean_data
+):
+    client = client_as("on_call")
+    seen = one_error(owner_engine)
+    values = callback_values(act(client, dash_app, "investigate", seen, None))
+    assert "Marked as investigating." in message_text(values, "err-action-message")
+    row = error_row(owner_engine, seen["id"])
+    assert (row["resolution_status"], row["resolved_at"], row["resolved_by"]) == (
+        "investigating",
+        None,
+        None,
+    )
+    fresh = {"id": seen["id"], "updated_at": row["updated_at"].isoformat()}
+    again = callback_values(act(client, dash_app, "investigate", fresh, None))
+    assert "is investigating and cannot be marked investigating" in message_text(
+        again, "err-action-message"
+    )
+    assert error_row(owner_engine, seen["id"])["updated_at"] == row["updated_at"]
+    callback_values(act(client, dash_app, "resolve", fresh, "Fixed the retry"))
+    assert error_row(owner_engine, seen["id"])["resolution_status"] == "resolved"
+
+    # Several at once, in one transaction, each audited as the person who took them.
+    taken = [one_error(owner_engine), one_error(owner_engine)]
+    values = callback_values(bulk(client, dash_app, "investigate", taken, None))
+    assert "2 errors marked investigating." in message_text(values, "triage-bulk-message")
+    for item in taken:
+        assert error_row(owner_engine, item["id"])["resolution_status"] == "investigating"
+        assert audit_rows(owner_engine, item["id"]) == [
+            {"action": "status_change", "username": "test-on-call", "status": "investigating"}
+        ]
+
+    # Without errors:write: refused, nothing written.
+    untouched = one_error(owner_engine)
+    assert act(client_as("viewer"), dash_app, "investigate", untouched, None).status_code == 403
+    assert bulk(client_as("viewer"), dash_app, "investigate", [untouched], None).status_code == 403
+    assert error_row(owner_engine, untouched["id"])["resolution_status"] == "unresolved"
 
 
 def test_two_sessions_resolve_the_same_error_exactly_one_wins(
