@@ -23,7 +23,7 @@ PERMISSIONS: dict[str, str] = {
     "validations:read": "See validation results and score analytics",
     "validations:write": "Record validation results",
     "errors:read": "See errors, error rates and error details",
-    "errors:write": "Resolve, ignore and reopen errors",
+    "errors:write": "Mark as investigating, resolve, ignore and reopen errors",
     "users:manage": "Manage users and roles",
     "audit:read": "Read the audit log",
     "alerts:manage": "Change alert rules; acknowledge and silence alerts",

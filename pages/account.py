@@ -62,7 +62,11 @@ def _details(user) -> html.Div:
     ]
     return html.Div(
         [
-            html.Dl([part for k, v in rows for part in (html.Dt(k), html.Dd(v))], id="account-dl"),
+            html.Dl(
+                [part for k, v in rows for part in (html.Dt(k), html.Dd(v))],
+                id="account-dl",
+                className="facts",
+            ),
             html.H3("Your role allows"),
             html.Ul([html.Li(a) for a in allowed], id="account-permissions"),
             problem,
