@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from auth.permissions import actor_with, require_permission
 from data.db import user_message
 from data.errors import (
+    ACTIONS,
     CLOSED_STATUSES,
     MAX_NOTE,
     OPEN_STATUSES,
@@ -352,12 +353,7 @@ def act_on_error(_resolve, _ignore, _reopen, _investigate, seen, note, duplicate
             no_update,
         )
     changed = {"ids": [item.error_id], "at": int(time.time() * 1000)}
-    done = {
-        "resolve": "Resolved.",
-        "ignore": "Ignored.",
-        "reopen": "Reopened.",
-        "investigate": "Marked as investigating.",
-    }[action]
+    done = f"{ACTIONS[action].label.capitalize()}."  # "Resolved.", "Marked investigating."
     try:
         detail = error_detail(actor, item.error_id)
     except SQLAlchemyError as exc:

@@ -428,7 +428,7 @@ def test_investigating_keeps_an_error_open_and_says_who_took_it(
     client = client_as("on_call")
     seen = one_error(owner_engine)
     values = callback_values(act(client, dash_app, "investigate", seen, None))
-    assert "Marked as investigating." in message_text(values, "err-action-message")
+    assert "Marked investigating." in message_text(values, "err-action-message")
     row = error_row(owner_engine, seen["id"])
     assert (row["resolution_status"], row["resolved_at"], row["resolved_by"]) == (
         "investigating",
