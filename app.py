@@ -97,13 +97,15 @@ def shell() -> html.Div:
     )
 
 
-# The theme lives in the browser (localStorage); the server keeps no per-user UI state.
+# The theme lives in the browser (localStorage); the server keeps no per-user UI state. Every
+# AG Grid follows it through the body's data-ag-theme-mode.
 clientside_callback(
     """function(clicks, stored) {
         const prefersDark = window.matchMedia('(prefers-color-scheme: dark)').matches;
         let theme = stored || (prefersDark ? 'dark' : 'light');
         if (clicks) { theme = theme === 'dark' ? 'light' : 'dark'; }
         document.documentElement.dataset.theme = theme;
+        document.body.dataset.agThemeMode = theme;
         return theme;
     }""",
     Output("theme-store", "data"),

@@ -51,7 +51,6 @@ MESSAGE = "triage-message"
 GRID_MESSAGE = "triage-grid-message"
 REFRESH = "triage-refresh"  # data changes -> the grid's cache is purged and the count redone
 URL_SYNC = "triage-url-sync"
-GRID_THEME = "triage-grid-theme"
 BULK_NOTE = "triage-bulk-note"
 BULK_RESOLVE = "triage-bulk-resolve"
 BULK_IGNORE = "triage-bulk-ignore"
@@ -259,7 +258,6 @@ def triage_section(**query: Any) -> html.Div:
             html.H2("Triage"),
             dcc.Store(id=REFRESH),
             dcc.Store(id=URL_SYNC),
-            dcc.Store(id=GRID_THEME),
             _filters(flt, query),
             html.Div(
                 [
@@ -391,16 +389,6 @@ clientside_callback(
     Output(URL_SYNC, "data", allow_duplicate=True),
     Input(REFRESH, "data"),
     prevent_initial_call=True,
-)
-
-# The grid follows the app's light/dark theme (AG Grid reads data-ag-theme-mode).
-clientside_callback(
-    """function(theme) {
-        document.body.dataset.agThemeMode = theme === 'dark' ? 'dark' : 'light';
-        return theme || null;
-    }""",
-    Output(GRID_THEME, "data"),
-    Input("theme-store", "data"),
 )
 
 # A change made in the side panel refreshes the list too.
