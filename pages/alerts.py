@@ -188,7 +188,19 @@ def _table(rules, states: dict[str, dict[str, Any]]) -> html.Table:
         body.append(
             html.Tr(
                 [
-                    html.Td(dcc.Link(rule.title, href=rule.link), title=rule.description),
+                    html.Td(
+                        [
+                            dcc.Link(rule.title, href=rule.link),
+                            html.Details(
+                                [
+                                    html.Summary("what to do"),
+                                    html.P(rule.description),
+                                    html.P(rule.runbook) if rule.runbook else None,
+                                ],
+                                className="alert-detail alert-runbook",
+                            ),
+                        ]
+                    ),
                     html.Td(rule.severity),
                     html.Td(
                         [state, html.Div(s.get("message") or "", className="alert-detail")],

@@ -426,6 +426,16 @@ def test_a_disabled_rule_is_not_evaluated(database, users, clean_alerts, clean_d
     assert result.state == "disabled" and result.value is None
 
 
+def test_the_rules_table_tells_on_call_what_to_do(dash_app, client_as, clean_alerts):
+    table = callback_values(
+        call_callback(client_as("viewer"), dash_app, "alerts-table.children", [1, None, None, None])
+    )["alerts-table"]["children"]
+    shown = json.dumps(table)
+    for configured in configured_rules():
+        assert configured.runbook and json.dumps(configured.runbook)[1:-1] in shown
+        assert json.dumps(configured.description)[1:-1] in shown
+
+
 def test_timeline_chart_draws_each_rules_states_clipped_to_the_range(
     dash_app, client_as, owner_engine, clean_alerts
 ):
