@@ -153,7 +153,7 @@ ACTIONS = [
             c,
             app,
             "err-body.children",
-            [1, None, None],
+            [1, None, None, None],  # resolve, ignore, reopen, investigate
             [t.error, "fixed by the matrix", None],
             changed="err-resolve.n_clicks",
         ),
