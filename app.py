@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dash
 from dash import Dash, Input, Output, clientside_callback, dcc, html
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 
 from alerts import banner as alert_banner  # registers the banner's callback
 from alerts.evaluator import start_background as start_alert_evaluator
@@ -23,6 +23,7 @@ from data.db import Database, configure_database
 from data.health import basic_health, detailed_health
 from data.metrics import render_metrics
 from data.prometheus import PrometheusReader, configure_prometheus
+from pages._panels import panels_as_json
 
 ROOT = Path(__file__).resolve().parent
 
@@ -156,6 +157,12 @@ def create_app(
     @server.route(prefix + "api/v1/health/detailed")
     def health_detailed():
         body, status = detailed_health(database, environment)
+        return jsonify(body), status
+
+    @server.route(prefix + "api/v1/analytics/<page>")
+    def analytics(page: str):
+        # Behind the sign-in gate (a session or X-API-Key); each panel checks its permission.
+        body, status = panels_as_json(page, request.args.to_dict())
         return jsonify(body), status
 
     # The sign-in gate lets this path through; the route checks its own bearer token or session.

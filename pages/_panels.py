@@ -1,16 +1,19 @@
 """Analytics panels: a chart (or table) with its CSV download and click-through, each drawn by
 its own callback so a failing query shows its message in that panel and nowhere else.
 
-A page lists its `Panel`s, puts `panel_layout(p)` in its layout and calls `register(panels)` once
-at import. Every callback checks the panel's permission on the server before any query, and
+A page lists its `Panel`s, puts `panel_layout(p)` in its layout and calls
+`register(page, panels)` once at import; the analytics API serves the same panels as JSON.
+Every callback (and the API) checks the panel's permission on the server before any query, and
 runs the query as the signed-in user so RLS applies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -144,9 +147,50 @@ def _register_one(panel: Panel) -> None:
             return panel.click(points[0], view_from_store(view_data)) or no_update
 
 
-def register(panels: Sequence[Panel]) -> None:
+# page name -> its panels: the analytics API (/api/v1/analytics/<page>) serves the same data.
+PAGE_PANELS: dict[str, list[Panel]] = {}
+
+
+def register(page: str, panels: Sequence[Panel]) -> None:
+    PAGE_PANELS[page] = list(panels)
     for panel in panels:
         _register_one(panel)
+
+
+def panels_as_json(page: str, query: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    """(body, HTTP status) for GET /api/v1/analytics/<page>: the rows behind every panel of the
+    page the signed-in user may read, for the range and filters in `query` (the page's own URL
+    keys; values it does not accept fall back to the defaults, and `view` says what was used).
+    A panel whose query fails carries its message; the others are still answered."""
+    meta = {"requestId": f"req_{uuid.uuid4().hex[:16]}", "timestamp": _iso(datetime.now(UTC))}
+    panels = PAGE_PANELS.get(page)
+    if panels is None:
+        known = ", ".join(sorted(PAGE_PANELS))
+        return {"error": f"No analytics named {page!r}; there are: {known}.", "meta": meta}, 404
+    readable = [p for p in panels if has_permission(p.permission)]
+    if not readable:
+        return {"error": "Not permitted.", "meta": meta}, 403
+    view = parse_query(query, page)
+    window = view.window()
+    answered: dict[str, Any] = {}
+    for panel in readable:
+        try:
+            frame = panel.fetch(actor_with(panel.permission), view)
+        except SQLAlchemyError as exc:
+            answered[panel.id] = {"title": panel.title, "error": user_message(exc)}
+            continue
+        rows = json.loads(frame.to_json(orient="records", date_format="iso"))
+        answered[panel.id] = {"title": panel.title, "rows": rows}
+    data = {
+        "view": view.query(),
+        "window": {"start": _iso(window.start), "end": _iso(window.end)},
+        "panels": answered,
+    }
+    return {"data": data, "meta": meta}, 200
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # --- figures ------------------------------------------------------------------------------

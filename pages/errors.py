@@ -99,7 +99,7 @@ PANELS = [
         value_column="resolved",
     ),
 ]
-register(PANELS)
+register("errors", PANELS)
 
 
 def layout(**query: str) -> html.Div:

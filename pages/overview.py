@@ -66,7 +66,7 @@ PANELS = [
         wide=True,
     ),
 ]
-register(PANELS)
+register("overview", PANELS)
 
 
 def backlog_change_24h(actor) -> int:

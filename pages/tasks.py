@@ -170,7 +170,7 @@ PANELS = [
         wide=True,
     ),
 ]
-register(PANELS)
+register("tasks", PANELS)
 
 
 def layout(**query: str) -> html.Div:

@@ -148,7 +148,7 @@ PANELS = [
         wide=True,
     ),
 ]
-register(PANELS)
+register("validations", PANELS)
 
 
 def layout(**query: str) -> html.Div:
