@@ -158,7 +158,7 @@ def main() -> None:
             bench_functions(admin, developers, args)
         if not args.panels:
             bench_http(database, args)
-        if not (args.overview_only or args.panels):
+        if args.raw_reps and not (args.overview_only or args.panels):
             bench_grafana(owner, args)
     finally:
         if embedded is not None:
@@ -167,10 +167,9 @@ def main() -> None:
 
 def all_panels() -> dict:
     """The panels of each page (the app imported the page modules when it was built)."""
-    return {page: sys.modules[f"pages.{page}"].PANELS for page in PAGES}
+    from pages._panels import PAGE_PANELS
 
-
-PAGES = ("overview", "tasks", "validations", "errors")
+    return PAGE_PANELS
 
 
 _APP = None
@@ -262,6 +261,16 @@ def bench_http(database: Database, args) -> None:
         "overview cards callback alone",
         *timed(lambda: call("ov-open-backlog.children", [1]), args.reps),
     )
+
+    print("\nAnalytics API, a whole page as JSON (GET /api/v1/analytics/<page>, signed-in admin):")
+    for page in ("tasks", "validations", "errors"):
+        for range_ in ("24h", "7d"):
+
+            def get(url=f"/api/v1/analytics/{page}?range={range_}"):
+                response = client.get(url)
+                assert response.status_code == 200, response.get_data(as_text=True)[:200]
+
+            row(f"api {page} [{range_}]", *timed(get, args.reps), budget=1000)
 
 
 GRAFANA = {
