@@ -96,7 +96,7 @@ def _linked(detail: ErrorDetail) -> list[Any]:
     if task:
         task_text: Any = html.Div(
             [
-                dcc.Link(task["title"], href=dash.get_relative_path(f"/tasks?task={task['id']}")),
+                dcc.Link(task["title"], href=dash.get_relative_path(f"/tasks/{task['id']}")),
                 html.Span(f" ({task['status']})", className="muted"),
             ]
         )

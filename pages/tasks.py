@@ -68,7 +68,7 @@ def task_table(frame: pd.DataFrame, view: ViewState) -> html.Div:
     body = [
         html.Tr(
             [
-                html.Td(row.title),
+                html.Td(dcc.Link(row.title, href=dash.get_relative_path(f"/tasks/{row.id}"))),
                 html.Td(row.status),
                 html.Td(row.type),
                 html.Td(row.priority),

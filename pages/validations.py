@@ -72,7 +72,7 @@ def runs_table(frame: pd.DataFrame, _view: ViewState) -> html.Table:
                 html.Td(
                     dcc.Link(
                         row.task_title or row.task_id[:8],
-                        href=f"/tasks?task={row.task_id}",
+                        href=f"/tasks/{row.task_id}",
                     )
                 ),
             ]
