@@ -31,6 +31,7 @@ from data.errors import (  # noqa: E402
 )
 from data.runtime import open_database  # noqa: E402
 from data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
+from data.tasks import task_detail  # noqa: E402
 
 
 def timed(repeat: int, work: Callable[[], object]) -> tuple[float, float, object]:
@@ -62,6 +63,12 @@ def main() -> None:
             total = conn.scalar(text("SELECT count(*) FROM error_logs"))
             some_id = conn.scalar(
                 text("SELECT id::text FROM error_logs ORDER BY last_occurred_at DESC LIMIT 1")
+            )
+            some_task = conn.scalar(
+                text(
+                    "SELECT task_id::text FROM error_logs WHERE task_id IS NOT NULL "
+                    "ORDER BY last_occurred_at DESC LIMIT 1"
+                )
             )
         print(f"error_logs rows: {total:,}; {args.repeat} runs each after one warm-up\n")
         open_default = make_filter()
@@ -103,6 +110,7 @@ def main() -> None:
             ),
             ("count, resolved in 7d", lambda: count_errors(SYSTEM_ACTOR, resolved_week)),
             ("detail of one error", lambda: error_detail(SYSTEM_ACTOR, some_id)),
+            ("its task's page (/tasks/<id>)", lambda: task_detail(SYSTEM_ACTOR, some_task or "")),
             ("service names (filter options)", lambda: service_names(SYSTEM_ACTOR)),
         ]
         print(f"{'query':<42} {'p50 ms':>9} {'p95 ms':>9}  result")
