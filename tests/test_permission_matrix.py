@@ -76,6 +76,30 @@ def _message(resp, output: str) -> str:
     return str(callback_values(resp)[output]["children"])
 
 
+def _error_action(name: str, button: str, note: str | None, done: str) -> Action:
+    """A button of the error panel, pressed on the target's error as the page shows it."""
+    buttons = ("resolve", "ignore", "reopen", "investigate")  # the callback's inputs, in order
+    return Action(
+        name,
+        "errors:write",
+        lambda c, app, t: call_callback(
+            c,
+            app,
+            "err-body.children",
+            [1 if b == button else None for b in buttons],
+            [t.error, note, None],
+            changed=f"err-{button}.n_clicks",
+        ),
+        snapshot=lambda t: _scalar(
+            t,
+            "SELECT resolution_status FROM error_logs WHERE id = CAST(:id AS uuid)",
+            id=t.error["id"],
+        ),
+        succeeded=lambda resp: done in str(callback_values(resp)).lower(),
+        changes_data=True,
+    )
+
+
 _tasks_ok, _tasks_refused = _overview_card("ov-open-backlog")
 _errors_ok, _errors_refused = _overview_card("ov-unresolved")
 
@@ -146,24 +170,12 @@ ACTIONS = [
         succeeded=lambda resp: "Saved" in _message(resp, "ar-message"),
         changes_data=True,
     ),
+    _error_action("resolve an error", "resolve", "fixed by the matrix", "resolved"),
+    _error_action("mark an error investigating", "investigate", None, "investigating"),
     Action(
-        "resolve an error",
-        "errors:write",
-        lambda c, app, t: call_callback(
-            c,
-            app,
-            "err-body.children",
-            [1, None, None, None],  # resolve, ignore, reopen, investigate
-            [t.error, "fixed by the matrix", None],
-            changed="err-resolve.n_clicks",
-        ),
-        snapshot=lambda t: _scalar(
-            t,
-            "SELECT resolution_status FROM error_logs WHERE id = CAST(:id AS uuid)",
-            id=t.error["id"],
-        ),
-        succeeded=lambda resp: "resolved" in str(callback_values(resp)).lower(),
-        changes_data=True,
+        "read error analytics over the API",
+        "errors:read",
+        lambda c, app, t: c.get("/api/v1/analytics/errors?range=24h"),
     ),
     Action(
         "edit alert thresholds",
