@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from auth.passwords import hash_password, password_problem
 from data.db import SYSTEM_ACTOR, SYSTEM_USER_ID, Actor, PoolName, get_database
@@ -177,13 +177,22 @@ def set_password(actor: Actor, user_id: str, password: str) -> None:
         )
         if username is None:
             raise UserInputError("There is no such user.")
-        problem = password_problem(password, username)
-        if problem:
-            raise UserInputError(problem)
-        conn.execute(
-            text("UPDATE users SET password_hash = :h WHERE id = CAST(:id AS uuid)"),
-            {"h": hash_password(password), "id": user_id},
-        )
+        _store_password(conn, user_id, username, password)
+
+
+def _store_password(conn: Connection, user_id: str, username: str, password: str) -> None:
+    """Check the password against the policy and store its hash; a new password also clears
+    failed attempts and any lock. UserInputError when the policy refuses it."""
+    problem = password_problem(password or "", username)
+    if problem:
+        raise UserInputError(problem)
+    conn.execute(
+        text(
+            "UPDATE users SET password_hash = :h, login_attempts = 0, locked_until = NULL "
+            "WHERE id = CAST(:id AS uuid)"
+        ),
+        {"h": hash_password(password), "id": user_id},
+    )
 
 
 def own_account(actor: Actor) -> dict[str, Any] | None:
@@ -329,16 +338,7 @@ def admin_set_password(actor: Actor, user_id: str, password: str) -> None:
     """An admin sets someone's password: the target's sessions end."""
     with get_database().transaction(PoolName.WRITE, actor) as conn:
         target = _editable_user(conn, user_id)
-        problem = password_problem(password or "", target["username"])
-        if problem:
-            raise UserInputError(problem)
-        conn.execute(
-            text(
-                "UPDATE users SET password_hash = :h, login_attempts = 0, locked_until = NULL "
-                "WHERE id = CAST(:id AS uuid)"
-            ),
-            {"h": hash_password(password), "id": target["id"]},
-        )
+        _store_password(conn, target["id"], target["username"], password)
 
 
 def issue_api_key(actor: Actor, user_id: str, days: int) -> tuple[str, datetime]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 from dash import Input, Output, clientside_callback, html
 
@@ -14,11 +13,6 @@ def field(label: str, component) -> html.Label:
 
 def result(message: str, ok: bool = True) -> html.Div:
     return html.Div(message, className="form-ok" if ok else "panel-message", role="status")
-
-
-def when(value: datetime | None, seconds: bool = False) -> str:
-    shape = "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC"
-    return value.astimezone(UTC).strftime(shape) if isinstance(value, datetime) else ""
 
 
 def refresh_grid_on(grid_id: str, *stores: str) -> str:

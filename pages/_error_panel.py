@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import dash
@@ -32,7 +32,7 @@ from data.errors import (
     parse_seen,
     parse_uuid,
 )
-from pages._ui import panel_message
+from pages._ui import panel_message, when
 
 CHANGED = "err-changed"  # data: {"ids": [...], "at": ms} after a successful action
 MESSAGE = "err-action-message"
@@ -60,8 +60,7 @@ def error_link(error_id: str, label: str | None = None) -> dcc.Link:
     return dcc.Link(label or error_id, href=dash.get_relative_path(f"/errors/{error_id}"))
 
 
-def _time(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+_time = partial(when, seconds=True, missing="—")
 
 
 def _text(value: Any) -> str:
@@ -323,17 +322,15 @@ def no_such_error() -> html.Div:
     Output(BODY, "children"),
     Output(MESSAGE, "children"),
     Output(CHANGED, "data"),
-    Input(RESOLVE, "n_clicks"),
-    Input(IGNORE, "n_clicks"),
-    Input(REOPEN, "n_clicks"),
-    Input(INVESTIGATE, "n_clicks"),
+    *[Input(button, "n_clicks") for button in BUTTON_ACTIONS],
     State(SEEN, "data"),
     State(NOTE, "value"),
     State(DUPLICATE, "value"),
     prevent_initial_call=True,
 )
 @require_permission("errors:write")
-def act_on_error(_resolve, _ignore, _reopen, _investigate, seen, note, duplicate_of):
+def act_on_error(*args: Any):
+    seen, note, duplicate_of = args[len(BUTTON_ACTIONS) :]
     actor = actor_with("errors:write")
     action = BUTTON_ACTIONS.get(ctx.triggered_id)
     if action is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import plotly.graph_objects as go
 from dash import dcc, html
 
@@ -19,6 +21,12 @@ def stat_card(card_id: str, label: str, href: str) -> dcc.Link:
         href=href,
         className="stat-link",
     )
+
+
+def when(value: datetime | None, seconds: bool = False, missing: str = "") -> str:
+    """A moment as the app shows it everywhere: UTC, to the minute (or second)."""
+    shape = "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC"
+    return value.astimezone(UTC).strftime(shape) if isinstance(value, datetime) else missing
 
 
 def not_permitted(what: str = "this page") -> html.Div:

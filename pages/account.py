@@ -10,17 +10,16 @@ from dash import Input, Output, State, callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
 from auth.login import change_own_password
+from auth.passwords import MAX_PASSWORD_LENGTH
 from auth.permissions import PERMISSIONS, signed_in_user
 from data.db import user_message
 from data.users import UserInputError, own_account
-from pages._admin import result, when
-from pages._ui import panel_message
+from pages._admin import result
+from pages._ui import panel_message, when
 
 dash.register_page(
     __name__, path="/account", name="Account", title="Account · TaskMaster Dash", nav=False
 )
-
-MAX_PASSWORD = 256  # as on the sign-in form
 
 
 def _password_field(label: str, component_id: str, autocomplete: str) -> html.Label:
@@ -28,7 +27,10 @@ def _password_field(label: str, component_id: str, autocomplete: str) -> html.La
         [
             label,
             dcc.Input(
-                id=component_id, type="password", maxLength=MAX_PASSWORD, autoComplete=autocomplete
+                id=component_id,
+                type="password",
+                maxLength=MAX_PASSWORD_LENGTH,
+                autoComplete=autocomplete,
             ),
         ],
         className="form-field",
@@ -36,12 +38,11 @@ def _password_field(label: str, component_id: str, autocomplete: str) -> html.La
 
 
 def _details(user) -> html.Div:
+    dates, problem = {}, None
     try:
         dates = own_account(user.actor()) or {}
     except SQLAlchemyError as exc:
-        dates, problem = {}, panel_message(user_message(exc))
-    else:
-        problem = None
+        problem = panel_message(user_message(exc))
     granted = sorted(user.record.permissions)
     allowed = (
         ["everything (*)"]
@@ -57,7 +58,7 @@ def _details(user) -> html.Div:
         ("Username", user.username),
         ("E-mail", user.record.email),
         ("Role", user.record.role_name),
-        ("Last sign-in", when(dates.get("last_login_at")) or "—"),
+        ("Last sign-in", when(dates.get("last_login_at"), missing="—")),
         ("API key", key),
     ]
     return html.Div(
@@ -126,8 +127,8 @@ def change_password(_clicks: Any, current: Any, new: Any, repeat: Any):
     keep = (dash.no_update,) * 3
     if not (isinstance(current, str) and current and isinstance(new, str) and new):
         return result("Type your current password and the new one.", ok=False), *keep
-    if max(len(current), len(new)) > MAX_PASSWORD:
-        return result(f"A password has at most {MAX_PASSWORD} characters.", ok=False), *keep
+    if max(len(current), len(new)) > MAX_PASSWORD_LENGTH:
+        return result(f"A password has at most {MAX_PASSWORD_LENGTH} characters.", ok=False), *keep
     if new != repeat:
         return result("The two new passwords differ.", ok=False), dash.no_update, "", ""
     if new == current:

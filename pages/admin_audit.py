@@ -13,8 +13,8 @@ from data.audit import ACTIONS, AuditFilter, audit_page, audited_tables
 from data.db import user_message
 from data.grid import MAX_PAGE
 from data.users import UserInputError
-from pages._admin import field, refresh_grid_on, result, when
-from pages._ui import not_permitted, panel_message
+from pages._admin import field, refresh_grid_on, result
+from pages._ui import not_permitted, panel_message, when
 
 PERMISSION = "audit:read"
 dash.register_page(

@@ -24,8 +24,8 @@ from data.users import (
     unlock_user,
     users_page,
 )
-from pages._admin import field, refresh_grid_on, result, when
-from pages._ui import not_permitted, panel_message
+from pages._admin import field, refresh_grid_on, result
+from pages._ui import not_permitted, panel_message, when
 
 PERMISSION = "users:manage"
 dash.register_page(

@@ -5,6 +5,7 @@ who may manage alerts (checked on the server)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import dash
@@ -25,7 +26,7 @@ from auth.permissions import actor_with, has_permission, require_permission, sig
 from data import alerts as store
 from data.db import PoolName, get_database, user_message
 from pages._panels import chart
-from pages._ui import empty_figure, panel_message
+from pages._ui import empty_figure, panel_message, when
 
 dash.register_page(
     __name__, path="/alerts", name="Alerts", title="Alerts · TaskMaster Dash", order=80
@@ -161,8 +162,7 @@ def layout(**_query: str) -> html.Div:
     )
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
+_when = partial(when, seconds=True, missing="—")
 
 
 def _table(rules, states: dict[str, dict[str, Any]]) -> html.Table:

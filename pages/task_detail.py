@@ -4,7 +4,7 @@ validation runs and the error detail)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from functools import partial
 from typing import Any
 
 import dash
@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from auth.permissions import actor_with, has_permission
 from data.db import user_message
 from data.tasks import RECENT, TaskDetail, task_detail
-from pages._ui import not_permitted, panel_message
+from pages._ui import not_permitted, panel_message, when
 
 PERMISSION = "tasks:read"
 dash.register_page(
@@ -27,8 +27,7 @@ dash.register_page(
 )
 
 
-def _when(value: datetime | None) -> str:
-    return f"{value:%Y-%m-%d %H:%M} UTC" if value else "—"
+_when = partial(when, missing="—")
 
 
 def _shown(value: Any) -> str:

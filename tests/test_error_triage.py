@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from data.errors import filter_from_query, make_filter
+from pages._error_panel import BUTTON_ACTIONS
+from pages._error_triage import BULK_BUTTONS
 from tests.helpers import browser_sign_in, call_callback, callback_values, render_page
 
 FILTER_DEFAULTS = [["unresolved", "investigating"], [], [], [], [], "any", "", "", ""]
@@ -120,7 +122,7 @@ def audit_rows(engine, error_id: str) -> list[dict]:
         ]
 
 
-ACTION_BUTTONS = ("resolve", "ignore", "reopen", "investigate")  # the callback's inputs, in order
+ACTION_BUTTONS = list(BUTTON_ACTIONS.values())  # the action callback's inputs, in order
 
 
 def act(client, app, action: str, seen: dict, note: str | None, duplicate_of: str | None = None):
@@ -134,7 +136,7 @@ def act(client, app, action: str, seen: dict, note: str | None, duplicate_of: st
     )
 
 
-BULK_BUTTONS = ("investigate", "resolve", "ignore")  # the bulk callback's inputs, in order
+BULK_ACTIONS = list(BULK_BUTTONS.values())  # the bulk callback's inputs, in order
 
 
 def bulk(client, app, action: str, selected: list, note: str | None):
@@ -142,7 +144,7 @@ def bulk(client, app, action: str, selected: list, note: str | None):
         client,
         app,
         BULK,
-        [1 if button == action else None for button in BULK_BUTTONS],
+        [1 if button == action else None for button in BULK_ACTIONS],
         [selected, note],
         changed=f"triage-bulk-{action}.n_clicks",
     )

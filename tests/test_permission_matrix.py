@@ -20,6 +20,7 @@ from sqlalchemy import text
 from data.db import SYSTEM_ACTOR
 from data.roles import create_role
 from data.users import create_user
+from pages._error_panel import BUTTON_ACTIONS
 from tests.helpers import ROLE_PASSWORD, call_callback, callback_values
 
 # The default roles' permissions as the spec (and migration 002) define them.
@@ -78,7 +79,6 @@ def _message(resp, output: str) -> str:
 
 def _error_action(name: str, button: str, note: str | None, done: str) -> Action:
     """A button of the error panel, pressed on the target's error as the page shows it."""
-    buttons = ("resolve", "ignore", "reopen", "investigate")  # the callback's inputs, in order
     return Action(
         name,
         "errors:write",
@@ -86,7 +86,7 @@ def _error_action(name: str, button: str, note: str | None, done: str) -> Action
             c,
             app,
             "err-body.children",
-            [1 if b == button else None for b in buttons],
+            [1 if b == button else None for b in BUTTON_ACTIONS.values()],
             [t.error, note, None],
             changed=f"err-{button}.n_clicks",
         ),
