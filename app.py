@@ -12,9 +12,11 @@ from pathlib import Path
 import dash
 from dash import Dash, Input, Output, clientside_callback, dcc, html
 from flask import Response, jsonify, request
+from flask_wtf.csrf import generate_csrf
 
 from alerts import banner as alert_banner  # registers the banner's callback
 from alerts.evaluator import start_background as start_alert_evaluator
+from auth.headers import init_security_headers
 from auth.login import LoginPolicy, init_auth
 from auth.permissions import has_permission, signed_in_user
 from auth.scrape import refuse_metrics_request
@@ -47,6 +49,21 @@ def navigation() -> html.Nav:
     return html.Nav(links, className="nav")
 
 
+def sign_out_form() -> html.Form:
+    """Signing out is a POST with the CSRF token: no other site can sign a user out."""
+    return html.Form(
+        [
+            dcc.Input(type="hidden", name="csrf_token", value=generate_csrf()),
+            html.Button(
+                "Sign out", type="submit", className="nav-link link-button", id="logout-link"
+            ),
+        ],
+        method="post",
+        action=dash.get_relative_path("/logout"),
+        className="sign-out",
+    )
+
+
 def shell() -> html.Div:
     user = signed_in_user()
     account = (
@@ -58,12 +75,7 @@ def shell() -> html.Div:
                 id="user-name",
                 title="Your account",
             ),
-            html.A(
-                "Sign out",
-                href=dash.get_relative_path("/logout"),
-                className="nav-link",
-                id="logout-link",
-            ),
+            sign_out_form(),
         ]
         if user
         else []
@@ -148,6 +160,7 @@ def create_app(
         secret_key=secret_key,
         policy=login_policy or LoginPolicy.from_environment(),
     )
+    init_security_headers(server, app.csp_hashes)
 
     @server.route(prefix + "api/v1/health")
     def health():

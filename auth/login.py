@@ -1,10 +1,12 @@
-"""Sign-in with flask-login: the /login form, /logout, and the gate in front of every request."""
+"""Sign-in with flask-login: the /login form, /logout, server-side sessions, and the gate in front
+of every request."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlsplit
 
 from flask import (
@@ -16,6 +18,7 @@ from flask import (
     redirect,
     render_template_string,
     request,
+    session,
 )
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user, logout_user
@@ -24,17 +27,28 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from auth.cloudflare import HEADER as CF_HEADER
 from auth.cloudflare import CloudflareAccess
+from auth.env import bounded_env
 from auth.passwords import hash_password, needs_rehash, verify_password
-from auth.permissions import PermissionDenied, SessionUser
-from data.db import user_message
+from auth.permissions import PermissionDenied, SessionUser, signed_in_user
+from auth.throttle import ThrottlePolicy, init_throttle
+from data.db import Actor, user_message
+from data.sessions import (
+    SessionLifetime,
+    end_session,
+    new_session_token,
+    open_session,
+    session_user,
+)
 from data.users import (
+    LoginRecord,
     api_key_session,
+    clear_login_attempts,
     email_session,
     login_record,
-    record_login_failure,
     record_login_success,
     session_record,
     set_password,
+    take_login_attempt,
 )
 
 blueprint = Blueprint("auth", __name__)
@@ -52,32 +66,45 @@ class LoginPolicy:
     @classmethod
     def from_environment(cls) -> LoginPolicy:
         """LOGIN_MAX_ATTEMPTS (1-10) and LOGIN_LOCK_MINUTES (1-1440), defaults 5 and 15."""
-
-        def bounded(name: str, default: int, low: int, high: int) -> int:
-            raw = os.environ.get(name, "").strip()
-            if not raw:
-                return default
-            if not raw.isdigit() or not low <= int(raw) <= high:
-                raise ValueError(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
-            return int(raw)
-
         return cls(
-            bounded("LOGIN_MAX_ATTEMPTS", cls.max_attempts, 1, 10),
-            bounded("LOGIN_LOCK_MINUTES", cls.lock_minutes, 1, 1440),
+            bounded_env("LOGIN_MAX_ATTEMPTS", cls.max_attempts, 1, 10),
+            bounded_env("LOGIN_LOCK_MINUTES", cls.lock_minutes, 1, 1440),
         )
 
 
-LOGIN_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign in · TaskMaster Dash</title>
+def session_lifetime_from_environment() -> SessionLifetime:
+    """SESSION_IDLE_HOURS (default 168 = 7 days) and SESSION_MAX_HOURS (default 720 = 30 days),
+    as Grafana's defaults; each 1 to 8760 hours."""
+    return SessionLifetime(
+        idle=timedelta(hours=bounded_env("SESSION_IDLE_HOURS", 168, 1, 8760)),
+        maximum=timedelta(hours=bounded_env("SESSION_MAX_HOURS", 720, 1, 8760)),
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _now() -> datetime:
+    """The sessions' clock (server config CLOCK, so tests can move time)."""
+    return current_app.config["CLOCK"]()
+
+
+_PAGE_HEAD = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }} · TaskMaster Dash</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="{{ prefix }}assets/style.css"></head>
 <body class="login-body">
 <main class="login-card">
   <h1>TaskMaster Dash</h1>
-  <p class="muted">Sign in to monitor the TaskMaster database.</p>
   {% if message %}
   <p class="login-message" role="alert" id="login-message">{{ message }}</p>
-  {% endif %}
+  {% endif %}"""
+
+LOGIN_PAGE = (
+    _PAGE_HEAD
+    + """
+  <p class="muted">Sign in to monitor the TaskMaster database.</p>
   <form method="post" action="{{ prefix }}login">
     <input type="hidden" name="csrf_token" value="{{ csrf_token }}">
     <input type="hidden" name="next" value="{{ next_path }}">
@@ -88,6 +115,20 @@ LOGIN_PAGE = """<!doctype html>
     <button id="login-button" type="submit">Sign in</button>
   </form>
 </main></body></html>"""
+)
+
+# GET /logout only asks: signing out takes a POST with the CSRF token, so no other site can do it.
+LOGOUT_PAGE = (
+    _PAGE_HEAD
+    + """
+  <p class="muted">Sign out of TaskMaster Dash? This ends the session on the server.</p>
+  <form method="post" action="{{ prefix }}logout">
+    <input type="hidden" name="csrf_token" value="{{ csrf_token }}">
+    <button id="logout-confirm" type="submit">Sign out</button>
+  </form>
+  <p><a href="{{ prefix }}">Back to the dashboard</a></p>
+</main></body></html>"""
+)
 
 BAD_CREDENTIALS = "Incorrect username or password."
 LOCKED = (
@@ -95,6 +136,7 @@ LOCKED = (
     "Try again later, or ask an admin to unlock it."
 )
 INACTIVE = "This account cannot sign in. Ask an admin."
+WRONG_CURRENT = "The current password is not right."
 
 
 def _safe_next(target: str | None, prefix: str) -> str:
@@ -107,17 +149,40 @@ def _safe_next(target: str | None, prefix: str) -> str:
     return target
 
 
-def _render(message: str = "", username: str = "", next_path: str = "/", status: int = 200):
-    prefix = current_app.config["ROUTES_PREFIX"]
+def _page(template: str, title: str, status: int, **values) -> Response:
     html = render_template_string(
-        LOGIN_PAGE,
-        message=message,
-        username=username,
-        next_path=next_path,
+        template,
+        title=title,
         csrf_token=generate_csrf(),
-        prefix=prefix,
+        prefix=current_app.config["ROUTES_PREFIX"],
+        **values,
     )
     return Response(html, status=status, mimetype="text/html")
+
+
+def _render(message: str = "", username: str = "", next_path: str = "/", status: int = 200):
+    return _page(
+        LOGIN_PAGE, "Sign in", status, message=message, username=username, next_path=next_path
+    )
+
+
+def sign_in_refusal(message: str, status: int) -> Response:
+    """The sign-in form with a message (the throttle's 429 uses it)."""
+    prefix = current_app.config["ROUTES_PREFIX"]
+    return _render(message, next_path=_safe_next(request.values.get("next"), prefix), status=status)
+
+
+def _check_guess(record: LoginRecord, password: str, policy: LoginPolicy, wrong: str) -> str | None:
+    """None when `password` is the user's; else the message. The attempt is counted before the
+    password is checked (take_login_attempt), so parallel guesses cannot pass the limit; a locked
+    account still spends one hash, so it answers as slowly as a wrong password."""
+    attempt = take_login_attempt(record.id, policy.max_attempts, policy.lock_minutes)
+    if attempt is None:
+        verify_password(_DUMMY_HASH, password)
+        return LOCKED
+    if verify_password(record.password_hash, password):
+        return None
+    return LOCKED if attempt >= policy.max_attempts else wrong
 
 
 def check_credentials(username: str, password: str, policy: LoginPolicy) -> tuple[str | None, str]:
@@ -126,11 +191,9 @@ def check_credentials(username: str, password: str, policy: LoginPolicy) -> tupl
     if record is None or record.is_system:
         verify_password(_DUMMY_HASH, password)
         return None, BAD_CREDENTIALS
-    if record.locked_until and record.locked_until > datetime.now(UTC):
-        return None, LOCKED
-    if not verify_password(record.password_hash, password):
-        locked = record_login_failure(record.id, policy.max_attempts, policy.lock_minutes)
-        return None, LOCKED if locked else BAD_CREDENTIALS
+    problem = _check_guess(record, password, policy, BAD_CREDENTIALS)
+    if problem:
+        return None, problem
     if not (record.is_active and record.role_active):
         return None, INACTIVE
     upgraded = hash_password(password) if needs_rehash(record.password_hash or "") else None
@@ -138,34 +201,47 @@ def check_credentials(username: str, password: str, policy: LoginPolicy) -> tupl
     return record.id, ""
 
 
-WRONG_CURRENT = "The current password is not right."
-
-
 def change_own_password(user: SessionUser, current: str, new: str) -> str | None:
     """Change the signed-in user's password after checking the current one; None when done,
     else the message for the form. A wrong current password counts as a failed sign-in (enough
     of them lock the account), so this form is no way round the lockout. The user's other
-    sessions end; this one is issued again so it carries on."""
+    sessions end; this one carries on."""
     policy: LoginPolicy = current_app.config["LOGIN_POLICY"]
     record = login_record(user.username)
     if record is None or record.id != user.id:
         return INACTIVE
-    if record.locked_until and record.locked_until > datetime.now(UTC):
-        return LOCKED
-    if not verify_password(record.password_hash, current):
-        locked = record_login_failure(record.id, policy.max_attempts, policy.lock_minutes)
-        return LOCKED if locked else WRONG_CURRENT
+    problem = _check_guess(record, current, policy, WRONG_CURRENT)
+    if problem:
+        return problem
+    clear_login_attempts(record.id)
     set_password(user.actor(), user.id, new)  # UserInputError when the policy refuses it
-    renew_session(user)
     return None
 
 
-def renew_session(user: SessionUser) -> None:
-    """Issue this request's session again after the user's own password changed, so it carries
-    on while their other sessions end (their token no longer matches)."""
-    renewed = session_record(user.id)
-    if renewed is not None:
-        login_user(SessionUser(renewed))
+def _request_actor(user_id: str, username: str) -> Actor:
+    return Actor(
+        user_id,
+        username,
+        ip_address=request.remote_addr,
+        user_agent=request.headers.get("User-Agent"),
+    )
+
+
+def _start_session(user_id: str) -> bool:
+    """A new server-side session (a new random id on every sign-in) for a user who just proved
+    their password; the session that sent the form, if any, ends. False when they may not sign
+    in after all."""
+    record = session_record(user_id)
+    if record is None:
+        return False
+    previous = signed_in_user()
+    if previous is not None and previous.record.session_id:
+        end_session(previous.actor(), previous.record.session_id, "signed in again")
+    token = new_session_token()
+    session_id = open_session(_request_actor(record.id, record.username), token, _now())
+    session.clear()  # nothing from before sign-in carries over (CSRF token included)
+    login_user(SessionUser(replace(record, session_id=session_id), token))
+    return True
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
@@ -181,30 +257,45 @@ def login():
         return _render(BAD_CREDENTIALS, username[:100], next_path, 401)
     try:
         user_id, message = check_credentials(username, password, current_app.config["LOGIN_POLICY"])
-        record = session_record(user_id) if user_id else None
+        started = _start_session(user_id) if user_id else False
     except SQLAlchemyError as exc:
         return _render(user_message(exc), username, next_path, 503)
-    if record is None:
+    if not started:
         return _render(message or INACTIVE, username, next_path, 401)
-    login_user(SessionUser(record))
     return redirect(next_path)
 
 
 @blueprint.route("/logout", methods=["GET", "POST"])
 def logout():
+    prefix = current_app.config["ROUTES_PREFIX"]
+    user = signed_in_user()
+    if user is None:
+        return redirect(prefix + "login")
+    if request.method == "GET":
+        return _page(LOGOUT_PAGE, "Sign out", 200, message="")
+    try:
+        csrf.protect()
+    except CSRFError:
+        message = "That sign-out request did not come from this site's form; press Sign out."
+        return _page(LOGOUT_PAGE, "Sign out", 400, message=message)
+    if user.record.session_id:
+        try:
+            end_session(user.actor(), user.record.session_id, "signed out")
+        except SQLAlchemyError as exc:
+            return _page(LOGOUT_PAGE, "Sign out", 503, message=user_message(exc))
     logout_user()
-    return redirect(current_app.config["ROUTES_PREFIX"] + "login")
+    session.clear()
+    return redirect(prefix + "login")
 
 
 def _load_user(token: str) -> SessionUser | None:
-    user_id, _, session_token = token.partition(":")
+    """The user of a live server-side session: ended, idle or expired sessions, and users who may
+    no longer sign in, get None (the request is not signed in)."""
     try:
-        record = session_record(user_id)
-    except (SQLAlchemyError, ValueError):
+        record = session_user(token, _now(), current_app.config["SESSION_LIFETIME"])
+    except SQLAlchemyError:
         return None
-    if record is None or record.session_token != session_token:
-        return None  # deactivated, locked, role disabled or password changed: session ends
-    return SessionUser(record)
+    return SessionUser(record, token) if record else None
 
 
 def _load_user_from_request(req) -> SessionUser | None:
@@ -254,10 +345,20 @@ def trust_proxy(server: Flask, hops: int) -> None:
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
-def init_auth(server: Flask, *, prefix: str, secret_key: str, policy: LoginPolicy) -> None:
+def init_auth(
+    server: Flask,
+    *,
+    prefix: str,
+    secret_key: str,
+    policy: LoginPolicy,
+    session_lifetime: SessionLifetime | None = None,
+    throttle: ThrottlePolicy | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> None:
     server.config.update(
         SECRET_KEY=secret_key,
-        WTF_CSRF_CHECK_DEFAULT=False,  # only the login form is a form; Dash posts JSON
+        WTF_CSRF_CHECK_DEFAULT=False,  # only the sign-in and sign-out forms; Dash posts JSON
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session it is bound to
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE", "").lower() in {"1", "true"},
@@ -266,12 +367,16 @@ def init_auth(server: Flask, *, prefix: str, secret_key: str, policy: LoginPolic
     )
     server.config["ROUTES_PREFIX"] = prefix
     server.config["LOGIN_POLICY"] = policy
+    server.config["SESSION_LIFETIME"] = session_lifetime or session_lifetime_from_environment()
+    server.config["CLOCK"] = clock
     server.config["CF_ACCESS"] = CloudflareAccess.from_environment()
     server.session_interface = _SessionInterface()
     hops = os.environ.get("TRUSTED_PROXY_COUNT", "0").strip() or "0"
     if not hops.isdigit():
         raise ValueError(f"TRUSTED_PROXY_COUNT must be a whole number, got {hops!r}")
     trust_proxy(server, int(hops))
+    # Before the sign-in gate: a throttled client is refused before any database work.
+    init_throttle(server, throttle or ThrottlePolicy.from_environment(), sign_in_refusal)
     csrf.init_app(server)
     login_manager.init_app(server)
     login_manager.user_loader(_load_user)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import has_request_context, request, session
+from flask import has_request_context, request
 from flask_login import UserMixin, current_user
 
 from data.db import Actor
@@ -40,9 +40,12 @@ class PermissionDenied(Exception):
 @dataclass(frozen=True)
 class SessionUser(UserMixin):
     record: SessionRecord
+    # The random token the session cookie carries (the database keeps only its hash); None for
+    # API keys and Cloudflare Access, which have no session.
+    token: str | None = field(default=None, repr=False)
 
-    def get_id(self) -> str:
-        return f"{self.record.id}:{self.record.session_token}"
+    def get_id(self) -> str | None:
+        return self.token
 
     @property
     def id(self) -> str:
@@ -62,7 +65,7 @@ class SessionUser(UserMixin):
         return Actor(
             self.record.id,
             self.record.username,
-            session_id=session.get("_id"),
+            session_id=self.record.session_id,
             ip_address=request.remote_addr,
             user_agent=request.headers.get("User-Agent"),
         )

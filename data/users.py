@@ -42,12 +42,7 @@ class SessionRecord:
     email: str
     role_name: str
     permissions: frozenset[str]
-    session_token: str
-
-
-def session_token(password_hash: str | None) -> str:
-    """Changes whenever the password changes, so older sessions stop being valid."""
-    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
+    session_id: str | None = None  # the server-side session (None: API key, Cloudflare Access)
 
 
 def login_record(username: str) -> LoginRecord | None:
@@ -77,46 +72,65 @@ def record_login_success(user_id: str, new_password_hash: str | None) -> None:
         )
 
 
-def record_login_failure(user_id: str, max_attempts: int, lock_minutes: int) -> bool:
-    """Count a failed attempt; lock the account when it reaches max_attempts. True if locked."""
+def take_login_attempt(user_id: str, max_attempts: int, lock_minutes: int) -> int | None:
+    """Count a sign-in attempt before its password is checked: the attempt's number (1 to
+    max_attempts), or None when the account is locked. One UPDATE, so however many guesses arrive
+    at once, at most max_attempts get a number; the last one locks the account at once (a right
+    password then still signs in and clears it). A lock that has run out starts a new count."""
     with get_database().transaction(PoolName.WRITE, SYSTEM_ACTOR) as conn:
-        locked = conn.scalar(
+        return conn.scalar(
             text(
                 """UPDATE users SET
-                       login_attempts = LEAST(login_attempts + 1, 10),
-                       locked_until = CASE WHEN login_attempts + 1 >= :max_attempts
-                           THEN now() + make_interval(mins => :lock_minutes)
-                           ELSE locked_until END
+                       login_attempts = CASE WHEN locked_until IS NOT NULL
+                               OR login_attempts >= :max_attempts THEN 1
+                           ELSE login_attempts + 1 END,
+                       locked_until = CASE WHEN (CASE WHEN locked_until IS NOT NULL
+                               OR login_attempts >= :max_attempts THEN 1
+                           ELSE login_attempts + 1 END) >= :max_attempts
+                           THEN now() + make_interval(mins => :lock_minutes) END
                    WHERE id = CAST(:id AS uuid)
-                   RETURNING locked_until IS NOT NULL AND locked_until > now()"""
+                     AND (locked_until IS NULL OR locked_until <= now())
+                   RETURNING login_attempts"""
             ),
             {"id": user_id, "max_attempts": max_attempts, "lock_minutes": lock_minutes},
         )
-    return bool(locked)
+
+
+def clear_login_attempts(user_id: str) -> None:
+    """After a right password outside sign-in (the /account form): the count starts again."""
+    with get_database().transaction(PoolName.WRITE, SYSTEM_ACTOR) as conn:
+        conn.execute(
+            text(
+                "UPDATE users SET login_attempts = 0, locked_until = NULL "
+                "WHERE id = CAST(:id AS uuid) AND login_attempts > 0"
+            ),
+            {"id": user_id},
+        )
 
 
 def session_record(user_id: str) -> SessionRecord | None:
-    """The signed-in user as a session sees them, or None when they may no longer be signed in."""
+    """The user as a request sees them, or None when they may no longer be signed in."""
     rows = get_database().fetch_rows(
         PoolName.READ,
         SYSTEM_ACTOR,
-        """SELECT u.id::text, u.username, u.email, r.role_name, r.permissions, u.password_hash
+        """SELECT u.id::text, u.username, u.email, r.role_name, r.permissions
            FROM users u JOIN user_roles r ON r.id = u.role_id
            WHERE u.id = CAST(:id AS uuid) AND u.is_active AND r.is_active
              AND (u.locked_until IS NULL OR u.locked_until <= now())
              AND u.id <> CAST(:system_id AS uuid)""",
         {"id": user_id, "system_id": SYSTEM_USER_ID},
     )
-    if not rows:
-        return None
-    row = rows[0]
+    return session_record_from_row(rows[0]) if rows else None
+
+
+def session_record_from_row(row: dict[str, Any], session_id: str | None = None) -> SessionRecord:
     return SessionRecord(
         id=row["id"],
         username=row["username"],
         email=row["email"],
         role_name=row["role_name"],
         permissions=frozenset(row["permissions"]),
-        session_token=session_token(row["password_hash"]),
+        session_id=session_id,
     )
 
 
@@ -170,19 +184,23 @@ def create_user(actor: Actor, username: str, email: str, role_name: str, passwor
 
 
 def set_password(actor: Actor, user_id: str, password: str) -> None:
-    """Set a new password (RLS: users:manage, or the user themself); other sessions end."""
+    """Set a new password (RLS: users:manage, or the user themself); the user's sessions end,
+    except the one making the change."""
     with get_database().transaction(PoolName.WRITE, actor) as conn:
         username = conn.scalar(
             text("SELECT username FROM users WHERE id = CAST(:id AS uuid)"), {"id": user_id}
         )
         if username is None:
             raise UserInputError("There is no such user.")
-        _store_password(conn, user_id, username, password)
+        _store_password(conn, user_id, username, password, actor.session_id)
 
 
-def _store_password(conn: Connection, user_id: str, username: str, password: str) -> None:
+def _store_password(
+    conn: Connection, user_id: str, username: str, password: str, keep_session_id: str | None
+) -> None:
     """Check the password against the policy and store its hash; a new password also clears
-    failed attempts and any lock. UserInputError when the policy refuses it."""
+    failed attempts and any lock, and ends the user's sessions but `keep_session_id`.
+    UserInputError when the policy refuses it."""
     problem = password_problem(password or "", username)
     if problem:
         raise UserInputError(problem)
@@ -193,6 +211,22 @@ def _store_password(conn: Connection, user_id: str, username: str, password: str
         ),
         {"h": hash_password(password), "id": user_id},
     )
+    end_sessions_of(conn, user_id, keep_session_id, "password changed")
+
+
+def end_sessions_of(
+    conn: Connection, user_id: str, keep_session_id: str | None, reason: str
+) -> int:
+    """In the caller's transaction: end the user's sessions other than `keep_session_id`."""
+    ended = conn.execute(
+        text(
+            """UPDATE user_sessions SET ended_at = now(), end_reason = :reason
+               WHERE user_id = CAST(:user_id AS uuid) AND ended_at IS NULL
+                 AND id::text IS DISTINCT FROM :keep"""
+        ),
+        {"user_id": user_id, "keep": keep_session_id, "reason": reason},
+    )
+    return ended.rowcount
 
 
 def own_account(actor: Actor) -> dict[str, Any] | None:
@@ -335,10 +369,10 @@ def unlock_user(actor: Actor, user_id: str) -> None:
 
 
 def admin_set_password(actor: Actor, user_id: str, password: str) -> None:
-    """An admin sets someone's password: the target's sessions end."""
+    """An admin sets someone's password: the target's sessions end (but the admin's own)."""
     with get_database().transaction(PoolName.WRITE, actor) as conn:
         target = _editable_user(conn, user_id)
-        _store_password(conn, target["id"], target["username"], password)
+        _store_password(conn, target["id"], target["username"], password, actor.session_id)
 
 
 def issue_api_key(actor: Actor, user_id: str, days: int) -> tuple[str, datetime]:

@@ -8,8 +8,7 @@ import dash_ag_grid as dag
 from dash import Input, Output, State, callback, ctx, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
-from auth.login import renew_session
-from auth.permissions import actor_with, has_permission, require_permission, signed_in_user
+from auth.permissions import actor_with, has_permission, require_permission
 from data.db import user_message
 from data.users import (
     API_KEY_MAX_DAYS,
@@ -297,8 +296,6 @@ def act_on_user(*args):
                 raise UserInputError("Type the new password first.")
             admin_set_password(actor, user_id, password)
             done = f"The password of {name} is changed; their other sessions have ended."
-            if user_id == actor.user_id:
-                renew_session(signed_in_user())  # an admin's own change keeps this session
         elif action == "au-key-issue":
             key, expires = issue_api_key(actor, user_id, _whole_days(days))
             done = f"New API key for {name}, valid until {when(expires)}."

@@ -67,6 +67,15 @@ class TestServer:
             self._stop()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttle() -> None:
+    """Every test starts with the per-client throttle's counts empty: all tests share one client
+    address, so failed sign-ins of earlier tests would otherwise count against later ones."""
+    from auth.throttle import reset_throttle
+
+    reset_throttle()
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[TestServer]:
     external = os.environ.get("TEST_DATABASE_URL")
