@@ -147,7 +147,16 @@ def _open(settings: Settings):
 def _serve(app, host: str, port: int, threads: int) -> None:
     from waitress import serve
 
-    serve(app.server, host=host, port=port, threads=threads, ident="taskmaster-dash")
+    # Waitress would drop X-Forwarded-* before the app sees them; the app decides instead which
+    # to believe (TRUSTED_PROXY_COUNT, werkzeug's ProxyFix), the same under gunicorn.
+    serve(
+        app.server,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="taskmaster-dash",
+        clear_untrusted_proxy_headers=False,
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

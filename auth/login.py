@@ -34,6 +34,7 @@ from auth.throttle import ThrottlePolicy, init_throttle
 from data.db import Actor, user_message
 from data.sessions import (
     SessionLifetime,
+    active_sessions,
     end_session,
     new_session_token,
     open_session,
@@ -216,6 +217,11 @@ def change_own_password(user: SessionUser, current: str, new: str) -> str | None
     clear_login_attempts(record.id)
     set_password(user.actor(), user.id, new)  # UserInputError when the policy refuses it
     return None
+
+
+def own_sessions(user: SessionUser) -> list[dict]:
+    """The signed-in user's live sessions (for /account), most recently seen first."""
+    return active_sessions(user.actor(), _now(), current_app.config["SESSION_LIFETIME"])
 
 
 def _request_actor(user_id: str, username: str) -> Actor:

@@ -65,7 +65,7 @@ def _api_key_bucket() -> str:
 
 
 def _refuse(limit: RequestLimit) -> Response:
-    seconds = max(1, math.ceil(limit.reset_at - time.time()))
+    seconds = max(1, math.ceil(limit.window.reset_time - time.time()))
     if _is_sign_in():
         response = current_app.config["THROTTLE_SIGN_IN_PAGE"](
             TOO_MANY_SIGN_INS.format(seconds=seconds), 429

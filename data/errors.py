@@ -283,12 +283,14 @@ def error_page(
             )
         )
         conn.execute(text("RESET enable_sort"))
+        # t.id, not e.task_id: a task the user may not see (RLS) joins as NULL, so its id is
+        # blanked like its title.
         result = conn.execute(
             text(
                 f"""SELECT e.id::text AS id, e.error_severity, e.error_code, e.error_message,
                        e.error_category, e.service_name, e.service_version, e.environment,
                        e.occurrence_count, e.first_occurred_at, e.last_occurred_at,
-                       e.resolution_status, e.task_id::text AS task_id, t.title AS task_title,
+                       e.resolution_status, t.id::text AS task_id, t.title AS task_title,
                        e.updated_at
                     FROM error_logs e LEFT JOIN tasks t ON t.id = e.task_id
                     WHERE e.id = ANY(CAST(:ids AS uuid[]))

@@ -39,8 +39,11 @@ def roles(actor: Actor) -> list[dict]:
 def _clean_permissions(permissions: Iterable[str] | None) -> list[str]:
     if permissions is None:
         return []
-    if isinstance(permissions, str) or not isinstance(permissions, Iterable):
-        raise UserInputError("Permissions must be a list.")
+    # Only a list (a JSON array) of names: an object such as {"*": 1} must not turn into ["*"].
+    if not isinstance(permissions, list | tuple):
+        raise UserInputError(
+            'Permissions must be a list. Send permission names in a list, such as ["tasks:read"].'
+        )
     chosen = list(permissions)
     known = known_permissions()
     unknown = [p for p in chosen if not isinstance(p, str) or p not in known]
@@ -53,7 +56,9 @@ def _clean_description(description: str | None) -> str | None:
     if description is None:
         return None
     if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
-        raise UserInputError(f"The description must be at most {MAX_DESCRIPTION} characters.")
+        raise UserInputError(
+            f"The description must be text of at most {MAX_DESCRIPTION} characters."
+        )
     return description.strip() or None
 
 

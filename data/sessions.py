@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import text
 
 from data.db import SYSTEM_ACTOR, SYSTEM_USER_ID, Actor, PoolName, get_database
-from data.users import SessionRecord, UserInputError, end_sessions_of, session_record_from_row
+from data.users import SessionRecord, session_record_from_row
 
 # last_seen_at is written at most this often per session: one small UPDATE a minute, not one per
 # request.
@@ -121,15 +121,6 @@ def end_session(actor: Actor, session_id: str, reason: str) -> bool:
             {"id": session_id, "user_id": actor.user_id, "reason": reason},
         )
         return ended.rowcount == 1
-
-
-def end_user_sessions(actor: Actor, user_id: str, reason: str) -> int:
-    """End every session of `user_id` except the acting one; how many ended. As the actor, so
-    RLS decides (users:manage, or the user themself)."""
-    if not isinstance(user_id, str) or not _UUID.match(user_id) or user_id == SYSTEM_USER_ID:
-        raise UserInputError("There is no such user.")
-    with get_database().transaction(PoolName.WRITE, actor) as conn:
-        return end_sessions_of(conn, user_id, actor.session_id, reason)
 
 
 def active_sessions(actor: Actor, now: datetime, lifetime: SessionLifetime) -> list[dict]:

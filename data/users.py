@@ -375,6 +375,13 @@ def admin_set_password(actor: Actor, user_id: str, password: str) -> None:
         _store_password(conn, target["id"], target["username"], password, actor.session_id)
 
 
+def end_all_sessions(actor: Actor, user_id: str) -> int:
+    """An admin signs a user out everywhere (but the admin's own session); how many ended."""
+    with get_database().transaction(PoolName.WRITE, actor) as conn:
+        target = _editable_user(conn, user_id)
+        return end_sessions_of(conn, target["id"], actor.session_id, "ended by an admin")
+
+
 def issue_api_key(actor: Actor, user_id: str, days: int) -> tuple[str, datetime]:
     """A new API key (replacing any earlier one): returned once, stored only as SHA-256."""
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= API_KEY_MAX_DAYS:

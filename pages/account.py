@@ -1,18 +1,20 @@
 """Your account (/account, linked from your name in the header): who you are, what your role
-allows, and a form to change your own password."""
+allows, where you are signed in (end any of those sessions), and a form to change your own
+password."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import dash
-from dash import Input, Output, State, callback, dcc, html
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
-from auth.login import change_own_password
+from auth.login import change_own_password, own_sessions
 from auth.passwords import MAX_PASSWORD_LENGTH
 from auth.permissions import PERMISSIONS, signed_in_user
 from data.db import user_message
+from data.sessions import end_session
 from data.users import UserInputError, own_account
 from pages._admin import result
 from pages._ui import panel_message, when
@@ -20,6 +22,8 @@ from pages._ui import panel_message, when
 dash.register_page(
     __name__, path="/account", name="Account", title="Account · TaskMaster Dash", nav=False
 )
+
+END_SESSION = "account-end-session"  # pattern-matching id type of each session's End button
 
 
 def _password_field(label: str, component_id: str, autocomplete: str) -> html.Label:
@@ -76,6 +80,53 @@ def _details(user) -> html.Div:
     )
 
 
+def _sessions_table(user) -> html.Div | html.Table:
+    """The user's live sessions; each but this one has an End button."""
+    try:
+        found = own_sessions(user)
+    except SQLAlchemyError as exc:
+        return panel_message(user_message(exc))
+    header = html.Tr([html.Th(h) for h in ("Signed in", "Last seen", "IP address", "Browser", "")])
+    rows = [
+        html.Tr(
+            [
+                html.Td(when(s["created_at"])),
+                html.Td(when(s["last_seen_at"])),
+                html.Td(s["ip_address"] or "—"),
+                html.Td(s["user_agent"] or "—", className="session-agent"),
+                html.Td(
+                    html.Span("this session", className="muted")
+                    if s["id"] == user.record.session_id
+                    else html.Button(
+                        "End",
+                        id={"type": END_SESSION, "session": s["id"]},
+                        className="button secondary",
+                        n_clicks=0,
+                    )
+                ),
+            ],
+            className="session-row",
+        )
+        for s in found
+    ]
+    return html.Table([html.Thead(header), html.Tbody(rows)], className="role-table")
+
+
+def _sessions_panel(user) -> html.Div:
+    return html.Div(
+        [
+            html.H2("Where you are signed in"),
+            html.P(
+                "End a session you do not recognise: that browser is signed out at once.",
+                className="muted",
+            ),
+            html.Div(_sessions_table(user), id="account-sessions"),
+            html.Div(id="account-sessions-message"),
+        ],
+        className="panel",
+    )
+
+
 def layout(**_query: str) -> html.Div:
     user = signed_in_user()
     if user is None:  # the sign-in gate redirects first; kept for safety
@@ -84,6 +135,7 @@ def layout(**_query: str) -> html.Div:
         [
             html.H1("Your account"),
             _details(user),
+            _sessions_panel(user),
             html.Div(
                 [
                     html.H2("Change your password"),
@@ -142,3 +194,28 @@ def change_password(_clicks: Any, current: Any, new: Any, repeat: Any):
     if problem:
         return result(problem, ok=False), "", dash.no_update, dash.no_update
     return result("Your password is changed; your other sessions have ended."), "", "", ""
+
+
+@callback(
+    Output("account-sessions", "children"),
+    Output("account-sessions-message", "children"),
+    Input({"type": END_SESSION, "session": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def end_one_session(_clicks: Any):
+    # Only the signed-in user's own sessions: end_session matches the session id against the
+    # user from the server-side session, whatever id the client sends.
+    user = signed_in_user()
+    pressed = ctx.triggered_id
+    if user is None or not isinstance(pressed, dict) or not ctx.triggered[0].get("value"):
+        raise dash.exceptions.PreventUpdate
+    try:
+        ended = end_session(user.actor(), pressed.get("session"), "ended from /account")
+    except SQLAlchemyError as exc:
+        return dash.no_update, result(f"Not ended: {user_message(exc)}", ok=False)
+    message = (
+        result("The session has ended; that browser is signed out.")
+        if ended
+        else result("That session had already ended.", ok=False)
+    )
+    return _sessions_table(user), message

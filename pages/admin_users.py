@@ -15,6 +15,7 @@ from data.users import (
     UserInputError,
     admin_set_password,
     create_user,
+    end_all_sessions,
     issue_api_key,
     revoke_api_key,
     role_names,
@@ -144,9 +145,11 @@ def layout(**_query: str) -> html.Div:
                                     _button("Activate", "au-activate", "secondary"),
                                     _button("Deactivate", "au-deactivate", "danger"),
                                     _button("Unlock", "au-unlock", "secondary"),
+                                    _button("End all sessions", "au-end-sessions", "secondary"),
                                 ],
                                 className="button-row",
                             ),
+                            html.Div(id="au-sessions-message"),
                             field(
                                 "New password",
                                 dcc.Input(id="au-set-password", type="password", maxLength=256),
@@ -313,6 +316,29 @@ def act_on_user(*args):
     except SQLAlchemyError as exc:
         return result(user_message(exc), ok=False), None, dash.no_update, ""
     return result(done), key_shown, (changed or 0) + 1, ""
+
+
+@callback(
+    Output("au-sessions-message", "children"),
+    Input("au-end-sessions", "n_clicks"),
+    State(GRID, "selectedRows"),
+    prevent_initial_call=True,
+)
+@require_permission(PERMISSION)
+def end_sessions(clicks, selected):
+    if not clicks:
+        raise dash.exceptions.PreventUpdate
+    row = _selected(selected)
+    if row is None:
+        return result("Select a user in the table first.", ok=False)
+    name = str(row.get("username", "the user"))[:100]
+    try:
+        ended = end_all_sessions(actor_with(PERMISSION), row.get("id"))
+    except UserInputError as exc:
+        return result(str(exc), ok=False)
+    except SQLAlchemyError as exc:
+        return result(user_message(exc), ok=False)
+    return result(f"Ended {ended} session(s) of {name}; they must sign in again.")
 
 
 def _whole_days(value) -> int:
