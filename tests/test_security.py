@@ -596,3 +596,57 @@ def test_role_permissions_of_the_wrong_shape_are_refused(
     )
     assert "Permissions must be a list" in said or "Unknown permission" in said
     assert role_row(owner_engine, "viewer") == before
+
+
+# --- In the browser: the pages run under the policy, sessions on /account, signing out ----------
+
+
+def visit(dash_duo, path: str, ready: str) -> None:
+    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + path)
+    dash_duo.wait_for_element(ready, timeout=20)
+
+
+@pytest.mark.browser
+def test_the_pages_run_under_the_content_security_policy(dash_duo, dash_app, users):
+    from tests.helpers import browser_sign_in
+
+    browser_sign_in(dash_duo, dash_app, "test-admin", path="/")
+    visit(dash_duo, "/", "#ov-backlog-graph .main-svg")  # Plotly draws
+    visit(dash_duo, "/admin/users", "#au-grid .ag-row")  # AG Grid asks the server and draws
+    visit(dash_duo, "/errors", "#triage-grid .ag-header")
+    visit(dash_duo, "/alerts", "#alerts-table")
+    dash_duo.find_element("#theme-toggle").click()  # an inline clientside callback runs
+    dash_duo.wait_for_element("html[data-theme]")
+    assert dash_duo.get_logs() == []
+
+
+@pytest.mark.browser
+def test_ending_another_session_from_the_account_page(dash_duo, dash_app, owner_engine):
+    from tests.helpers import browser_sign_in
+
+    user_id, name = new_user()
+    other = signed_in(dash_app, name, "192.0.2.50", "Other-Browser/1.0")
+    browser_sign_in(dash_duo, dash_app, name, path="/account")
+    dash_duo.wait_for_contains_text("#account-sessions", "Other-Browser/1.0", timeout=15)
+    assert "this session" in dash_duo.find_element("#account-sessions").text
+    dash_duo.find_element("#account-sessions button").click()
+    dash_duo.wait_for_contains_text("#account-sessions-message", "The session has ended", 15)
+    assert "Other-Browser/1.0" not in dash_duo.find_element("#account-sessions").text
+    assert other.get(ME).status_code == 401
+    live = [s for s in sessions_of(owner_engine, user_id) if not s[1]]
+    assert len(live) == 1 and live[0][4] != "Other-Browser/1.0"
+    assert dash_duo.get_logs() == []
+
+
+@pytest.mark.browser
+def test_the_header_sign_out_button_ends_the_session(dash_duo, dash_app, owner_engine):
+    from tests.helpers import browser_sign_in
+
+    user_id, name = new_user()
+    browser_sign_in(dash_duo, dash_app, name, path="/")
+    dash_duo.find_element("#logout-link").click()
+    dash_duo.wait_for_element("#login-button", timeout=15)
+    assert [(s[1], s[2]) for s in sessions_of(owner_engine, user_id)] == [(True, "signed out")]
+    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/account")
+    dash_duo.wait_for_element("#login-button", timeout=15)  # back at the sign-in form
+    assert dash_duo.get_logs() == []
