@@ -93,7 +93,7 @@ def _sessions_table(user) -> html.Div | html.Table:
                 html.Td(when(s["created_at"])),
                 html.Td(when(s["last_seen_at"])),
                 html.Td(s["ip_address"] or "—"),
-                html.Td(s["user_agent"] or "—", className="session-agent"),
+                html.Td(s["user_agent"] or "—"),
                 html.Td(
                     html.Span("this session", className="muted")
                     if s["id"] == user.record.session_id
@@ -104,8 +104,7 @@ def _sessions_table(user) -> html.Div | html.Table:
                         n_clicks=0,
                     )
                 ),
-            ],
-            className="session-row",
+            ]
         )
         for s in found
     ]

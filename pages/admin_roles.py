@@ -157,7 +157,7 @@ def load_role(role_name):
         found = {r["role_name"]: r for r in roles(actor_with(PERMISSION))}
     except SQLAlchemyError:
         raise dash.exceptions.PreventUpdate from None
-    role = found.get(role_name)
+    role = found.get(role_name) if isinstance(role_name, str) else None  # the client sends it
     if role is None:
         return [], ""
     return list(role["permissions"]), role["role_description"] or ""

@@ -650,3 +650,10 @@ def test_the_header_sign_out_button_ends_the_session(dash_duo, dash_app, owner_e
     dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/account")
     dash_duo.wait_for_element("#login-button", timeout=15)  # back at the sign-in form
     assert dash_duo.get_logs() == []
+
+
+def test_choosing_a_role_of_the_wrong_shape_loads_nothing(dash_app, client_as):
+    for chosen in (["viewer"], {"role": "viewer"}, 7, None, "no_such_role"):
+        response = call_callback(client_as("admin"), dash_app, "ar-permissions.value", [chosen])
+        values = callback_values(response)
+        assert values["ar-permissions"]["value"] == [] and values["ar-description"]["value"] == ""
