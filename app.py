@@ -23,6 +23,8 @@ from data.db import Database, configure_database
 from data.health import basic_health, detailed_health
 from data.metrics import render_metrics
 from data.prometheus import PrometheusReader, configure_prometheus
+from pages._guard import callback_failed, message_area
+from pages._guard import install as install_input_guard
 from pages._panels import panels_as_json
 
 ROOT = Path(__file__).resolve().parent
@@ -92,6 +94,7 @@ def shell() -> html.Div:
             ),
             html.Div(id="alert-banner", className="alert-banner"),
             alert_banner.poller(),
+            message_area(),
             html.Main(dash.page_container, className="main"),
         ],
         className="shell",
@@ -138,6 +141,7 @@ def create_app(
         assets_folder=str(ROOT / "assets"),
         title="TaskMaster Dash",
         suppress_callback_exceptions=True,
+        on_error=callback_failed,  # a callback that raises answers with a message, not a 500
     )
     app.layout = shell
     server = app.server
@@ -148,6 +152,7 @@ def create_app(
         secret_key=secret_key,
         policy=login_policy or LoginPolicy.from_environment(),
     )
+    install_input_guard(app)
 
     @server.route(prefix + "api/v1/health")
     def health():

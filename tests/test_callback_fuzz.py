@@ -1,0 +1,225 @@
+"""Every registered callback, sent wrong-typed values for every input and state, as an admin and
+as a viewer, plus bodies Dash cannot dispatch: nothing answers 500 or shows a traceback.
+
+The callback list is the app's own (`app.callback_map` after create_app), so a new callback is
+fuzzed without touching this file. Each case posts one callback with one slot set to a hostile
+value (the other slots empty, buttons and timers as if they fired), then every slot at once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from data.db import SYSTEM_ACTOR
+from data.users import create_user
+from tests.helpers import ROLE_PASSWORD, signed_in_client
+
+DISPATCH = "/_dash-update-component"
+INF = math.inf
+NAN = math.nan
+
+# Wrong types and shapes for any slot (json.dumps writes Infinity/NaN, as a hostile client can).
+HOSTILE: list[Any] = [
+    None,
+    [],
+    {},
+    "",
+    "x" * 100_000,
+    -1,
+    1e308,
+    INF,
+    NAN,
+    True,
+    "' OR 1=1; DROP TABLE users; --\x00<script>alert(1)</script>",
+    [[[[[[[[[[["deep"]]]]]]]]]], None, {"__proto__": {}}],
+]
+# A slot seen before (the same component property feeding another callback) gets these.
+CORE = [None, [], {}, "x" * 100_000, INF, [[[[["deep"]]]], None]]
+# Shapes aimed at what a property usually holds.
+BY_PROPERTY: dict[str, list[Any]] = {
+    "clickData": [
+        {"points": [{"customdata": []}]},
+        {"points": [{"customdata": None, "x": None, "y": INF}]},
+        {"points": [{"customdata": [[], {}], "x": [], "label": {}}]},
+        {"points": "x"},
+        {"points": [None]},
+        {"points": []},
+    ],
+    "getRowsRequest": [
+        {"startRow": INF, "endRow": NAN, "sortModel": [], "filterModel": {}},
+        {"startRow": -5, "endRow": 10**30},
+        {"startRow": "0", "endRow": "1e9", "sortModel": {"colId": "x"}, "filterModel": []},
+        {"startRow": 0, "endRow": 100, "sortModel": [{"colId": ["username"], "sort": {}}]},
+        {"startRow": 0, "endRow": 100, "sortModel": [None, "x", {"colId": None}]},
+        {
+            "startRow": 0,
+            "endRow": 100,
+            "filterModel": {
+                "username": {"filterType": "text", "type": [], "filter": {}},
+                "email": {"conditions": "x", "operator": []},
+                "role_name": {"conditions": [None, {"type": "contains", "filter": ["x"]}]},
+                "x' OR 1=1": {"type": "contains", "filter": "x"},
+            },
+        },
+    ],
+    "selectedRows": [
+        [{"id": "' OR 1=1", "username": [], "role_name": {}}],
+        [{"id": None}],
+        [{"id": str(uuid.uuid4()), "updated_at": INF}],
+        ["x"],
+    ],
+}
+# Bodies the dispatch route cannot turn into a callback call.
+JUNK_BODIES: list[bytes] = [
+    b"[]",
+    b"{}",
+    b"null",
+    b'"x"',
+    b"1e400",
+    b"{",
+    b"\xff\xfe not json",
+    b"[" * 100_000 + b"]" * 100_000,
+    json.dumps({"output": 5}).encode(),
+    json.dumps({"output": "no-such.children", "inputs": []}).encode(),
+    json.dumps({"output": "_pages_content.children", "inputs": "x"}).encode(),
+    json.dumps({"output": "_pages_content.children", "inputs": [1, 2]}).encode(),
+    json.dumps({"output": "_pages_content.children"}).encode(),
+    json.dumps({"output": "au-grid-purged.data", "inputs": [], "outputs": {}}).encode(),
+    json.dumps(
+        {"output": "_pages_content.children", "outputs": [], "inputs": [{}, {}], "state": {}}
+    ).encode(),
+    json.dumps({"output": "x" * 100_000, "inputs": [], "changedPropIds": [[]]}).encode(),
+]
+
+
+def _id(raw: str) -> Any:
+    return json.loads(raw) if raw.startswith("{") else raw
+
+
+def _concrete(component_id: Any) -> Any:
+    """A pattern-matching id with its wildcards replaced by a value a client could send."""
+    if not isinstance(component_id, dict):
+        return component_id
+    return {k: ("x" if isinstance(v, list) else v) for k, v in component_id.items()}
+
+
+def _has_wildcard(component_id: Any) -> bool:
+    return isinstance(component_id, dict) and any(
+        isinstance(v, list) for v in component_id.values()
+    )
+
+
+def _slot(spec: dict, value: Any) -> Any:
+    """One input or state as the renderer sends it (a list of them for an ALL wildcard)."""
+    component_id = _id(spec["id"])
+    if _has_wildcard(component_id):
+        return [{"id": _concrete(component_id), "property": spec["property"], "value": value}]
+    return {"id": component_id, "property": spec["property"], "value": value}
+
+
+def _resting(spec: dict) -> Any:
+    """What a slot holds when it is not the one under test: empty, or fired for triggers."""
+    return 1 if spec["property"] in ("n_clicks", "n_intervals") else None
+
+
+def _body(key: str, spec: dict, values: list[Any]) -> dict:
+    slots = [*spec["inputs"], *spec.get("state", [])]
+    outputs = []
+    for part in key.strip(".").split("..."):
+        out_id, _, prop = part.rpartition(".")
+        outputs.append({"id": _concrete(_id(out_id)), "property": prop})
+    first = spec["inputs"][0]
+    n_inputs = len(spec["inputs"])
+    return {
+        "output": key,
+        "outputs": outputs if key.startswith("..") else outputs[0],
+        "inputs": [_slot(s, v) for s, v in zip(slots[:n_inputs], values[:n_inputs], strict=True)],
+        "state": [_slot(s, v) for s, v in zip(slots[n_inputs:], values[n_inputs:], strict=True)],
+        "changedPropIds": [f"{first['id']}.{first['property']}"],
+    }
+
+
+def fuzz_cases(callback_map: dict) -> Iterator[tuple[str, str, bytes]]:
+    """(callback, what was sent, body) for every slot of every registered callback: the whole
+    HOSTILE list where a component property appears first, CORE where it appears again (the
+    panels share their view and timer inputs), the property's own shapes everywhere."""
+    seen: set[tuple[str, str]] = set()
+    for key, spec in callback_map.items():
+        slots = [*spec["inputs"], *spec.get("state", [])]
+        resting = [_resting(s) for s in slots]
+        for index, slot in enumerate(slots):
+            first_time = (slot["id"], slot["property"]) not in seen
+            seen.add((slot["id"], slot["property"]))
+            for value in (HOSTILE if first_time else CORE) + BY_PROPERTY.get(slot["property"], []):
+                values = list(resting)
+                values[index] = value
+                body = _body(key, spec, values)
+                if index < len(spec["inputs"]):
+                    body["changedPropIds"] = [f"{slot['id']}.{slot['property']}"]
+                yield (
+                    key,
+                    f"{slot['id']}.{slot['property']}={value!r:.60}",
+                    json.dumps(body).encode(),
+                )
+        for value in CORE:
+            body = _body(key, spec, [value] * len(slots))
+            yield key, f"every slot={value!r:.60}", json.dumps(body).encode()
+
+
+@pytest.fixture(scope="module")
+def fuzz_clients(dash_app, database):
+    """An admin and a viewer of their own, so a lockout or change here touches nobody else."""
+    clients = {}
+    for role in ("admin", "viewer"):
+        username = f"fuzz-{role}-{uuid.uuid4().hex[:6]}"
+        create_user(SYSTEM_ACTOR, username, f"{username}@example.com", role, ROLE_PASSWORD)
+        clients[role] = signed_in_client(dash_app, username, ROLE_PASSWORD)
+        clients[role].get("/")  # Dash sets up its callbacks on the first request
+    return clients
+
+
+def _failure(response) -> str | None:
+    text = response.get_data(as_text=True)
+    if response.status_code >= 500:
+        return f"HTTP {response.status_code}: {text[:200]}"
+    if "Traceback" in text or 'File "' in text:
+        return f"a traceback in HTTP {response.status_code}"
+    return None
+
+
+@pytest.mark.parametrize("role", ["admin", "viewer"])
+def test_no_callback_answers_500_to_wrong_typed_values(dash_app, fuzz_clients, role):
+    client = fuzz_clients[role]
+    failures: dict[str, list[str]] = {}
+    statuses: dict[int, int] = {}
+    started = time.perf_counter()
+    count = 0
+    for key, sent, body in fuzz_cases(dash_app.callback_map):
+        response = client.post(DISPATCH, data=body, content_type="application/json")
+        count += 1
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        problem = _failure(response)
+        if problem:
+            failures.setdefault(key.split("@")[0][:80], []).append(f"{sent}: {problem}")
+    elapsed = time.perf_counter() - started
+    print(f"\n{role}: {count} requests in {elapsed:.1f} s, statuses {sorted(statuses.items())}")
+    for key, problems in failures.items():
+        print(f"  {key}: {len(problems)} failures, e.g. {problems[0]}")
+    assert not failures, f"{sum(map(len, failures.values()))} failures in {len(failures)} callbacks"
+    assert 401 not in statuses, "a signed-in client was treated as signed out"
+
+
+def test_bodies_dash_cannot_dispatch_get_400(fuzz_clients):
+    client = fuzz_clients["admin"]
+    for body in JUNK_BODIES:
+        response = client.post(DISPATCH, data=body, content_type="application/json")
+        assert _failure(response) is None, (body[:80], _failure(response))
+        assert response.status_code == 400, (body[:80], response.status_code)
+        assert response.get_json()["error"], body[:80]
