@@ -19,7 +19,7 @@ from auth.login import LoginPolicy, init_auth
 from auth.permissions import has_permission, signed_in_user
 from auth.scrape import refuse_metrics_request
 from data.config import Settings, load_settings
-from data.db import Database, configure_database
+from data.db import Database, configure_database, get_database
 from data.health import basic_health, detailed_health
 from data.metrics import render_metrics
 from data.prometheus import PrometheusReader, configure_prometheus
@@ -156,12 +156,12 @@ def create_app(
 
     @server.route(prefix + "api/v1/health")
     def health():
-        body, status = basic_health(database, environment)
+        body, status = basic_health(get_database(), environment)
         return jsonify(body), status
 
     @server.route(prefix + "api/v1/health/detailed")
     def health_detailed():
-        body, status = detailed_health(database, environment)
+        body, status = detailed_health(get_database(), environment)
         return jsonify(body), status
 
     @server.route(prefix + "api/v1/analytics/<page>")
