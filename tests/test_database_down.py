@@ -15,7 +15,13 @@ from data.db import DATABASE_UNREACHABLE, SYSTEM_ACTOR, Database, configure_data
 from data.embedded import start_embedded
 from data.runtime import migrate
 from data.users import create_user
-from tests.helpers import ROLE_PASSWORD, call_callback, callback_values, signed_in_client
+from tests.helpers import (
+    ROLE_PASSWORD,
+    browser_sign_in,
+    call_callback,
+    callback_values,
+    signed_in_client,
+)
 
 
 class OutageServer:
@@ -101,3 +107,31 @@ def test_a_signed_out_visitor_still_gets_the_sign_in_form(dash_app, outage):
     response = anonymous.get("/tasks")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert anonymous.post("/_dash-update-component", json={}).status_code == 401
+
+
+@pytest.mark.browser
+def test_an_open_page_says_the_database_is_unreachable_and_recovers(dash_duo, dash_app, outage):
+    username = f"outage-{uuid.uuid4().hex[:6]}"
+    create_user(SYSTEM_ACTOR, username, f"{username}@example.com", "viewer", ROLE_PASSWORD)
+    browser_sign_in(dash_duo, dash_app, username, path="/account")
+    dash_duo.wait_for_contains_text("#account-dl", username, timeout=15)
+    assert dash_duo.get_logs() == []
+
+    outage.stop()
+    # The banner polls every 15 s; the page keeps what it showed and says it is stale.
+    dash_duo.wait_for_contains_text(
+        "#database-unreachable", "The database is unreachable", timeout=40
+    )
+    dash_duo.wait_for_contains_text("#account-dl", username)
+    # The only console entries are the refused requests (503) and the renderer reporting them.
+    logs = dash_duo.get_logs()
+    assert all(
+        "status of 503" in entry["message"] or "dash_renderer" in entry["message"] for entry in logs
+    ), logs
+
+    outage.start()
+    dash_duo.wait_for_no_elements("#database-unreachable", timeout=40)
+    # Still signed in: the same page opens again without the sign-in form.
+    dash_duo.find_element("#user-name").click()
+    dash_duo.wait_for_contains_text("#account-dl", username, timeout=15)
+    assert dash_duo.get_logs() == []
