@@ -30,13 +30,6 @@ def whole_number(value: Any, low: int, high: int) -> int | None:
     return int(value) if low <= value <= high else None
 
 
-def text(value: Any, max_length: int) -> str | None:
-    """A string of at most max_length characters, stripped; None when empty or not text."""
-    if not isinstance(value, str) or len(value) > max_length:
-        return None
-    return value.strip() or None
-
-
 def clicked_point(click_data: Any) -> Mapping[str, Any] | None:
     """The first point of a Plotly clickData, or None when there is no well-formed point."""
     points = click_data.get("points") if isinstance(click_data, Mapping) else None

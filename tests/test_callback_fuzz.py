@@ -9,17 +9,24 @@ value (the other slots empty, buttons and timers as if they fired), then every s
 from __future__ import annotations
 
 import json
+import logging
 import math
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy.exc import OperationalError
 
-from data.db import SYSTEM_ACTOR
+from data.db import DATABASE_UNREACHABLE, SYSTEM_ACTOR
+from data.grid import MAX_PAGE, MAX_START, grid_query, parse_grid_request
 from data.users import create_user
-from tests.helpers import ROLE_PASSWORD, signed_in_client
+from pages._guard import BAD_INPUT, MESSAGE_ID
+from pages._input import choice, clicked_value, whole_number
+from tests.helpers import ROLE_PASSWORD, call_callback, signed_in_client
 
 DISPATCH = "/_dash-update-component"
 INF = math.inf
@@ -157,12 +164,19 @@ def fuzz_cases(callback_map: dict) -> Iterator[tuple[str, str, bytes]]:
         for index, slot in enumerate(slots):
             first_time = (slot["id"], slot["property"]) not in seen
             seen.add((slot["id"], slot["property"]))
-            for value in (HOSTILE if first_time else CORE) + BY_PROPERTY.get(slot["property"], []):
+            values_here = (HOSTILE if first_time else CORE) + BY_PROPERTY.get(slot["property"], [])
+            for turn, value in enumerate(values_here):
                 values = list(resting)
                 values[index] = value
                 body = _body(key, spec, values)
-                if index < len(spec["inputs"]):
-                    body["changedPropIds"] = [f"{slot['id']}.{slot['property']}"]
+                # The input that fired: this one, or (for a state) each input in turn, so every
+                # button of a callback with several reads the state.
+                fired = (
+                    slot
+                    if index < len(spec["inputs"])
+                    else spec["inputs"][turn % len(spec["inputs"])]
+                )
+                body["changedPropIds"] = [f"{fired['id']}.{fired['property']}"]
                 yield (
                     key,
                     f"{slot['id']}.{slot['property']}={value!r:.60}",
@@ -223,3 +237,100 @@ def test_bodies_dash_cannot_dispatch_get_400(fuzz_clients):
         assert _failure(response) is None, (body[:80], _failure(response))
         assert response.status_code == 400, (body[:80], response.status_code)
         assert response.get_json()["error"], body[:80]
+
+
+# -- the fallback, for what the callbacks' own parsing misses ---------------------------------
+
+
+def _role_permissions_call(client, dash_app):
+    """The role form's loader (pages/admin_roles.py, imported by Dash's page loader)."""
+    return call_callback(client, dash_app, "ar-permissions.value", ["admin"])
+
+
+def test_a_callback_that_raises_answers_with_a_message_and_no_update(
+    dash_app, fuzz_clients, monkeypatch, caplog
+):
+    def broken(_actor):
+        raise TypeError("hunter2-secret-value")
+
+    monkeypatch.setattr(sys.modules["pages.admin_roles"], "roles", broken)
+    caplog.set_level(logging.WARNING, logger="pages._guard")
+    response = _role_permissions_call(fuzz_clients["admin"], dash_app)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    answer = response.get_json()
+    assert "ar-permissions" not in answer.get("response", {})  # the outputs keep what they had
+    shown = json.dumps(answer["sideUpdate"][MESSAGE_ID])
+    assert BAD_INPUT in shown and "Traceback" not in shown and "hunter2" not in shown
+    logged = caplog.text
+    assert "TypeError" in logged and "admin_roles.py" in logged
+    assert "hunter2" not in logged  # what the client sent or the error says stays out of the log
+
+
+def test_a_database_error_in_a_page_says_what_failed(dash_app, fuzz_clients, monkeypatch):
+    def unreachable():
+        raise OperationalError("SELECT password_hash FROM users", {}, psycopg.OperationalError())
+
+    # The roles page reads the permission catalogue while it is laid out.
+    monkeypatch.setattr(sys.modules["pages.admin_roles"], "known_permissions", unreachable)
+    client = fuzz_clients["admin"]
+    response = call_callback(client, dash_app, "_pages_content.children", ["/admin/roles", ""])
+    assert response.status_code == 200
+    shown = json.dumps(response.get_json()["sideUpdate"][MESSAGE_ID])
+    assert DATABASE_UNREACHABLE in shown and "password_hash" not in shown
+
+
+def test_a_refusal_stays_a_refusal(dash_app, fuzz_clients):
+    assert _role_permissions_call(fuzz_clients["viewer"], dash_app).status_code == 403
+
+
+# -- the shared parsers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "start", "end"),
+    [
+        ({"startRow": 100, "endRow": 200}, 100, 200),
+        ({"startRow": INF, "endRow": NAN}, 0, 100),
+        ({"startRow": "5", "endRow": [7]}, 0, 100),
+        ({"startRow": -5, "endRow": 10**30}, 0, MAX_PAGE),
+        ({"startRow": True, "endRow": 3.0}, 0, 3),
+        ({"startRow": 10**30}, MAX_START, MAX_START + 100),
+        ("x", 0, 100),
+        (None, 0, 100),
+    ],
+)
+def test_grid_requests_are_clamped(sent, start, end):
+    parsed = parse_grid_request(sent)
+    assert (parsed.start, parsed.end) == (start, end)
+
+
+def test_grid_sort_and_filters_of_the_wrong_shape_are_dropped():
+    sent = {
+        "sortModel": [{"colId": ["username"]}, None, {"colId": "email", "sort": {}}],
+        "filterModel": {
+            "username": {"type": [], "filter": "x"},
+            "email": {"conditions": [None, {"type": "contains", "filter": "a'b"}]},
+            "role_name": {"type": "contains", "filter": {"x": 1}},
+            "x' OR 1=1": {"type": "contains", "filter": "x"},
+        },
+    }
+    query = grid_query(
+        sent, {"email": "u.email"}, {"username": "u.username", "email": "u.email"}, "u.id"
+    )
+    assert query.order_by == "u.email ASC NULLS LAST, u.id"
+    assert query.where == ["(position(lower(:f0) in lower(u.email)) > 0)"]
+    assert query.params == {"f0": "a'b"}  # a bound parameter, never in the SQL text
+
+
+def test_input_helpers_take_only_the_expected_type():
+    assert choice("15m", {"15m": 1}) == "15m"
+    assert choice(["15m"], {"15m": 1}, "1h") == "1h"
+    assert choice(True, {1: "x"}) is None and choice(1.0, {1: "x"}) is None
+    assert whole_number(30.0, 1, 365) == 30
+    assert [whole_number(v, 1, 365) for v in (INF, NAN, 0, 366, 1.5, "30", True)] == [None] * 7
+    assert clicked_value({"points": [{"customdata": ["high", 3]}]}, "customdata", 0) == "high"
+    for hostile in BY_PROPERTY["clickData"] + HOSTILE:
+        assert clicked_value(hostile, "customdata", 0) is None or isinstance(
+            clicked_value(hostile, "customdata", 0), str
+        )
+    assert clicked_value({"points": [{"x": INF}]}, "x") is None
