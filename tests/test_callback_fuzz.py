@@ -49,6 +49,8 @@ HOSTILE: list[Any] = [
 ]
 # A slot seen before (the same component property feeding another callback) gets these.
 CORE = [None, [], {}, "x" * 100_000, INF, [[[[["deep"]]]], None]]
+# And all slots of a callback at once.
+EVERY_SLOT = [None, "x" * 100_000, [[[[["deep"]]]], None]]
 # Shapes aimed at what a property usually holds.
 BY_PROPERTY: dict[str, list[Any]] = {
     "clickData": [
@@ -155,16 +157,19 @@ def _body(key: str, spec: dict, values: list[Any]) -> dict:
 
 def fuzz_cases(callback_map: dict) -> Iterator[tuple[str, str, bytes]]:
     """(callback, what was sent, body) for every slot of every registered callback: the whole
-    HOSTILE list where a component property appears first, CORE where it appears again (the
-    panels share their view and timer inputs), the property's own shapes everywhere."""
-    seen: set[tuple[str, str]] = set()
+    HOSTILE list where a component property appears first, part of CORE where it appears again
+    (the panels share their view and timer inputs), the property's own shapes everywhere, then
+    EVERY_SLOT in all slots at once."""
+    seen: dict[tuple[str, str], int] = {}
     for key, spec in callback_map.items():
         slots = [*spec["inputs"], *spec.get("state", [])]
         resting = [_resting(s) for s in slots]
         for index, slot in enumerate(slots):
-            first_time = (slot["id"], slot["property"]) not in seen
-            seen.add((slot["id"], slot["property"]))
-            values_here = (HOSTILE if first_time else CORE) + BY_PROPERTY.get(slot["property"], [])
+            times = seen.get((slot["id"], slot["property"]), 0)
+            seen[(slot["id"], slot["property"])] = times + 1
+            # Seen before: three of CORE, a different three each time round.
+            again = [CORE[(times + k) % len(CORE)] for k in range(3)]
+            values_here = (again if times else HOSTILE) + BY_PROPERTY.get(slot["property"], [])
             for turn, value in enumerate(values_here):
                 values = list(resting)
                 values[index] = value
@@ -182,7 +187,7 @@ def fuzz_cases(callback_map: dict) -> Iterator[tuple[str, str, bytes]]:
                     f"{slot['id']}.{slot['property']}={value!r:.60}",
                     json.dumps(body).encode(),
                 )
-        for value in CORE:
+        for value in EVERY_SLOT:
             body = _body(key, spec, [value] * len(slots))
             yield key, f"every slot={value!r:.60}", json.dumps(body).encode()
 
