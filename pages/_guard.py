@@ -41,6 +41,7 @@ BAD_INPUT = (
     "Nothing was changed. Reload the page if this keeps happening."
 )
 BAD_BODY = "This request is not a callback the dashboard can answer."
+TOO_LARGE = "The request is too large."
 
 
 def message_area() -> html.Div:
@@ -122,7 +123,7 @@ def _slots_match(sent: Any, registered: list[dict]) -> bool:
 def dispatch_problem(body: bytes, callback_map: dict) -> str | None:
     """Why Dash could not dispatch this body, or None when it can."""
     if len(body) > MAX_BODY_BYTES:
-        return "The request is too large."
+        return TOO_LARGE
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
@@ -169,8 +170,7 @@ def install(app: Dash) -> None:
         problem = dispatch_problem(request.get_data(cache=True), app.callback_map)
         if problem is None:
             return None
-        status = 413 if problem == "The request is too large." else 400
-        return jsonify(error=problem), status
+        return jsonify(error=problem), 413 if problem == TOO_LARGE else 400
 
     view = server.view_functions[endpoint]
 
