@@ -21,10 +21,12 @@ from auth.login import LoginPolicy, init_auth
 from auth.permissions import has_permission, signed_in_user
 from auth.scrape import refuse_metrics_request
 from data.config import Settings, load_settings
-from data.db import Database, configure_database
+from data.db import Database, configure_database, get_database
 from data.health import basic_health, detailed_health
 from data.metrics import render_metrics
 from data.prometheus import PrometheusReader, configure_prometheus
+from pages._guard import callback_failed, message_area
+from pages._guard import install as install_input_guard
 from pages._panels import panels_as_json
 
 ROOT = Path(__file__).resolve().parent
@@ -104,6 +106,7 @@ def shell() -> html.Div:
             ),
             html.Div(id="alert-banner", className="alert-banner"),
             alert_banner.poller(),
+            message_area(),
             html.Main(dash.page_container, className="main"),
         ],
         className="shell",
@@ -150,6 +153,7 @@ def create_app(
         assets_folder=str(ROOT / "assets"),
         title="TaskMaster Dash",
         suppress_callback_exceptions=True,
+        on_error=callback_failed,  # a callback that raises answers with a message, not a 500
     )
     app.layout = shell
     server = app.server
@@ -161,15 +165,16 @@ def create_app(
         policy=login_policy or LoginPolicy.from_environment(),
     )
     init_security_headers(server, app.csp_hashes)
+    install_input_guard(app)
 
     @server.route(prefix + "api/v1/health")
     def health():
-        body, status = basic_health(database, environment)
+        body, status = basic_health(get_database(), environment)
         return jsonify(body), status
 
     @server.route(prefix + "api/v1/health/detailed")
     def health_detailed():
-        body, status = detailed_health(database, environment)
+        body, status = detailed_health(get_database(), environment)
         return jsonify(body), status
 
     @server.route(prefix + "api/v1/analytics/<page>")

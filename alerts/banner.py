@@ -6,28 +6,61 @@ by all sessions of this process for a few seconds. app.py imports this module.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, State, callback, clientside_callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.rules import format_number
 from auth.permissions import signed_in_user
 from data.alerts import banner_alerts
-from data.db import Actor, get_database, user_message
+from data.db import DATABASE_UNREACHABLE, Actor, get_database, user_message
 
 POLL_ID = "alert-banner-poll"
+HEALTH_URL_ID = "database-health-url"
+DATABASE_STATUS_ID = "database-status"
 POLL_MS = 15_000
 CACHE_SECONDS = 5.0
 _cache: dict[str, Any] = {"at": -1e9, "rows": []}
 _cache_lock = threading.Lock()
 
 
-def poller() -> dcc.Interval:
-    return dcc.Interval(id=POLL_ID, interval=POLL_MS)
+def poller() -> html.Div:
+    """The banner's timer, and the line that says when the database is unreachable: it asks
+    the public health route from the browser, because while the database is down the server
+    cannot tell who is signed in and answers every callback 503."""
+    return html.Div(
+        [
+            dcc.Interval(id=POLL_ID, interval=POLL_MS),
+            dcc.Store(id=HEALTH_URL_ID, data=dash.get_relative_path("/api/v1/health")),
+            html.Div(id=DATABASE_STATUS_ID),
+        ]
+    )
+
+
+clientside_callback(
+    """async function(_ticks, url) {
+        let body;
+        try {
+            body = await (await fetch(url, {cache: 'no-store'})).json();
+        } catch (e) {
+            return window.dash_clientside.no_update;  // the server itself is away
+        }
+        if (body.database !== 'disconnected') { return null; }
+        return {namespace: 'dash_html_components', type: 'Div', props: {
+            id: 'database-unreachable', className: 'alert-item alert-critical',
+            children: """
+    + json.dumps(DATABASE_UNREACHABLE)
+    + """}};
+    }""",
+    Output(DATABASE_STATUS_ID, "children"),
+    Input(POLL_ID, "n_intervals"),
+    State(HEALTH_URL_ID, "data"),
+)
 
 
 def clear_cache() -> None:

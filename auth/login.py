@@ -14,6 +14,7 @@ from flask import (
     Flask,
     Response,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template_string,
@@ -294,12 +295,19 @@ def logout():
     return redirect(prefix + "login")
 
 
+def _database_unavailable(exc: SQLAlchemyError) -> None:
+    """The database could not say who this is: that is an outage, not a reason to end the
+    session. Marked for require_sign_in, which answers 503 instead of "sign in"."""
+    g.database_unavailable = user_message(exc)
+
+
 def _load_user(token: str) -> SessionUser | None:
     """The user of a live server-side session: ended, idle or expired sessions, and users who may
     no longer sign in, get None (the request is not signed in)."""
     try:
         record = session_user(token, _now(), current_app.config["SESSION_LIFETIME"])
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
+        _database_unavailable(exc)
         return None
     return SessionUser(record, token) if record else None
 
@@ -319,9 +327,40 @@ def _load_user_from_request(req) -> SessionUser | None:
             email = access.verified_email(token)
             record = email_session(email) if email else None
             return SessionUser(record) if record else None
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
+        _database_unavailable(exc)
         return None
     return None
+
+
+DATABASE_DOWN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Database unreachable · TaskMaster Dash</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="{{ retry }}">
+<link rel="stylesheet" href="{{ prefix }}assets/style.css"></head>
+<body class="login-body">
+<main class="login-card">
+  <h1>TaskMaster Dash</h1>
+  <p class="login-message" role="alert" id="database-unreachable">{{ message }}</p>
+  <p class="muted">This page tries again every {{ retry }} seconds and opens by itself when the
+  database is back. You stay signed in.</p>
+</main></body></html>"""
+DATABASE_RETRY_SECONDS = 10
+
+
+def database_down_response(message: str, path: str, prefix: str) -> Response:
+    """503 while the database cannot be read: JSON for callbacks and the API, a page that
+    reloads itself for everything else."""
+    if path.startswith(prefix + "_dash-") or path.startswith(prefix + "api/"):
+        response = jsonify(error=message)
+    else:
+        html = render_template_string(
+            DATABASE_DOWN_PAGE, message=message, retry=DATABASE_RETRY_SECONDS, prefix=prefix
+        )
+        response = Response(html, mimetype="text/html")
+    response.status_code = 503
+    response.headers["Retry-After"] = str(DATABASE_RETRY_SECONDS)
+    return response
 
 
 @blueprint.route("/api/v1/me")
@@ -402,6 +441,8 @@ def init_auth(
             return None
         if current_user.is_authenticated:
             return None
+        if g.get("database_unavailable"):
+            return database_down_response(g.database_unavailable, path, prefix)
         if path.startswith(prefix + "_dash-") or path.startswith(prefix + "api/"):
             return jsonify(error="sign-in required"), 401
         full = request.full_path if request.query_string else path

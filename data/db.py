@@ -231,6 +231,12 @@ def get_database() -> Database:
     return _database
 
 
+DATABASE_UNREACHABLE = (
+    "The database is unreachable right now: what you see may be out of date. "
+    "The dashboard keeps retrying and recovers by itself when the database is back."
+)
+
+
 def user_message(exc: BaseException) -> str:
     """The one place that turns a database exception into a sentence for the UI or CLI."""
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
@@ -251,7 +257,7 @@ def user_message(exc: BaseException) -> str:
     if isinstance(orig, psycopg.errors.StringDataRightTruncation):
         return "A value is too long; nothing was saved."
     if isinstance(orig, psycopg.OperationalError) or isinstance(exc, ConnectionError):
-        return "The database is unreachable right now; this will recover when it is back."
+        return DATABASE_UNREACHABLE
     if isinstance(exc, SQLAlchemyError):
         return "The database refused the request; nothing was saved."
     return "Something went wrong; nothing was saved."

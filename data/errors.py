@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from data.db import Actor, PoolName, get_database
+from data.grid import parse_grid_request
 from data.vocabulary import CATEGORIES, ENVIRONMENTS, RESOLUTION_STATUSES, SEVERITIES
 
 STATUSES = RESOLUTION_STATUSES
@@ -252,11 +253,9 @@ SORTABLE = {
 
 
 def _order_by(sort_model: Any) -> str:
-    first = sort_model[0] if isinstance(sort_model, list) and sort_model else None
-    if not isinstance(first, dict) or first.get("colId") not in SORTABLE:
-        first = {"colId": "last_occurred_at", "sort": "desc"}
-    direction = "ASC" if first.get("sort") == "asc" else "DESC"
-    return ", ".join(f"{key} {direction}" for key in (*SORTABLE[first["colId"]], "e.id"))
+    sort = parse_grid_request({"sortModel": sort_model}).sort
+    column, direction = sort[0] if sort and sort[0][0] in SORTABLE else ("last_occurred_at", "desc")
+    return ", ".join(f"{key} {direction.upper()}" for key in (*SORTABLE[column], "e.id"))
 
 
 def _fmt_time(value: datetime | None) -> str | None:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from auth.permissions import actor_with, has_permission, require_permission
 from data.audit import ACTIONS, AuditFilter, audit_page, audited_tables
 from data.db import user_message
-from data.grid import MAX_PAGE
+from data.grid import parse_grid_request
 from data.users import UserInputError
 from pages._admin import field, refresh_grid_on, result
 from pages._ui import not_permitted, panel_message, when
@@ -106,15 +106,12 @@ def choose_filters(user, table, action, since, until):
 )
 @require_permission(PERMISSION)
 def load_audit(request, filters):
-    request = request if isinstance(request, dict) else {}
+    block = parse_grid_request(request)
     try:
         chosen = AuditFilter.parse(**_known(filters))
-        start = max(0, int(request.get("startRow") or 0))
-        end = int(request.get("endRow") or start + 100)
-        rows, total = audit_page(actor_with(PERMISSION), chosen, start, min(end - start, MAX_PAGE))
-    except (UserInputError, TypeError, ValueError) as exc:
-        message = str(exc) if isinstance(exc, UserInputError) else "The filter is not valid."
-        return {"rowData": [], "rowCount": 1}, result(message, ok=False)
+        rows, total = audit_page(actor_with(PERMISSION), chosen, block.start, block.limit)
+    except UserInputError as exc:
+        return {"rowData": [], "rowCount": 1}, result(str(exc), ok=False)
     except SQLAlchemyError as exc:
         return {"rowData": [], "rowCount": 1}, result(user_message(exc), ok=False)
     for row in rows:

@@ -19,6 +19,7 @@ from data.roles import (
     set_role_permissions,
 )
 from pages._admin import field, result
+from pages._input import choice
 from pages._ui import not_permitted
 
 PERMISSION = "users:manage"
@@ -157,7 +158,7 @@ def load_role(role_name):
         found = {r["role_name"]: r for r in roles(actor_with(PERMISSION))}
     except SQLAlchemyError:
         raise dash.exceptions.PreventUpdate from None
-    role = found.get(role_name) if isinstance(role_name, str) else None  # the client sends it
+    role = found.get(choice(role_name, found))
     if role is None:
         return [], ""
     return list(role["permissions"]), role["role_description"] or ""

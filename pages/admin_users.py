@@ -25,6 +25,7 @@ from data.users import (
     users_page,
 )
 from pages._admin import field, refresh_grid_on, result
+from pages._input import whole_number
 from pages._ui import not_permitted, panel_message, when
 
 PERMISSION = "users:manage"
@@ -342,6 +343,7 @@ def end_sessions(clicks, selected):
 
 
 def _whole_days(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    days = whole_number(value, 1, API_KEY_MAX_DAYS)
+    if days is None:
         raise UserInputError(f"An API key lasts 1 to {API_KEY_MAX_DAYS} days.")
-    return int(value)
+    return days

@@ -25,6 +25,7 @@ from alerts.rules import (
 from auth.permissions import actor_with, has_permission, require_permission, signed_in_user
 from data import alerts as store
 from data.db import PoolName, get_database, user_message
+from pages._input import choice
 from pages._panels import chart
 from pages._ui import empty_figure, panel_message, when
 
@@ -447,7 +448,7 @@ def silence_alert(_clicks, rule_name, minutes, note):
     actor = actor_with(MANAGE)
     try:
         name = _known_rule(rule_name)
-        if isinstance(minutes, bool) or minutes not in SILENCE_MINUTES:
+        if choice(minutes, SILENCE_MINUTES) is None:
             raise RuleError("choose a duration from the list")
         database = get_database()
         if minutes == 0:

@@ -14,6 +14,7 @@ from auth.permissions import actor_with, has_permission, require_permission
 from data import pool_health as health
 from data.db import user_message
 from data.prometheus import PrometheusUnavailable, get_prometheus
+from pages._input import choice
 from pages._ui import empty_figure, not_permitted, panel_message, style_figure
 
 PERMISSION = "pools:read"
@@ -166,7 +167,7 @@ def _current_table(frame: pd.DataFrame) -> html.Table:
 )
 @require_permission(PERMISSION)
 def refresh_prometheus(_ticks: int | None, range_key: str | None):
-    minutes = health.RANGES.get(range_key or "", health.RANGES["15m"])
+    minutes = health.RANGES[choice(range_key, health.RANGES, "15m")]
     reader = get_prometheus()
     if reader is None:
         message = (
