@@ -26,7 +26,7 @@ from auth.permissions import actor_with, has_permission, require_permission, sig
 from data import alerts as store
 from data.db import PoolName, get_database, user_message
 from pages._panels import chart
-from pages._ui import empty_figure, panel_message, when
+from pages._ui import CHART_CONFIG, empty_figure, panel_message, when
 
 dash.register_page(
     __name__, path="/alerts", name="Alerts", title="Alerts · TaskMaster Dash", order=80
@@ -156,7 +156,7 @@ def layout(**_query: str) -> html.Div:
                 ],
                 className="tr-field timeline-range",
             ),
-            dcc.Graph(id="alerts-timeline-chart", config={"displaylogo": False}),
+            dcc.Graph(id="alerts-timeline-chart", config=CHART_CONFIG),
             html.Div(id="alerts-timeline"),
         ]
     )

@@ -14,7 +14,7 @@ from auth.permissions import actor_with, has_permission, require_permission
 from data import pool_health as health
 from data.db import user_message
 from data.prometheus import PrometheusUnavailable, get_prometheus
-from pages._ui import empty_figure, not_permitted, panel_message, style_figure
+from pages._ui import CHART_CONFIG, empty_figure, not_permitted, panel_message, style_figure
 
 PERMISSION = "pools:read"
 dash.register_page(
@@ -29,7 +29,6 @@ dash.register_page(
 REFRESH = "pools-refresh"
 RANGE = "pools-range"
 POOL_ORDER = ["read", "write", "analytics", "background"]
-GRAPH_CONFIG = {"displaylogo": False}
 
 
 def layout(**_query: str) -> html.Div:
@@ -55,11 +54,11 @@ def layout(**_query: str) -> html.Div:
                         className="pools-heading",
                     ),
                     html.Div(id="pools-prom-status"),
-                    dcc.Graph(id="pools-utilisation", config=GRAPH_CONFIG),
+                    dcc.Graph(id="pools-utilisation", config=CHART_CONFIG),
                     html.Div(
                         [
-                            dcc.Graph(id="pools-success-rate", config=GRAPH_CONFIG),
-                            dcc.Graph(id="pools-failure-rate", config=GRAPH_CONFIG),
+                            dcc.Graph(id="pools-success-rate", config=CHART_CONFIG),
+                            dcc.Graph(id="pools-failure-rate", config=CHART_CONFIG),
                         ],
                         className="pools-two",
                     ),

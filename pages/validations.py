@@ -30,7 +30,7 @@ dash.register_page(
     permission=PERMISSION,
 )
 # Clicking a validation chart narrows this page (and its list of runs) to the clicked point.
-RUN_CLICK = partial(click_to, "/validations", "validations", step=q.STEP)
+RUN_CLICK = partial(click_to, "validations", step=q.STEP)
 
 
 def _score_figure(frame: pd.DataFrame, _view: ViewState):
@@ -99,6 +99,7 @@ PANELS = [
         click=RUN_CLICK(series_key="type"),
         value_column="runs",
         wide=True,
+        step=q.STEP,
     ),
     _panel(
         "val-share",
@@ -108,6 +109,7 @@ PANELS = [
         click=RUN_CLICK(series_key="status"),
         value_column="runs",
         wide=True,
+        step=q.STEP,
     ),
     _panel(
         "val-distribution",
