@@ -350,8 +350,8 @@ class Point:
 
     x: str | None
     y: str | None
+    label: str | None  # a bar's category (its x, or its y when the bar is horizontal)
     series: str | None  # the trace's customdata (its series value)
-    horizontal: bool
 
 
 def _scalar(value: Any) -> str | None:
@@ -377,8 +377,8 @@ def clicked_point(click_data: Any) -> Point | None:
     point = Point(
         x=_scalar(first.get("x")),
         y=_scalar(first.get("y")),
+        label=_scalar(first.get("label")),
         series=_scalar(custom),
-        horizontal=first.get("orientation") == "h",
     )
     return point if point.x is not None or point.y is not None else None
 
@@ -405,7 +405,7 @@ def click_to(
         query.pop("offset", None)
         clicked: dict[str, str] = {}
         if x_key:
-            category = point.y if point.horizontal else point.x
+            category = point.label or point.x
             if category is None:
                 return None
             clicked[x_key] = category

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html
 
-from data.analytics import Filters, Window
+from data.analytics import UNASSIGNED, Filters, Window
 from data.analytics_tasks import AGE_BUCKETS
 from data.errors import OPEN_STATUSES, ErrorFilter
 from data.vocabulary import (
@@ -57,7 +57,8 @@ TIME_FORMAT = "%Y-%m-%d %H:%M"  # how From/To are shown and typed: UTC, 24-hour,
 MAX_VALUES = 50
 MAX_TEXT = 200
 
-_NAME = re.compile(r"^[A-Za-z0-9(][A-Za-z0-9_.@+ ()-]{0,99}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+ -]{0,99}$")
+_ASSIGNEE = re.compile(rf"{_NAME.pattern}|^{re.escape(UNASSIGNED)}$")
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _NUMBER = re.compile(r"^[0-9]{1,2}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -127,7 +128,7 @@ def _values(raw: Any) -> list[str]:
 
 TASK_STATUS = Key("status", "Status", TASK_STATUSES)
 TASK_TYPE = Key("type", "Type", _NAME)
-ASSIGNEE = Key("assignee", "Assignee", _NAME)
+ASSIGNEE = Key("assignee", "Assignee", _ASSIGNEE)
 PRIORITY = Key("priority", "Priority", _NUMBER, charts=False)
 COMPLEXITY = Key("complexity", "Complexity", _NUMBER, charts=False)
 TAG = Key("tag", "Tag", _NAME, charts=False)

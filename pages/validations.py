@@ -75,7 +75,8 @@ def runs_table(frame: pd.DataFrame, _view: ViewState) -> html.Table:
                         href=f"/tasks/{row.task_id}",
                     )
                 ),
-            ]
+            ],
+            title=row.id,
         )
         for row in frame.itertuples()
     ]

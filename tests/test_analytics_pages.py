@@ -376,7 +376,7 @@ def test_a_click_adds_exactly_the_clicked_dimensions():
 
     view = parse_query({"range": "24h", "refresh": "1m", "severity": "low"}, "errors")
     handler = _panels.click_to("errors", series_key="severity", step=timedelta(minutes=5))
-    point = _panels.Point(x="2026-11-28 10:07:00", y="3", series="high", horizontal=False)
+    point = _panels.Point(x="2026-11-28 10:07:00", y="3", label=None, series="high")
     href = handler(point, view)
     parts = urlsplit(href)
     query = parse_qs(parts.query)
@@ -385,7 +385,7 @@ def test_a_click_adds_exactly_the_clicked_dimensions():
     # snapped to the 5-minute bucket the point belongs to, one bucket wide
     assert query["from"] == ["2026-11-28T10:05:00Z"] and query["to"] == ["2026-11-28T10:10:00Z"]
     tasks = _panels.click_to("tasks", series_key="status", x_key="priority")
-    bar = _panels.Point(x="3", y="2", series="pending", horizontal=False)
+    bar = _panels.Point(x="3", y="2", label="3", series="pending")
     href = tasks(bar, parse_query({"range": "7d", "type": "bugfix"}, "tasks"))
     assert parse_qs(urlsplit(href).query) == {
         "range": ["7d"],
@@ -394,7 +394,7 @@ def test_a_click_adds_exactly_the_clicked_dimensions():
         "type": ["bugfix"],
         "priority": ["3"],
     }
-    hostile = _panels.Point(x="'; DROP TABLE", y=None, series="<x>", horizontal=False)
+    hostile = _panels.Point(x="'; DROP TABLE", y=None, label=None, series="<x>")
     assert tasks(hostile, ViewState(page="tasks")) is None
 
 
