@@ -110,7 +110,13 @@ def draw(panel: Panel, view: ViewState) -> tuple[Any, Any]:
         figure = panel.figure(frame, view)
         xaxis = figure["layout"]["xaxis"]
         if xaxis.get("type") == "date":
-            xaxis.update(time_axis(view.window(panel.step)))
+            window = view.window(panel.step)
+            xaxis.update(time_axis(window))
+            if figure["layout"].get("barmode") == "stack":
+                # each bar fills most of its bucket, however few buckets have data
+                width = window.bucket.total_seconds() * 1000
+                for trace in figure["data"]:
+                    trace.update(width=0.8 * width, offset=0.1 * width)
         return figure, None
     return panel.table(frame, view), None
 
@@ -259,7 +265,15 @@ def chart(
             "paper_bgcolor": "rgba(0,0,0,0)",
             "plot_bgcolor": "rgba(0,0,0,0)",
             "font": {"color": "#8a94a6"},
-            "margin": {"l": 48, "r": 16, "t": 16, "b": 40},
+            "margin": {"l": 48, "r": 16, "t": 40 if showlegend else 16, "b": 40},
+            # above the plot on the left: the mode bar (top right, on hover) never covers it
+            "legend": {
+                "orientation": "h",
+                "x": 0,
+                "xanchor": "left",
+                "y": 1.02,
+                "yanchor": "bottom",
+            },
             "hovermode": "x unified",
             "barmode": barmode,
             "showlegend": showlegend,

@@ -52,7 +52,7 @@ REFRESH_MS: dict[str, int | None] = {"off": None, "30s": 30_000, "1m": 60_000, "
 DEFAULT_RANGE = "24h"
 DEFAULT_REFRESH = "off"
 MAX_CUSTOM_SPAN = timedelta(days=400)
-ANY = "any"  # a multi-valued key with a default: every value
+ANY = "any"  # every value of a multi-valued key
 TIME_FORMAT = "%Y-%m-%d %H:%M"  # how From/To are shown and typed: UTC, 24-hour, ISO order
 MAX_VALUES = 50
 MAX_TEXT = 200
@@ -108,7 +108,7 @@ class Key:
         if tuple(values) == self.default:
             return None
         if not values or (isinstance(self.allowed, tuple) and set(values) == set(self.allowed)):
-            return ANY if self.default else None
+            return ANY  # every value, said outright (not the same as "not set" for a list)
         return ",".join(values)
 
 

@@ -189,6 +189,23 @@ def test_a_copied_link_reopens_the_same_view(dash_app, client_as):
     assert find_component(page, "tr-interval")["interval"] == 60_000
     assert find_component(page, "tr-interval")["disabled"] is False
     assert find_component(page, "error-triage") is not None  # the triage list sits below
+    # every chart: the mode bar on hover only, from the one chart config
+    graphs = find_all(page, "Graph")
+    assert len(graphs) == 6
+    assert all(g["config"] == {"displaylogo": False, "displayModeBar": "hover"} for g in graphs)
+
+
+def find_all(tree, component_type: str) -> list[dict]:
+    found = []
+    if isinstance(tree, dict):
+        if tree.get("type") == component_type:
+            found.append(tree.get("props", {}))
+        for value in tree.get("props", {}).values():
+            found.extend(find_all(value, component_type))
+    elif isinstance(tree, list):
+        for item in tree:
+            found.extend(find_all(item, component_type))
+    return found
 
 
 def key(name: str) -> dict:

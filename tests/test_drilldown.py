@@ -440,7 +440,8 @@ def test_a_bar_click_narrows_the_list_scrolls_to_it_and_ticks_read_well(
     # the From/To fields show the whole UTC time, 24-hour, ISO order
     start, end = window_of(query)
     shown = dash_duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('input.tr-time, .tr-time input')).map(e => e.value)"
+        "return Array.from(document.querySelectorAll('input.tr-time, .tr-time input'))"
+        ".map(e => e.value)"
     )
     assert shown == [f"{start:%Y-%m-%d %H:%M}", f"{end:%Y-%m-%d %H:%M}"]
     # a one-hour window draws with whole-minute ticks, never "14:01:59.9996"
