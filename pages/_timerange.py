@@ -22,7 +22,9 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, 
 
 from data.analytics import UNASSIGNED, Filters, Window
 from data.analytics_tasks import AGE_BUCKETS
+from data.audit import ACTIONS as AUDIT_ACTIONS
 from data.errors import OPEN_STATUSES, ErrorFilter
+from data.pool_health import RANGES as POOL_RANGES
 from data.vocabulary import (
     CATEGORIES,
     ENVIRONMENTS,
@@ -151,6 +153,44 @@ PAGE_KEYS: dict[str, tuple[Key, ...]] = {
     "errors": (SEVERITY, CATEGORY, SERVICE, CODE, ERROR_STATUS, ENVIRONMENT, SEARCH),
     "overview": (),
 }
+# Pages whose URL holds only their own keys (no analytics time range): what their controls
+# show is read with `key_values` and written with `search_for`.
+POOL_RANGE = Key("range", "Range", tuple(POOL_RANGES), multi=False, default=("15m",))
+ALERT_RANGE = Key("range", "Range", ("1h", "6h", "24h", "7d"), multi=False, default=("24h",))
+AUDIT_USER = Key("user", "User", _NAME, multi=False)
+AUDIT_TABLE = Key("table", "Table", re.compile(r"^[a-z_][a-z0-9_]{0,62}$"), multi=False)
+AUDIT_OPERATION = Key("operation", "Operation", AUDIT_ACTIONS, multi=False)
+AUDIT_FROM = Key("from", "From", re.compile(r"^\d{4}-\d{2}-\d{2}$"), multi=False)
+AUDIT_TO = Key("to", "To", AUDIT_FROM.allowed, multi=False)
+SIMPLE_PAGE_KEYS: dict[str, tuple[Key, ...]] = {
+    "pools": (POOL_RANGE,),
+    "alerts": (ALERT_RANGE,),
+    "audit": (AUDIT_USER, AUDIT_TABLE, AUDIT_OPERATION, AUDIT_FROM, AUDIT_TO),
+}
+
+
+def key_values(query: Mapping[str, Any] | None, page: str) -> dict[str, str | None]:
+    """The single values a simple page's URL asks for (None: not set); bad ones are dropped."""
+    query = query if isinstance(query, Mapping) else {}
+    values = {}
+    for key in SIMPLE_PAGE_KEYS[page]:
+        parsed = key.parse(query.get(key.name), [])
+        values[key.name] = parsed[0] if parsed else None
+    return values
+
+
+def search_for(values: Mapping[str, Any], page: str) -> str:
+    """The query string of a simple page's controls (checked like a URL, defaults left out)."""
+    chosen = key_values(values, page)
+    written = {}
+    for key in SIMPLE_PAGE_KEYS[page]:
+        value = chosen[key.name]
+        text = key.write((value,) if value else ())
+        if text is not None and value:
+            written[key.name] = text
+    return "?" + urlencode(written) if written else "?"
+
+
 # Page -> the path its URL belongs to.
 PAGE_PATHS = {
     "tasks": "/tasks",
@@ -440,7 +480,7 @@ def controls(
             dcc.Store(id="tr-view", data={**view.query(), "page": view.page}),
             dcc.Location(id="tr-location", refresh="callback-nav"),
             dcc.Store(id="tr-url"),
-            dcc.Store(id="tr-url-written"),
+            dcc.Store(id=URL_WRITTEN),
             dcc.Store(id="tr-step", data=step.total_seconds() if step else None),
             dcc.Store(id="tr-loaded", data=True),
             dcc.Interval(id="tr-interval", interval=interval or 60_000, disabled=interval is None),
@@ -498,20 +538,27 @@ def write_view(values, ids, current):
     return {**view.query(), "page": view.page}, view.search(), custom, problems_line(view)
 
 
-# The server wrote the query string; the browser only puts it in the address bar (replaceState:
-# no history entry, and Dash's router does not rebuild the page).
-clientside_callback(
-    """function(search) {
-        if (typeof search === 'string' && search.startsWith('?')) {
-            const url = window.location.pathname + search;
-            window.history.replaceState(window.history.state, '', url);
-        }
-        return window.dash_clientside.no_update;
-    }""",
-    Output("tr-url-written", "data"),
-    Input("tr-url", "data"),
-    prevent_initial_call=True,
-)
+def write_url_from(store_id: str) -> str:
+    """The server writes a query string into `store_id`; the browser only puts it in the
+    address bar (replaceState: no history entry, and Dash's router does not rebuild the page).
+    Call once at import; put dcc.Store(store_id) and dcc.Store(<returned id>) in the layout."""
+    done = f"{store_id}-written"
+    clientside_callback(
+        """function(search) {
+            if (typeof search === 'string' && search.startsWith('?')) {
+                const url = window.location.pathname + (search === '?' ? '' : search);
+                window.history.replaceState(window.history.state, '', url);
+            }
+            return window.dash_clientside.no_update;
+        }""",
+        Output(done, "data"),
+        Input(store_id, "data"),
+        prevent_initial_call=True,
+    )
+    return done
+
+
+URL_WRITTEN = write_url_from("tr-url")
 
 # A chart's click opens its list with "#<list id>" in the URL: once the page is drawn, scroll
 # there (the list usually sits far below the charts).
