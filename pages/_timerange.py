@@ -368,9 +368,12 @@ def _options(values: Sequence[str]) -> list[dict[str, str]]:
     return [{"label": v.replace("_", " "), "value": v} for v in values]
 
 
-def control(key: Key, view: ViewState, choices: Sequence[str] | None = None) -> html.Label:
+def control(
+    key: Key, view: ViewState, choices: Sequence[str] | None = None, mark_list_only: bool = False
+) -> html.Label:
     """The control of one key, showing the view's value. `choices`: values to offer for a
-    key checked by a pattern (e.g. the service names); else it is a text field."""
+    key checked by a pattern (e.g. the service names); else it is a text field.
+    `mark_list_only`: say "(list)" when only the page's list uses the key."""
     values = view.values(key)
     offered = list(key.allowed) if isinstance(key.allowed, tuple) and not key.text else choices
     if offered is not None:
@@ -393,7 +396,8 @@ def control(key: Key, view: ViewState, choices: Sequence[str] | None = None) -> 
             type="search" if key.text else "text",
             className="tr-input",
         )
-    return html.Label([key.label, widget], className="tr-field")
+    label = f"{key.label} (list)" if mark_list_only and not key.charts else key.label
+    return html.Label([label, widget], className="tr-field")
 
 
 def _time_input(name: str, label: str, moment: datetime) -> html.Label:
@@ -411,6 +415,12 @@ def _time_input(name: str, label: str, moment: datetime) -> html.Label:
         ],
         className="tr-field",
     )
+
+
+def shown_in_bar(page: str) -> list[Key]:
+    """The keys the picker bar shows: on /errors the list's own keys sit on the list instead;
+    a single task (`task`, from a link) has no control."""
+    return [k for k in PAGE_KEYS[page] if k is not TASK and (k.charts or page != "errors")]
 
 
 def summary(view: ViewState, step: timedelta | None, now: datetime | None = None) -> str:
@@ -435,7 +445,7 @@ def controls(
     that the charts use too); plus the view store that panels read, the refresh timer and the
     "window" line. `step`: the page's rollup step, for the "one point per" line."""
     window = view.window(step)
-    chosen = keys if keys is not None else [k for k in PAGE_KEYS[view.page] if k.charts]
+    chosen = keys if keys is not None else shown_in_bar(view.page)
     fields = [
         html.Label(
             [
@@ -472,7 +482,7 @@ def controls(
             ],
             className="tr-field",
         ),
-        *[control(key, view, (choices or {}).get(key.name)) for key in chosen],
+        *[control(key, view, (choices or {}).get(key.name), True) for key in chosen],
     ]
     interval = REFRESH_MS[view.refresh]
     return html.Div(

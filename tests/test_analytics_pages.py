@@ -485,6 +485,27 @@ def test_each_page_redraws_when_the_range_changes(dash_duo, dash_app, users, kno
     assert dash_duo.get_logs() == []
 
 
+@pytest.mark.browser
+@pytest.mark.parametrize("role", ["viewer", "developer"])
+def test_every_analytics_page_draws_for_a_read_only_role_with_a_clean_console(
+    dash_duo, dash_app, users, known_data, role
+):
+    browser_sign_in(dash_duo, dash_app, users.username(role), path="/")
+    base = dash_duo.server.url.rstrip("/")
+    drawn = {
+        "/": "#ov-backlog-graph .scatterlayer .trace",
+        "/tasks": "#tasks-throughput-graph .barlayer .point",
+        "/validations": "#val-score-graph .scatterlayer .trace",
+        "/errors": "#errors-by-severity-graph .barlayer .point",
+    }
+    for path, chart in drawn.items():
+        dash_duo.driver.get(f"{base}{path}?range=7d&severity=critical,high")
+        dash_duo.wait_for_element(f"{chart}, #not-permitted", timeout=20)
+        if path == "/tasks":  # the list-only keys have their own controls
+            dash_duo.wait_for_element(KEY_SELECTOR.format("priority"), timeout=10)
+    assert dash_duo.get_logs() == []
+
+
 # A control's element: Dash writes a dict id as JSON with its keys sorted.
 KEY_SELECTOR = """[id='{{"key":"{}","type":"tr-key"}}']"""
 
