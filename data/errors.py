@@ -18,13 +18,10 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from data.db import Actor, PoolName, get_database
-from data.vocabulary import RESOLUTION_STATUSES
 
-STATUSES = RESOLUTION_STATUSES
 OPEN_STATUSES = ("unresolved", "investigating")
 CLOSED_STATUSES = ("resolved", "wont_fix", "duplicate")
 MAX_NOTE = 5000
-MAX_SEARCH = 200
 MAX_BULK = 500
 MAX_PAGE = 500
 COUNT_CAP = 10_000

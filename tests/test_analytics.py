@@ -642,9 +642,11 @@ def test_lowest_scoring_runs_over_many_ties_are_newest_first(known_data, users, 
                 """INSERT INTO validation_results (task_id, validation_type, validation_status,
                        validation_score, created_at)
                    SELECT md5('t1')::uuid, 'syntax', 'failed', 0,
-                          now() - make_interval(mins => 5 * g)
+                          CAST(:end AS timestamptz) - make_interval(mins => 5 * g)
                    FROM generate_series(1, 300) AS g"""
-            )
+            ),
+            # inside the window however long the suite has run since MONTH was made
+            {"end": MONTH.end},
         )
     runs = vals.lowest_scoring_runs(users.actor("viewer"), MONTH, Filters(), limit=10)
     truth = sql_df(
