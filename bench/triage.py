@@ -23,15 +23,16 @@ from sqlalchemy import text  # noqa: E402
 from data.config import load_settings  # noqa: E402
 from data.db import SYSTEM_ACTOR, PoolName, configure_database  # noqa: E402
 from data.errors import (  # noqa: E402
+    ErrorFilter,
     count_errors,
     error_detail,
     error_page,
-    make_filter,
     service_names,
 )
 from data.runtime import open_database  # noqa: E402
 from data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
 from data.tasks import task_detail  # noqa: E402
+from pages._timerange import parse_query  # noqa: E402
 
 
 def timed(repeat: int, work: Callable[[], object]) -> tuple[float, float, object]:
@@ -44,6 +45,11 @@ def timed(repeat: int, work: Callable[[], object]) -> tuple[float, float, object
     samples.sort()
     p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
     return statistics.median(samples), p95, result
+
+
+def triage_filter(**query: str) -> ErrorFilter:
+    """The list's filter for /errors?<query>, as the page builds it."""
+    return parse_query(query, "errors").error_filter()
 
 
 def main() -> None:
@@ -71,11 +77,11 @@ def main() -> None:
                 )
             )
         print(f"error_logs rows: {total:,}; {args.repeat} runs each after one warm-up\n")
-        open_default = make_filter()
-        narrow = make_filter(severity="critical,high", environment="production", range="24h")
-        search = make_filter(status="any", q="deadlock")
-        rare = make_filter(status="any", q="req_4242")  # nowhere in code or message
-        resolved_week = make_filter(status="resolved", range="7d")
+        open_default = ErrorFilter()  # every open error, any time
+        narrow = triage_filter(severity="critical,high", environment="production", range="24h")
+        search = triage_filter(status="any", q="deadlock", range="30d")
+        rare = triage_filter(status="any", q="req_4242", range="30d")  # nowhere in the data
+        resolved_week = triage_filter(status="resolved", range="7d")
         by_count = [{"colId": "occurrence_count", "sort": "desc"}]
         by_severity = [{"colId": "error_severity", "sort": "desc"}]
         cases: list[tuple[str, Callable[[], object]]] = [

@@ -95,33 +95,49 @@ class Window:
         }
 
 
+UNASSIGNED = "(unassigned)"
+
+
 @dataclass(frozen=True)
 class Filters:
-    """Validated filter values (pages/_timerange.py checks them against whitelists)."""
+    """Validated filter values (pages/_timerange.py checks them against each key's allowed
+    values). A tuple holds the values a key may take (empty: not filtered)."""
 
-    status: str | None = None
-    type: str | None = None
-    severity: str | None = None
-    category: str | None = None
-    service: str | None = None
-    assignee: str | None = None
+    status: tuple[str, ...] = ()
+    type: tuple[str, ...] = ()
+    severity: tuple[str, ...] = ()
+    category: tuple[str, ...] = ()
+    service: tuple[str, ...] = ()
+    code: tuple[str, ...] = ()
+    assignee: tuple[str, ...] = ()
+    # the task list only (the rollups keep none of these)
+    priority: tuple[str, ...] = ()
+    complexity: tuple[str, ...] = ()
+    tag: tuple[str, ...] = ()
+    age: tuple[str, ...] = ()
     task: str | None = None
+    # the triage list only
+    environment: tuple[str, ...] = ()
+    q: str | None = None
 
     def params(self) -> dict[str, Any]:
-        return {
-            "f_status": self.status,
-            "f_type": self.type,
-            "f_severity": self.severity,
-            "f_category": self.category,
-            "f_service": self.service,
-            "f_assignee": self.assignee,
-            "f_task": self.task,
+        """Bound parameters f_<name>: a list, or None when the filter is not set."""
+        params: dict[str, Any] = {
+            f"f_{name}": list(getattr(self, name)) or None
+            for name in ("status", "type", "severity", "category", "service", "code", "assignee")
         }
+        # the breakdowns say "(unassigned)"; the rollups and COALESCE in SQL keep ''
+        params["f_assignee"] = [
+            "" if name == UNASSIGNED else name for name in self.assignee
+        ] or None
+        params["f_task"] = self.task
+        return params
 
 
 def when(column: str, param: str) -> str:
-    """`column = :param`, or true when the filter is not set (a bound parameter either way)."""
-    return f"(CAST(:{param} AS text) IS NULL OR {column} = :{param})"
+    """`column` is one of the values in :param, or true when the filter is not set (a bound
+    parameter either way)."""
+    return f"(CAST(:{param} AS text[]) IS NULL OR {column} = ANY(CAST(:{param} AS text[])))"
 
 
 def running_total_sql(series: str, delta: str, grid_series: str, value: str) -> str:

@@ -14,9 +14,14 @@ STEP = timedelta(minutes=5)
 HOUR = timedelta(hours=1)
 
 
-def _filters(severity: str, category: str, service: str) -> str:
+def _filters(severity: str, category: str, service: str, code: str) -> str:
     return " AND ".join(
-        [when(severity, "f_severity"), when(category, "f_category"), when(service, "f_service")]
+        [
+            when(severity, "f_severity"),
+            when(category, "f_category"),
+            when(service, "f_service"),
+            when(code, "f_code"),
+        ]
     )
 
 
@@ -33,26 +38,26 @@ WITH p AS (
            r.created_n, r.occurrences, r.resolved_n, r.resolve_seconds
     FROM analytics_error_hourly r
     WHERE r.bucket >= :lo AND r.bucket < (SELECT split_h FROM p)
-      AND {_filters("r.error_severity", "r.error_category", "r.service_name")}
+      AND {_filters("r.error_severity", "r.error_category", "r.service_name", "r.error_code")}
     UNION ALL
     SELECT r.bucket, r.error_code, r.error_category, r.error_severity, r.service_name,
            r.created_n, r.occurrences, r.resolved_n, r.resolve_seconds
     FROM analytics_error_5m r
     WHERE r.bucket >= GREATEST(:lo, (SELECT split_h FROM p)) AND r.bucket < (SELECT split FROM p)
-      AND {_filters("r.error_severity", "r.error_category", "r.service_name")}
+      AND {_filters("r.error_severity", "r.error_category", "r.service_name", "r.error_code")}
     UNION ALL
     SELECT e.created_at, e.error_code, e.error_category, e.error_severity,
            COALESCE(e.service_name, ''), 1, e.occurrence_count, 0, 0
     FROM error_logs e
     WHERE e.created_at >= GREATEST(:lo, (SELECT split FROM p)) AND e.created_at < :until
-      AND {_filters("e.error_severity", "e.error_category", "e.service_name")}
+      AND {_filters("e.error_severity", "e.error_category", "e.service_name", "e.error_code")}
     UNION ALL
     SELECT e.resolved_at, e.error_code, e.error_category, e.error_severity,
            COALESCE(e.service_name, ''), 0, 0, 1,
            GREATEST(0, extract(epoch FROM e.resolved_at - e.first_occurred_at))::float8
     FROM error_logs e
     WHERE e.resolved_at >= GREATEST(:lo, (SELECT split FROM p)) AND e.resolved_at < :until
-      AND {_filters("e.error_severity", "e.error_category", "e.service_name")}
+      AND {_filters("e.error_severity", "e.error_category", "e.service_name", "e.error_code")}
 )
 """
 

@@ -14,6 +14,8 @@ from data.db import Actor
 STEP = timedelta(hours=1)
 OPEN = ("pending", "in_progress")
 CLOSED = ("completed", "failed", "cancelled")
+# The backlog's series as status filters ("closed since" stands for the three closed states).
+BACKLOG_SERIES = {"closed since": ",".join(CLOSED)}
 
 
 def _filters(status: str, type_: str, assignee: str) -> str:
@@ -41,7 +43,7 @@ WITH p AS (
     SELECT t.created_at, t.status, t.type, COALESCE(t.assigned_to, ''), 1, 0, 0, 0, 0, 0
     FROM tasks t
     WHERE t.created_at >= GREATEST(:lo, (SELECT split FROM p)) AND t.created_at < :until
-      AND {_filters("t.status", "t.type", "t.assigned_to")}
+      AND {_filters("t.status", "t.type", "COALESCE(t.assigned_to, '')")}
     UNION ALL
     SELECT t.completed_at, t.status, t.type, COALESCE(t.assigned_to, ''), 0, 1,
            (t.status = 'completed')::int,
@@ -53,7 +55,7 @@ WITH p AS (
             AND t.actual_hours IS NOT NULL)::int
     FROM tasks t
     WHERE t.completed_at >= GREATEST(:lo, (SELECT split FROM p)) AND t.completed_at < :until
-      AND {_filters("t.status", "t.type", "t.assigned_to")}
+      AND {_filters("t.status", "t.type", "COALESCE(t.assigned_to, '')")}
 )
 """
 
@@ -61,9 +63,7 @@ WITH p AS (
 def rollup_level(filters: Filters, by_type: bool = False) -> int:
     """Which totals of the task rollup answer these filters (GROUPING(type, assignee)); for a
     developer EVENTS keeps the assignee (level & 2)."""
-    return (2 if filters.type is None and not by_type else 0) + (
-        1 if filters.assignee is None else 0
-    )
+    return (2 if not filters.type and not by_type else 0) + (0 if filters.assignee else 1)
 
 
 def _events_df(
@@ -188,18 +188,54 @@ def open_task_links(actor: Actor, filters: Filters) -> pd.DataFrame:
     return links
 
 
+# Age bucket -> how old (created_at before now minus ...) a task in it is: [from, to).
+AGE_BOUNDS = {
+    "< 1 day": ("0 days", "1 day"),
+    "1-3 days": ("1 day", "3 days"),
+    "3-7 days": ("3 days", "7 days"),
+    "7-14 days": ("7 days", "14 days"),
+    "14-30 days": ("14 days", "30 days"),
+    "> 30 days": ("30 days", "100 years"),
+}
+
+
+def _list_filters(filters: Filters) -> tuple[str, dict]:
+    """The task list's own filters (the breakdown charts' categories) as SQL and parameters."""
+    clauses, params = [], {}
+    for name, column in (("priority", "t.priority"), ("complexity", "t.complexity_score")):
+        values = [int(v) for v in getattr(filters, name)]
+        if values:
+            clauses.append(f"{column} = ANY(CAST(:l_{name} AS int[]))")
+            params[f"l_{name}"] = values
+    if filters.tag:
+        clauses.append("t.tags ?| CAST(:l_tag AS text[])")
+        params["l_tag"] = list(filters.tag)
+    ages = []
+    for i, age in enumerate(filters.age):
+        older, younger = AGE_BOUNDS[age]
+        ages.append(
+            f"(t.created_at <= now() - CAST(:l_age_from{i} AS interval)"
+            f" AND t.created_at > now() - CAST(:l_age_to{i} AS interval))"
+        )
+        params[f"l_age_from{i}"], params[f"l_age_to{i}"] = older, younger
+    if ages:
+        clauses.append("(" + " OR ".join(ages) + ")")
+    return "".join(f" AND {c}" for c in clauses), params
+
+
 def task_list(
     actor: Actor, window: Window | None, filters: Filters, page: int = 0, size: int = 25
 ) -> pd.DataFrame:
     """One page of tasks matching the filters, oldest first (open ones unless a status is
-    given). With a window, tasks created in it (closed statuses: completed in it). One row more
-    than `size` is returned when there is a next page."""
-    closed = filters.status in CLOSED
+    given). With a window, tasks created in it (closed statuses only: completed in it). One
+    row more than `size` is returned when there is a next page."""
+    closed = bool(filters.status) and set(filters.status) <= set(CLOSED)
     column = "t.completed_at" if closed else "t.created_at"
     time_filter = f"AND {column} >= :start AND {column} < :until" if window else ""
     open_only = not (filters.status or filters.task)
     status_filter = "AND t.status IN ('pending', 'in_progress')" if open_only else ""
-    params = {**filters.params(), "limit": size + 1, "offset": page * size}
+    extra, extra_params = _list_filters(filters)
+    params = {**filters.params(), **extra_params, "limit": size + 1, "offset": page * size}
     if window:
         params.update(start=window.start, until=window.end)
     return fetch_frame(
@@ -207,9 +243,9 @@ def task_list(
         f"""SELECT t.id::text AS id, t.title, t.status, t.type, t.priority,
                    COALESCE(t.assigned_to, '') AS assignee, t.created_at, t.completed_at
             FROM tasks t
-            WHERE {_filters("t.status", "t.type", "t.assigned_to")}
+            WHERE {_filters("t.status", "t.type", "COALESCE(t.assigned_to, '')")}
               AND (CAST(:f_task AS uuid) IS NULL OR t.id = CAST(:f_task AS uuid))
-              {status_filter} {time_filter}
+              {status_filter} {time_filter} {extra}
             ORDER BY {column}, t.id LIMIT :limit OFFSET :offset""",
         params,
     )

@@ -79,7 +79,7 @@ WITH {_SPLIT}, ev AS ({
       AND {when("v.validation_type", "f_type")}
       AND CASE WHEN :kind = 's' THEN v.validation_score IS NOT NULL
                ELSE v.execution_time_ms IS NOT NULL END
-      AND (CAST(:f_status AS text) IS NULL OR v.validation_status = :f_status)
+      AND {when("v.validation_status", "f_status")}
 )
 """
 

@@ -9,9 +9,9 @@ spec's values, sort columns against a whitelist, ids as UUIDs, notes for presenc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,21 +19,10 @@ from sqlalchemy import Connection, text
 
 from data.db import Actor, PoolName, get_database
 from data.grid import parse_grid_request
-from data.vocabulary import CATEGORIES, ENVIRONMENTS, RESOLUTION_STATUSES, SEVERITIES
 
-STATUSES = RESOLUTION_STATUSES
 OPEN_STATUSES = ("unresolved", "investigating")
 CLOSED_STATUSES = ("resolved", "wont_fix", "duplicate")
-RANGES = {
-    "1h": timedelta(hours=1),
-    "6h": timedelta(hours=6),
-    "24h": timedelta(hours=24),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-}
-ANY = "any"  # the status value that means "every status"
 MAX_NOTE = 5000
-MAX_SEARCH = 200
 MAX_BULK = 500
 MAX_PAGE = 500
 COUNT_CAP = 10_000
@@ -70,107 +59,17 @@ def parse_timestamp(value: Any) -> datetime | None:
 
 @dataclass(frozen=True)
 class ErrorFilter:
+    """The list's filter, already checked (pages/_timerange.py builds it from the URL)."""
+
     statuses: tuple[str, ...] = OPEN_STATUSES  # empty: every status
     severities: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
     environments: tuple[str, ...] = ()
-    range: str | None = None  # one of RANGES, relative to now
-    since: datetime | None = None  # explicit bounds win over range
+    codes: tuple[str, ...] = ()
+    since: datetime | None = None  # errors whose first..last occurrence overlaps the window
     until: datetime | None = None
     search: str = ""
-    problems: tuple[str, ...] = field(default=(), compare=False)
-
-    def bounds(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
-        if self.since or self.until:
-            return self.since, self.until
-        if self.range:
-            return (now or datetime.now(UTC)) - RANGES[self.range], None
-        return None, None
-
-
-def _as_list(value: Any) -> list[str]:
-    """Query values arrive as a string ("a,b"), a list of strings, or nothing."""
-    if value is None:
-        return []
-    items = value if isinstance(value, list | tuple) else [value]
-    out: list[str] = []
-    for item in items:
-        if isinstance(item, str):
-            out.extend(part.strip() for part in item.split(",") if part.strip())
-    return out
-
-
-def _allowed(name: str, values: list[str], allowed: Sequence[str], problems: list[str]):
-    kept = tuple(dict.fromkeys(v for v in values if v in allowed))
-    if len(kept) < len(set(values)):
-        problems.append(f"Ignored an unknown {name}.")
-    return kept
-
-
-def make_filter(
-    *,
-    status: Any = None,
-    severity: Any = None,
-    category: Any = None,
-    service: Any = None,
-    environment: Any = None,
-    range: Any = None,  # noqa: A002 - the query parameter's name
-    since: Any = None,
-    until: Any = None,
-    q: Any = None,
-) -> ErrorFilter:
-    """A filter from untrusted values (URL query or form); what cannot be used is dropped and
-    said in `problems`. No status given means the open ones; "any" means every status."""
-    problems: list[str] = []
-    raw_status = _as_list(status)
-    if status is None:
-        statuses: tuple[str, ...] = OPEN_STATUSES
-    elif ANY in raw_status or not raw_status:
-        statuses = ()
-    else:
-        statuses = _allowed("status", raw_status, STATUSES, problems) or OPEN_STATUSES
-    services = tuple(dict.fromkeys(s for s in _as_list(service) if len(s) <= 100))[:50]
-    chosen_range = range if isinstance(range, str) and range in RANGES else None
-    if range not in (None, "", ANY) and chosen_range is None:
-        problems.append("Ignored an unknown time range.")
-    bounds = []
-    for label, value in (("From", since), ("To", until)):
-        parsed = parse_timestamp(value)
-        if value not in (None, "") and parsed is None:
-            problems.append(f"{label} is not a date and time (use e.g. 2026-11-28T14:00).")
-        bounds.append(parsed)
-    search = q.strip() if isinstance(q, str) else ""
-    if len(search) > MAX_SEARCH:
-        problems.append(f"The search text was cut to {MAX_SEARCH} characters.")
-        search = search[:MAX_SEARCH]
-    return ErrorFilter(
-        statuses=statuses,
-        severities=_allowed("severity", _as_list(severity), SEVERITIES, problems),
-        categories=_allowed("category", _as_list(category), CATEGORIES, problems),
-        services=services,
-        environments=_allowed("environment", _as_list(environment), ENVIRONMENTS, problems),
-        range=chosen_range,
-        since=bounds[0],
-        until=bounds[1],
-        search=search.replace("\x00", ""),
-        problems=tuple(problems),
-    )
-
-
-def filter_from_query(query: Mapping[str, Any]) -> ErrorFilter:
-    """The filter a URL query string describes (the keys the /errors page uses)."""
-    return make_filter(
-        status=query.get("status"),
-        severity=query.get("severity"),
-        category=query.get("category"),
-        service=query.get("service"),
-        environment=query.get("environment"),
-        range=query.get("range"),
-        since=query.get("from"),
-        until=query.get("to"),
-        q=query.get("q"),
-    )
 
 
 def _search_pattern(search: str) -> str:
@@ -189,11 +88,12 @@ def _where(flt: ErrorFilter, search_ids: list[str] | None = None) -> tuple[str, 
         ("error_category", "categories", flt.categories),
         ("service_name", "services", flt.services),
         ("environment", "environments", flt.environments),
+        ("error_code", "codes", flt.codes),
     ):
         if values:
             clauses.append(f"e.{column} = ANY(CAST(:{key} AS text[]))")
             params[key] = list(values)
-    since, until = flt.bounds()
+    since, until = flt.since, flt.until
     if since:  # the error occurred in the window: its [first, last] overlaps [since, until]
         clauses.append("e.last_occurred_at >= :since")
         params["since"] = since

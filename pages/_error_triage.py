@@ -19,28 +19,20 @@ from auth.permissions import actor_with, has_permission, require_permission, sig
 from data.db import user_message
 from data.errors import (
     ACTIONS,
-    ANY,
-    CATEGORIES,
-    ENVIRONMENTS,
     MAX_BULK,
     MAX_NOTE,
-    MAX_SEARCH,
-    RANGES,
-    SEVERITIES,
-    STATUSES,
-    ErrorFilter,
     TriageRefused,
     change_errors,
     count_errors,
     error_detail,
     error_page,
-    filter_from_query,
-    make_filter,
     parse_seen,
     parse_uuid,
-    service_names,
 )
+from data.grid import parse_grid_request
+from pages._admin import refresh_grid_on
 from pages._error_panel import CHANGED, error_view, no_such_error, ok_message
+from pages._timerange import PAGE_KEYS, ViewState, control, view_from_store
 from pages._ui import panel_message
 
 GRID = "triage-grid"
@@ -50,34 +42,12 @@ COUNT = "triage-count"
 MESSAGE = "triage-message"
 GRID_MESSAGE = "triage-grid-message"
 REFRESH = "triage-refresh"  # data changes -> the grid's cache is purged and the count redone
-URL_SYNC = "triage-url-sync"
 BULK_NOTE = "triage-bulk-note"
 BULK_RESOLVE = "triage-bulk-resolve"
 BULK_IGNORE = "triage-bulk-ignore"
 BULK_INVESTIGATE = "triage-bulk-investigate"
 BULK_BUTTONS = {BULK_INVESTIGATE: "investigate", BULK_RESOLVE: "resolve", BULK_IGNORE: "ignore"}
 BULK_MESSAGE = "triage-bulk-message"
-F_STATUS = "triage-status"
-F_SEVERITY = "triage-severity"
-F_CATEGORY = "triage-category"
-F_SERVICE = "triage-service"
-F_ENVIRONMENT = "triage-environment"
-F_RANGE = "triage-range"
-F_FROM = "triage-from"
-F_TO = "triage-to"
-F_SEARCH = "triage-search"
-# Filter component -> URL query key; the order is the order of the callbacks' filter arguments.
-FILTERS = {
-    F_STATUS: "status",
-    F_SEVERITY: "severity",
-    F_CATEGORY: "category",
-    F_SERVICE: "service",
-    F_ENVIRONMENT: "environment",
-    F_RANGE: "range",
-    F_FROM: "from",
-    F_TO: "to",
-    F_SEARCH: "q",
-}
 PAGE_SIZE = 100
 
 COLUMNS = [
@@ -107,95 +77,7 @@ COLUMNS = [
 ]
 
 
-def _options(values: tuple[str, ...]) -> list[dict[str, str]]:
-    return [{"label": v.replace("_", " "), "value": v} for v in values]
-
-
-def _dropdown(component_id: str, label: str, options: list, value: Any, multi: bool = True):
-    return html.Div(
-        [
-            html.Label(label, htmlFor=component_id),
-            dcc.Dropdown(
-                id=component_id,
-                options=options,
-                value=value,
-                multi=multi,
-                clearable=multi,
-                placeholder="any",
-            ),
-        ],
-        className="filter",
-    )
-
-
-def _text_input(component_id: str, label: str, value: str, placeholder: str, size: int = 64):
-    return html.Div(
-        [
-            html.Label(label, htmlFor=component_id),
-            dcc.Input(
-                id=component_id,
-                value=value,
-                placeholder=placeholder,
-                debounce=True,
-                maxLength=size,
-                className="text-input",
-            ),
-        ],
-        className="filter",
-    )
-
-
-def _query_text(query: dict[str, Any], key: str) -> str:
-    value = query.get(key)
-    return value[:64] if isinstance(value, str) else ""
-
-
-def _filters(flt: ErrorFilter, query: dict[str, Any]) -> html.Div:
-    try:
-        services = service_names(actor_with("errors:read"))
-    except SQLAlchemyError:
-        services = []
-    services = sorted(set(services) | set(flt.services))
-    return html.Div(
-        [
-            _dropdown(F_STATUS, "Status", _options(STATUSES), list(flt.statuses)),
-            _dropdown(F_SEVERITY, "Severity", _options(SEVERITIES), list(flt.severities)),
-            _dropdown(F_CATEGORY, "Category", _options(CATEGORIES), list(flt.categories)),
-            _dropdown(
-                F_SERVICE,
-                "Service",
-                [{"label": s, "value": s} for s in services],
-                list(flt.services),
-            ),
-            _dropdown(F_ENVIRONMENT, "Environment", _options(ENVIRONMENTS), list(flt.environments)),
-            _dropdown(
-                F_RANGE,
-                "Time range",
-                [{"label": "any time", "value": ANY}]
-                + [{"label": f"last {r}", "value": r} for r in RANGES],
-                flt.range or ANY,
-                multi=False,
-            ),
-            _text_input(F_FROM, "From (UTC)", _query_text(query, "from"), "2026-11-28T08:00"),
-            _text_input(F_TO, "To (UTC)", _query_text(query, "to"), "2026-11-28T20:00"),
-            html.Div(
-                [
-                    html.Label("Search code or message", htmlFor=F_SEARCH),
-                    dcc.Input(
-                        id=F_SEARCH,
-                        type="search",
-                        value=flt.search,
-                        debounce=True,
-                        maxLength=MAX_SEARCH,
-                        placeholder="e.g. DB_DEADLOCK or timeout",
-                        className="text-input",
-                    ),
-                ],
-                className="filter filter-search",
-            ),
-        ],
-        className="triage-filters",
-    )
+LIST_KEYS = [key for key in PAGE_KEYS["errors"] if not key.charts]  # the charts' keys sit above
 
 
 def _bulk_bar() -> html.Div:
@@ -221,35 +103,35 @@ def _bulk_bar() -> html.Div:
     )
 
 
-def triage_section(**query: Any) -> html.Div:
+def triage_section(view: ViewState) -> html.Div:
+    """The list under the charts; it reads the page's view (range, severity, ...) and adds its
+    own keys (status, environment, search), all in the one URL."""
     if not has_permission("errors:read"):
         return html.Div(id="error-triage")
-    flt = filter_from_query(query)
     can_write = has_permission("errors:write")
-    selection = (
-        {
+    options: dict[str, Any] = {
+        "cacheBlockSize": PAGE_SIZE,
+        "maxBlocksInCache": 50,
+        "infiniteInitialRowCount": 1,
+        "tooltipShowDelay": 400,
+        "suppressCellFocus": True,
+    }
+    if can_write:
+        # Only with something to act on; AG Grid fails on a null rowSelection, so a
+        # read-only list leaves the option out altogether.
+        options["rowSelection"] = {
             "mode": "multiRow",
             "checkboxes": True,
             "headerCheckbox": False,
             "enableClickSelection": False,
         }
-        if can_write
-        else None
-    )
     grid = dag.AgGrid(
         id=GRID,
         rowModelType="infinite",
         columnDefs=COLUMNS,
         defaultColDef={"sortable": False, "resizable": True, "filter": False},
         getRowId="params.data.id",
-        dashGridOptions={
-            "rowSelection": selection,
-            "cacheBlockSize": PAGE_SIZE,
-            "maxBlocksInCache": 50,
-            "infiniteInitialRowCount": 1,
-            "tooltipShowDelay": 400,
-            "suppressCellFocus": True,
-        },
+        dashGridOptions=options,
         style={"height": "600px", "width": "100%"},
         className="triage-grid",
     )
@@ -257,8 +139,8 @@ def triage_section(**query: Any) -> html.Div:
         [
             html.H2("Triage"),
             dcc.Store(id=REFRESH),
-            dcc.Store(id=URL_SYNC),
-            _filters(flt, query),
+            dcc.Store(id=PURGED),
+            html.Div([control(key, view) for key in LIST_KEYS], className="tr-bar triage-filters"),
             html.Div(
                 [
                     html.Div(id=COUNT, className="triage-count"),
@@ -281,46 +163,26 @@ def triage_section(**query: Any) -> html.Div:
     )
 
 
-def _filter_from_values(values: tuple) -> ErrorFilter:
-    status, severity, category, service, environment, range_, since, until, q = values
-    return make_filter(
-        status=status,
-        severity=severity,
-        category=category,
-        service=service,
-        environment=environment,
-        range=range_,
-        since=since,
-        until=until,
-        q=q,
-    )
-
-
 # -- callbacks -----------------------------------------------------------------------------
 
-FILTER_STATES = [State(component, "value") for component in FILTERS]
-FILTER_INPUTS = [Input(component, "value") for component in FILTERS]
+# A new view or a change made here: the grid drops its cached blocks and asks again.
+PURGED = refresh_grid_on(GRID, "tr-view", REFRESH)
 
 
 @callback(
     Output(GRID, "getRowsResponse"),
     Output(GRID_MESSAGE, "children"),
     Input(GRID, "getRowsRequest"),
-    *FILTER_STATES,
+    State("tr-view", "data"),
     prevent_initial_call=True,
 )
 @require_permission("errors:read")
-def rows_for_grid(request: Any, *filters: Any):
+def rows_for_grid(request: Any, view_data: Any):
     actor = actor_with("errors:read")
-    request = request if isinstance(request, dict) else {}
+    block = parse_grid_request(request, PAGE_SIZE)
+    flt = view_from_store(view_data).error_filter()
     try:
-        start = max(0, int(request.get("startRow") or 0))
-        end = max(start + 1, int(request.get("endRow") or start + PAGE_SIZE))
-    except (TypeError, ValueError):
-        start, end = 0, PAGE_SIZE
-    flt = _filter_from_values(filters)
-    try:
-        rows = error_page(actor, flt, request.get("sortModel"), start, end)
+        rows = error_page(actor, flt, request.get("sortModel") if isinstance(request, dict) else None, block.start, block.end)
     except SQLAlchemyError as exc:
         # rowCount 1, never 0: a grid told "0 rows" never asks again after a purge.
         return {"rowData": [], "rowCount": 1}, panel_message(
@@ -328,68 +190,29 @@ def rows_for_grid(request: Any, *filters: Any):
         )
     # A short page is the last one: then the grid knows where the list ends. Otherwise the
     # count stays open (None) and the grid asks for more as the user scrolls.
-    row_count = max(1, start + len(rows)) if len(rows) < end - start else None
+    row_count = max(1, block.start + len(rows)) if len(rows) < block.end - block.start else None
     return {"rowData": rows, "rowCount": row_count}, None
 
 
 @callback(
     Output(COUNT, "children"),
     Output(MESSAGE, "children"),
-    *FILTER_INPUTS,
+    Input("tr-view", "data"),
     Input(REFRESH, "data"),
 )
 @require_permission("errors:read")
-def count_matching(*values: Any):
+def count_matching(view_data: Any, _changed: Any):
     actor = actor_with("errors:read")
-    flt = _filter_from_values(values[:-1])
-    problems = html.Div(" ".join(flt.problems), className="muted") if flt.problems else None
+    flt = view_from_store(view_data).error_filter()
     try:
         count, more = count_errors(actor, flt)
     except SQLAlchemyError as exc:
         return "", panel_message(f"Could not count the errors. {user_message(exc)}")
     if count == 0:
-        return "No errors match these filters.", problems
+        return "No errors match these filters.", None
     noun = "error" if count == 1 and not more else "errors"
-    return f"{count:,}{'+' if more else ''} {noun} match.", problems
+    return f"{count:,}{'+' if more else ''} {noun} match.", None
 
-
-# Filters -> URL (replaceState keeps other sections' keys and adds no history entry) and a
-# fresh start for the grid. The server reads the filters back when the grid asks for rows.
-clientside_callback(
-    """function(status, severity, category, service, environment, range, from, to, q) {
-        const params = new URLSearchParams(window.location.search);
-        const set = (key, value, fallback) => {
-            const text = Array.isArray(value) ? value.join(',') : (value || '');
-            if (text && text !== fallback) { params.set(key, text); } else { params.delete(key); }
-        };
-        const statusText = Array.isArray(status) ? status.join(',') : '';
-        if (statusText === 'unresolved,investigating') { params.delete('status'); }
-        else { params.set('status', statusText || 'any'); }
-        set('severity', severity); set('category', category); set('service', service);
-        set('environment', environment); set('range', range, 'any'); set('from', from);
-        set('to', to); set('q', q);
-        const search = params.toString();
-        window.history.replaceState(window.history.state, '',
-            window.location.pathname + (search ? '?' + search : ''));
-        const api = dash_ag_grid.getApi('triage-grid');
-        if (api) { api.purgeInfiniteCache(); }
-        return search;
-    }""",
-    Output(URL_SYNC, "data"),
-    *FILTER_INPUTS,
-    prevent_initial_call=True,
-)
-
-clientside_callback(
-    """function(refresh) {
-        const api = dash_ag_grid.getApi('triage-grid');
-        if (api) { api.purgeInfiniteCache(); }
-        return window.dash_clientside.no_update;
-    }""",
-    Output(URL_SYNC, "data", allow_duplicate=True),
-    Input(REFRESH, "data"),
-    prevent_initial_call=True,
-)
 
 # A change made in the side panel refreshes the list too.
 clientside_callback(

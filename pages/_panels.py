@@ -10,6 +10,7 @@ runs the query as the signed-in user so RLS applies.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,9 +22,18 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
 from auth.permissions import actor_with, has_permission, require_permission
+from data.analytics import Window, floor_to
 from data.db import Actor, user_message
-from pages._timerange import ViewState, _parse_time, controls, parse_query, view_from_store
-from pages._ui import empty_figure, not_permitted, panel_message
+from pages._timerange import (
+    PAGE_PATHS,
+    ViewState,
+    controls,
+    page_keys,
+    parse_query,
+    parse_time,
+    view_from_store,
+)
+from pages._ui import CHART_CONFIG, empty_figure, not_permitted, panel_message
 
 NO_DATA = "no data in this range"
 # Built once: a go.Figure costs milliseconds to make.
@@ -43,9 +53,10 @@ class Panel:
     figure: Callable[[pd.DataFrame, ViewState], dict] | None = None
     table: Callable[[pd.DataFrame, ViewState], Any] | None = None
     # click(point, view) -> href of the matching filtered list, or None
-    click: Callable[[dict, ViewState], str | None] | None = None
+    click: Callable[[Point, ViewState], str | None] | None = None
     value_column: str | None = None  # "no data" when this column sums to zero
     wide: bool = False
+    step: timedelta | None = None  # the rollup step the fetch passes to view.window()
 
 
 def panel_layout(panel: Panel) -> html.Div:
@@ -53,7 +64,7 @@ def panel_layout(panel: Panel) -> html.Div:
         dcc.Graph(
             id=f"{panel.id}-graph",
             figure=LOADING,
-            config={"displaylogo": False},
+            config=CHART_CONFIG,
             className="an-graph",
         )
         if panel.figure
@@ -96,7 +107,17 @@ def draw(panel: Panel, view: ViewState) -> tuple[Any, Any]:
     if _is_empty(panel, frame):
         return blank, html.Div(NO_DATA, className="muted an-empty")
     if panel.figure:
-        return panel.figure(frame, view), None
+        figure = panel.figure(frame, view)
+        xaxis = figure["layout"]["xaxis"]
+        if xaxis.get("type") == "date":
+            window = view.window(panel.step)
+            xaxis.update(time_axis(window))
+            if figure["layout"].get("barmode") == "stack":
+                # each bar fills most of its bucket, however few buckets have data
+                width = window.bucket.total_seconds() * 1000
+                for trace in figure["data"]:
+                    trace.update(width=0.8 * width, offset=0.1 * width)
+        return figure, None
     return panel.table(frame, view), None
 
 
@@ -141,10 +162,10 @@ def _register_one(panel: Panel) -> None:
         )
         @require_permission(panel.permission)
         def _click(click_data, view_data):
-            points = (click_data or {}).get("points") if isinstance(click_data, dict) else None
-            if not points or not isinstance(points[0], dict):
+            point = clicked_point(click_data)
+            if point is None:
                 return no_update
-            return panel.click(points[0], view_from_store(view_data)) or no_update
+            return panel.click(point, view_from_store(view_data)) or no_update
 
 
 # page name -> its panels: the analytics API (/api/v1/analytics/<page>) serves the same data.
@@ -244,7 +265,15 @@ def chart(
             "paper_bgcolor": "rgba(0,0,0,0)",
             "plot_bgcolor": "rgba(0,0,0,0)",
             "font": {"color": "#8a94a6"},
-            "margin": {"l": 48, "r": 16, "t": 16, "b": 40},
+            "margin": {"l": 48, "r": 16, "t": 40 if showlegend else 16, "b": 40},
+            # above the plot on the left: the mode bar (top right, on hover) never covers it
+            "legend": {
+                "orientation": "h",
+                "x": 0,
+                "xanchor": "left",
+                "y": 1.02,
+                "yanchor": "bottom",
+            },
             "hovermode": "x unified",
             "barmode": barmode,
             "showlegend": showlegend,
@@ -281,7 +310,10 @@ def series_figure(
             if kind == "area":
                 trace["stackgroup"] = "one"
         traces.append(trace)
-    return chart(traces, **{"barmode": "stack" if kind == "bar" else None, **layout})
+    figure = chart(traces, **{"barmode": "stack" if kind == "bar" else None, **layout})
+    if isinstance(frame[x].dtype, pd.DatetimeTZDtype):
+        figure["layout"]["xaxis"]["type"] = "date"  # draw() sets the ticks for the window
+    return figure
 
 
 def bars(
@@ -300,42 +332,116 @@ def bars(
     return chart(traces, **{"barmode": "group", "reversed_y": horizontal, **layout})
 
 
+def time_axis(window: Window) -> dict[str, Any]:
+    """Ticks for a time axis over `window`: on whole buckets (never "14:01:59.9996"), at most
+    about 8 of them, labelled to the minute or the day; the axis spans the whole window."""
+    bucket = window.bucket
+    buckets = max(1, math.ceil((window.end - window.start) / bucket))
+    per_tick = next(n for n in (1, 2, 3, 4, 6, 12, 24, 48, 96, 192, 10**6) if buckets / n <= 8)
+    daily = bucket >= timedelta(days=1)
+    return {
+        "tick0": f"{window.start:%Y-%m-%d %H:%M:%S}",
+        "dtick": int((bucket * per_tick).total_seconds() * 1000),
+        "tickformat": "%b %-d" if daily else "%H:%M<br>%b %-d",
+        "hoverformat": "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M",
+        "range": [f"{window.start:%Y-%m-%d %H:%M:%S}", f"{window.end:%Y-%m-%d %H:%M:%S}"],
+    }
+
+
 # --- click-through ------------------------------------------------------------------------
 
+# Page -> the id of its list, where a chart's click lands (the URL's #fragment scrolls there).
+PAGE_LISTS = {
+    "tasks": "tasks-list-panel",
+    "validations": "val-lowest-panel",
+    "errors": "error-triage",
+}
 
-def _point_time(point: dict) -> datetime | None:
-    value = point.get("x")
-    return _parse_time(value) if isinstance(value, str) else None
+
+@dataclass(frozen=True)
+class Point:
+    """One clicked point, as far as a client's clickData could be trusted."""
+
+    x: str | None
+    y: str | None
+    label: str | None  # a bar's category (its x, or its y when the bar is horizontal)
+    series: str | None  # the trace's customdata (its series value)
+
+
+def _scalar(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return str(value) if math.isfinite(value) else None
+    if isinstance(value, str) and 0 < len(value) <= 200:
+        return value
+    return None
+
+
+def clicked_point(click_data: Any) -> Point | None:
+    """The first point of Plotly's clickData, or None for anything a chart would not send
+    (null, [], {"points": [{"customdata": []}]}, strings where numbers go, Infinity...)."""
+    points = click_data.get("points") if isinstance(click_data, dict) else None
+    if not isinstance(points, list) or not points or not isinstance(points[0], dict):
+        return None
+    first = points[0]
+    custom = first.get("customdata")
+    if isinstance(custom, list):
+        custom = custom[0] if custom else None
+    point = Point(
+        x=_scalar(first.get("x")),
+        y=_scalar(first.get("y")),
+        label=_scalar(first.get("label")),
+        series=_scalar(custom),
+    )
+    return point if point.x is not None or point.y is not None else None
 
 
 def click_to(
-    path: str,
     page: str,
     *,
     series_key: str | None = None,
+    series_values: Mapping[str, str] | None = None,
     x_key: str | None = None,
-    fixed: dict[str, str] | None = None,
+    fixed: Mapping[str, str] | None = None,
     step: timedelta | None = None,
-) -> Callable[[dict, ViewState], str | None]:
-    """A click handler: the list at `path`, filtered by the clicked point. A time on the x axis
-    narrows the range to that bucket; `series_key` takes the trace's value (customdata),
-    `x_key` the x value; every value is checked again by the target page's whitelist."""
+    bucket: timedelta | None = None,
+) -> Callable[[Point, ViewState], str | None]:
+    """A click handler: the list of `page` (on its own page, scrolled to), filtered by exactly
+    what was clicked, on top of the view's range and the filters that page accepts. A time on
+    the x axis becomes a custom range of that bucket (`bucket`, else the chart's, from `step`),
+    snapped to it; `series_key` takes the trace's series (renamed by `series_values`), `x_key`
+    the bar's category. A clicked value the target does not accept gives no update."""
+    keys = page_keys(page)
 
-    def handler(point: dict, view: ViewState) -> str | None:
+    def handler(point: Point, view: ViewState) -> str | None:
         query: dict[str, Any] = {**view.query(), **(fixed or {})}
         query.pop("offset", None)
+        clicked: dict[str, str] = {}
         if x_key:
-            query[x_key] = point.get("y") if point.get("orientation") == "h" else point.get("x")
+            category = point.label or point.x
+            if category is None:
+                return None
+            clicked[x_key] = category
         else:
-            start = _point_time(point)
-            if start is not None:
-                bucket: timedelta = view.window(step).bucket
-                query.update(range="custom", **{"from": start.isoformat()})
-                query["to"] = (start + bucket).isoformat()
-        if series_key and point.get("customdata") is not None:
-            custom = point["customdata"]
-            query[series_key] = custom[0] if isinstance(custom, list) else custom
-        return parse_query(query, page).href(path)
+            moment = parse_time(point.x)
+            if moment is None:
+                return None
+            size = bucket or view.window(step).bucket
+            start = floor_to(moment, size)
+            query.update({"range": "custom", "from": start.isoformat()})
+            query["to"] = (start + size).isoformat()
+        if series_key:
+            if point.series is None:
+                return None
+            value = (series_values or {}).get(point.series, point.series)
+            clicked[series_key] = value
+        target = parse_query({**query, **clicked}, page)
+        for name, value in clicked.items():
+            wanted = keys[name].parse(value, [])
+            if target.values(keys[name]) != wanted or not wanted:
+                return None  # not a value the list accepts: say nothing rather than half
+        return f"{PAGE_PATHS[page]}{target.search()}#{PAGE_LISTS.get(page, '')}"
 
     return handler
 
@@ -350,7 +456,8 @@ def analytics_page(
     step: timedelta,
     panels: Sequence[Panel],
     section: str | None = None,
-    below: Sequence[Any] = (),
+    below: Sequence[Callable[[ViewState], Any]] = (),
+    choices: Mapping[str, Sequence[str]] | None = None,
 ) -> html.Div:
     """The layout every analytics page shares: the permission check, the range picker and
     filters from the URL, the panel grid, and anything the page adds below it."""
@@ -360,9 +467,9 @@ def analytics_page(
     return html.Div(
         [
             html.H1(title),
-            controls(view, step),
+            controls(view, step, choices),
             *([html.H2(section, className="an-section")] if section else []),
             html.Div([panel_layout(p) for p in panels], className="an-grid"),
-            *below,
+            *[part(view) for part in below],
         ]
     )

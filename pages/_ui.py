@@ -7,6 +7,10 @@ from datetime import UTC, datetime
 import plotly.graph_objects as go
 from dash import dcc, html
 
+# Every chart's Plotly config: the mode bar only while the pointer is over the chart (it covers
+# legends otherwise), no Plotly logo.
+CHART_CONFIG = {"displaylogo": False, "displayModeBar": "hover"}
+
 
 def stat_card(card_id: str, label: str, href: str) -> dcc.Link:
     """A headline figure that links to the page with its detail; the value is filled in later."""

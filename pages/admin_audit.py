@@ -14,6 +14,7 @@ from data.db import user_message
 from data.grid import parse_grid_request
 from data.users import UserInputError
 from pages._admin import field, refresh_grid_on, result
+from pages._timerange import key_values, search_for, write_url_from
 from pages._ui import not_permitted, panel_message, when
 
 PERMISSION = "audit:read"
@@ -38,9 +39,14 @@ COLUMNS = [
 ]
 
 
-def layout(**_query: str) -> html.Div:
+URL = "aa-url"
+URL_WRITTEN = write_url_from(URL)
+
+
+def layout(**query: str) -> html.Div:
     if not has_permission(PERMISSION):
         return not_permitted("the audit log")
+    chosen = key_values(query, "audit")  # ?user=&table=&operation=&from=&to=
     try:
         tables = audited_tables(actor_with(PERMISSION))
     except SQLAlchemyError as exc:
@@ -48,14 +54,34 @@ def layout(**_query: str) -> html.Div:
     return html.Div(
         [
             html.H1("Audit log"),
-            dcc.Store(id=FILTERS, data={}),
+            dcc.Store(id=FILTERS, data=_filters_from(chosen)),
             dcc.Store(id=PURGED),
+            dcc.Store(id=URL),
+            dcc.Store(id=URL_WRITTEN),
             html.Div(
                 [
-                    field("User (exact)", dcc.Input(id="aa-user", maxLength=100, debounce=True)),
-                    field("Table", dcc.Dropdown(id="aa-table", options=tables)),
-                    field("Operation", dcc.Dropdown(id="aa-action", options=list(ACTIONS))),
-                    field("Dates", dcc.DatePickerRange(id="aa-dates", display_format="YYYY-MM-DD")),
+                    field(
+                        "User (exact)",
+                        dcc.Input(id="aa-user", value=chosen["user"], maxLength=100, debounce=True),
+                    ),
+                    field(
+                        "Table", dcc.Dropdown(id="aa-table", options=tables, value=chosen["table"])
+                    ),
+                    field(
+                        "Operation",
+                        dcc.Dropdown(
+                            id="aa-action", options=list(ACTIONS), value=chosen["operation"]
+                        ),
+                    ),
+                    field(
+                        "Dates",
+                        dcc.DatePickerRange(
+                            id="aa-dates",
+                            display_format="YYYY-MM-DD",
+                            start_date=chosen["from"],
+                            end_date=chosen["to"],
+                        ),
+                    ),
                 ],
                 className="filter-row",
             ),
@@ -83,8 +109,19 @@ def layout(**_query: str) -> html.Div:
     )
 
 
+def _filters_from(chosen: dict) -> dict:
+    return {
+        "username": chosen["user"],
+        "table": chosen["table"],
+        "action": chosen["operation"],
+        "since": chosen["from"],
+        "until": chosen["to"],
+    }
+
+
 @callback(
     Output(FILTERS, "data"),
+    Output(URL, "data"),
     Input("aa-user", "value"),
     Input("aa-table", "value"),
     Input("aa-action", "value"),
@@ -94,7 +131,18 @@ def layout(**_query: str) -> html.Div:
 )
 @require_permission(PERMISSION)
 def choose_filters(user, table, action, since, until):
-    return {"username": user, "table": table, "action": action, "since": since, "until": until}
+    """The filters for the grid, and the same in the URL (the one view model writes it)."""
+    day = lambda v: v[:10] if isinstance(v, str) else v  # noqa: E731 - the picker sends dates
+    query = {
+        "user": user,
+        "table": table,
+        "operation": action,
+        "from": day(since),
+        "to": day(until),
+    }
+    return {"username": user, "table": table, "action": action, "since": since, "until": until}, (
+        search_for(query, "audit")
+    )
 
 
 @callback(

@@ -27,7 +27,8 @@ from data import alerts as store
 from data.db import PoolName, get_database, user_message
 from pages._input import choice
 from pages._panels import chart
-from pages._ui import empty_figure, panel_message, when
+from pages._timerange import key_values, search_for, write_url_from
+from pages._ui import CHART_CONFIG, empty_figure, panel_message, when
 
 dash.register_page(
     __name__, path="/alerts", name="Alerts", title="Alerts · TaskMaster Dash", order=80
@@ -129,10 +130,17 @@ def _manage_forms() -> list[Any]:
     ]
 
 
-def layout(**_query: str) -> html.Div:
+URL = "alerts-url"
+URL_WRITTEN = write_url_from(URL)
+HOURS_BY_LABEL = {label: hours for hours, label in TIMELINE_HOURS.items()}
+
+
+def layout(**query: str) -> html.Div:
     return html.Div(
         [
             html.H1("Alerts"),
+            dcc.Store(id=URL),
+            dcc.Store(id=URL_WRITTEN),
             dcc.Interval(id="alerts-refresh", interval=15_000),
             html.Div(id="alerts-table"),
             *(_manage_forms() if has_permission(MANAGE) else []),
@@ -150,14 +158,14 @@ def layout(**_query: str) -> html.Div:
                             {"label": f"last {label}", "value": hours}
                             for hours, label in TIMELINE_HOURS.items()
                         ],
-                        value=24,
+                        value=HOURS_BY_LABEL[key_values(query, "alerts")["range"] or "24h"],
                         clearable=False,
                         className="tr-select",
                     ),
                 ],
                 className="tr-field timeline-range",
             ),
-            dcc.Graph(id="alerts-timeline-chart", config={"displaylogo": False}),
+            dcc.Graph(id="alerts-timeline-chart", config=CHART_CONFIG),
             html.Div(id="alerts-timeline"),
         ]
     )
@@ -460,3 +468,10 @@ def silence_alert(_clicks, rule_name, minutes, note):
     except SQLAlchemyError as exc:
         return panel_message(user_message(exc))
     return panel_message(f"Silenced {name} for {SILENCE_MINUTES[minutes]}.")
+
+
+@callback(Output(URL, "data"), Input("alerts-timeline-hours", "value"), prevent_initial_call=True)
+def timeline_range_in_url(hours: object) -> str:
+    """The timeline's range lives in the URL (?range=7d), written from the one view model."""
+    label = TIMELINE_HOURS.get(hours) if type(hours) is int else None
+    return search_for({"range": label}, "alerts")

@@ -8,8 +8,11 @@ from functools import partial
 import dash
 import pandas as pd
 from dash import html
+from sqlalchemy.exc import SQLAlchemyError
 
+from auth.permissions import actor_with, has_permission
 from data import analytics_errors as q
+from data.errors import service_names
 from pages._error_triage import triage_section
 from pages._panels import (
     Panel,
@@ -19,7 +22,7 @@ from pages._panels import (
     register,
     series_figure,
 )
-from pages._timerange import ViewState, _describe
+from pages._timerange import ViewState, describe
 
 PERMISSION = "errors:read"
 dash.register_page(
@@ -30,11 +33,11 @@ dash.register_page(
     order=3,
     permission=PERMISSION,
 )
-ERROR_CLICK = partial(click_to, "/errors", "errors", step=q.STEP)
+ERROR_CLICK = partial(click_to, "errors", step=q.STEP)
 
 
 def _per(view: ViewState) -> str:
-    return f"errors per {_describe(view.window(q.STEP).bucket)}"
+    return f"errors per {describe(view.window(q.STEP).bucket)}"
 
 
 def _rate_figure(frame: pd.DataFrame, view: ViewState):
@@ -65,6 +68,7 @@ def rate_panel(panel_id: str, by: str, title: str, *, wide: bool = False) -> Pan
         click=ERROR_CLICK(series_key=by),
         value_column="errors",
         wide=wide,
+        step=q.STEP,
     )
 
 
@@ -78,6 +82,7 @@ PANELS = [
         PERMISSION,
         lambda actor, v: q.top_errors(actor, v.window(q.STEP), v.filters),
         _top_figure,
+        click=ERROR_CLICK(x_key="code"),
         value_column="occurrences",
     ),
     Panel(
@@ -88,6 +93,7 @@ PANELS = [
         _unresolved_figure,
         click=ERROR_CLICK(series_key="severity"),
         value_column="unresolved",
+        step=q.STEP,
     ),
     Panel(
         "errors-mttr",
@@ -97,9 +103,17 @@ PANELS = [
         _resolve_figure,
         click=ERROR_CLICK(series_key="severity"),
         value_column="resolved",
+        step=q.STEP,
     ),
 ]
 register("errors", PANELS)
+
+
+def _service_names() -> list[str]:
+    try:
+        return service_names(actor_with(PERMISSION))
+    except SQLAlchemyError:
+        return []  # the field still takes the names in the URL
 
 
 def layout(**query: str) -> html.Div:
@@ -112,5 +126,6 @@ def layout(**query: str) -> html.Div:
         step=q.STEP,
         panels=PANELS,
         section="Error rates",
-        below=[triage_section(**query)],
+        below=[triage_section],
+        choices={"service": _service_names()} if has_permission(PERMISSION) else None,
     )

@@ -13,8 +13,8 @@ from data.alerts import banner_alerts
 from data.analytics import Filters, Window
 from data.analytics_errors import STEP as ERROR_STEP
 from data.analytics_errors import error_rate
+from data.analytics_tasks import BACKLOG_SERIES, backlog_over_time
 from data.analytics_tasks import STEP as TASK_STEP
-from data.analytics_tasks import backlog_over_time
 from data.db import get_database, user_message
 from data.overview import completed_per_day, error_headline, mean_validation_score, task_headline
 from pages._panels import Panel, bars, click_to, panel_layout, register, series_figure
@@ -44,8 +44,9 @@ PANELS = [
         "tasks:read",
         lambda actor, v: backlog_over_time(actor, v.window(TASK_STEP), v.filters),
         lambda frame, _v: series_figure(frame, "bucket", "open", "series", kind="area"),
-        click=click_to("/tasks", "tasks", series_key="status", step=TASK_STEP),
+        click=click_to("tasks", series_key="status", series_values=BACKLOG_SERIES, step=TASK_STEP),
         value_column="open",
+        step=TASK_STEP,
     ),
     Panel(
         "ov-error-rate",
@@ -53,8 +54,9 @@ PANELS = [
         "errors:read",
         lambda actor, v: error_rate(actor, v.window(ERROR_STEP), v.filters, "severity"),
         lambda frame, _v: series_figure(frame, "bucket", "errors", "series", kind="bar"),
-        click=click_to("/errors", "errors", series_key="severity", step=ERROR_STEP),
+        click=click_to("errors", series_key="severity", step=ERROR_STEP),
         value_column="errors",
+        step=ERROR_STEP,
     ),
     Panel(
         "ov-completed",
@@ -62,6 +64,8 @@ PANELS = [
         "tasks:read",
         lambda actor, _v: completed_per_day(actor, 30),
         lambda frame, _v: bars(frame, "day", {"completed": "completed"}, showlegend=False),
+        # a day's bar: the tasks completed that (UTC) day, in the task list on /tasks
+        click=click_to("tasks", fixed={"status": "completed"}, bucket=timedelta(days=1)),
         value_column="completed",
         wide=True,
     ),

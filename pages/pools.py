@@ -15,7 +15,8 @@ from data import pool_health as health
 from data.db import user_message
 from data.prometheus import PrometheusUnavailable, get_prometheus
 from pages._input import choice
-from pages._ui import empty_figure, not_permitted, panel_message, style_figure
+from pages._timerange import key_values, search_for, write_url_from
+from pages._ui import CHART_CONFIG, empty_figure, not_permitted, panel_message, style_figure
 
 PERMISSION = "pools:read"
 dash.register_page(
@@ -30,15 +31,20 @@ dash.register_page(
 REFRESH = "pools-refresh"
 RANGE = "pools-range"
 POOL_ORDER = ["read", "write", "analytics", "background"]
-GRAPH_CONFIG = {"displaylogo": False}
 
 
-def layout(**_query: str) -> html.Div:
+URL = "pools-url"
+URL_WRITTEN = write_url_from(URL)
+
+
+def layout(**query: str) -> html.Div:
     if not has_permission(PERMISSION):
         return not_permitted("connection pools and database health")
     return html.Div(
         [
             html.H1("Pools and database health"),
+            dcc.Store(id=URL),
+            dcc.Store(id=URL_WRITTEN),
             dcc.Interval(id=REFRESH, interval=15_000),
             html.Section(
                 [
@@ -48,7 +54,7 @@ def layout(**_query: str) -> html.Div:
                             dcc.Dropdown(
                                 id=RANGE,
                                 options=[{"label": f"Last {k}", "value": k} for k in health.RANGES],
-                                value="15m",
+                                value=key_values(query, "pools")["range"] or "15m",
                                 clearable=False,
                                 className="pools-range",
                             ),
@@ -56,11 +62,11 @@ def layout(**_query: str) -> html.Div:
                         className="pools-heading",
                     ),
                     html.Div(id="pools-prom-status"),
-                    dcc.Graph(id="pools-utilisation", config=GRAPH_CONFIG),
+                    dcc.Graph(id="pools-utilisation", config=CHART_CONFIG),
                     html.Div(
                         [
-                            dcc.Graph(id="pools-success-rate", config=GRAPH_CONFIG),
-                            dcc.Graph(id="pools-failure-rate", config=GRAPH_CONFIG),
+                            dcc.Graph(id="pools-success-rate", config=CHART_CONFIG),
+                            dcc.Graph(id="pools-failure-rate", config=CHART_CONFIG),
                         ],
                         className="pools-two",
                     ),
@@ -369,3 +375,9 @@ def refresh_postgres(_ticks: int | None):
         slow_queries_view(slow),
         _table(tables_view, "pools-tables-table", lambda r: (r["dead_pct"] or 0) > 20),
     )
+
+
+@callback(Output(URL, "data"), Input(RANGE, "value"), prevent_initial_call=True)
+def range_in_url(range_: object) -> str:
+    """The range lives in the URL (?range=1h), written from the one view model."""
+    return search_for({"range": range_}, "pools")

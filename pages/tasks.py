@@ -103,7 +103,8 @@ def _list_window(view: ViewState):
     return view.window() if view.range == "custom" else None
 
 
-TASK_CLICK = partial(click_to, "/tasks", "tasks", step=q.STEP)
+TASK_CLICK = partial(click_to, "tasks", step=q.STEP)
+
 PANELS = [
     Panel(
         "tasks-backlog",
@@ -111,9 +112,10 @@ PANELS = [
         PERMISSION,
         lambda actor, v: q.backlog_over_time(actor, v.window(q.STEP), v.filters),
         _backlog_figure,
-        click=TASK_CLICK(series_key="status"),
+        click=TASK_CLICK(series_key="status", series_values=q.BACKLOG_SERIES),
         value_column="open",
         wide=True,
+        step=q.STEP,
     ),
     Panel(
         "tasks-throughput",
@@ -121,9 +123,11 @@ PANELS = [
         PERMISSION,
         lambda actor, v: q.created_vs_completed(actor, v.window(q.STEP), v.filters),
         _created_completed_figure,
-        click=TASK_CLICK(),
+        # created: every task created in the bucket; completed: the ones completed in it
+        click=TASK_CLICK(series_key="status", series_values={"created": "any"}),
         value_column="created",
         wide=True,
+        step=q.STEP,
     ),
     Panel(
         "tasks-age",
@@ -131,7 +135,7 @@ PANELS = [
         PERMISSION,
         lambda actor, v: q.open_task_age(actor, v.filters),
         _age_figure,
-        click=TASK_CLICK(series_key="status"),
+        click=TASK_CLICK(series_key="status", x_key="age"),
     ),
     *[
         Panel(
@@ -140,7 +144,7 @@ PANELS = [
             PERMISSION,
             lambda actor, v, by=by: q.open_breakdown(actor, by, v.filters),
             _breakdown_figure,
-            click=TASK_CLICK(series_key="status", x_key=by if by in ("type", "assignee") else None),
+            click=TASK_CLICK(series_key="status", x_key=by),
         )
         for by in q.BREAKDOWNS
     ],

@@ -30,7 +30,7 @@ dash.register_page(
     permission=PERMISSION,
 )
 # Clicking a validation chart narrows this page (and its list of runs) to the clicked point.
-RUN_CLICK = partial(click_to, "/validations", "validations", step=q.STEP)
+RUN_CLICK = partial(click_to, "validations", step=q.STEP)
 
 
 def _score_figure(frame: pd.DataFrame, _view: ViewState):
@@ -75,7 +75,8 @@ def runs_table(frame: pd.DataFrame, _view: ViewState) -> html.Table:
                         href=f"/tasks/{row.task_id}",
                     )
                 ),
-            ]
+            ],
+            title=row.id,
         )
         for row in frame.itertuples()
     ]
@@ -99,6 +100,7 @@ PANELS = [
         click=RUN_CLICK(series_key="type"),
         value_column="runs",
         wide=True,
+        step=q.STEP,
     ),
     _panel(
         "val-share",
@@ -108,6 +110,7 @@ PANELS = [
         click=RUN_CLICK(series_key="status"),
         value_column="runs",
         wide=True,
+        step=q.STEP,
     ),
     _panel(
         "val-distribution",

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from data.analytics import BUCKETS, MAX_POINTS, bucket_for
+from data.vocabulary import RESOLUTION_STATUSES
 from pages._timerange import RANGES, ViewState, parse_query
 from tests import test_analytics
 from tests.helpers import browser_sign_in, call_callback, callback_values, render_page
@@ -75,7 +76,10 @@ def test_a_range_change_changes_the_bucket_size():
     ("page", "query"),
     [
         ("errors", {"range": "24h", "refresh": "1m", "severity": "high", "service": "task-api"}),
+        ("errors", {"range": "1h", "refresh": "off", "severity": "critical,high", "status": "any"}),
+        ("errors", {"range": "7d", "refresh": "off", "code": "E1,E2", "q": "dead, lock"}),
         ("tasks", {"range": "7d", "refresh": "off", "status": "pending", "assignee": "bob"}),
+        ("tasks", {"range": "7d", "refresh": "off", "priority": "3", "age": "1-3 days"}),
         ("validations", {"range": "1h", "refresh": "30s", "type": "security"}),
         (
             "errors",
@@ -110,8 +114,40 @@ def test_the_url_round_trips(page, query):
 def test_bad_query_values_fall_back_to_defaults(query):
     view = parse_query(query, "errors")
     assert view.range in RANGES and view.refresh in ("off",)
-    assert view.filters.severity is None and view.filters.service is None
-    assert view.filters.category is None and view.offset == 0
+    assert view.filters.severity == () and view.filters.service == ()
+    assert view.filters.category == () and view.offset == 0
+    assert view.filters.status == ("unresolved", "investigating")  # the list's default
+
+
+def test_a_value_that_is_dropped_is_said():
+    view = parse_query({"range": "2y", "severity": "critical,nope"}, "errors")
+    assert view.filters.severity == ("critical",)
+    assert view.problems == ("Ignored an unknown time range.", "Ignored an unknown severity.")
+    custom = parse_query({"range": "custom", "from": "2026-11-30 09:00"}, "errors")
+    assert custom.range == "24h" and "From and To must be UTC times" in custom.problems[0]
+
+
+def test_the_triage_list_reads_the_same_view_as_the_charts():
+    """range=custom with from/to, a multi-valued severity and the list's own keys: one model."""
+    view = parse_query(
+        {
+            "range": "custom",
+            "from": "2026-11-30 09:00",
+            "to": "2026-11-30T10:00:00Z",
+            "severity": "critical,high",
+            "status": "any",
+            "environment": "production",
+            "q": "dead,lock",
+        },
+        "errors",
+    )
+    flt = view.error_filter()
+    assert flt.since == datetime(2026, 11, 30, 9, tzinfo=UTC)
+    assert flt.until == datetime(2026, 11, 30, 10, tzinfo=UTC)
+    assert flt.severities == ("critical", "high") == view.filters.severity
+    assert flt.statuses == () and flt.environments == ("production",)
+    assert flt.search == "dead,lock" and view.problems == ()
+    assert view.filters.params()["f_severity"] == ["critical", "high"]  # the charts' filter
 
 
 def find_component(tree, component_id):
@@ -136,40 +172,78 @@ def test_a_copied_link_reopens_the_same_view(dash_app, client_as):
         client_as("viewer"),
         dash_app,
         "/errors",
-        "?range=7d&refresh=1m&severity=high&service=task-api&bogus=1",
+        "?range=7d&refresh=1m&severity=critical,high&service=task-api&status=any&bogus=1",
     )
     store = find_component(page, "tr-view")["data"]
     assert store == {
         "range": "7d",
         "refresh": "1m",
-        "severity": "high",
+        "severity": "critical,high",
         "service": "task-api",
+        "status": "any",
         "page": "errors",
     }
-    assert find_component(page, "tr-range")["value"] == "7d"
+    assert find_component(page, key("range"))["value"] == "7d"
+    assert find_component(page, key("severity"))["value"] == ["critical", "high"]
+    assert find_component(page, key("status"))["value"] == list(RESOLUTION_STATUSES)
     assert find_component(page, "tr-interval")["interval"] == 60_000
     assert find_component(page, "tr-interval")["disabled"] is False
     assert find_component(page, "error-triage") is not None  # the triage list sits below
+    # every chart: the mode bar on hover only, from the one chart config
+    graphs = find_all(page, "Graph")
+    assert len(graphs) == 6
+    assert all(g["config"] == {"displaylogo": False, "displayModeBar": "hover"} for g in graphs)
+
+
+def find_all(tree, component_type: str) -> list[dict]:
+    found = []
+    if isinstance(tree, dict):
+        if tree.get("type") == component_type:
+            found.append(tree.get("props", {}))
+        for value in tree.get("props", {}).values():
+            found.extend(find_all(value, component_type))
+    elif isinstance(tree, list):
+        for item in tree:
+            found.extend(find_all(item, component_type))
+    return found
+
+
+def key(name: str) -> dict:
+    return {"type": "tr-key", "key": name}
+
+
+def write_view(client, app, controls: dict, current):
+    """The controls' callback, as the browser calls it: values and ids in layout order."""
+    ids = [key(name) for name in controls]
+    return call_callback(client, app, "tr-view.data", [list(controls.values())], [ids, current])
 
 
 def test_changing_a_control_writes_the_url(dash_app, client_as):
     values = callback_values(
-        call_callback(
+        write_view(
             client_as("viewer"),
             dash_app,
-            "tr-location.search",
-            ["6h", None, None, "5m", ["critical", None, "<bad>"]],
-            [
-                [
-                    {"type": "tr-filter", "key": "severity"},
-                    {"type": "tr-filter", "key": "category"},
-                    {"type": "tr-filter", "key": "service"},
-                ],
-                {"range": "24h", "page": "errors"},
-            ],
+            {
+                "range": "custom",
+                "from": "2026-11-30 09:00",
+                "to": "2026-11-30 21:00",
+                "refresh": "5m",
+                "severity": ["critical", "high"],
+                "category": [],
+                "service": "task-api, <bad>",
+                "status": [],
+            },
+            {"range": "24h", "page": "errors"},
         )
     )
-    assert values["tr-location"]["search"] == "?range=6h&refresh=5m&severity=critical"
+    search = (
+        "?range=custom&from=2026-11-30T09%3A00%3A00Z&to=2026-11-30T21%3A00%3A00Z&refresh=5m"
+        "&severity=critical%2Chigh&service=task-api&status=any"
+    )
+    assert values["tr-url"]["data"] == search
+    assert values["tr-view"]["data"]["severity"] == "critical,high"
+    assert values["tr-custom"]["style"] is None  # From/To shown for a custom range
+    assert "Ignored an unknown service." in str(values["tr-problems"]["children"])
 
 
 # --- panels over HTTP -----------------------------------------------------------------------
@@ -237,7 +311,7 @@ def test_csv_download_holds_the_data_behind_the_chart(
     from data.analytics import Filters
 
     expected = analytics_tasks.created_vs_completed(
-        users.actor("viewer"), parse_query(view, "tasks").window(), Filters(type="bugfix")
+        users.actor("viewer"), parse_query(view, "tasks").window(), Filters(type=("bugfix",))
     )
     assert [int(r["created"]) for r in rows] == list(expected["created"])
     with owner_engine.connect() as conn:
@@ -311,48 +385,80 @@ def test_pages_refuse_roles_without_the_permission(dash_app, client_as):
     assert find_component(page, "tr-view") is None
 
 
-# --- click-through --------------------------------------------------------------------------
+# --- click-through (tests/test_drilldown.py checks each chart's list against SQL) -----------
 
 
-def test_clicking_a_bar_opens_the_matching_filtered_list():
+def test_a_click_adds_exactly_the_clicked_dimensions():
     from pages import _panels
 
     view = parse_query({"range": "24h", "refresh": "1m", "severity": "low"}, "errors")
-    handler = _panels.click_to("/errors", "errors", series_key="severity")
-    href = handler({"x": "2026-11-28 10:05", "y": 3, "customdata": "high"}, view)
-    query = parse_qs(urlsplit(href).query)
-    assert urlsplit(href).path == "/errors"
+    handler = _panels.click_to("errors", series_key="severity", step=timedelta(minutes=5))
+    point = _panels.Point(x="2026-11-28 10:07:00", y="3", label=None, series="high")
+    href = handler(point, view)
+    parts = urlsplit(href)
+    query = parse_qs(parts.query)
+    assert parts.path == "/errors" and parts.fragment == "error-triage"
     assert query["severity"] == ["high"] and query["range"] == ["custom"]
+    # snapped to the 5-minute bucket the point belongs to, one bucket wide
     assert query["from"] == ["2026-11-28T10:05:00Z"] and query["to"] == ["2026-11-28T10:10:00Z"]
-    tasks = _panels.click_to("/tasks", "tasks", series_key="status", x_key="assignee")
-    href = tasks({"x": "bob", "y": 2, "customdata": ["pending"]}, ViewState(page="tasks"))
+    tasks = _panels.click_to("tasks", series_key="status", x_key="priority")
+    bar = _panels.Point(x="3", y="2", label="3", series="pending")
+    href = tasks(bar, parse_query({"range": "7d", "type": "bugfix"}, "tasks"))
     assert parse_qs(urlsplit(href).query) == {
-        "range": ["24h"],
+        "range": ["7d"],
         "refresh": ["off"],
         "status": ["pending"],
-        "assignee": ["bob"],
+        "type": ["bugfix"],
+        "priority": ["3"],
     }
-    hostile = tasks({"x": "'; DROP TABLE", "customdata": "<x>"}, ViewState(page="tasks"))
-    assert "DROP" not in hostile and "%3Cx" not in hostile
+    hostile = _panels.Point(x="'; DROP TABLE", y=None, label=None, series="<x>")
+    assert tasks(hostile, ViewState(page="tasks")) is None
 
 
-def test_the_clicked_list_shows_the_matching_tasks(dash_app, client_as, known_data, owner_engine):
-    values = callback_values(
-        draw_panel(
-            client_as("admin"),
-            dash_app,
-            "tasks-list-table.children",
-            {"range": "7d", "page": "tasks", "status": "in_progress", "assignee": "alice"},
-        )
+@pytest.mark.parametrize(
+    "click_data",
+    [
+        None,
+        [],
+        "x",
+        {"points": []},
+        {"points": [{"customdata": []}]},
+        {"points": [None]},
+        {"points": [{"x": float("inf"), "customdata": ["high"]}]},
+        {"points": [{"x": {"$gt": 1}, "customdata": {"a": 1}}]},
+        {"points": [{"x": "not a time", "customdata": ["high"]}]},
+        {"points": [{"x": "2026-11-28 10:05:00", "customdata": [7]}]},
+        {"points": [{"x": "2026-11-28 10:05:00", "customdata": "x" * 10_000}]},
+    ],
+)
+def test_whatever_a_client_sends_as_a_click_gives_no_update(dash_app, client_as, click_data):
+    response = click_callback(
+        client_as("viewer"), dash_app, "errors-by-severity", click_data, {"page": "errors"}
     )
-    shown = str(values["tasks-list-table"]["children"]).count("'in_progress'")
-    with owner_engine.connect() as conn:
-        expected = conn.scalar(
-            text(
-                "SELECT count(*) FROM tasks WHERE status = 'in_progress' AND assigned_to = 'alice'"
-            )
-        )
-    assert shown == expected > 0
+    assert changed_nothing(response)  # no update, never a 500
+
+
+def changed_nothing(response) -> bool:
+    if response.status_code == 204:
+        return True
+    return response.status_code == 200 and response.get_json()["response"] == {}
+
+
+def click_callback(client, app, panel_id: str, click_data, view):
+    """POST the chart's click callback (its output is shared, so it is found by its input)."""
+    for output, spec in app.callback_map.items():
+        first = spec["inputs"][0]
+        if first["id"] == f"{panel_id}-graph" and first["property"] == "clickData":
+            out_id, _, prop = output.rpartition(".")
+            payload = {
+                "output": output,
+                "outputs": {"id": out_id, "property": prop.split("@")[0]},
+                "inputs": [{**first, "value": click_data}],
+                "state": [{**spec["state"][0], "value": view}],
+                "changedPropIds": [f"{panel_id}-graph.clickData"],
+            }
+            return client.post("/_dash-update-component", json=payload)
+    raise KeyError(panel_id)
 
 
 # --- the browser ----------------------------------------------------------------------------
@@ -372,11 +478,53 @@ def test_each_page_redraws_when_the_range_changes(dash_duo, dash_app, users, kno
         dash_duo.driver.get(f"{base}{path}?range=6h")
         dash_duo.wait_for_contains_text("#tr-summary", " min", timeout=15)
         dash_duo.wait_for_element(drawn, timeout=15)
-        dash_duo.select_dcc_dropdown("#tr-range", value="Last 7 days")
+        dash_duo.select_dcc_dropdown(KEY_SELECTOR.format("range"), value="Last 7 days")
         dash_duo.wait_for_contains_text("#tr-summary", "one point per 1 h", timeout=15)
         assert "range=7d" in dash_duo.driver.current_url
         dash_duo.wait_for_element(drawn, timeout=15)
-    assert [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"] == []
+    assert dash_duo.get_logs() == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("role", ["viewer", "developer"])
+def test_every_analytics_page_draws_for_a_read_only_role_with_a_clean_console(
+    dash_duo, dash_app, users, known_data, role
+):
+    browser_sign_in(dash_duo, dash_app, users.username(role), path="/")
+    base = dash_duo.server.url.rstrip("/")
+    drawn = {
+        "/": "#ov-backlog-graph .scatterlayer .trace",
+        "/tasks": "#tasks-throughput-graph .barlayer .point",
+        "/validations": "#val-score-graph .scatterlayer .trace",
+        "/errors": "#errors-by-severity-graph .barlayer .point",
+    }
+    for path, chart in drawn.items():
+        dash_duo.driver.get(f"{base}{path}?range=7d&severity=critical,high")
+        dash_duo.wait_for_element(f"{chart}, #not-permitted", timeout=20)
+        if path == "/tasks":  # the list-only keys have their own controls
+            dash_duo.wait_for_element(KEY_SELECTOR.format("priority"), timeout=10)
+    assert dash_duo.get_logs() == []
+
+
+# A control's element: Dash writes a dict id as JSON with its keys sorted.
+KEY_SELECTOR = """[id='{{"key":"{}","type":"tr-key"}}']"""
+
+
+def test_the_window_line_moves_with_each_refresh(dash_app, client_as):
+    """Auto-refresh redraws the "window" line with the data, not the page-load time."""
+    from data.analytics import Window
+
+    response = call_callback(
+        client_as("viewer"),
+        dash_app,
+        "tr-summary.children",
+        [{"range": "1h", "page": "errors"}, 7],
+        [300],
+    )
+    line = callback_values(response)["tr-summary"]["children"]
+    now = Window.last(timedelta(hours=1)).end
+    assert f"{now:%Y-%m-%d %H:%M} UTC" in line or f"{now - timedelta(minutes=1):%H:%M} UTC" in line
+    assert line.endswith("one point per 1 min")
 
 
 def test_the_overview_shows_only_the_charts_a_role_may_see(dash_app, client_as):
@@ -399,8 +547,9 @@ def test_garbage_from_the_client_draws_the_default_view(dash_app, client_as, vie
     response = call_callback(
         client_as("viewer"),
         dash_app,
-        "tr-location.search",
-        [{"a": 1}, 3, None, "<script>", [None, 7, "x" * 500]],
-        [[{"type": "tr-filter", "key": "severity"}, "bogus", None], "nonsense"],
+        "tr-view.data",
+        [[{"a": 1}, 3, None, "<script>", [None, 7, "x" * 500]]],
+        [[key("range"), "bogus", None, {"key": 5}, key("severity")], "nonsense"],
     )
-    assert callback_values(response)["tr-location"]["search"] == "?range=24h&refresh=off"
+    values = callback_values(response)
+    assert values["tr-url"]["data"] == "?range=24h&refresh=off"

@@ -25,7 +25,7 @@ from data.db import DATABASE_UNREACHABLE, SYSTEM_ACTOR
 from data.grid import MAX_PAGE, MAX_START, grid_query, parse_grid_request
 from data.users import create_user
 from pages._guard import BAD_INPUT, MESSAGE_ID
-from pages._input import choice, clicked_value, whole_number
+from pages._input import choice, whole_number
 from tests.helpers import ROLE_PASSWORD, call_callback, signed_in_client
 
 DISPATCH = "/_dash-update-component"
@@ -333,9 +333,3 @@ def test_input_helpers_take_only_the_expected_type():
     assert choice(True, {1: "x"}) is None and choice(1.0, {1: "x"}) is None
     assert whole_number(30.0, 1, 365) == 30
     assert [whole_number(v, 1, 365) for v in (INF, NAN, 0, 366, 1.5, "30", True)] == [None] * 7
-    assert clicked_value({"points": [{"customdata": ["high", 3]}]}, "customdata", 0) == "high"
-    for hostile in BY_PROPERTY["clickData"] + HOSTILE:
-        assert clicked_value(hostile, "customdata", 0) is None or isinstance(
-            clicked_value(hostile, "customdata", 0), str
-        )
-    assert clicked_value({"points": [{"x": INF}]}, "x") is None

@@ -7,16 +7,17 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
-from data.errors import filter_from_query, make_filter
 from pages._error_panel import BUTTON_ACTIONS
 from pages._error_triage import BULK_BUTTONS
+from pages._timerange import parse_query
 from tests.helpers import browser_sign_in, call_callback, callback_values, render_page
 
-FILTER_DEFAULTS = [["unresolved", "investigating"], [], [], [], [], "any", "", "", ""]
+DEFAULT_VIEW = {"page": "errors"}  # what /errors opens with: the last 24 h, open errors
 ROWS = "triage-grid.getRowsResponse"
 COUNT = "triage-count.children"
 ACT = "err-body.children"
@@ -66,9 +67,10 @@ def ids_from_sql(engine, where: str, order: str, limit: int, offset: int = 0, **
         )
 
 
-def grid_rows(client, app, filters, start=0, end=100, sort=None):
+def grid_rows(client, app, view, start=0, end=100, sort=None):
+    """The rows the grid gets for `view` (the page's tr-view store: the URL's keys)."""
     request = {"startRow": start, "endRow": end, "sortModel": sort or [], "filterModel": {}}
-    values = callback_values(call_callback(client, app, ROWS, [request], filters))
+    values = callback_values(call_callback(client, app, ROWS, [request], [view]))
     return values["triage-grid"]["getRowsResponse"]
 
 
@@ -188,19 +190,19 @@ def test_default_list_is_open_errors_newest_first_paged_like_sql(dash_app, clien
     client = client_as("on_call")
     where = "resolution_status IN ('unresolved', 'investigating')"
     order = "last_occurred_at DESC, id DESC"
-    first = grid_rows(client, dash_app, FILTER_DEFAULTS, 0, 60)
+    first = grid_rows(client, dash_app, DEFAULT_VIEW, 0, 60)
     assert [r["id"] for r in first["rowData"]] == ids_from_sql(errors, where, order, 60)
     assert first["rowCount"] is None  # a full page: more may follow
-    second = grid_rows(client, dash_app, FILTER_DEFAULTS, 60, 120)
+    second = grid_rows(client, dash_app, DEFAULT_VIEW, 60, 120)
     assert [r["id"] for r in second["rowData"]] == ids_from_sql(errors, where, order, 60, 60)
     assert second["rowCount"] == 100  # a short page ends the list: 2 statuses of 5 are open
     row = first["rowData"][0]
     assert row["resolution_status"] in ("unresolved", "investigating")
     assert row["service"] == "api 1.0" and row["updated_at"]
-    values = callback_values(call_callback(client, dash_app, COUNT, [*FILTER_DEFAULTS, None]))
+    values = callback_values(call_callback(client, dash_app, COUNT, [DEFAULT_VIEW, None]))
     assert values["triage-count"]["children"] == "100 errors match."
     worst_first = grid_rows(
-        client, dash_app, FILTER_DEFAULTS, 20, 70, [{"colId": "error_severity", "sort": "desc"}]
+        client, dash_app, DEFAULT_VIEW, 20, 70, [{"colId": "error_severity", "sort": "desc"}]
     )
     rank = "array_position(ARRAY['info','low','medium','high','critical'], error_severity::text)"
     expected = ids_from_sql(errors, where, f"{rank} DESC, last_occurred_at DESC, id DESC", 50, 20)
@@ -213,7 +215,13 @@ def test_filters_search_and_sort_match_sql(dash_app, client_as, errors, monkeypa
     # scans with ILIKE. Both must give the same rows.
     monkeypatch.setattr("data.errors.SEARCH_ID_LIMIT", id_limit)
     client = client_as("on_call")
-    filters = [["any"], ["critical", "high"], [], [], ["production"], "any", "", "", "TIMEOUT 50%_"]
+    filters = {
+        "page": "errors",
+        "status": "any",
+        "severity": "critical,high",
+        "environment": "production",
+        "q": "TIMEOUT 50%_",
+    }
     where = (
         "error_severity IN ('critical', 'high') AND environment = 'production'"
         " AND error_message ILIKE '%timeout 50\\%\\_%'"
@@ -225,28 +233,35 @@ def test_filters_search_and_sort_match_sql(dash_app, client_as, errors, monkeypa
     got = grid_rows(client, dash_app, filters, 0, 100, sort)
     assert [r["id"] for r in got["rowData"]] == expected
     assert got["rowCount"] == len(expected)
-    values = callback_values(call_callback(client, dash_app, COUNT, [*filters, None]))
+    values = callback_values(call_callback(client, dash_app, COUNT, [filters, None]))
     assert values["triage-count"]["children"] == f"{len(expected)} errors match."
 
 
-def test_time_range_and_explicit_bounds_match_sql(dash_app, client_as, errors):
+def test_a_preset_range_is_the_window_the_charts_draw():
+    now = datetime(2026, 11, 30, 9, 7, 30, tzinfo=UTC)
+    flt = parse_query({"range": "1h"}, "errors").error_filter(now)
+    assert flt.since == datetime(2026, 11, 30, 8, 7, tzinfo=UTC)  # floored to the 1-min bucket
+    assert flt.until == now and flt.statuses == ("unresolved", "investigating")
+
+
+def test_a_custom_window_and_filters_match_sql(dash_app, client_as, errors):
     client = client_as("on_call")
-    last_hour = grid_rows(client, dash_app, [[], [], [], [], [], "1h", "", "", ""], 0, 500)
-    expected = ids_from_sql(
-        errors,
-        "last_occurred_at >= now() - interval '1 hour'",
-        "last_occurred_at DESC, id DESC",
-        500,
-    )
-    assert [r["id"] for r in last_hour["rowData"]] == expected and len(expected) in (59, 60, 61)
     with errors.connect() as conn:
         since, until = conn.execute(
             text(
-                "SELECT to_char(now() - interval '100 minutes', 'YYYY-MM-DD\"T\"HH24:MI:SS'),"
-                " to_char(now() - interval '90 minutes', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+                "SELECT to_char(now() - interval '100 minutes', 'YYYY-MM-DD HH24:MI'),"
+                " to_char(now() - interval '90 minutes', 'YYYY-MM-DD HH24:MI')"
             )
         ).one()
-    window = [["any"], [], ["network"], ["api", "sync"], [], "any", since, until, ""]
+    window = {
+        "page": "errors",
+        "range": "custom",
+        "from": since,
+        "to": until,
+        "status": "any",
+        "category": "network",
+        "service": "api,sync",
+    }
     got = grid_rows(client, dash_app, window, 0, 500)
     expected = ids_from_sql(
         errors,
@@ -259,52 +274,56 @@ def test_time_range_and_explicit_bounds_match_sql(dash_app, client_as, errors):
         until=until,
     )
     assert [r["id"] for r in got["rowData"]] == expected and expected
+    by_code = grid_rows(client, dash_app, {"page": "errors", "code": "E003,E007"}, 0, 500)
+    expected = ids_from_sql(
+        errors,
+        "error_code IN ('E003', 'E007') AND resolution_status IN ('unresolved', 'investigating')",
+        "last_occurred_at DESC, id DESC",
+        500,
+    )
+    assert [r["id"] for r in by_code["rowData"]] == expected and expected
 
 
 def test_hostile_filter_and_sort_values_are_refused_not_run(dash_app, client_as, errors):
     client = client_as("on_call")
-    hostile = [
-        ["resolved'; DROP TABLE error_logs; --"],
-        ["nope"],
-        [],
-        ["x" * 5000],
-        [],
-        "2y",
-        "yesterday",
-        "",
-        "%' OR 1=1 --",
-    ]
+    hostile = {
+        "page": "errors",
+        "status": "resolved'; DROP TABLE error_logs; --",
+        "severity": "nope",
+        "service": "x" * 5000,
+        "range": "2y",
+        "from": "yesterday",
+        "q": "%' OR 1=1 --",
+    }
     sort = [{"colId": "error_message; DROP TABLE error_logs", "sort": "asc; --"}]
     got = grid_rows(client, dash_app, hostile, 0, 100, sort)
     assert got["rowData"] == [] and got["rowCount"] == 1  # never 0: the grid would stall
-    values = callback_values(call_callback(client, dash_app, COUNT, [*hostile, None]))
+    values = callback_values(call_callback(client, dash_app, COUNT, [hostile, None]))
     assert values["triage-count"]["children"] == "No errors match these filters."
-    said = message_text(values, "triage-message")
-    assert "unknown status" in said and "unknown time range" in said and "not a date" in said
+    said = " ".join(parse_query(hostile, "errors").problems)  # shown under the picker
+    assert "unknown status" in said and "unknown time range" in said
     with errors.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM error_logs")) == 250
 
 
 def test_url_query_becomes_a_filter():
-    flt = filter_from_query(
-        {"status": "resolved,wont_fix", "severity": ["high", "bogus"], "range": "24h", "q": " x "}
+    flt = parse_query(
+        {"status": "resolved,wont_fix", "severity": ["high", "bogus"], "range": "24h", "q": " x "},
+        "errors",
     )
-    assert flt.statuses == ("resolved", "wont_fix") and flt.severities == ("high",)
-    assert (
-        flt.range == "24h"
-        and flt.search == "x"
-        and flt.problems == ("Ignored an unknown severity.",)
-    )
-    assert filter_from_query({}).statuses == ("unresolved", "investigating")
-    assert filter_from_query({"status": "any"}).statuses == ()
-    assert make_filter(since="2026-11-01T00:00", range="7d").bounds()[0].isoformat() == (
-        "2026-11-01T00:00:00+00:00"
-    )
+    assert flt.filters.status == ("resolved", "wont_fix") and flt.filters.severity == ("high",)
+    assert flt.filters.q == "x" and flt.problems == ("Ignored an unknown severity.",)
+    assert parse_query({}, "errors").error_filter().statuses == ("unresolved", "investigating")
+    assert parse_query({"status": "any"}, "errors").error_filter().statuses == ()
+    custom = parse_query({"from": "2026-11-01 00:00", "to": "2026-11-02T00:00Z"}, "errors")
+    assert custom.range == "custom"
+    assert custom.error_filter().since == datetime(2026, 11, 1, tzinfo=UTC)
+    assert custom.error_filter().until - custom.error_filter().since == timedelta(days=1)
 
 
 def test_a_role_without_errors_read_cannot_list(dash_app, client_as, errors):
     request = {"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}}
-    response = call_callback(client_as("api_client"), dash_app, ROWS, [request], FILTER_DEFAULTS)
+    response = call_callback(client_as("api_client"), dash_app, ROWS, [request], [DEFAULT_VIEW])
     assert response.status_code == 403
 
 
@@ -606,7 +625,7 @@ def test_on_call_filters_opens_resolves_and_sees_the_history(
         one_error(owner_engine, error_message=f"noise {i}")
     browser_sign_in(dash_duo, dash_app, "test-on-call", path="/errors")
     dash_duo.wait_for_text_to_equal("#triage-count", "6 errors match.", timeout=15)
-    search = dash_duo.find_element("#triage-search")
+    search = dash_duo.find_element(".triage-filters input[type='search']")
     search.send_keys("deadlock_42\n")
     dash_duo.wait_for_text_to_equal("#triage-count", "1 error match.", timeout=10)
     assert "q=deadlock_42" in dash_duo.driver.current_url
@@ -625,4 +644,30 @@ def test_on_call_filters_opens_resolves_and_sees_the_history(
     )
     history = dash_duo.find_element("#err-history").text
     assert "test-on-call" in history and "unresolved → resolved" in history
+    assert dash_duo.get_logs() == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("role", ["viewer", "developer"])
+def test_a_read_only_role_sees_the_triage_list_and_a_clean_console(
+    dash_duo, dash_app, users, owner_engine, clean_data, role
+):
+    """Roles without errors:write get the list without selection boxes (the grid used to fail
+    on a null rowSelection: an empty list and a console flooded with errors)."""
+    for i in range(3):
+        one_error(owner_engine, error_message=f"read only {i}")
+    browser_sign_in(dash_duo, dash_app, users.username(role), path="/errors")
+    dash_duo.wait_for_text_to_equal("#triage-count", "3 errors match.", timeout=15)
+    dash_duo.driver.execute_script(
+        "arguments[0].scrollIntoView()", dash_duo.find_element("#error-triage")
+    )
+    dash_duo.wait_for_text_to_equal(
+        ".ag-row[row-index='0'] [col-id='error_message']", "read only 2", timeout=15
+    )
+    rows = dash_duo.driver.find_elements(
+        "css selector", "#triage-grid .ag-center-cols-container .ag-row"
+    )
+    assert len(rows) == 3
+    assert dash_duo.driver.find_elements("css selector", "#triage-grid .ag-checkbox-input") == []
+    assert dash_duo.driver.find_elements("css selector", "#triage-bulk-resolve") == []
     assert dash_duo.get_logs() == []
