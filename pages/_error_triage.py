@@ -181,8 +181,9 @@ def rows_for_grid(request: Any, view_data: Any):
     actor = actor_with("errors:read")
     block = parse_grid_request(request, PAGE_SIZE)
     flt = view_from_store(view_data).error_filter()
+    sort_model = request.get("sortModel") if isinstance(request, dict) else None
     try:
-        rows = error_page(actor, flt, request.get("sortModel") if isinstance(request, dict) else None, block.start, block.end)
+        rows = error_page(actor, flt, sort_model, block.start, block.end)
     except SQLAlchemyError as exc:
         # rowCount 1, never 0: a grid told "0 rows" never asks again after a purge.
         return {"rowData": [], "rowCount": 1}, panel_message(
