@@ -1,5 +1,5 @@
 """The demo starts its own Prometheus scraping the app, and stops it on exit; without the
-binary it says how to add one."""
+binary it says how to add one; `make demo` installs the package as root and takes PORT."""
 
 from __future__ import annotations
 
