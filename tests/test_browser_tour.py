@@ -10,6 +10,7 @@ problems of one role are collected, so a failure names every page × role that i
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,9 +89,10 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(pg_server, database, dash_app, tmp_path_factory):
+def demo(pg_server, database, dash_app, users, tmp_path_factory):
     """The demo's data in its own database: the small seed, rollups refreshed as the running
-    demo does, and the demo logins (created the way `taskmaster-dash demo` creates them)."""
+    demo does, and the demo logins (created the way `taskmaster-dash demo` creates them).
+    `dash_app` and `users` come first: they belong in the session's database, not this one."""
     server = pg_server.create_database("tour_demo")
     migrate(server.owner_url, server.app_url)
     seed_demo_data(server.owner_url, SCALES["small"], progress=lambda *_: None)
@@ -174,7 +176,9 @@ def problems_on(state: dict[str, Any], permitted: bool, logs: list) -> list[str]
         found.append('says "Not permitted" although the role holds the permission')
     if state["ready"] and not permitted and not state["notPermitted"]:
         found.append('does not say "Not permitted" although the role lacks the permission')
-    found += [f"console {entry['level']}: {entry['message'][:300]}" for entry in logs]
+    # The same console error repeats (140 a second in one known case): each one once, counted.
+    messages = Counter(f"{entry['level']}: {entry['message'][:300]}" for entry in logs)
+    found += [f"console {message} (×{count})" for message, count in messages.items()]
     return found
 
 
