@@ -1,11 +1,13 @@
 # The two commands: `make demo` (dashboard on an embedded PostgreSQL with demo data)
-# and `make test` (the whole suite). Both run `make setup` first.
+# and `make test` (the whole suite). Both run `make setup` first, and install as root the
+# Debian packages they need (scripts/ensure-tools.sh). `make demo PORT=8060` serves elsewhere.
 PYTHON ?= python3
+PORT ?= 8050
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-tools lint format bench clean
+.PHONY: setup demo demo-tools test test-tools lint format bench clean
 
 setup: $(STAMP)
 
@@ -13,11 +15,14 @@ $(STAMP): pyproject.toml scripts/make-venv.sh
 	@PYTHON=$(PYTHON) bash scripts/make-venv.sh
 	@touch $(STAMP)
 
-demo: setup
-	$(BIN)/taskmaster-dash demo
+demo: setup demo-tools
+	$(BIN)/taskmaster-dash demo --port $(PORT)
+
+demo-tools:
+	@bash scripts/ensure-tools.sh demo
 
 test-tools:
-	@bash scripts/ensure-test-tools.sh
+	@bash scripts/ensure-tools.sh test
 
 test: setup test-tools
 	$(BIN)/python -m pytest

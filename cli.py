@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from data.config import Settings, load_settings
 from data.db import SYSTEM_ACTOR, configure_database, user_message
 from data.prometheus import PrometheusReader
+from data.seed import DemoLogin
 from data.users import UserInputError
 
 
@@ -206,13 +207,21 @@ def cmd_demo(args: argparse.Namespace) -> None:
         if args.simulate:
             stack.callback(_background_workload(opened.database))
         start_alert_evaluator(opened.database)
-        print("\nDemo logins (one per role; demo mode only):")
-        for role, password in logins.items():
-            print(f"  {role.replace('_', '-'):<11} {password}")
+        print(demo_logins_table(logins))
         if not settings.secret_key:
             print("\nSECRET_KEY was not set: generated one for this run (sessions end on restart).")
         print(f"\nTaskMaster Dash on http://{args.host}:{args.port}  (Ctrl-C stops it)", flush=True)
         _serve(app, args.host, args.port, 8)
+
+
+def demo_logins_table(logins: Sequence[DemoLogin]) -> str:
+    """The demo's logins under a header line: sign in with the username column."""
+    rows = [("role", "username", "password"), *((x.role, x.username, x.password) for x in logins)]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [
+        f"  {role:<{widths[0]}}  {name:<{widths[1]}}  {password}" for role, name, password in rows
+    ]
+    return "\nDemo logins (one per role; demo mode only):\n" + "\n".join(lines)
 
 
 def _demo_prometheus(settings: Settings, args: argparse.Namespace, token: str):

@@ -317,7 +317,10 @@ def start_background(database: Database) -> threading.Event | None:
         return None
     evaluator = evaluator_from_environment(database)
     stop = threading.Event()
-    threading.Thread(
+    thread = threading.Thread(
         target=evaluator.run, args=(stop,), name="alert-evaluator", daemon=True
-    ).start()
+    )
+    thread.start()
+    # Stopping the database first would make a running evaluation fail to save its state.
+    database.stop_before_dispose(lambda: (stop.set(), thread.join(10)))
     return stop

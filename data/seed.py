@@ -111,24 +111,41 @@ def clear_demo_data(owner_url: str) -> None:
         engine.dispose()
 
 
-def ensure_demo_logins(data_dir: Path) -> dict[str, str]:
+@dataclass(frozen=True)
+class DemoLogin:
+    role: str
+    username: str
+    password: str
+
+
+def demo_username(role: str) -> str:
+    """The demo account of a role: the role's name with '-' for '_' (`on_call` -> `on-call`)."""
+    return role.replace("_", "-")
+
+
+def ensure_demo_logins(data_dir: Path) -> list[DemoLogin]:
     """One account per role, with random passwords kept (0600) beside the embedded database.
 
+    demo-logins.json maps each username to its password, exactly the names that sign in.
     Demo mode only: these credentials never exist outside a demo data directory.
     """
     path = data_dir / "demo-logins.json"
-    logins: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    kept: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    # Files written before names and keys agreed were keyed by role (`on_call`).
+    passwords = {demo_username(name): password for name, password in kept.items()}
+    logins = []
     for role in DEMO_ROLES:
-        username = role.replace("_", "-")
+        username = demo_username(role)
         record = login_record(username)
         if record is None:
-            logins[role] = logins.get(role) or f"Demo-{secrets.token_urlsafe(9)}"
+            passwords[username] = passwords.get(username) or f"Demo-{secrets.token_urlsafe(9)}"
             email = f"{username}@demo.taskmaster.invalid"
-            create_user(SYSTEM_ACTOR, username, email, role, logins[role])
-        elif role not in logins:
-            logins[role] = f"Demo-{secrets.token_urlsafe(9)}"
-            set_password(SYSTEM_ACTOR, record.id, logins[role])
+            create_user(SYSTEM_ACTOR, username, email, role, passwords[username])
+        elif username not in passwords:
+            passwords[username] = f"Demo-{secrets.token_urlsafe(9)}"
+            set_password(SYSTEM_ACTOR, record.id, passwords[username])
+        logins.append(DemoLogin(role, username, passwords[username]))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
-    path.write_text(json.dumps(logins, indent=2))
+    path.write_text(json.dumps({login.username: login.password for login in logins}, indent=2))
     return logins

@@ -31,6 +31,7 @@ dash.register_page(
 REFRESH = "pools-refresh"
 RANGE = "pools-range"
 POOL_ORDER = ["read", "write", "analytics", "background"]
+PROMETHEUS_CHARTS = "pools-prom-charts"
 
 
 URL = "pools-url"
@@ -62,16 +63,23 @@ def layout(**query: str) -> html.Div:
                         className="pools-heading",
                     ),
                     html.Div(id="pools-prom-status"),
-                    dcc.Graph(id="pools-utilisation", config=CHART_CONFIG),
+                    # Hidden while there is no Prometheus to read: the notice above says why.
                     html.Div(
                         [
-                            dcc.Graph(id="pools-success-rate", config=CHART_CONFIG),
-                            dcc.Graph(id="pools-failure-rate", config=CHART_CONFIG),
+                            dcc.Graph(id="pools-utilisation", config=CHART_CONFIG),
+                            html.Div(
+                                [
+                                    dcc.Graph(id="pools-success-rate", config=CHART_CONFIG),
+                                    dcc.Graph(id="pools-failure-rate", config=CHART_CONFIG),
+                                ],
+                                className="pools-two",
+                            ),
+                            html.H3("Now, per pool (Prometheus)"),
+                            html.Div(id="pools-prom-current"),
                         ],
-                        className="pools-two",
+                        id=PROMETHEUS_CHARTS,
+                        hidden=True,
                     ),
-                    html.H3("Now, per pool (Prometheus)"),
-                    html.Div(id="pools-prom-current"),
                 ],
                 className="panel",
             ),
@@ -168,6 +176,7 @@ def _current_table(frame: pd.DataFrame) -> html.Table:
     Output("pools-success-rate", "figure"),
     Output("pools-failure-rate", "figure"),
     Output("pools-prom-current", "children"),
+    Output(PROMETHEUS_CHARTS, "hidden"),
     Input(REFRESH, "n_intervals"),
     Input(RANGE, "value"),
 )
@@ -177,9 +186,10 @@ def refresh_prometheus(_ticks: int | None, range_key: str | None):
     reader = get_prometheus()
     if reader is None:
         message = (
-            "Prometheus is disabled (PROMETHEUS_ENABLED is not set), so there is no pool history. "
-            "Set PROMETHEUS_ENABLED=true and PROMETHEUS_URL to read it; everything from "
-            "PostgreSQL below is live."
+            "Prometheus is disabled (PROMETHEUS_ENABLED is not set), so there is no pool history "
+            "or query rates. `make demo` runs one when the `prometheus` binary is installed "
+            "(`sudo apt-get install prometheus`); or set PROMETHEUS_ENABLED=true and "
+            "PROMETHEUS_URL. Everything from PostgreSQL below is live."
         )
         return _prometheus_down(message)
     try:
@@ -225,18 +235,15 @@ def refresh_prometheus(_ticks: int | None, range_key: str | None):
         _current_table(panels.current)
         if not panels.current.empty
         else panel_message("Prometheus has no pool series yet: is it scraping /api/v1/metrics?"),
+        False,
     )
 
 
 def _prometheus_down(message: str):
+    """One compact notice instead of the charts, which stay hidden (and empty)."""
     empty = empty_figure("Prometheus unavailable")
-    return (
-        html.Div(message, className="panel-message", id="pools-prom-down"),
-        empty,
-        empty,
-        empty,
-        None,
-    )
+    notice = html.Div(message, className="panel-message", id="pools-prom-down")
+    return notice, empty, empty, empty, None, True
 
 
 # --- PostgreSQL panels --------------------------------------------------------------------------

@@ -1,13 +1,27 @@
-"""The `taskmaster-dash` command: help, one-line errors, create-user, migrate."""
+"""The `taskmaster-dash` command: help, one-line errors, create-user, migrate, the demo."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import re
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import text
+
+from data.seed import DEMO_ROLES
+from tests.helpers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
 
 COMMANDS = ["serve", "demo", "migrate", "seed-demo", "create-user"]
 
@@ -130,3 +144,105 @@ def test_migrate_twice_is_fine(pg_server, database):
         result = run_cli(["migrate"], pg_server)
         assert result.returncode == 0, result.stderr
         assert "up to date" in result.stdout
+
+
+# --- the demo ---------------------------------------------------------------------------------
+
+
+def data_dir() -> Path:
+    """A demo data directory outside pytest's tmp_path, whose parent pytest keeps at 0700 (the
+    embedded server runs as its own system user and must reach its data directory)."""
+    return Path(tempfile.mkdtemp(prefix="tmdash-demo-"))
+
+
+def test_stopping_the_database_stops_its_background_threads_first(monkeypatch, caplog):
+    """The alert evaluator and the rollup refresher end before the embedded server does, so
+    stopping the demo logs no failed save."""
+    from alerts.evaluator import start_background
+    from data.analytics import RollupRefresher
+    from data.config import load_settings
+    from data.runtime import open_database
+
+    for name in ("DATABASE_URL", "DB_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TASKMASTER_DATA_DIR", str(data_dir()))
+    monkeypatch.setenv("ALERTS_INTERVAL_SECONDS", "1")
+    monkeypatch.setenv("ALERTS_EVALUATOR", "on")
+    opened = open_database(load_settings(demo_mode=True))
+    start_background(opened.database)
+    RollupRefresher(opened.database, interval_seconds=1).start()
+    names = {"alert-evaluator", "analytics-refresh"}
+    assert names <= {t.name for t in threading.enumerate()}
+    with caplog.at_level(logging.WARNING):
+        opened.close()
+        assert not names & {t.name for t in threading.enumerate() if t.is_alive()}
+    assert [r.getMessage() for r in caplog.records if r.name.startswith(("alerts", "data"))] == []
+    opened.close()  # a second close (the exit hook) is harmless
+
+
+def sign_in_over_http(base: str, username: str, password: str) -> requests.Response:
+    session = requests.Session()
+    form = session.get(f"{base}/login", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)[1]
+    return session.post(
+        f"{base}/login",
+        data={"csrf_token": token, "username": username, "password": password, "next": "/"},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+
+def wait_until_serving(base: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            requests.get(f"{base}/api/v1/health", timeout=5)
+            return
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, f"nothing answers at {base}"
+            time.sleep(0.1)  # the polling interval of the wait
+
+
+def test_the_demo_prints_logins_that_sign_in_and_stops_cleanly():
+    tmp_path = data_dir()
+    port = free_port()
+    env = {
+        **os.environ,
+        "TASKMASTER_DATA_DIR": str(tmp_path),
+        "ALERTS_INTERVAL_SECONDS": "1",  # evaluating right up to the stop
+        "PYTHONPATH": str(ROOT),
+    }
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "cli", "demo", "--port", str(port), "--no-prometheus"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    output = []
+    try:
+        for line in demo.stdout:
+            output.append(line)
+            if "TaskMaster Dash on" in line:
+                break
+        printed = "".join(output)
+        table = printed.split("Demo logins (one per role; demo mode only):\n", 1)[1]
+        header, *rows = [line.split() for line in table.split("\n\n", 1)[0].splitlines()]
+        assert header == ["role", "username", "password"]
+        logins = {username: password for _role, username, password in rows}
+        assert [role for role, _, _ in rows] == list(DEMO_ROLES)
+        # The file beside the database holds the same names, and each one signs in.
+        assert json.loads((tmp_path / "demo-logins.json").read_text()) == logins
+        base = f"http://127.0.0.1:{port}"
+        wait_until_serving(base)
+        for username, password in logins.items():
+            response = sign_in_over_http(base, username, password)
+            assert response.status_code == 302, (username, response.text[:300])
+            assert "/login" not in response.headers["Location"], username
+        assert sign_in_over_http(base, "on_call", logins["on-call"]).status_code != 302
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        rest, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 0
+    assert [line for line in rest.splitlines() if "ERROR" in line or "Traceback" in line] == []

@@ -1,14 +1,16 @@
 """The demo starts its own Prometheus scraping the app, and stops it on exit; without the
-binary it says how to add one."""
+binary it says how to add one; `make demo` installs the package as root and takes PORT."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -81,3 +83,75 @@ def test_demo_runs_a_prometheus_that_scrapes_it_and_stops_with_it(tmp_path):
     assert not servers[0].is_running() or servers[0].status() == psutil.STATUS_ZOMBIE
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/-/ready", timeout=2)
+
+
+# --- make demo brings its own Prometheus ----------------------------------------------------
+
+
+def path_without_prometheus() -> str:
+    """A PATH holding only the commands scripts/ensure-tools.sh calls, so `prometheus` (and
+    the browser) look missing while apt-get is the machine's real one. Outside pytest's
+    tmp_path, which other users cannot enter."""
+    hidden = Path(tempfile.mkdtemp(prefix="tmdash-path-"))
+    hidden.chmod(0o755)
+    for command in ("id", "apt-get", "dpkg", "systemctl"):
+        found = shutil.which(command)
+        if found:
+            (hidden / command).symlink_to(found)
+    return str(hidden)
+
+
+def ensure_tools(target: str, path: str, as_user: str | None = None):
+    command = [
+        "env",
+        f"PATH={path}",
+        "/bin/bash",
+        str(ROOT / "scripts" / "ensure-tools.sh"),
+        target,
+    ]
+    if as_user:
+        command = ["runuser", "-u", as_user, "--", *command]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def test_make_demo_runs_the_tools_step_and_passes_the_port():
+    plan = subprocess.run(
+        ["make", "-n", "demo", "PORT=8061"], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.splitlines()
+    tools = plan.index("bash scripts/ensure-tools.sh demo")
+    demo = next(i for i, line in enumerate(plan) if "taskmaster-dash demo" in line)
+    assert tools < demo and plan[demo].endswith("taskmaster-dash demo --port 8061")
+    default = subprocess.run(["make", "-n", "demo"], capture_output=True, text=True, cwd=ROOT)
+    assert "taskmaster-dash demo --port 8050" in default.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"), reason="needs root")
+def test_without_root_make_demo_says_how_to_add_prometheus_and_carries_on():
+    path = path_without_prometheus()
+    demo = ensure_tools("demo", path, as_user="nobody")
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stderr.splitlines() == [
+        "make demo: no prometheus here, so the Pools page will show no pool history.",
+        "To add it: sudo apt-get install prometheus (or run make demo as root).",
+    ]
+    test = ensure_tools("test", path, as_user="nobody")  # the suite cannot do without them
+    assert test.returncode == 1
+    assert "sudo apt-get install chromium chromium-driver prometheus" in test.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("apt-get"), reason="needs root + apt")
+def test_as_root_make_demo_installs_the_prometheus_package_and_says_so():
+    result = ensure_tools("demo", path_without_prometheus())
+    assert result.returncode == 0, result.stderr
+    assert "make demo: installing prometheus from Debian packages..." in result.stdout
+    assert "make demo: installed prometheus." in result.stdout
+    status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "prometheus"], capture_output=True)
+    assert status.stdout == b"install ok installed"
+    assert shutil.which("prometheus")
+
+
+def test_with_prometheus_present_make_demo_installs_nothing():
+    if not shutil.which("prometheus"):
+        pytest.skip("prometheus is not installed here")
+    result = ensure_tools("demo", os.environ["PATH"])
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")

@@ -177,6 +177,27 @@ def test_the_pools_page_says_when_prometheus_is_disabled(dash_app, client_as):
     values = prom_panels(client_as("admin"), dash_app)
     status = text_of(values["pools-prom-status"]["children"])
     assert "Prometheus is disabled" in status and "PROMETHEUS_ENABLED" in status
+    assert "apt-get install prometheus" in status
+    assert values["pools-prom-charts"]["hidden"] is True  # the notice, not empty chart frames
+
+
+@pytest.mark.browser
+def test_without_prometheus_the_page_shows_one_compact_notice(dash_duo, dash_app, users):
+    configure_prometheus(None)
+    browser_sign_in(dash_duo, dash_app, "test-admin", path="/pools")
+    notice = dash_duo.wait_for_element("#pools-prom-down", timeout=20)
+    dash_duo.wait_for_element("#pools-tables-table", timeout=20)  # PostgreSQL panels stay
+    assert "Prometheus is disabled" in notice.text
+    for chart in ("pools-utilisation", "pools-success-rate", "pools-failure-rate"):
+        assert not dash_duo.find_element(f"#{chart}").is_displayed()
+    # The whole Prometheus section is about as tall as the notice, far less than one chart.
+    section = dash_duo.driver.execute_script(
+        "return document.getElementById('pools-prom-status').closest('section')"
+        ".getBoundingClientRect().height"
+    )
+    assert section < 250, section
+    assert dash_duo.find_element("#pools-own-table").is_displayed()
+    assert dash_duo.get_logs() == []
 
 
 def test_detailed_health_reports_database_each_pool_and_prometheus(client_as):
@@ -391,6 +412,7 @@ def test_pools_page_degrades_when_prometheus_stops_and_recovers(prometheus, dash
         status = text_of(values["pools-prom-status"]["children"])
         assert f"Prometheus at {prometheus.url} is unreachable" in status
         assert "PostgreSQL below is live" in status
+        assert values["pools-prom-charts"]["hidden"] is True
         # Everything from PostgreSQL still renders.
         pg = pg_panels(client, dash_app)
         assert "pools-tables-table" in ids_in(pg["pools-tables"]["children"])
@@ -405,6 +427,7 @@ def test_pools_page_degrades_when_prometheus_stops_and_recovers(prometheus, dash
         prometheus.start()
     values = prom_panels(client, dash_app)
     assert "From Prometheus at" in text_of(values["pools-prom-status"]["children"])
+    assert values["pools-prom-charts"]["hidden"] is False
     health = client.get("/api/v1/health/detailed").get_json()
     assert health["checks"]["prometheus"]["status"] == "up"
 

@@ -555,7 +555,7 @@ def test_the_inline_scripts_of_the_page_are_the_ones_the_policy_allows(dash_app,
 def test_the_triage_grid_blanks_the_task_of_an_error_linked_to_a_hidden_task(
     dash_app, client_as, owner_engine, clean_data
 ):
-    from tests.test_error_triage import FILTER_DEFAULTS, grid_rows, one_error
+    from tests.test_error_triage import DEFAULT_VIEW, grid_rows, one_error
 
     with owner_engine.begin() as conn:
         hidden, visible = (
@@ -570,13 +570,13 @@ def test_the_triage_grid_blanks_the_task_of_an_error_linked_to_a_hidden_task(
         )
     one_error(owner_engine, task_id=hidden, error_message="on the hidden task")
     one_error(owner_engine, task_id=visible, error_message="on the visible task")
-    as_developer = grid_rows(client_as("developer"), dash_app, FILTER_DEFAULTS)["rowData"]
+    as_developer = grid_rows(client_as("developer"), dash_app, DEFAULT_VIEW)["rowData"]
     rows = {r["error_message"]: r for r in as_developer}
     assert rows["on the hidden task"]["task_id"] is None
     assert rows["on the hidden task"]["task"] is None
     assert hidden not in str(as_developer) and hidden[:8] not in str(as_developer)
     assert rows["on the visible task"]["task_id"] == visible
-    as_viewer = grid_rows(client_as("viewer"), dash_app, FILTER_DEFAULTS)["rowData"]
+    as_viewer = grid_rows(client_as("viewer"), dash_app, DEFAULT_VIEW)["rowData"]
     assert {r["error_message"]: r["task_id"] for r in as_viewer}["on the hidden task"] == hidden
 
 
