@@ -6,7 +6,6 @@ environment on first use.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dash
@@ -16,15 +15,16 @@ from flask_wtf.csrf import generate_csrf
 
 from alerts import banner as alert_banner  # registers the banner's callback
 from alerts.evaluator import start_background as start_alert_evaluator
+from alerts.rules import load_rules
 from auth.headers import init_security_headers
 from auth.login import LoginPolicy, init_auth
 from auth.permissions import has_permission, signed_in_user
 from auth.scrape import refuse_metrics_request
-from data.config import Settings, load_settings
+from data.config import Settings, SettingsError, load_settings
 from data.db import Database, configure_database, get_database
 from data.health import basic_health, detailed_health
 from data.metrics import render_metrics
-from data.prometheus import PrometheusReader, configure_prometheus
+from data.prometheus import PrometheusReader, configure_prometheus, load_promql
 from pages._guard import callback_failed, message_area
 from pages._guard import install as install_input_guard
 from pages._panels import panels_as_json
@@ -130,6 +130,19 @@ clientside_callback(
 )
 
 
+def _read_configured_files(settings: Settings) -> None:
+    """Read the files the settings name now, so a bad one stops the start, not a page."""
+    for name, path, read in (
+        ("PROMQL_CONFIG", settings.promql_config, load_promql),
+        ("ALERTS_RULES_FILE", settings.alerts_rules_file, load_rules),
+    ):
+        if path is not None:
+            try:
+                read(path)
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {' '.join(str(exc).split())}") from None
+
+
 def create_app(
     database: Database,
     *,
@@ -138,7 +151,10 @@ def create_app(
     login_policy: LoginPolicy | None = None,
     prometheus: PrometheusReader | None = None,
     metrics_token: str | None = None,
+    settings: Settings | None = None,
 ) -> Dash:
+    settings = settings or load_settings()
+    _read_configured_files(settings)
     configure_database(database)
     configure_prometheus(prometheus)
     if environment != "testing":
@@ -162,7 +178,8 @@ def create_app(
         server,
         prefix=prefix,
         secret_key=secret_key,
-        policy=login_policy or LoginPolicy.from_environment(),
+        policy=login_policy or LoginPolicy.from_settings(settings),
+        settings=settings,
     )
     init_security_headers(server, app.csp_hashes)
     install_input_guard(app)
@@ -203,18 +220,19 @@ def app_from_environment(settings: Settings | None = None) -> Dash:
 
     settings = settings or load_settings()
     if not settings.secret_key:
-        raise SystemExit(
-            "SECRET_KEY must be set (any long random string, the same on every worker)."
+        raise SettingsError(
+            "SECRET_KEY: must be set (any long random string, the same on every worker)"
         )
     opened = open_database(settings)
     app = create_app(
         opened.database,
         secret_key=settings.secret_key,
-        environment=os.environ.get("TASKMASTER_ENV", "production"),
+        environment=settings.environment,
         prometheus=(
             PrometheusReader(settings.prometheus_url) if settings.prometheus_enabled else None
         ),
         metrics_token=settings.metrics_token,
+        settings=settings,
     )
     start_alert_evaluator(opened.database)  # one process at a time works (advisory lock)
     return app
@@ -223,7 +241,14 @@ def app_from_environment(settings: Settings | None = None) -> Dash:
 def __getattr__(name: str):
     # `gunicorn app:server` builds the app on first access, not at import.
     if name == "server":
-        app = app_from_environment()
+        try:
+            app = app_from_environment()
+        except ValueError as exc:  # a bad setting or file: one line in the log, and stop
+            try:  # gunicorn prints this one as it is and stops instead of restarting workers
+                from gunicorn.errors import AppImportError as Stop
+            except ImportError:
+                Stop = SystemExit
+            raise Stop(f"taskmaster-dash: {exc}") from None
         globals()["server"] = app.server
         return app.server
     raise AttributeError(name)

@@ -177,7 +177,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     # The demo always runs on the embedded server: demo logins never reach a real database.
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("DB_HOST", None)
-    settings = load_settings(demo_mode=True)
+    settings = load_settings()
     print(f"Embedded PostgreSQL data directory: {settings.pgdata}", flush=True)
     opened = _open(settings)
     if preload_pg_stat_statements(opened.embedded):  # once: slow queries on the Pools page
@@ -203,6 +203,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
             environment="development",
             prometheus=PrometheusReader(prometheus_url) if prometheus_url else None,
             metrics_token=metrics_token,
+            settings=settings,
         )
         if args.simulate:
             stack.callback(_background_workload(opened.database))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from sqlalchemy.pool import NullPool
 from alerts.notify import WebhookNotifier
 from alerts.rules import Override, Rule, apply_overrides, configured_rules
 from data import alerts as store
+from data.config import load_settings
 from data.db import SYSTEM_ACTOR, Actor, Database, PoolName, user_message
 from data.prometheus import PrometheusReader, PrometheusUnavailable, get_prometheus
 
@@ -279,40 +279,21 @@ class AlertEvaluator:
                 self.notifier.flush(5)  # give queued notifications a moment to go out
 
 
-def _env_on(name: str, default: bool = True) -> bool:
-    value = os.environ.get(name)
-    if value is None or not value.strip():
-        return default
-    return value.strip().lower() not in ("0", "false", "no", "off")
-
-
 def evaluator_from_environment(database: Database) -> AlertEvaluator:
     """Interval and webhook from ALERTS_INTERVAL_SECONDS, ALERT_WEBHOOK_URL and
     ALERTS_EXTERNAL_URL; rules from ALERTS_RULES_FILE or the shipped file."""
-    raw = os.environ.get("ALERTS_INTERVAL_SECONDS", str(DEFAULT_INTERVAL))
-    try:
-        interval = float(raw)
-    except ValueError:
-        raise ValueError(f"ALERTS_INTERVAL_SECONDS must be a number, got {raw!r}") from None
-    if not 1 <= interval <= 3600:
-        raise ValueError("ALERTS_INTERVAL_SECONDS must be between 1 and 3600")
-    url = os.environ.get("ALERT_WEBHOOK_URL", "").strip()
+    settings = load_settings()
+    url = settings.alert_webhook_url
     notifier = (
-        WebhookNotifier(url, external_url=os.environ.get("ALERTS_EXTERNAL_URL", ""))
-        if url
-        else None
+        WebhookNotifier(url, external_url=settings.alerts_external_url or "") if url else None
     )
-    return AlertEvaluator(
-        database,
-        notifier=notifier,
-        interval=interval,
-    )
+    return AlertEvaluator(database, notifier=notifier, interval=settings.alerts_interval_seconds)
 
 
 def start_background(database: Database) -> threading.Event | None:
     """Start the evaluator in a daemon thread unless ALERTS_EVALUATOR is off; set the returned
     event to stop it."""
-    if not _env_on("ALERTS_EVALUATOR"):
+    if not load_settings().alerts_evaluator:
         log.info("alerts: evaluator not started (ALERTS_EVALUATOR is off)")
         return None
     evaluator = evaluator_from_environment(database)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import math
 import operator
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -13,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from data.config import load_settings
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
 SEVERITIES = ("critical", "warning")  # worst first
@@ -277,4 +278,4 @@ def prometheus_rules_yaml(rules: list[Rule], group: str = "taskmaster-dash") -> 
 @functools.cache
 def configured_rules() -> tuple[Rule, ...]:
     """The rules file the app uses (ALERTS_RULES_FILE, or the shipped defaults), read once."""
-    return tuple(load_rules(os.environ.get("ALERTS_RULES_FILE") or None))
+    return tuple(load_rules(load_settings().alerts_rules_file))

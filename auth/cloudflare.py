@@ -8,10 +8,11 @@ Any failing check refuses: the request is then treated as not signed in.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 
 import jwt
+
+from data.config import Settings
 
 log = logging.getLogger(__name__)
 HEADER = "Cf-Access-Jwt-Assertion"
@@ -38,17 +39,15 @@ class CloudflareAccess:
         self._keys = jwt.PyJWKClient(self.certs_url, cache_keys=True, lifespan=300, timeout=5)
 
     @classmethod
-    def from_environment(cls) -> CloudflareAccess | None:
+    def from_settings(cls, settings: Settings) -> CloudflareAccess | None:
         """Configured when CF_ACCESS_TEAM_DOMAIN and CF_ACCESS_AUD are both set."""
-        team = os.environ.get("CF_ACCESS_TEAM_DOMAIN", "").strip()
-        audience = os.environ.get("CF_ACCESS_AUD", "").strip()
+        team, audience = settings.cf_access_team_domain, settings.cf_access_aud
         if not team or not audience:
             return None
         issuer = team_issuer(team)
-        certs = (
-            os.environ.get("CF_ACCESS_CERTS_URL", "").strip() or f"{issuer}/cdn-cgi/access/certs"
+        return cls(
+            issuer, audience, settings.cf_access_certs_url or f"{issuer}/cdn-cgi/access/certs"
         )
-        return cls(issuer, audience, certs)
 
     def verified_email(self, token: str) -> str | None:
         """The e-mail the token vouches for, or None when any check fails."""

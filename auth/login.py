@@ -3,7 +3,6 @@ of every request."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -28,10 +27,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from auth.cloudflare import HEADER as CF_HEADER
 from auth.cloudflare import CloudflareAccess
-from auth.env import bounded_env
 from auth.passwords import hash_password, needs_rehash, verify_password
 from auth.permissions import PermissionDenied, SessionUser, signed_in_user
 from auth.throttle import ThrottlePolicy, init_throttle
+from data.config import Settings, load_settings
 from data.db import Actor, user_message
 from data.sessions import (
     SessionLifetime,
@@ -62,24 +61,20 @@ _DUMMY_HASH = hash_password("not-a-real-password-0")
 
 @dataclass(frozen=True)
 class LoginPolicy:
-    max_attempts: int = 5
-    lock_minutes: int = 15
+    max_attempts: int
+    lock_minutes: int
 
     @classmethod
-    def from_environment(cls) -> LoginPolicy:
-        """LOGIN_MAX_ATTEMPTS (1-10) and LOGIN_LOCK_MINUTES (1-1440), defaults 5 and 15."""
-        return cls(
-            bounded_env("LOGIN_MAX_ATTEMPTS", cls.max_attempts, 1, 10),
-            bounded_env("LOGIN_LOCK_MINUTES", cls.lock_minutes, 1, 1440),
-        )
+    def from_settings(cls, settings: Settings) -> LoginPolicy:
+        """LOGIN_MAX_ATTEMPTS and LOGIN_LOCK_MINUTES."""
+        return cls(settings.login_max_attempts, settings.login_lock_minutes)
 
 
-def session_lifetime_from_environment() -> SessionLifetime:
-    """SESSION_IDLE_HOURS (default 168 = 7 days) and SESSION_MAX_HOURS (default 720 = 30 days),
-    as Grafana's defaults; each 1 to 8760 hours."""
+def session_lifetime_from_settings(settings: Settings) -> SessionLifetime:
+    """SESSION_IDLE_HOURS and SESSION_MAX_HOURS (Grafana's defaults: 7 and 30 days)."""
     return SessionLifetime(
-        idle=timedelta(hours=bounded_env("SESSION_IDLE_HOURS", 168, 1, 8760)),
-        maximum=timedelta(hours=bounded_env("SESSION_MAX_HOURS", 720, 1, 8760)),
+        idle=timedelta(hours=settings.session_idle_hours),
+        maximum=timedelta(hours=settings.session_max_hours),
     )
 
 
@@ -399,29 +394,28 @@ def init_auth(
     session_lifetime: SessionLifetime | None = None,
     throttle: ThrottlePolicy | None = None,
     clock: Callable[[], datetime] = utc_now,
+    settings: Settings | None = None,
 ) -> None:
+    settings = settings or load_settings()
     server.config.update(
         SECRET_KEY=secret_key,
         WTF_CSRF_CHECK_DEFAULT=False,  # only the sign-in and sign-out forms; Dash posts JSON
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session it is bound to
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE", "").lower() in {"1", "true"},
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
     )
     server.config["ROUTES_PREFIX"] = prefix
     server.config["LOGIN_POLICY"] = policy
-    server.config["SESSION_LIFETIME"] = session_lifetime or session_lifetime_from_environment()
+    server.config["SESSION_LIFETIME"] = session_lifetime or session_lifetime_from_settings(settings)
     server.config["CLOCK"] = clock
-    server.config["CF_ACCESS"] = CloudflareAccess.from_environment()
+    server.config["CF_ACCESS"] = CloudflareAccess.from_settings(settings)
     server.session_interface = _SessionInterface()
-    hops = os.environ.get("TRUSTED_PROXY_COUNT", "0").strip() or "0"
-    if not hops.isdigit():
-        raise ValueError(f"TRUSTED_PROXY_COUNT must be a whole number, got {hops!r}")
-    trust_proxy(server, int(hops))
+    trust_proxy(server, settings.trusted_proxy_count)
     # Before the sign-in gate: a throttled client is refused before any database work.
-    init_throttle(server, throttle or ThrottlePolicy.from_environment(), sign_in_refusal)
+    init_throttle(server, throttle or ThrottlePolicy.from_settings(settings), sign_in_refusal)
     csrf.init_app(server)
     login_manager.init_app(server)
     login_manager.user_loader(_load_user)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from flask import Flask, Response, current_app, jsonify, request
 from flask_limiter import ApplicationLimit, Limiter, RequestLimit
 
-from auth.env import bounded_env
+from data.config import Settings
 
 FAILURES = "auth-failures"
 API_REQUESTS = "api-requests"
@@ -27,17 +26,17 @@ TOO_MANY_SIGN_INS = "Too many failed sign-ins from your address. Try again in {s
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
-    failures_per_minute: int = 10  # failed sign-ins and wrong API keys, per client address
-    api_requests_per_minute: int = 600  # per API key
+    failures_per_minute: int  # failed sign-ins and wrong API keys, per client address
+    api_requests_per_minute: int  # per API key
     storage_uri: str = "memory://"
 
     @classmethod
-    def from_environment(cls) -> ThrottlePolicy:
+    def from_settings(cls, settings: Settings) -> ThrottlePolicy:
         """THROTTLE_FAILURES_PER_MINUTE, THROTTLE_API_REQUESTS_PER_MINUTE and REDIS_URL."""
         return cls(
-            bounded_env("THROTTLE_FAILURES_PER_MINUTE", cls.failures_per_minute, 1, 100_000),
-            bounded_env("THROTTLE_API_REQUESTS_PER_MINUTE", cls.api_requests_per_minute, 1, 10**6),
-            os.environ.get("REDIS_URL", "").strip() or cls.storage_uri,
+            settings.throttle_failures_per_minute,
+            settings.throttle_api_requests_per_minute,
+            settings.redis_url or cls.storage_uri,
         )
 
 

@@ -6,11 +6,12 @@ database's RLS policies and audit trigger see who is acting.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from data.metrics import instrumented_pool_class, record_query
 
+log = logging.getLogger(__name__)
 SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001"
 
 
@@ -43,7 +45,10 @@ class PoolSpec:
 
 
 def pool_specs(pool_max: int = 10, pool_min: int = 2) -> dict[PoolName, PoolSpec]:
-    """The spec's split: read 60%, write 30%, analytics 10% of DB_POOL_MAX; background 2."""
+    """The spec's split: read 60%, write 30%, analytics 10% of DB_POOL_MAX; background 2.
+    Minimums (opened at start, see `open_minimum`): read 40%, write 30% of DB_POOL_MIN; the
+    other two 1 each (none when DB_POOL_MIN is 0)."""
+    others_min = 1 if pool_min else 0
     return {
         PoolName.READ: PoolSpec(
             PoolName.READ, math.ceil(pool_max * 0.6), math.ceil(pool_min * 0.4), 30_000, True
@@ -52,9 +57,9 @@ def pool_specs(pool_max: int = 10, pool_min: int = 2) -> dict[PoolName, PoolSpec
             PoolName.WRITE, math.ceil(pool_max * 0.3), math.ceil(pool_min * 0.3), 60_000, False
         ),
         PoolName.ANALYTICS: PoolSpec(
-            PoolName.ANALYTICS, math.ceil(pool_max * 0.1), 1, 300_000, True
+            PoolName.ANALYTICS, math.ceil(pool_max * 0.1), others_min, 300_000, True
         ),
-        PoolName.BACKGROUND: PoolSpec(PoolName.BACKGROUND, 2, 1, 600_000, False),
+        PoolName.BACKGROUND: PoolSpec(PoolName.BACKGROUND, 2, others_min, 600_000, False),
     }
 
 
@@ -215,6 +220,20 @@ class Database:
         """Have dispose() call `stop` first: background work that uses this database (the
         alert evaluator, the rollup refresher) ends before its pools and server go away."""
         self._stop_before_dispose.append(stop)
+
+    def open_minimum(self) -> None:
+        """Open each pool's minimum of connections now. A QueuePool keeps every connection it
+        gets back (up to its size), so they stay open; a pool whose server cannot be reached
+        is left to connect on first use (the health page reports it)."""
+        for name, spec in self.specs.items():
+            try:
+                with ExitStack() as held:
+                    for _ in range(spec.min_size):
+                        held.enter_context(self.engines[name].connect())
+            except SQLAlchemyError as exc:
+                log.warning(
+                    "%s pool: could not open its minimum connections: %s", name, user_message(exc)
+                )
 
     def dispose(self) -> None:
         while self._stop_before_dispose:

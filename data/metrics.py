@@ -34,7 +34,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
 
-from data.config import default_data_dir
+from data.config import default_data_dir, load_settings
 from data.vocabulary import TASK_STATUSES
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,8 @@ POOL_MAX = _pool_gauge("max", "Most connections the pool may open")
 
 
 def multiprocess_dir() -> str | None:
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+    directory = load_settings().prometheus_multiproc_dir
+    return str(directory) if directory else None
 
 
 class InstrumentedQueuePool(QueuePool):

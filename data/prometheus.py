@@ -7,7 +7,6 @@ so a page can say plainly what is unreachable instead of showing "all clear".
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ import requests
 import yaml
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
+
+from data.config import load_settings
 
 MAX_POINTS = 1000
 
@@ -143,7 +144,7 @@ DEFAULT_PROMQL_FILE = Path(__file__).resolve().parent / "promql.yaml"
 def load_promql(path: str | Path | None = None) -> dict[str, str]:
     """The shipped queries, with those of `path` (or $PROMQL_CONFIG) laid over them."""
     queries = _read_promql(DEFAULT_PROMQL_FILE)
-    override = path or os.environ.get("PROMQL_CONFIG", "").strip() or None
+    override = path or load_settings().promql_config
     if override:
         extra = _read_promql(Path(override))
         unknown = sorted(set(extra) - set(queries))

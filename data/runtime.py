@@ -64,6 +64,7 @@ def open_database(settings: Settings, *, run_migrations: bool = True) -> OpenedD
         slow_query_ms=settings.slow_query_ms,
         ssl_mode=settings.ssl_mode,
     )
+    database.open_minimum()  # DB_POOL_MIN
     opened = OpenedDatabase(database, owner_url, embedded)
     if embedded is not None:
         # `serve` and gunicorn never close it themselves: at exit, stop the threads before

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from auth.cloudflare import CloudflareAccess, team_issuer
 from auth.login import LoginPolicy, trust_proxy
+from data.config import load_settings
 from data.db import SYSTEM_ACTOR, SYSTEM_USER_ID
 from data.users import UserInputError, create_user, issue_api_key, revoke_api_key
 from tests.helpers import ROLE_PASSWORD, call_callback, callback_values, sign_in
@@ -179,7 +180,7 @@ def cloudflare(dash_app, signing_keys, monkeypatch):
     monkeypatch.setenv("CF_ACCESS_TEAM_DOMAIN", TEAM)
     monkeypatch.setenv("CF_ACCESS_AUD", AUDIENCE)
     monkeypatch.setenv("CF_ACCESS_CERTS_URL", certs_url)
-    access = CloudflareAccess.from_environment()
+    access = CloudflareAccess.from_settings(load_settings())
     monkeypatch.setitem(dash_app.server.config, "CF_ACCESS", access)
     return access
 
@@ -261,10 +262,10 @@ def test_an_access_token_failing_any_check_is_refused(
 def test_access_is_off_unless_both_team_and_audience_are_set(monkeypatch):
     monkeypatch.setenv("CF_ACCESS_TEAM_DOMAIN", TEAM)
     monkeypatch.delenv("CF_ACCESS_AUD", raising=False)
-    assert CloudflareAccess.from_environment() is None
+    assert CloudflareAccess.from_settings(load_settings()) is None
     monkeypatch.setenv("CF_ACCESS_AUD", AUDIENCE)
     monkeypatch.delenv("CF_ACCESS_CERTS_URL", raising=False)
-    access = CloudflareAccess.from_environment()
+    access = CloudflareAccess.from_settings(load_settings())
     assert access.certs_url == "https://testteam.cloudflareaccess.com/cdn-cgi/access/certs"
 
 
@@ -304,9 +305,9 @@ def test_forwarded_proto_counts_only_behind_a_trusted_proxy():
 def test_the_login_policy_reads_the_environment(monkeypatch):
     monkeypatch.setenv("LOGIN_MAX_ATTEMPTS", "3")
     monkeypatch.setenv("LOGIN_LOCK_MINUTES", "60")
-    assert LoginPolicy.from_environment() == LoginPolicy(3, 60)
+    assert LoginPolicy.from_settings(load_settings()) == LoginPolicy(3, 60)
     monkeypatch.delenv("LOGIN_MAX_ATTEMPTS")
-    assert LoginPolicy.from_environment().max_attempts == 5
+    assert LoginPolicy.from_settings(load_settings()).max_attempts == 5
     monkeypatch.setenv("LOGIN_LOCK_MINUTES", "forever")
     with pytest.raises(ValueError, match="LOGIN_LOCK_MINUTES"):
-        LoginPolicy.from_environment()
+        LoginPolicy.from_settings(load_settings())

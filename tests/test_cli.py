@@ -168,7 +168,7 @@ def test_stopping_the_database_stops_its_background_threads_first(monkeypatch, c
     monkeypatch.setenv("TASKMASTER_DATA_DIR", str(data_dir()))
     monkeypatch.setenv("ALERTS_INTERVAL_SECONDS", "1")
     monkeypatch.setenv("ALERTS_EVALUATOR", "on")
-    opened = open_database(load_settings(demo_mode=True))
+    opened = open_database(load_settings())
     start_background(opened.database)
     RollupRefresher(opened.database, interval_seconds=1).start()
     names = {"alert-evaluator", "analytics-refresh"}

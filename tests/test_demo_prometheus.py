@@ -30,7 +30,7 @@ def test_without_a_prometheus_binary_the_demo_says_how_to_add_one(monkeypatch, t
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing called prometheus here
     monkeypatch.setenv("TASKMASTER_DATA_DIR", str(tmp_path))
     args = argparse.Namespace(host="127.0.0.1", port=8050)
-    assert _demo_prometheus(load_settings(demo_mode=True), args, "token") is None
+    assert _demo_prometheus(load_settings(), args, "token") is None
     out = capsys.readouterr().out
     assert "No `prometheus` binary on PATH" in out and "apt-get install prometheus" in out
     assert not (tmp_path / "prometheus").exists()

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 import auth.login
 from auth.throttle import ThrottlePolicy
+from data.config import load_settings
 from data.db import SYSTEM_ACTOR
 from data.users import create_user, issue_api_key
 from tests.helpers import ROLE_PASSWORD, call_callback, callback_values, csrf_token, sign_in
@@ -206,13 +207,13 @@ def test_a_session_ends_after_30_days_however_busy(dash_app, clock):
 def test_session_lifetimes_read_the_environment(monkeypatch):
     monkeypatch.setenv("SESSION_IDLE_HOURS", "8")
     monkeypatch.setenv("SESSION_MAX_HOURS", "24")
-    lifetime = auth.login.session_lifetime_from_environment()
+    lifetime = auth.login.session_lifetime_from_settings(load_settings())
     assert (lifetime.idle, lifetime.maximum) == (timedelta(hours=8), timedelta(hours=24))
     monkeypatch.delenv("SESSION_IDLE_HOURS")
-    assert auth.login.session_lifetime_from_environment().idle == timedelta(days=7)
+    assert auth.login.session_lifetime_from_settings(load_settings()).idle == timedelta(days=7)
     monkeypatch.setenv("SESSION_MAX_HOURS", "0")
     with pytest.raises(ValueError, match="SESSION_MAX_HOURS"):
-        auth.login.session_lifetime_from_environment()
+        auth.login.session_lifetime_from_settings(load_settings())
 
 
 # --- /account: your sessions, and an admin ending all of someone's ------------------------------
@@ -487,13 +488,15 @@ def test_throttle_settings_read_the_environment(monkeypatch):
     monkeypatch.setenv("THROTTLE_FAILURES_PER_MINUTE", "3")
     monkeypatch.setenv("THROTTLE_API_REQUESTS_PER_MINUTE", "100")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6390/0")
-    assert ThrottlePolicy.from_environment() == ThrottlePolicy(3, 100, "redis://127.0.0.1:6390/0")
+    assert ThrottlePolicy.from_settings(load_settings()) == ThrottlePolicy(
+        3, 100, "redis://127.0.0.1:6390/0"
+    )
     monkeypatch.delenv("REDIS_URL")
     monkeypatch.delenv("THROTTLE_API_REQUESTS_PER_MINUTE")
-    assert ThrottlePolicy.from_environment() == ThrottlePolicy(3, 600, "memory://")
+    assert ThrottlePolicy.from_settings(load_settings()) == ThrottlePolicy(3, 600, "memory://")
     monkeypatch.setenv("THROTTLE_FAILURES_PER_MINUTE", "lots")
     with pytest.raises(ValueError, match="THROTTLE_FAILURES_PER_MINUTE"):
-        ThrottlePolicy.from_environment()
+        ThrottlePolicy.from_settings(load_settings())
 
 
 # --- Security headers ---------------------------------------------------------------------------
