@@ -13,6 +13,7 @@ import pytest
 import requests
 from dash.testing.wait import until
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from data.config import (
     FALSE_WORDS,
@@ -50,21 +51,38 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-BAD_VALUES = [
+# A boolean, a whole number out of range, a URL and a file through the real command; the rest
+# through the same check in-process (each `serve` costs a few seconds of imports).
+SERVE_CASES = [
     ("SESSION_COOKIE_SECURE", "maybe", "expected one of 1/true/yes/on or 0/false/no/off"),
-    ("ALERTS_EVALUATOR", "sometimes", "expected one of 1/true/yes/on or 0/false/no/off"),
     ("DB_PORT", "70000", "should be less than or equal to 65535"),
-    ("LOGIN_MAX_ATTEMPTS", "0", "should be greater than or equal to 1"),
-    ("SESSION_IDLE_HOURS", "a week", "should be a valid integer"),
     ("PROMETHEUS_URL", "localhost:9090", "expected a URL starting with http:// or https://"),
+    ("PROMQL_CONFIG", "/no/such/promql.yaml", "no such file: /no/such/promql.yaml"),
+]
+MORE_CASES = [
+    ("ALERTS_EVALUATOR", "sometimes", "expected one of 1/true/yes/on or 0/false/no/off"),
+    ("LOGIN_MAX_ATTEMPTS", "11", "should be less than or equal to 10"),
+    ("SESSION_IDLE_HOURS", "a week", "should be a valid integer"),
+    ("ALERTS_INTERVAL_SECONDS", "0.5", "should be greater than or equal to 1"),
     ("ALERT_WEBHOOK_URL", "ftp://hooks.example", "expected a URL starting with http://"),
+    ("CF_ACCESS_CERTS_URL", "certs.example", "expected a URL starting with http://"),
     ("REDIS_URL", "localhost:6379", "expected a URL starting with redis://"),
     ("DB_SSL_MODE", "sure", "should be 'disable', 'allow', 'prefer'"),
-    ("PROMQL_CONFIG", "/no/such/promql.yaml", "no such file: /no/such/promql.yaml"),
+    ("TASKMASTER_ENV", "staging", "should be 'production', 'development' or 'testing'"),
+    ("PROMETHEUS_MULTIPROC_DIR", "/no/such/dir", "no such directory: /no/such/dir"),
 ]
 
 
-@pytest.mark.parametrize(("name", "value", "problem"), BAD_VALUES, ids=[b[0] for b in BAD_VALUES])
+@pytest.mark.parametrize(("name", "value", "problem"), MORE_CASES, ids=[c[0] for c in MORE_CASES])
+def test_a_bad_value_is_refused_naming_the_variable(monkeypatch, name, value, problem):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert str(refused.value).startswith(f"{name}: {problem}")
+    assert str(refused.value).endswith(f", got {value!r}")
+
+
+@pytest.mark.parametrize(("name", "value", "problem"), SERVE_CASES, ids=[c[0] for c in SERVE_CASES])
 def test_a_bad_value_stops_serve_with_one_line_naming_it(tmp_path, name, value, problem):
     result = _run(
         ["-m", "cli", "serve", "--port", str(free_port())], _environment(tmp_path, **{name: value})
@@ -202,13 +220,19 @@ def test_db_host_and_its_parts_build_the_url(monkeypatch):
     monkeypatch.setenv("DB_PASSWORD", "p@ss word")
     monkeypatch.setenv("DB_READ_REPLICA_HOST", "replica.internal")
     settings = load_settings()
-    assert settings.database_url == (
-        "postgresql+psycopg://taskmaster_app:p%40ss%20word@db.internal:5432/taskmaster"
+    app, replica = make_url(settings.database_url), make_url(settings.read_replica_url)
+    assert (app.drivername, app.username, app.password) == (
+        "postgresql+psycopg",
+        "taskmaster_app",
+        "p@ss word",
     )
-    assert settings.read_replica_url == (
-        "postgresql+psycopg://taskmaster_app:p%40ss%20word@replica.internal:5432/taskmaster"
+    assert (app.host, app.port, app.database) == ("db.internal", 5432, "taskmaster")
+    assert (replica.host, replica.password, replica.database) == (
+        "replica.internal",
+        "p@ss word",
+        "taskmaster",
     )
-    assert "p@ss" not in repr(settings) and "p%40ss" not in repr(settings.db_password)
+    assert "p@ss" not in repr(settings)
 
 
 def test_a_blank_value_is_unset_and_a_refusal_is_a_value_error(monkeypatch):
