@@ -10,14 +10,12 @@ import secrets
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import SQLAlchemyError
+from data.config import Settings, SettingsError, load_settings
 
-from data.config import Settings, load_settings
-from data.db import SYSTEM_ACTOR, configure_database, user_message
-from data.prometheus import PrometheusReader
-from data.seed import DemoLogin
-from data.users import UserInputError
+if TYPE_CHECKING:
+    from data.seed import DemoLogin
 
 
 class CliError(Exception):
@@ -138,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open(settings: Settings):
+    from data.db import configure_database
     from data.runtime import open_database
 
     opened = open_database(settings)
@@ -172,6 +171,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from alerts.evaluator import start_background as start_alert_evaluator
     from app import create_app
     from data.embedded import preload_pg_stat_statements
+    from data.prometheus import PrometheusReader
     from data.seed import SCALES, database_has_tasks, ensure_demo_logins, seed_demo_data
 
     # The demo always runs on the embedded server: demo logins never reach a real database.
@@ -355,6 +355,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def cmd_create_user(args: argparse.Namespace) -> None:
+    from data.db import SYSTEM_ACTOR
     from data.users import create_user, validate_new_user
 
     password = _read_password(args.password_stdin)
@@ -393,6 +394,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM (service managers, `kill`) stops as cleanly as Ctrl-C: the embedded server too.
     signal.signal(signal.SIGTERM, _interrupt)
+    try:  # every setting, before anything (importing the metrics reads one) starts
+        load_settings()
+    except SettingsError as exc:
+        print(f"taskmaster-dash {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from data.db import user_message
+    from data.users import UserInputError
+
     try:
         COMMANDS[args.command](args)
     except (CliError, UserInputError, ValueError) as exc:

@@ -10,3 +10,14 @@ def child_exit(server, worker):  # noqa: ARG001 (gunicorn's hook signature)
     from data.metrics import mark_process_dead
 
     mark_process_dead(worker.pid)
+
+
+def on_starting(server):
+    """Check every setting once, in the master, before a worker imports the app: a bad value
+    stops gunicorn with one line naming it."""
+    from data.config import SettingsError, load_settings
+
+    try:
+        load_settings()
+    except SettingsError as exc:
+        raise SystemExit(f"taskmaster-dash: {exc}") from None
