@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from data.config import APP_DB_ROLE, sqlalchemy_url
+from data.config import APP_DB_ROLE, load_settings, sqlalchemy_url
 from data.db import SYSTEM_ACTOR, Database, configure_database
 from data.runtime import migrate
 from tests.helpers import ROLE_PASSWORD, TestUsers
@@ -78,7 +78,7 @@ def _fresh_throttle() -> None:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[TestServer]:
-    external = os.environ.get("TEST_DATABASE_URL")
+    external = load_settings().test_database_url
     if external:
         base = sqlalchemy_url(external)
         name = f"tmdash_test_{uuid.uuid4().hex[:8]}"
