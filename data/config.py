@@ -100,9 +100,7 @@ KINDS = {
 class Settings(BaseSettings):
     """Field descriptions are the README's "meaning" column."""
 
-    model_config = SettingsConfigDict(
-        case_sensitive=False, env_ignore_empty=True, extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(case_sensitive=False, env_ignore_empty=True, extra="ignore")
 
     # --- PostgreSQL -------------------------------------------------------------------------
     database_url: PostgresUrl | None = Field(
@@ -311,26 +309,29 @@ class Settings(BaseSettings):
         return {k: v for k, v in stripped.items() if v != ""}
 
     @model_validator(mode="after")
-    def _resolve_urls(self) -> Settings:
-        """DB_HOST and its parts build the app's URL; *_HOST swaps the host of that URL."""
+    def _pool_min_within_max(self) -> Settings:
         if self.pool_min > self.pool_max:
             raise ValueError(
                 f"DB_POOL_MIN: must be at most DB_POOL_MAX ({self.pool_max}), got {self.pool_min}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _resolve_urls(self) -> Settings:
+        """DB_HOST and its parts build the app's URL; *_HOST swaps the host of that URL; every
+        URL ends in the psycopg 3 form."""
         if self.database_url is None and self.db_host:
             self.database_url = _url_from_parts(
                 self.db_user, self.db_password, self.db_host, self.db_port, self.db_name
             )
-        if self.database_url:
-            self.database_url = sqlalchemy_url(self.database_url)
-            if self.read_replica_url is None and self.read_replica_host:
-                self.read_replica_url = _swap_host(self.database_url, self.read_replica_host)
-            if self.analytics_url is None and self.analytics_host:
-                self.analytics_url = _swap_host(self.database_url, self.analytics_host)
-        for name in ("owner_database_url", "read_replica_url", "analytics_url"):
+        for name in ("database_url", "owner_database_url", "read_replica_url", "analytics_url"):
             url = getattr(self, name)
             if url:
                 setattr(self, name, sqlalchemy_url(url))
+        if self.database_url and self.read_replica_url is None and self.read_replica_host:
+            self.read_replica_url = _swap_host(self.database_url, self.read_replica_host)
+        if self.database_url and self.analytics_url is None and self.analytics_host:
+            self.analytics_url = _swap_host(self.database_url, self.analytics_host)
         return self
 
     @property
@@ -356,7 +357,7 @@ def _swap_host(url: str, host: str) -> str:
 
 
 def _problem(error: dict[str, Any]) -> str:
-    """'DB_PORT: must be at most 65535, got '70000'' from one pydantic error."""
+    """ "DB_PORT: should be less than or equal to 65535, got '70000'" from a pydantic error."""
     message = error["msg"].removeprefix("Value error, ").replace("Input should", "should")
     if not error["loc"]:  # a rule over several variables names them itself
         return message

@@ -326,3 +326,15 @@ def test_the_readme_configuration_table_is_generated_from_the_model():
     for field in Settings.model_fields.values():
         assert f"| `{field.alias}` |" in readme
         assert field.description, f"{field.alias} has no description"
+
+
+def test_only_the_documented_names_are_read(monkeypatch):
+    """POOL_MAX or ENVIRONMENT (the model's attribute names) mean nothing; DB_POOL_MAX does."""
+    monkeypatch.setenv("POOL_MAX", "3")
+    monkeypatch.setenv("ENVIRONMENT", "testing")
+    monkeypatch.delenv("TASKMASTER_ENV", raising=False)
+    monkeypatch.delenv("DB_POOL_MAX", raising=False)
+    settings = load_settings()
+    assert (settings.pool_max, settings.environment) == (10, "production")
+    monkeypatch.setenv("db_pool_max", "12")  # names are matched in any case
+    assert load_settings().pool_max == 12
