@@ -358,10 +358,9 @@ def plan_migrations_on(conn: Connection) -> Plan:
 
 def plan_migrations(owner_engine: Engine) -> Plan:
     """What migrate would do; reads the catalog and counts rows, changes nothing."""
-    with owner_engine.connect() as conn:
-        with conn.begin():
-            conn.execute(text("SET TRANSACTION READ ONLY"))
-            return plan_migrations_on(conn)
+    with owner_engine.connect() as conn, conn.begin():
+        conn.execute(text("SET TRANSACTION READ ONLY"))
+        return plan_migrations_on(conn)
 
 
 def _record(conn: Connection, file: SqlFile, description: str | None = None) -> None:
