@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from data.config import APP_DB_ROLE, Settings
 from data.db import Database
 from data.embedded import EmbeddedDatabase, start_embedded
-from data.migrations import apply_migrations
+from data.migrations import apply_migrations, plan_migrations
 
 
 @dataclass
@@ -18,6 +18,7 @@ class OpenedDatabase:
     database: Database
     owner_url: str
     embedded: EmbeddedDatabase | None
+    app_url: str = ""
 
     def close(self) -> None:
         self.database.dispose()
@@ -41,6 +42,15 @@ def migrate(owner_url: str, app_url: str) -> list[str]:
         engine.dispose()
 
 
+def migration_plan(owner_url: str) -> str:
+    """What `migrate` would find and do, as text; changes nothing."""
+    engine = create_engine(owner_url)
+    try:
+        return plan_migrations(engine).render()
+    finally:
+        engine.dispose()
+
+
 def open_database(settings: Settings, *, run_migrations: bool = True) -> OpenedDatabase:
     embedded = None
     if settings.embedded:
@@ -60,4 +70,4 @@ def open_database(settings: Settings, *, run_migrations: bool = True) -> OpenedD
         slow_query_ms=settings.slow_query_ms,
         ssl_mode=settings.ssl_mode,
     )
-    return OpenedDatabase(database, owner_url, embedded)
+    return OpenedDatabase(database, owner_url, embedded, app_url)

@@ -18,4 +18,5 @@ CREATE INDEX IF NOT EXISTS idx_performance_metrics_timestamp ON performance_metr
 ALTER TABLE performance_metrics ENABLE ROW LEVEL SECURITY;
 CREATE POLICY performance_metrics_select ON performance_metrics FOR SELECT
     USING ((SELECT user_has_permission('pools:read')));
+REVOKE ALL ON performance_metrics FROM taskmaster_app;
 GRANT SELECT ON performance_metrics TO taskmaster_app;
