@@ -10,6 +10,7 @@ migration run as on any database of ours, and the repeatable files recreate the 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
@@ -21,9 +22,9 @@ from data.migrations import (
     Plan,
     SqlFile,
     Step,
-    _create_history,
-    _pending_steps,
     available_migrations,
+    create_history,
+    pending_steps,
     run_statements,
 )
 
@@ -346,7 +347,7 @@ def _schema_indexes_sql(schema: SqlFile) -> str:
     return "\n".join(f"CREATE INDEX IF NOT EXISTS {statement}" for statement in found)
 
 
-def _run(source: str, sql_of) -> callable:
+def _run(source: str, sql_of: Callable[[], str]) -> Callable[[Connection], None]:
     return lambda conn: run_statements(conn, source, sql_of())
 
 
@@ -362,7 +363,7 @@ def plan_adoption(conn: Connection, plan: Plan) -> None:
     files = {f.version: f for f in available_migrations()}
     schema, security = files["001"], files["002"]
     plan.steps += [
-        Step(f"create the history table {HISTORY_TABLE}", _create_history),
+        Step(f"create the history table {HISTORY_TABLE}", create_history),
         Step(
             "sql/adopt/original.sql: drop the original's views, policies, audit and updated_at "
             "triggers and role functions (its 'unknown user is a viewer' rule); add "
@@ -388,4 +389,4 @@ def plan_adoption(conn: Connection, plan: Plan) -> None:
             [security],
         ),
     ]
-    plan.steps += _pending_steps({"001": schema.checksum, "002": security.checksum}, plan)
+    plan.steps += pending_steps({"001": schema.checksum, "002": security.checksum}, plan)

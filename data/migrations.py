@@ -60,10 +60,6 @@ class SqlFile:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
-# Kept under its old name for callers that list the versioned files.
-Migration = SqlFile
-
-
 def available_migrations(directory: Path | None = None) -> list[SqlFile]:
     directory = directory or MIGRATIONS_DIR
     found = []
@@ -268,7 +264,7 @@ def _file_step(file: SqlFile, verb: str = "apply") -> Step:
     )
 
 
-def _pending_steps(history: dict[str, str], plan: Plan) -> list[Step]:
+def pending_steps(history: dict[str, str], plan: Plan) -> list[Step]:
     """Versioned files not yet applied, then repeatable files that are new or changed; edited
     applied files become problems."""
     files = available_migrations()
@@ -293,7 +289,7 @@ def _pending_steps(history: dict[str, str], plan: Plan) -> list[Step]:
     return steps
 
 
-def _create_history(conn: Connection) -> None:
+def create_history(conn: Connection) -> None:
     conn.execute(text(_CREATE_HISTORY))
 
 
@@ -333,10 +329,10 @@ def plan_migrations_on(conn: Connection) -> Plan:
             "point DATABASE_URL at the right database"
         )
     elif found.kind == "empty":
-        plan.steps.append(Step(f"create the history table {HISTORY_TABLE}", _create_history))
-        plan.steps += _pending_steps({}, plan)
+        plan.steps.append(Step(f"create the history table {HISTORY_TABLE}", create_history))
+        plan.steps += pending_steps({}, plan)
     elif found.kind == "ours":
-        plan.steps += _pending_steps(found.history, plan)
+        plan.steps += pending_steps(found.history, plan)
     elif found.kind == "ours_old_history":
         files = {f.version: f for f in available_migrations()}
         stale = sorted(v for v, c in found.history.items() if v in files and files[v].checksum != c)
@@ -348,7 +344,7 @@ def plan_migrations_on(conn: Connection) -> Plan:
             description += f"; record today's checksums of {', '.join(stale)}"
         plan.steps.append(Step(description, _carry_over_history(found.history)))
         carried = {v: files[v].checksum if v in files else c for v, c in found.history.items()}
-        plan.steps += _pending_steps(carried, plan)
+        plan.steps += pending_steps(carried, plan)
     else:
         from data.adoption import plan_adoption
 

@@ -16,16 +16,6 @@ from sqlalchemy import create_engine, text
 
 from data.migrations import split_statements
 
-TABLES_WITH_UPDATED_AT = (
-    "tasks",
-    "task_contexts",
-    "workflow_states",
-    "validation_results",
-    "error_logs",
-    "user_roles",
-    "users",
-)
-
 ORIGINAL_001 = """
 CREATE FUNCTION uuid_generate_v4() RETURNS uuid LANGUAGE sql AS 'SELECT gen_random_uuid()';
 CREATE TABLE tasks (

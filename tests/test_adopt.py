@@ -102,6 +102,12 @@ def original_columns(conn) -> dict[str, list[str]]:
     return found
 
 
+def team_rows(conn, table: str, names: list[str], ids: list) -> list[tuple]:
+    listed = ", ".join(f'"{name}"::text' for name in names)
+    sql = f"SELECT {listed} FROM {table} WHERE id = ANY(:ids) ORDER BY id"
+    return [tuple(row) for row in conn.execute(text(sql), {"ids": ids})]
+
+
 def counts(conn) -> dict[str, int]:
     return {t: conn.scalar(text(f"SELECT count(*) FROM {t}")) for t in ORIGINAL_TABLES}
 
@@ -150,6 +156,10 @@ def test_migrate_keeps_every_row_and_value_and_a_second_run_changes_nothing(orig
             conn.execute(text("SELECT role_name, permissions FROM user_roles")).all()
         )
         foreign_history = conn.execute(text("SELECT * FROM schema_migrations ORDER BY 1")).all()
+        team_ids = {
+            t: list(conn.scalars(text(f"SELECT id FROM {t}"))) for t in ("users", "user_roles")
+        }
+        team_before = {t: team_rows(conn, t, columns[t], team_ids[t]) for t in team_ids}
 
     migrate(server.owner_url, server.app_url)
 
@@ -190,17 +200,9 @@ def test_migrate_keeps_every_row_and_value_and_a_second_run_changes_nothing(orig
             )
         ).scalar()
         assert alice is True
-        # Users and roles the team had keep every value (updated_at aside, nobody touched them).
-        for table, names in (("users", columns["users"]), ("user_roles", columns["user_roles"])):
-            for name in names:
-                values = conn.scalar(
-                    text(
-                        f"SELECT md5(string_agg(COALESCE(\"{name}\"::text, '<null>'), '|' "
-                        f"ORDER BY id)) FROM {table} WHERE id = ANY(:ids)"
-                    ),
-                    {"ids": [r[0] for r in conn.execute(text(f"SELECT id FROM {table}"))]},
-                )
-                assert values is not None
+        # Users and roles the team had keep every value; ours are added beside them.
+        for table in ("users", "user_roles"):
+            assert team_rows(conn, table, columns[table], team_ids[table]) == team_before[table]
         roles_after = dict(
             conn.execute(text("SELECT role_name, permissions FROM user_roles")).all()
         )
