@@ -119,3 +119,58 @@ def test_an_original_jwt_is_accepted_only_as_hs256_with_our_secret(adopted, dash
     assert me(dash_app, Authorization=f"Bearer {token}").status_code == 401
     with adopted.begin() as conn:
         conn.execute(text("UPDATE users SET locked_until = NULL WHERE id = :id"), {"id": ADMIN_ID})
+
+
+def test_the_dashboard_shows_the_adopted_rows(adopted, dash_app):
+    response = me(dash_app, **{"X-API-Key": API_KEY})
+    assert response.status_code == 200
+    client = dash_app.server.test_client()
+    body = client.get("/api/v1/analytics/errors?range=30d", headers={"X-API-Key": API_KEY})
+    assert body.status_code == 200, body.get_data(as_text=True)[:300]
+    top = {
+        r["error_code"]: r["occurrences"]
+        for r in body.get_json()["data"]["panels"]["errors-top"]["rows"]
+    }
+    with adopted.connect() as conn:
+        truth = dict(
+            conn.execute(
+                text("SELECT error_code, sum(occurrence_count) FROM error_logs GROUP BY 1")
+            ).all()
+        )
+    assert top and top == {code: truth[code] for code in top}
+
+
+def test_the_original_services_writes_pass_our_rules_and_are_audited(adopted):
+    """Its services write as the table owner, with the original's columns only."""
+    with adopted.begin() as conn:
+        task_id = conn.scalar(
+            text(
+                "INSERT INTO tasks (title, type, status, priority, assigned_to) "
+                "VALUES ('From the original API', 'feature', 'pending', 3, 'bob') RETURNING id"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO workflow_states (workflow_id, task_id, step, status) "
+                "VALUES ('wf-new', :t, 'build', 'running')"
+            ),
+            {"t": task_id},
+        )
+        conn.execute(text("UPDATE tasks SET status = 'completed' WHERE id = :t"), {"t": task_id})
+    with adopted.connect() as conn:
+        actions = list(
+            conn.scalars(
+                text(
+                    "SELECT action FROM audit_logs WHERE entity_type = 'tasks' AND entity_id = :t "
+                    'ORDER BY "timestamp"'
+                ),
+                {"t": task_id},
+            )
+        )
+        started = conn.scalar(
+            text("SELECT started_at IS NOT NULL FROM workflow_states WHERE workflow_id = 'wf-new'")
+        )
+    assert actions == ["create", "status_change"]
+    assert started  # the default the original services rely on is kept
+    with pytest.raises(Exception, match="tasks_status_check"), adopted.begin() as conn:
+        conn.execute(text("INSERT INTO tasks (title, status) VALUES ('bad', 'blocked')"))
