@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from auth.permissions import actor_with, has_permission, require_permission
 from data import pool_health as health
 from data.db import user_message
+from data.performance_metrics import metric_series
 from data.prometheus import PrometheusUnavailable, get_prometheus
 from pages._ui import empty_figure, not_permitted, panel_message, style_figure
 
@@ -65,6 +66,13 @@ def layout(**_query: str) -> html.Div:
                     ),
                     html.H3("Now, per pool (Prometheus)"),
                     html.Div(id="pools-prom-current"),
+                ],
+                className="panel",
+            ),
+            html.Section(
+                [
+                    html.H2("Performance metrics (written by the TaskMaster API)"),
+                    dcc.Graph(id="pools-perf-metrics", config=GRAPH_CONFIG),
                 ],
                 className="panel",
             ),
@@ -230,6 +238,30 @@ def _prometheus_down(message: str):
         empty,
         None,
     )
+
+
+@callback(
+    Output("pools-perf-metrics", "figure"),
+    Input(REFRESH, "n_intervals"),
+    Input(RANGE, "value"),
+)
+def refresh_performance_metrics(_ticks: int | None, range_key: str | None) -> go.Figure:
+    actor = actor_with(PERMISSION)  # refuses (403) before any query
+    minutes = health.RANGES.get(range_key if isinstance(range_key, str) else "", 15)
+    try:
+        frame = metric_series(actor, minutes)
+    except SQLAlchemyError as exc:
+        return empty_figure(user_message(exc))
+    if frame.empty:
+        return empty_figure("No performance metrics in this range (performance_metrics is empty)")
+    figure = go.Figure(
+        [
+            go.Scatter(x=part["bucket"], y=part["value"], name=series, mode="lines+markers")
+            for series, part in frame.groupby("series", sort=True)
+        ]
+    )
+    figure.update_layout(legend_title_text="type · name")
+    return style_figure(figure, "Mean value per interval, by metric type and name")
 
 
 # --- PostgreSQL panels --------------------------------------------------------------------------

@@ -174,3 +174,37 @@ def test_the_original_services_writes_pass_our_rules_and_are_audited(adopted):
     assert started  # the default the original services rely on is kept
     with pytest.raises(Exception, match="tasks_status_check"), adopted.begin() as conn:
         conn.execute(text("INSERT INTO tasks (title, status) VALUES ('bad', 'blocked')"))
+
+
+def test_pools_charts_the_performance_metrics_for_who_may_see_pools(adopted, dash_app):
+    from auth.passwords import hash_password
+    from tests.helpers import call_callback, callback_values, signed_in_client
+
+    admin = signed_in_client(dash_app, BCRYPT_USER, BCRYPT_PASSWORD)
+    response = call_callback(admin, dash_app, "pools-perf-metrics.figure", [1, "24h"])
+    assert response.status_code == 200
+    figure = callback_values(response)["pools-perf-metrics"]["figure"]
+    charted = {trace["name"] for trace in figure["data"]}
+    with adopted.connect() as conn:
+        series = set(
+            conn.scalars(
+                text(
+                    "SELECT DISTINCT metric_type || ' · ' || metric_name FROM performance_metrics "
+                    "WHERE \"timestamp\" >= now() - interval '24 hours'"
+                )
+            )
+        )
+        conn.execute(
+            text("UPDATE users SET password_hash = :h WHERE username = 'bob'"),
+            {"h": hash_password(BCRYPT_PASSWORD)},
+        )
+        conn.commit()
+    assert charted == series and len(series) == 4
+    # bob's developer role has no pools:read: refused before any query; garbage input too.
+    developer = signed_in_client(dash_app, "bob", BCRYPT_PASSWORD)
+    assert (
+        call_callback(developer, dash_app, "pools-perf-metrics.figure", [1, "24h"]).status_code
+        == 403
+    )
+    odd = call_callback(admin, dash_app, "pools-perf-metrics.figure", [1, {"x": "1; DROP"}])
+    assert odd.status_code == 200
