@@ -208,3 +208,14 @@ def test_pools_charts_the_performance_metrics_for_who_may_see_pools(adopted, das
     )
     odd = call_callback(admin, dash_app, "pools-perf-metrics.figure", [1, {"x": "1; DROP"}])
     assert odd.status_code == 200
+
+
+def test_an_original_admin_sees_the_metrics_on_pools_in_the_browser(adopted, dash_app, dash_duo):
+    from tests.helpers import browser_sign_in
+
+    browser_sign_in(dash_duo, dash_app, BCRYPT_USER, BCRYPT_PASSWORD, path="/pools")
+    dash_duo.wait_for_element("#pools-perf-metrics .main-svg", timeout=20)
+    # The page opens on the last 15 minutes: the series the API wrote in them are drawn.
+    dash_duo.wait_for_contains_text("#pools-perf-metrics", "type · name", timeout=20)
+    dash_duo.wait_for_element("#pools-tables-table", timeout=20)
+    assert dash_duo.get_logs() == []
