@@ -314,7 +314,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
         return
     opened = open_database(settings, run_migrations=False)
     try:
-        applied = migrate(opened.owner_url, opened.app_url)
+        applied = migrate(opened.owner_url, opened.app_url, adopt=True)
     finally:
         opened.close()
     print(f"Applied {len(applied)}: {', '.join(applied)}." if applied else "Nothing to do.")

@@ -83,14 +83,14 @@ def main() -> None:
                 f"({len(plan.steps)} steps, {len(plan.problems)} refusals)"
             )
             started = time.perf_counter()
-            applied = migrate(embedded.owner_url, embedded.app_url)
+            applied = migrate(embedded.owner_url, embedded.app_url, adopt=True)
             took = time.perf_counter() - started
             print(
                 f"migrate (adoption, one transaction): {took:.1f} s, {len(applied)} files; "
                 f"every table locked for those {took:.1f} s"
             )
             started = time.perf_counter()
-            migrate(embedded.owner_url, embedded.app_url)
+            migrate(embedded.owner_url, embedded.app_url, adopt=True)
             print(f"second migrate (no-op): {time.perf_counter() - started:.2f} s")
             engine.dispose()
         finally:

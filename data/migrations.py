@@ -376,8 +376,10 @@ def _run_step(conn: Connection, step: Step) -> None:
         _record(conn, file)
 
 
-def apply_migrations(owner_engine: Engine) -> list[str]:
-    """Bring the database to our schema; return the names of the files applied now."""
+def apply_migrations(owner_engine: Engine, *, adopt: bool = False) -> list[str]:
+    """Bring the database to our schema; return the names of the files applied now. An original
+    TaskMaster database is adopted only when asked (`migrate`), never as a side effect of
+    starting the app."""
     applied: list[str] = []
     with owner_engine.connect() as conn:
         conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})
@@ -387,6 +389,11 @@ def apply_migrations(owner_engine: Engine) -> list[str]:
                 plan = plan_migrations_on(conn)
             if plan.problems:
                 raise MigrationError(plan.refusal())
+            if plan.found.kind == "original" and not adopt:
+                raise MigrationError(
+                    "this is an original TaskMaster database: run `taskmaster-dash migrate "
+                    "--plan`, back it up, then `taskmaster-dash migrate` to adopt it"
+                )
             if plan.single_transaction:
                 with conn.begin():
                     for step in plan.steps:

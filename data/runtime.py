@@ -26,11 +26,12 @@ class OpenedDatabase:
             self.embedded.stop()
 
 
-def migrate(owner_url: str, app_url: str) -> list[str]:
-    """Apply pending migrations as the owner and let the app's login act as taskmaster_app."""
+def migrate(owner_url: str, app_url: str, *, adopt: bool = False) -> list[str]:
+    """Apply pending migrations as the owner and let the app's login act as taskmaster_app;
+    adopt=True also adopts an original TaskMaster database (only `migrate` asks for that)."""
     engine = create_engine(owner_url)
     try:
-        applied = apply_migrations(engine)
+        applied = apply_migrations(engine, adopt=adopt)
         app_user = make_url(app_url).username
         with engine.begin() as conn:
             if app_user == APP_DB_ROLE:

@@ -161,7 +161,7 @@ def test_migrate_keeps_every_row_and_value_and_a_second_run_changes_nothing(orig
         }
         team_before = {t: team_rows(conn, t, columns[t], team_ids[t]) for t in team_ids}
 
-    migrate(server.owner_url, server.app_url)
+    migrate(server.owner_url, server.app_url, adopt=True)
 
     with engine.connect() as conn:
         rows_after = counts(conn)
@@ -214,7 +214,7 @@ def test_migrate_keeps_every_row_and_value_and_a_second_run_changes_nothing(orig
         )
         catalog_after = catalog(conn)
 
-    assert apply_migrations(engine) == []
+    assert apply_migrations(engine, adopt=True) == []
     with engine.connect() as conn:
         assert catalog(conn) == catalog_after
         assert counts(conn) == rows_after
@@ -223,7 +223,7 @@ def test_migrate_keeps_every_row_and_value_and_a_second_run_changes_nothing(orig
 
 def test_an_adopted_database_has_the_schema_of_a_fresh_one(original_db, pg_server):
     server = original_db()
-    migrate(server.owner_url, server.app_url)
+    migrate(server.owner_url, server.app_url, adopt=True)
     fresh = pg_server.create_database(f"fresh_{uuid.uuid4().hex[:8]}")
     migrate(fresh.owner_url, fresh.app_url)
     adopted_engine, fresh_engine = create_engine(server.owner_url), create_engine(fresh.owner_url)
@@ -340,7 +340,7 @@ VIEW_CHECKS = {
 
 def test_the_original_views_answer_what_hand_written_sql_does(original_db):
     server = original_db()
-    migrate(server.owner_url, server.app_url)
+    migrate(server.owner_url, server.app_url, adopt=True)
     engine = create_engine(server.owner_url)
     with engine.connect() as conn:
         for view, (through_view, by_hand) in VIEW_CHECKS.items():
@@ -373,3 +373,17 @@ def test_the_views_exist_on_a_fresh_database_and_follow_rls(database, users):
     # sees nothing through the view either.
     assert count("admin", "recent_activity") > 0
     assert count("viewer", "recent_activity") == 0
+
+
+def test_starting_the_app_never_adopts_an_original_database_by_itself(original_db):
+    from data.migrations import MigrationError
+
+    server = original_db()
+    engine = create_engine(server.owner_url)
+    with engine.connect() as conn:
+        before = catalog(conn)
+    with pytest.raises(MigrationError, match="migrate --plan"):
+        migrate(server.owner_url, server.app_url)  # what serve and demo call on start
+    with engine.connect() as conn:
+        assert catalog(conn) == before
+    engine.dispose()

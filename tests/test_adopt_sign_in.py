@@ -33,7 +33,7 @@ def adopted(pg_server, database):
     server = pg_server.create_database(f"signin_{uuid.uuid4().hex[:8]}")
     assert build_original(server.owner_url) == EXPECTED_FAILURES
     fill_original(server.owner_url)
-    migrate(server.owner_url, server.app_url)
+    migrate(server.owner_url, server.app_url, adopt=True)
     adopted_db = Database(server.app_url)
     configure_database(adopted_db)
     engine = create_engine(server.owner_url)
