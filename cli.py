@@ -304,16 +304,11 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 def cmd_migrate(args: argparse.Namespace) -> None:
     from data.runtime import migrate, migration_plan, open_database
 
-    settings = load_settings()
-    if args.plan:
-        opened = open_database(settings, run_migrations=False)
-        try:
-            print(migration_plan(opened.owner_url))
-        finally:
-            opened.close()
-        return
-    opened = open_database(settings, run_migrations=False)
+    opened = open_database(load_settings(), run_migrations=False)
     try:
+        if args.plan:
+            print(migration_plan(opened.owner_url))
+            return
         applied = migrate(opened.owner_url, opened.app_url, adopt=True)
     finally:
         opened.close()

@@ -148,3 +148,12 @@ def test_split_statements_keeps_quoted_semicolons_and_function_bodies():
     assert [line for line, _ in statements] == [1, 3, 4, 5]
     assert statements[1][1].endswith("$$ SELECT 1; $$;")
     assert statements[3][1].endswith('SELECT "x;y" FROM t')
+
+
+def test_plan_on_an_up_to_date_database_of_ours_has_nothing_to_do(fresh):
+    server, _engine = fresh
+    latest = max(m.version for m in migrations.available_migrations())
+    result = run_cli(["migrate", "--plan"], server)
+    assert result.returncode == 0, result.stderr
+    assert f"Found a TaskMaster Dash database at version {latest}." in result.stdout
+    assert "Nothing to do: the schema is up to date." in result.stdout
