@@ -1,6 +1,7 @@
 """Benchmark: adopting an original TaskMaster database (`taskmaster-dash migrate` on the shape
-its three migrations build) at demo scale: how long --plan and the migration take, and how long
-the tables stay locked (the adoption is one transaction, so that is its whole duration).
+its three migrations build) at demo scale: how long --plan and the migration take, how long
+the tables stay locked (the adoption is one transaction, so that is its whole duration), and
+how long the original's views take afterwards (as the owner, all rows).
 
     .venv/bin/python bench/adopt.py [--scale small|medium|large]
 
@@ -49,6 +50,17 @@ FROM tasks TABLESAMPLE SYSTEM (20);
 """
 
 
+VIEWS = (
+    "active_tasks",
+    "task_summary",
+    "recent_activity",
+    "validation_summary",
+    "error_summary",
+    "task_validation_status",
+    "recent_errors",
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=list(SCALES), default="small")
@@ -92,6 +104,13 @@ def main() -> None:
             started = time.perf_counter()
             migrate(embedded.owner_url, embedded.app_url, adopt=True)
             print(f"second migrate (no-op): {time.perf_counter() - started:.2f} s")
+            with engine.connect() as conn:
+                for view in VIEWS:
+                    started = time.perf_counter()
+                    conn.execute(text(f"SELECT * FROM {view}")).all()
+                    print(
+                        f"  SELECT * FROM {view}: {(time.perf_counter() - started) * 1000:.0f} ms"
+                    )
             engine.dispose()
         finally:
             embedded.stop()
