@@ -28,6 +28,7 @@ HISTORY_TABLE = "taskmaster_dash_migrations"
 _FILE_PATTERN = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _REPEATABLE_PATTERN = re.compile(r"^([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 7_310_001  # advisory lock id for migrations
+ADOPTION_LOCK_TIMEOUT = "30s"
 _HEX_CHECKSUM = re.compile(r"^[0-9a-f]{64}$")
 
 _CREATE_HISTORY = f"""CREATE TABLE {HISTORY_TABLE} (
@@ -396,6 +397,9 @@ def apply_migrations(owner_engine: Engine, *, adopt: bool = False) -> list[str]:
                 )
             if plan.single_transaction:
                 with conn.begin():
+                    # Waiting behind a service's long transaction would queue every other query
+                    # behind our lock request: give up instead, and say so.
+                    conn.execute(text(f"SET LOCAL lock_timeout = '{ADOPTION_LOCK_TIMEOUT}'"))
                     for step in plan.steps:
                         _run_step(conn, step)
             else:

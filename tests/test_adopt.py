@@ -387,3 +387,25 @@ def test_starting_the_app_never_adopts_an_original_database_by_itself(original_d
     with engine.connect() as conn:
         assert catalog(conn) == before
     engine.dispose()
+
+
+def test_a_service_holding_a_table_makes_the_adoption_give_up_cleanly(original_db, monkeypatch):
+    import data.migrations as migrations
+
+    monkeypatch.setattr(migrations, "ADOPTION_LOCK_TIMEOUT", "300ms")
+    server = original_db()
+    engine = create_engine(server.owner_url)
+    with engine.connect() as conn:
+        before = catalog(conn)
+    service = engine.connect()
+    service.execute(text("SELECT count(*) FROM tasks"))  # an open transaction reading tasks
+    try:
+        with pytest.raises(migrations.MigrationError, match="lock timeout") as raised:
+            migrate(server.owner_url, server.app_url, adopt=True)
+        assert "\n" not in str(raised.value) and "statement at line" in str(raised.value)
+    finally:
+        service.rollback()
+        service.close()
+    with engine.connect() as conn:
+        assert catalog(conn) == before
+    engine.dispose()
