@@ -426,11 +426,13 @@ def _signable_user_id(where: str, params: dict) -> str | None:
 
 
 def api_key_session(key: str) -> SessionRecord | None:
-    """The user an unexpired, unrevoked API key belongs to, if they may still sign in."""
+    """The user an unexpired, unrevoked API key belongs to, if they may still sign in. Keys
+    without an expiry come from the original TaskMaster (ours always set one)."""
     if not key or len(key) > 200:
         return None
     user_id = _signable_user_id(
-        "u.api_key_hash = :h AND u.api_key_expires_at > now()", {"h": api_key_hash(key)}
+        "u.api_key_hash = :h AND (u.api_key_expires_at IS NULL OR u.api_key_expires_at > now())",
+        {"h": api_key_hash(key)},
     )
     return session_record(user_id) if user_id else None
 
