@@ -92,6 +92,7 @@ def shell() -> html.Div:
             ),
             html.Div(id="alert-banner", className="alert-banner"),
             alert_banner.poller(),
+            alert_banner.action_form(),
             html.Main(dash.page_container, className="main"),
         ],
         className="shell",
