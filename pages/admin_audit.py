@@ -13,8 +13,8 @@ from data.audit import ACTIONS, AuditFilter, audit_page, audited_tables
 from data.db import user_message
 from data.grid import MAX_PAGE
 from data.users import UserInputError
-from pages._admin import field, refresh_grid_on, result
-from pages._ui import not_permitted, panel_message, when
+from pages._admin import field, refresh_grid_on
+from pages._ui import message, not_permitted, when
 
 PERMISSION = "audit:read"
 dash.register_page(
@@ -44,7 +44,7 @@ def layout(**_query: str) -> html.Div:
     try:
         tables = audited_tables(actor_with(PERMISSION))
     except SQLAlchemyError as exc:
-        return panel_message(user_message(exc))
+        return message(user_message(exc), "error")
     return html.Div(
         [
             html.H1("Audit log"),
@@ -113,10 +113,10 @@ def load_audit(request, filters):
         end = int(request.get("endRow") or start + 100)
         rows, total = audit_page(actor_with(PERMISSION), chosen, start, min(end - start, MAX_PAGE))
     except (UserInputError, TypeError, ValueError) as exc:
-        message = str(exc) if isinstance(exc, UserInputError) else "The filter is not valid."
-        return {"rowData": [], "rowCount": 1}, result(message, ok=False)
+        problem = str(exc) if isinstance(exc, UserInputError) else "The filter is not valid."
+        return {"rowData": [], "rowCount": 1}, message(problem, "error")
     except SQLAlchemyError as exc:
-        return {"rowData": [], "rowCount": 1}, result(user_message(exc), ok=False)
+        return {"rowData": [], "rowCount": 1}, message(user_message(exc), "error")
     for row in rows:
         row["timestamp"] = when(row["timestamp"], seconds=True)
     # rowCount -1: more rows than we count; never 0 (the grid would stop asking).
@@ -140,6 +140,6 @@ def show_detail(selected):
     row = selected[0]
     changes = str(row.get("changes") or "(no field changed)").split("; ")
     title = f"{row.get('timestamp')} · {row.get('username') or 'unknown'} · " + (
-        f"{row.get('action')} {row.get('entity_type')} {row.get('entity_id') or ''}"
+        f"{row.get('action')} {row.get('entity_type')} {row.get('entity') or ''}"
     )
     return [html.Strong(title), html.Ul([html.Li(c) for c in changes])]
