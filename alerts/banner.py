@@ -9,6 +9,7 @@ is shared by all sessions of this process for a few seconds. app.py puts `poller
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from typing import Any
@@ -39,13 +40,20 @@ BUTTON = "alert-act"  # pattern-matching id type of every Acknowledge / Silence 
 TARGET = "alert-action-target"  # {"rule", "action"} the open form acts on
 ACTED = "alert-acted"  # bumped after each change, so the banner and /alerts read again
 NEEDS_ACK = f"Acknowledging or silencing an alert needs the {ACK} permission."
+SHOWN = "alert-banner-shown"  # fingerprint of what the banner shows
 
 _cache: dict[str, Any] = {"at": -1e9, "rows": []}
 _cache_lock = threading.Lock()
 
 
-def poller() -> dcc.Interval:
-    return dcc.Interval(id=POLL_ID, interval=POLL_MS)
+def poller() -> html.Div:
+    return html.Div([dcc.Interval(id=POLL_ID, interval=POLL_MS), dcc.Store(id=SHOWN)])
+
+
+def fingerprint(shown: Any) -> str:
+    """A short digest of what a part of the page shows. Redrawing buttons that did not change
+    would make Dash re-run the callback they feed, and a click in flight would be lost."""
+    return hashlib.sha256(repr(shown).encode()).hexdigest()[:16]
 
 
 def clear_cache() -> None:
@@ -152,24 +160,28 @@ def _item(row: dict[str, Any], can_act: bool) -> html.Div:
 
 @callback(
     Output("alert-banner", "children"),
+    Output(SHOWN, "data"),
     Input(POLL_ID, "n_intervals"),
     Input(ACTED, "data"),
+    State(SHOWN, "data"),
 )
-def refresh_banner(_ticks: int | None, _acted: Any):
+def refresh_banner(_ticks: int | None, _acted: Any, shown: Any):
     user = signed_in_user()
     if user is None:
         raise dash.exceptions.PreventUpdate
     try:
         rows = _rows(user.actor())
     except SQLAlchemyError as exc:
-        return html.Div(
-            f"Alerts cannot be read: {user_message(exc)}", className="alert-item alert-error"
-        )
-    if not rows:
-        return None
+        problem = f"Alerts cannot be read: {user_message(exc)}"
+        return html.Div(problem, className="alert-item alert-error"), None
     can_act = user.has(ACK)
+    now = fingerprint((rows, can_act))
+    if now == shown:
+        raise dash.exceptions.PreventUpdate
+    if not rows:
+        return None, now
     hint = None if can_act else html.Div(NEEDS_ACK, className="alert-hint", id="alert-needs-ack")
-    return [*(_item(row, can_act) for row in rows), hint]
+    return [*(_item(row, can_act) for row in rows), hint], now
 
 
 def _rule_titles() -> dict[str, str]:
@@ -206,21 +218,25 @@ def _note(note: Any, required: bool) -> str:
     Output("alert-action-message", "children", allow_duplicate=True),
     Input({"type": BUTTON, "rule": ALL, "action": ALL, "place": ALL}, "n_clicks"),
     Input("alert-action-cancel", "n_clicks"),
-    Input(ACTED, "data"),
     prevent_initial_call=True,
 )
-def open_action_form(_buttons: Any, _cancel: Any, _acted: Any):
-    """A button opens the form for its rule and action; Cancel or a saved change closes it.
-    Opening reads and writes nothing, so a caller without alerts:ack just gets no update."""
-    trigger = ctx.triggered_id
-    if trigger in ("alert-action-cancel", ACTED):  # keeps the message of what was just done
-        return None, True, None, "", True, True, None, None, dash.no_update
-    clicked = ctx.triggered[0].get("value") if ctx.triggered else None
+def open_action_form(_buttons: Any, _cancel: Any):
+    """A button opens the form for its rule and action; Cancel closes it (a saved change too,
+    in act_on_alert: a redrawn banner re-runs this callback, and Dash drops the answer of a
+    run that a newer one overtakes). Opening reads and writes nothing, so a caller without
+    alerts:ack just gets no update."""
+    fired = ctx.triggered_prop_ids
+    if "alert-action-cancel.n_clicks" in fired:
+        return None, True, None, "", True, True, None, None, None
     titles = _rule_titles()
+    clicked = [
+        fired[t["prop_id"]]
+        for t in ctx.triggered
+        if t.get("value") and isinstance(fired.get(t["prop_id"]), dict)
+    ]
+    trigger = clicked[0] if clicked else {}
     if (
         not has_permission(ACK)
-        or not isinstance(trigger, dict)
-        or not clicked
         or trigger.get("action") not in ACTIONS
         or trigger.get("rule") not in titles
     ):
@@ -244,6 +260,8 @@ def open_action_form(_buttons: Any, _cancel: Any, _acted: Any):
     Output("alert-action-message", "children"),
     Output("alert-action-error", "children", allow_duplicate=True),
     Output(ACTED, "data"),
+    Output("alert-action-form", "hidden", allow_duplicate=True),
+    Output(TARGET, "data", allow_duplicate=True),
     Input("alert-action-confirm", "n_clicks"),
     State(TARGET, "data"),
     State("alert-action-note", "value"),
@@ -280,8 +298,11 @@ def act_on_alert(_clicks: Any, target: Any, note: Any, minutes: Any, acted: Any)
             raise RuleError("choose Acknowledge or Silence on an alert")
     except RuleError as exc:
         verb = {"ack": "acknowledged", "unsilence": "changed"}.get(action, "silenced")
-        return dash.no_update, message(f"Not {verb}: {exc}.", "error"), dash.no_update
+        problem = message(f"Not {verb}: {exc}.", "error")
     except SQLAlchemyError as exc:
-        return dash.no_update, message(user_message(exc), "error"), dash.no_update
-    clear_cache()
-    return done, None, (acted if isinstance(acted, int) else 0) + 1
+        problem = message(user_message(exc), "error")
+    else:
+        clear_cache()
+        return done, None, (acted if isinstance(acted, int) else 0) + 1, True, None
+    keep = dash.no_update
+    return keep, problem, keep, keep, keep

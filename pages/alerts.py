@@ -13,7 +13,7 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
-from alerts.banner import ACK, ACTED, NEEDS_ACK, action_buttons, known_rule
+from alerts.banner import ACK, ACTED, NEEDS_ACK, action_buttons, fingerprint, known_rule
 from alerts.evaluator import effective_rules
 from alerts.rules import (
     COMPARISONS,
@@ -93,6 +93,7 @@ def layout(**_query: str) -> html.Div:
         [
             html.H1("Alerts"),
             dcc.Interval(id="alerts-refresh", interval=15_000),
+            dcc.Store(id="alerts-table-shown"),
             html.Div(id="alerts-table"),
             *(
                 html.P(line, className="muted", id=line_id)
@@ -291,11 +292,13 @@ def refresh_timeline_chart(_tick: Any, hours: Any):
 @callback(
     Output("alerts-table", "children"),
     Output("alerts-timeline", "children"),
+    Output("alerts-table-shown", "data"),
     Input("alerts-refresh", "n_intervals"),
     Input("alerts-edit-message", "children"),
     Input(ACTED, "data"),
+    State("alerts-table-shown", "data"),
 )
-def refresh_alerts(*_triggers: Any):
+def refresh_alerts(_tick: Any, _edited: Any, _acted: Any, shown: Any):
     # Every signed-in user may see alerts (RLS: any active user).
     user = signed_in_user()
     if user is None:
@@ -308,8 +311,12 @@ def refresh_alerts(*_triggers: Any):
         events = store.alert_history(database, actor)
     except SQLAlchemyError as exc:
         problem = message(user_message(exc), "error")
-        return problem, problem
-    return _table(rules, states, user.has(ACK)), _timeline(events)
+        return problem, problem, None
+    can_act = user.has(ACK)
+    now = fingerprint((rules, states, events, can_act))
+    if now == shown:  # unchanged: keep the rows' buttons (see fingerprint)
+        raise dash.exceptions.PreventUpdate
+    return _table(rules, states, can_act), _timeline(events), now
 
 
 @callback(

@@ -302,10 +302,11 @@ def test_backlog_goes_pending_firing_then_resolves_with_webhooks(
         # Every signed-in user sees it in the banner, linking to the tasks page.
         banner.clear_cache()
         shown = callback_values(
-            call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1])
+            call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1, 0], [None])
         )["alert-banner"]["children"]
         assert "Task backlog over 100 pending: 101" in json.dumps(shown)
-        assert shown[0]["props"]["href"] == "/tasks"
+        link = shown[0]["props"]["children"][0]  # the entry: its link, then its buttons
+        assert link["props"]["href"] == "/tasks"
 
         evaluator.evaluate_once()  # still firing: no second notification
         with owner_engine.begin() as conn:
@@ -330,7 +331,7 @@ def test_backlog_goes_pending_firing_then_resolves_with_webhooks(
     ]
     banner.clear_cache()
     cleared = callback_values(
-        call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1])
+        call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1, 0], [None])
     )
     assert cleared["alert-banner"]["children"] is None
 
@@ -409,7 +410,7 @@ def test_prometheus_down_is_an_error_not_all_clear(
     assert "unavailable" in result.message and result.value is None
     assert table_rows(owner_engine, "SELECT state FROM alert_states") == [("error",)]
     shown = callback_values(
-        call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1])
+        call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1, 0], [None])
     )
     assert "Cannot evaluate" in json.dumps(shown)
     # Prometheus switched off by configuration is "no data", also not "normal".
@@ -428,7 +429,7 @@ def test_a_disabled_rule_is_not_evaluated(database, users, clean_alerts, clean_d
 
 def test_the_rules_table_tells_on_call_what_to_do(dash_app, client_as, clean_alerts):
     table = callback_values(
-        call_callback(client_as("viewer"), dash_app, "alerts-table.children", [1, None, 0])
+        call_callback(client_as("viewer"), dash_app, "alerts-table.children", [1, None, 0], [None])
     )["alerts-table"]["children"]
     shown = json.dumps(table)
     for configured in configured_rules():
@@ -727,15 +728,28 @@ def test_roles_without_alerts_ack_are_refused_and_nothing_is_written(
     )
     assert counts == [(0, 0, 0)]
     # Nor can they open the form (a hand-made click answers nothing).
-    opened = call_callback(
-        client,
-        dash_app,
-        "alert-action-target.data",
-        [[1], None, 0],
-        changed='{"action":"ack","place":"banner","rule":"HighErrorRate","type":"alert-act"}'
-        ".n_clicks",
-    )
-    assert opened.status_code == 204
+    assert open_form(client, dash_app, "HighErrorRate", "ack").status_code == 204
+
+
+def open_form(client, dash_app, rule_name: str, action: str):
+    """Click the banner's button for `rule_name` and `action`, as the browser posts it."""
+    key = {"action": action, "place": "banner", "rule": rule_name, "type": "alert-act"}
+    output = next(k for k in dash_app.callback_map if "alert-action-target.data" in k)
+    outputs = []
+    for part in output.strip(".").split("..."):
+        component, _, prop = part.rpartition(".")
+        outputs.append({"id": component, "property": prop})
+    payload = {
+        "output": output,
+        "outputs": outputs,
+        # A pattern-matching input arrives as one entry per matching button.
+        "inputs": [
+            [{"id": key, "property": "n_clicks", "value": 1}],
+            {"id": "alert-action-cancel", "property": "n_clicks", "value": None},
+        ],
+        "changedPropIds": [json.dumps(key, separators=(",", ":")) + ".n_clicks"],
+    }
+    return client.post("/_dash-update-component", json=payload)
 
 
 def firing_alert(owner_engine, rule_name="HighErrorRate") -> None:
@@ -756,6 +770,12 @@ def test_on_call_acknowledges_and_silences_audited_and_visible_to_everyone(
 ):
     firing_alert(owner_engine)
     on_call = client_as("on_call")
+    opened = callback_values(open_form(on_call, dash_app, "HighErrorRate", "silence"))
+    assert opened["alert-action-target"]["data"] == {"rule": "HighErrorRate", "action": "silence"}
+    assert opened["alert-action-form"]["hidden"] is False
+    assert opened["alert-action-minutes-field"]["hidden"] is False
+    for rule_name, action in (("NoSuchRule", "ack"), ("HighErrorRate", "delete")):
+        assert open_form(on_call, dash_app, rule_name, action).status_code == 204
     assert "write a note" in acted(act(on_call, dash_app, "HighErrorRate", "ack", " "))
     for bad in (None, "x", {"rule": "HighErrorRate"}, {"rule": "HighErrorRate", "action": "drop"}):
         refused = call_callback(
@@ -772,12 +792,14 @@ def test_on_call_acknowledges_and_silences_audited_and_visible_to_everyone(
 
     viewer = client_as("viewer")
     shown = json.dumps(
-        callback_values(call_callback(viewer, dash_app, "alert-banner.children", [1, 0]))
+        callback_values(call_callback(viewer, dash_app, "alert-banner.children", [1, 0], [None]))
     )
     assert "More than 10 errors per minute: 42" in shown
     assert "acknowledged by test-on-call" in shown
     page = json.dumps(
-        callback_values(call_callback(viewer, dash_app, "alerts-table.children", [1, None, 0]))
+        callback_values(
+            call_callback(viewer, dash_app, "alerts-table.children", [1, None, 0], [None])
+        )
     )
     assert "test-on-call: on it" in page and "acknowledged" in page
 
@@ -791,10 +813,14 @@ def test_on_call_acknowledges_and_silences_audited_and_visible_to_everyone(
         "SELECT until > now() + interval '59 minutes', username, note FROM alert_silences",
     ) == [(True, "test-on-call", "deploy")]
     banner.clear_cache()
-    quiet = callback_values(call_callback(viewer, dash_app, "alert-banner.children", [1, 0]))
+    quiet = callback_values(
+        call_callback(viewer, dash_app, "alert-banner.children", [1, 0], [None])
+    )
     assert quiet["alert-banner"]["children"] is None  # silenced: not in the banner
     page = json.dumps(
-        callback_values(call_callback(viewer, dash_app, "alerts-table.children", [1, None, 0]))
+        callback_values(
+            call_callback(viewer, dash_app, "alerts-table.children", [1, None, 0], [None])
+        )
     )
     assert "(test-on-call)" in page and "silenced until" in page
 
@@ -811,7 +837,7 @@ def test_on_call_acknowledges_and_silences_audited_and_visible_to_everyone(
     again = acted(act(on_call, dash_app, "HighErrorRate", "unsilence"))
     assert "was not silenced" in again and "message-warning" in again
     banner.clear_cache()
-    back = callback_values(call_callback(viewer, dash_app, "alert-banner.children", [1, 0]))
+    back = callback_values(call_callback(viewer, dash_app, "alert-banner.children", [1, 0], [None]))
     assert "More than 10 errors" in json.dumps(back)
 
 
