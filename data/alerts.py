@@ -294,7 +294,7 @@ def alert_table(database: Database, actor: Actor) -> dict[str, dict[str, Any]]:
     rows = database.fetch_rows(
         PoolName.READ,
         actor,
-        f"""SELECT s.rule_name, s.state, s.value, s.message, s.since, s.last_evaluated_at,
+        f"""SELECT s.rule_name, s.state, s.value, s.message, s.since,
                    ack.ack_by, ack.ack_note, ack.ack_at, sil.until AS silenced_until,
                    sil.username AS silenced_by
             FROM alert_states s {_LATEST_ACK}

@@ -437,6 +437,28 @@ def test_the_rules_table_tells_on_call_what_to_do(dash_app, client_as, clean_ale
         assert json.dumps(configured.description)[1:-1] in shown
 
 
+def test_the_banner_and_rules_table_redraw_only_when_what_they_show_changed(
+    dash_app, client_as, owner_engine, clean_alerts
+):
+    firing_alert(owner_engine)
+    on_call = client_as("on_call")
+    for output, inputs in (
+        ("alert-banner.children", [1, 0]),
+        ("alerts-table.children", [1, None, 0]),
+    ):
+        first = callback_values(call_callback(on_call, dash_app, output, inputs, [None]))
+        shown = next(v["data"] for k, v in first.items() if k.endswith("-shown"))
+        # Nothing changed: no redraw (the buttons keep any click in flight).
+        assert call_callback(on_call, dash_app, output, inputs, [shown]).status_code == 204
+    with owner_engine.begin() as conn:
+        conn.execute(text("UPDATE alert_states SET value = 43"))
+    banner.clear_cache()
+    again = callback_values(
+        call_callback(on_call, dash_app, "alert-banner.children", [2, 0], [shown])
+    )
+    assert "More than 10 errors per minute: 43" in json.dumps(again)
+
+
 def test_timeline_chart_draws_each_rules_states_clipped_to_the_range(
     dash_app, client_as, owner_engine, clean_alerts
 ):
