@@ -195,6 +195,11 @@ def known_rule(name: Any) -> str:
     return name
 
 
+def _one_of(value: Any, choices: dict) -> bool:
+    """`value in choices` for whatever a client sent (a list or dict is not hashable)."""
+    return isinstance(value, str | int) and value in choices
+
+
 def _note(note: Any, required: bool) -> str:
     if note is not None and not isinstance(note, str):
         raise RuleError("the note must be text")
@@ -235,13 +240,9 @@ def open_action_form(_buttons: Any, _cancel: Any):
         if t.get("value") and isinstance(fired.get(t["prop_id"]), dict)
     ]
     trigger = clicked[0] if clicked else {}
-    if (
-        not has_permission(ACK)
-        or trigger.get("action") not in ACTIONS
-        or trigger.get("rule") not in titles
-    ):
+    action, rule_name = trigger.get("action"), trigger.get("rule")
+    if not (has_permission(ACK) and _one_of(action, ACTIONS) and _one_of(rule_name, titles)):
         raise dash.exceptions.PreventUpdate
-    action, rule_name = trigger["action"], trigger["rule"]
     _label, title, confirm = ACTIONS[action]
     return (
         {"rule": rule_name, "action": action},
@@ -275,7 +276,7 @@ def act_on_alert(_clicks: Any, target: Any, note: Any, minutes: Any, acted: Any)
     client like everything else: rule, action, note and duration are checked here."""
     actor = actor_with(ACK)
     target = target if isinstance(target, dict) else {}
-    action = target.get("action")
+    action = target.get("action") if _one_of(target.get("action"), ACTIONS) else None
     database = get_database()
     try:
         name = known_rule(target.get("rule"))
@@ -283,7 +284,7 @@ def act_on_alert(_clicks: Any, target: Any, note: Any, minutes: Any, acted: Any)
             store.acknowledge(database, actor, name, _note(note, required=True))
             done = message(f"Acknowledged {name}.", "success")
         elif action == "silence":
-            if isinstance(minutes, bool) or minutes not in SILENCE_MINUTES:
+            if isinstance(minutes, bool) or not _one_of(minutes, SILENCE_MINUTES):
                 raise RuleError("choose a duration from the list")
             store.silence(database, actor, name, minutes, _note(note, required=False))
             done = message(f"Silenced {name} for {SILENCE_MINUTES[minutes]}.", "success")

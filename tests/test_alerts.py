@@ -796,10 +796,17 @@ def test_on_call_acknowledges_and_silences_audited_and_visible_to_everyone(
     assert opened["alert-action-target"]["data"] == {"rule": "HighErrorRate", "action": "silence"}
     assert opened["alert-action-form"]["hidden"] is False
     assert opened["alert-action-minutes-field"]["hidden"] is False
-    for rule_name, action in (("NoSuchRule", "ack"), ("HighErrorRate", "delete")):
+    for rule_name, action in (("NoSuchRule", "ack"), ("HighErrorRate", "delete"), (["x"], ["ack"])):
         assert open_form(on_call, dash_app, rule_name, action).status_code == 204
     assert "write a note" in acted(act(on_call, dash_app, "HighErrorRate", "ack", " "))
-    for bad in (None, "x", {"rule": "HighErrorRate"}, {"rule": "HighErrorRate", "action": "drop"}):
+    for bad in (
+        None,
+        "x",
+        {"rule": "HighErrorRate"},
+        {"rule": "HighErrorRate", "action": "drop"},
+        {"rule": ["HighErrorRate"], "action": ["ack"]},
+        {"rule": "HighErrorRate", "action": {"a": 1}},
+    ):
         refused = call_callback(
             on_call, dash_app, "alert-action-message.children", [1], [bad, "n", 60, 0]
         )
@@ -825,7 +832,7 @@ def test_on_call_acknowledges_and_silences_audited_and_visible_to_everyone(
     )
     assert "test-on-call: on it" in page and "acknowledged" in page
 
-    for minutes in (7, True, "60", None):
+    for minutes in (7, True, "60", None, [60], {"m": 60}):
         bad = act(on_call, dash_app, "HighErrorRate", "silence", "", minutes)
         assert "choose a duration" in acted(bad)
     silenced = acted(act(on_call, dash_app, "HighErrorRate", "silence", "deploy", 60))
