@@ -8,7 +8,7 @@ import pytest
 from dash.testing.wait import until
 from selenium.webdriver.common.by import By
 
-from tests.helpers import ROLE_PASSWORD, browser_sign_in, sign_in
+from tests.helpers import ROLE_PASSWORD, browser_sign_in, choose_option, sign_in
 
 
 @pytest.mark.browser
@@ -53,7 +53,7 @@ def test_an_admin_creates_a_user_who_signs_in_and_the_audit_log_shows_it(dash_du
     cell.click()
     dash_duo.wait_for_contains_text("#au-selected", name, timeout=10)
     assert dash_duo.find_element("#au-selected").text.endswith(" · viewer")
-    dash_duo.select_dcc_dropdown("#au-role-select", value="on_call")
+    choose_option(dash_duo, "#au-role-select", "on_call")
     dash_duo.find_element("#au-role-apply").click()
     dash_duo.wait_for_contains_text("#au-action-message", "now has the role on_call", timeout=10)
     dash_duo.wait_for_text_to_equal(

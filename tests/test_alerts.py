@@ -36,7 +36,13 @@ from alerts.rules import (
 )
 from data import alerts as store
 from data.prometheus import PrometheusReader
-from tests.helpers import browser_sign_in, call_callback, callback_values, free_port
+from tests.helpers import (
+    browser_sign_in,
+    call_callback,
+    callback_values,
+    choose_option,
+    free_port,
+)
 
 ALERT_TABLES = (
     "alert_states, alert_history, alert_rule_overrides, alert_acknowledgements, alert_silences"
@@ -1019,7 +1025,7 @@ def test_on_call_acknowledges_and_silences_from_the_banner_and_the_alerts_row(
     dash_duo.wait_for_text_to_equal(
         "#alert-action-title", "Silence “More than 10 errors per minute”", timeout=10
     )
-    dash_duo.select_dcc_dropdown("#alert-action-minutes", value="4 hours")
+    choose_option(dash_duo, "#alert-action-minutes", "4 hours")
     confirm_alert_action(dash_duo, "deploying the fix")
     dash_duo.wait_for_contains_text(
         "#alert-action-message .message-success", "Silenced HighErrorRate for 4 hours", timeout=10
