@@ -11,6 +11,13 @@ from selenium.webdriver.common.by import By
 from tests.helpers import ROLE_PASSWORD, browser_sign_in, choose_option, sign_in
 
 
+def click_in_view(dash_duo, element) -> None:
+    """Click a grid cell after centring it: scrolled to the top it would sit under the sticky
+    header (taller while alerts fire), which would take the click."""
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
 @pytest.mark.browser
 def test_a_viewer_sees_no_admin_links_and_is_not_permitted_by_url(dash_duo, dash_app, users):
     browser_sign_in(dash_duo, dash_app, "test-viewer")
@@ -50,7 +57,7 @@ def test_an_admin_creates_a_user_who_signs_in_and_the_audit_log_shows_it(dash_du
     cell = dash_duo.driver.find_element(
         By.XPATH, f"//div[@id='au-grid']//div[contains(@class,'ag-cell') and text()='{name}']"
     )
-    cell.click()
+    click_in_view(dash_duo, cell)
     dash_duo.wait_for_contains_text("#au-selected", name, timeout=10)
     assert dash_duo.find_element("#au-selected").text.endswith(" · viewer")
     choose_option(dash_duo, "#au-role-select", "on_call")
@@ -77,7 +84,7 @@ def test_an_admin_creates_a_user_who_signs_in_and_the_audit_log_shows_it(dash_du
         if f"username: {name}" in row.text
     ]
     assert len(created) == 1 and "test-admin" in created[0].text and "create" in created[0].text
-    created[0].find_element(By.CSS_SELECTOR, ".ag-cell").click()
+    click_in_view(dash_duo, created[0].find_element(By.CSS_SELECTOR, ".ag-cell"))
     dash_duo.wait_for_contains_text("#aa-detail", f"email: {name}@example.com", timeout=10)
     # The role change names the roles; the sign-in is the user's own event.
     dash_duo.wait_for_contains_text("#aa-grid", "role: viewer → on_call", timeout=10)
