@@ -185,7 +185,14 @@ def test_default_roles_have_exactly_the_spec_permissions(owner_engine):
     ]
     assert roles["viewer"] == ["tasks:read", "validations:read", "errors:read"]
     assert roles["api_client"] == ["tasks:read", "tasks:write", "validations:write"]
-    assert roles["on_call"] == ["errors:read", "errors:write", "tasks:read", "validations:read"]
+    # on_call also acknowledges and silences alerts (migration 060)
+    assert roles["on_call"] == [
+        "errors:read",
+        "errors:write",
+        "tasks:read",
+        "validations:read",
+        "alerts:ack",
+    ]
 
 
 def test_every_foreign_key_has_an_index(owner_engine):
