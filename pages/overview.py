@@ -104,10 +104,17 @@ def layout(**query: str) -> html.Div:
                 [
                     stat_card("ov-open-backlog", "Open backlog", "/tasks"),
                     stat_card("ov-backlog-trend", "Backlog change (24 h)", "/tasks?range=24h"),
-                    stat_card("ov-completed-per-day", "Completed per day (7 d)", "/tasks"),
-                    stat_card("ov-mean-score", "Mean validation score (7 d)", "/validations"),
-                    stat_card("ov-errors-hour", "Errors in the last hour", "/errors"),
-                    stat_card("ov-unresolved", "Unresolved errors", "/errors"),
+                    stat_card("ov-completed-per-day", "Completed per day (7 d)", "/tasks?range=7d"),
+                    stat_card(
+                        "ov-mean-score", "Mean validation score (7 d)", "/validations?range=7d"
+                    ),
+                    stat_card(
+                        "ov-errors-hour", "Errors in the last hour", "/errors?range=1h&status=any"
+                    ),
+                    # Triage follows the page range: the widest one lists (nearly) every open error.
+                    stat_card(
+                        "ov-unresolved", "Unresolved errors", "/errors?range=30d#error-triage"
+                    ),
                     stat_card("ov-firing-alerts", "Firing alerts", "/alerts"),
                 ],
                 className="stat-grid",
