@@ -107,6 +107,7 @@ def shell() -> html.Div:
             html.Div(id="alert-banner", className="alert-banner"),
             alert_banner.poller(),
             message_area(),
+            alert_banner.action_form(),
             html.Main(dash.page_container, className="main"),
         ],
         className="shell",

@@ -94,7 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=1.0, help="seconds between rounds (default 1.0)"
     )
 
-    commands.add_parser("migrate", help="apply pending schema migrations")
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring the database to our schema (an empty one, ours, or an original TaskMaster's)",
+        description="Applies pending migrations. On an original TaskMaster database it adopts it "
+        "in place, keeping every row, in one transaction; rows our rules would refuse stop it "
+        "before anything changes. Back up first.",
+    )
+    migrate.add_argument(
+        "--plan",
+        action="store_true",
+        help="say what the database holds and every step migrate would take; change nothing",
+    )
 
     seed = commands.add_parser(
         "seed-demo", help="load generated demo data (tasks, validations, errors)"
@@ -309,8 +320,18 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         opened.close()
 
 
-def cmd_migrate(_args: argparse.Namespace) -> None:
-    _open(load_settings()).close()  # opening applies pending migrations
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from data.runtime import migrate, migration_plan, open_database
+
+    opened = open_database(load_settings(), run_migrations=False)
+    try:
+        if args.plan:
+            print(migration_plan(opened.owner_url))
+            return
+        applied = migrate(opened.owner_url, opened.app_url, adopt=True)
+    finally:
+        opened.close()
+    print(f"Applied {len(applied)}: {', '.join(applied)}." if applied else "Nothing to do.")
     print("Schema is up to date.")
 
 

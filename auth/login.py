@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from auth.cloudflare import HEADER as CF_HEADER
 from auth.cloudflare import CloudflareAccess
+from auth.jwt_bearer import bearer_user_id, jwt_secret
 from auth.passwords import hash_password, needs_rehash, verify_password
 from auth.permissions import PermissionDenied, SessionUser, signed_in_user
 from auth.throttle import ThrottlePolicy, init_throttle
@@ -308,7 +309,8 @@ def _load_user(token: str) -> SessionUser | None:
 
 
 def _load_user_from_request(req) -> SessionUser | None:
-    """Without a session: an API key on /api/v1/*, or a verified Cloudflare Access token.
+    """Without a session: an API key or an original-API bearer token on /api/v1/*, or a verified
+    Cloudflare Access token.
     Neither creates a session; each request is checked again."""
     prefix = current_app.config["ROUTES_PREFIX"]
     try:
@@ -316,6 +318,12 @@ def _load_user_from_request(req) -> SessionUser | None:
         if api_key and req.path.startswith(prefix + "api/v1/"):
             record = api_key_session(api_key)
             return SessionUser(record) if record else None
+        bearer = req.headers.get("Authorization")
+        if bearer and req.path.startswith(prefix + "api/v1/"):
+            user_id = bearer_user_id(bearer, jwt_secret())
+            if user_id:
+                record = session_record(user_id)
+                return SessionUser(record) if record else None
         access: CloudflareAccess | None = current_app.config.get("CF_ACCESS")
         token = req.headers.get(CF_HEADER)
         if access and token:

@@ -1,11 +1,17 @@
-"""Password hashing (argon2id via argon2-cffi) and the password strength rule."""
+"""Password hashing (argon2id via argon2-cffi) and the password strength rule.
+
+bcrypt hashes made by the original TaskMaster API are still accepted; needs_rehash() is true for
+them, so the sign-in that accepts one replaces it with an argon2 hash.
+"""
 
 from __future__ import annotations
 
+import bcrypt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
+_BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256
 
@@ -17,9 +23,18 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     if not password_hash:
         return False
+    if password_hash.startswith(_BCRYPT_PREFIXES):
+        return _verify_bcrypt(password_hash, password)
     try:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
+        return False
+
+
+def _verify_bcrypt(password_hash: str, password: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode(), password_hash.encode())
+    except ValueError:  # a malformed hash, or a password over bcrypt's 72 bytes
         return False
 
 

@@ -26,7 +26,8 @@ PERMISSIONS: dict[str, str] = {
     "errors:write": "Mark as investigating, resolve, ignore and reopen errors",
     "users:manage": "Manage users and roles",
     "audit:read": "Read the audit log",
-    "alerts:manage": "Change alert rules; acknowledge and silence alerts",
+    "alerts:ack": "Acknowledge alerts with a note and silence them for a while",
+    "alerts:manage": "Change alert rules (thresholds, pending periods, on/off)",
     "pools:read": "See connection pools and database health",
 }
 

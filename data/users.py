@@ -287,6 +287,22 @@ def users_page(actor: Actor, request: dict | None) -> tuple[list[dict], int]:
         return [dict(row) for row in rows], int(total or 0)
 
 
+def user_summary(actor: Actor, user_id: Any) -> dict | None:
+    """One user as the users grid shows them, read now (None for unknown ids and `system`)."""
+    if not isinstance(user_id, str) or not _UUID.match(user_id) or user_id == SYSTEM_USER_ID:
+        return None
+    rows = get_database().fetch_rows(
+        PoolName.READ,
+        actor,
+        f"""SELECT u.id::text AS id, u.username, u.email, r.role_name, u.is_active,
+                   {USER_GRID_COLUMNS["locked"]} AS locked
+            FROM users u JOIN user_roles r ON r.id = u.role_id
+            WHERE u.id = CAST(:id AS uuid)""",
+        {"id": user_id},
+    )
+    return rows[0] if rows else None
+
+
 def _editable_user(conn, user_id: str | None) -> dict:
     """The target user's row, locked for this transaction; refuses unknown ids and `system`."""
     if not isinstance(user_id, str) or not _UUID.match(user_id) or user_id == SYSTEM_USER_ID:
@@ -426,11 +442,13 @@ def _signable_user_id(where: str, params: dict) -> str | None:
 
 
 def api_key_session(key: str) -> SessionRecord | None:
-    """The user an unexpired, unrevoked API key belongs to, if they may still sign in."""
+    """The user an unexpired, unrevoked API key belongs to, if they may still sign in. Keys
+    without an expiry come from the original TaskMaster (ours always set one)."""
     if not key or len(key) > 200:
         return None
     user_id = _signable_user_id(
-        "u.api_key_hash = :h AND u.api_key_expires_at > now()", {"h": api_key_hash(key)}
+        "u.api_key_hash = :h AND (u.api_key_expires_at IS NULL OR u.api_key_expires_at > now())",
+        {"h": api_key_hash(key)},
     )
     return session_record(user_id) if user_id else None
 

@@ -6,13 +6,15 @@ import json
 
 from dash import Input, Output, clientside_callback, html
 
+from pages._ui import message
+
 
 def field(label: str, component) -> html.Label:
     return html.Label([html.Span(label, className="field-label"), component], className="field")
 
 
-def result(message: str, ok: bool = True) -> html.Div:
-    return html.Div(message, className="form-ok" if ok else "panel-message", role="status")
+def result(text: str, ok: bool = True) -> html.Div:
+    return message(text, "success" if ok else "error")
 
 
 def refresh_grid_on(grid_id: str, *stores: str) -> str:

@@ -32,7 +32,7 @@ from data.errors import (
     parse_seen,
     parse_uuid,
 )
-from pages._ui import panel_message, when
+from pages._ui import message, panel_message, when
 
 CHANGED = "err-changed"  # data: {"ids": [...], "at": ms} after a successful action
 MESSAGE = "err-action-message"
@@ -52,8 +52,8 @@ BUTTON_ACTIONS = {
 }
 
 
-def ok_message(message: str) -> html.Div:
-    return html.Div(message, className="panel-message ok")
+def ok_message(text: str) -> html.Div:
+    return message(text, "success")
 
 
 def error_link(error_id: str, label: str | None = None) -> dcc.Link:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 import plotly.graph_objects as go
 from dash import dcc, html
@@ -41,8 +42,24 @@ def not_permitted(what: str = "this page") -> html.Div:
     )
 
 
-def panel_message(message: str) -> html.Div:
-    return html.Div(message, className="panel-message")
+MessageKind = Literal["success", "info", "warning", "error"]
+
+
+def message(text: Any, kind: MessageKind = "error", **props: Any) -> html.Div:
+    """What the app tells the user after an action or about a panel, styled by kind: success
+    (done), info (nothing is wrong), warning (done, but look), error (not done, or cannot
+    show). The one place a message gets its look (assets/style.css, .message-<kind>)."""
+    return html.Div(
+        text,
+        className=f"message message-{kind}",
+        role="alert" if kind == "error" else "status",
+        **props,
+    )
+
+
+def panel_message(text: Any) -> html.Div:
+    """An error message; the older name of message(text, "error")."""
+    return message(text, "error")
 
 
 def style_figure(figure: go.Figure, title: str | None = None) -> go.Figure:

@@ -13,9 +13,9 @@ from data.audit import ACTIONS, AuditFilter, audit_page, audited_tables
 from data.db import user_message
 from data.grid import parse_grid_request
 from data.users import UserInputError
-from pages._admin import field, refresh_grid_on, result
+from pages._admin import field, refresh_grid_on
 from pages._timerange import key_values, search_for, write_url_from
-from pages._ui import not_permitted, panel_message, when
+from pages._ui import message, not_permitted, when
 
 PERMISSION = "audit:read"
 dash.register_page(
@@ -50,7 +50,7 @@ def layout(**query: str) -> html.Div:
     try:
         tables = audited_tables(actor_with(PERMISSION))
     except SQLAlchemyError as exc:
-        return panel_message(user_message(exc))
+        return message(user_message(exc), "error")
     return html.Div(
         [
             html.H1("Audit log"),
@@ -159,9 +159,9 @@ def load_audit(request, filters):
         chosen = AuditFilter.parse(**_known(filters))
         rows, total = audit_page(actor_with(PERMISSION), chosen, block.start, block.limit)
     except UserInputError as exc:
-        return {"rowData": [], "rowCount": 1}, result(str(exc), ok=False)
+        return {"rowData": [], "rowCount": 1}, message(str(exc), "error")
     except SQLAlchemyError as exc:
-        return {"rowData": [], "rowCount": 1}, result(user_message(exc), ok=False)
+        return {"rowData": [], "rowCount": 1}, message(user_message(exc), "error")
     for row in rows:
         row["timestamp"] = when(row["timestamp"], seconds=True)
     # rowCount -1: more rows than we count; never 0 (the grid would stop asking).
@@ -185,6 +185,6 @@ def show_detail(selected):
     row = selected[0]
     changes = str(row.get("changes") or "(no field changed)").split("; ")
     title = f"{row.get('timestamp')} · {row.get('username') or 'unknown'} · " + (
-        f"{row.get('action')} {row.get('entity_type')} {row.get('entity_id') or ''}"
+        f"{row.get('action')} {row.get('entity_type')} {row.get('entity') or ''}"
     )
     return [html.Strong(title), html.Ul([html.Li(c) for c in changes])]

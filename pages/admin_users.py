@@ -22,11 +22,12 @@ from data.users import (
     set_user_active,
     set_user_role,
     unlock_user,
+    user_summary,
     users_page,
 )
-from pages._admin import field, refresh_grid_on, result
+from pages._admin import field, refresh_grid_on
 from pages._input import whole_number
-from pages._ui import not_permitted, panel_message, when
+from pages._ui import message, not_permitted, when
 
 PERMISSION = "users:manage"
 dash.register_page(
@@ -81,7 +82,7 @@ def layout(**_query: str) -> html.Div:
     try:
         roles = role_names(actor_with(PERMISSION))
     except SQLAlchemyError as exc:
-        return panel_message(user_message(exc))
+        return message(user_message(exc), "error")
     return html.Div(
         [
             html.H1("Users"),
@@ -118,7 +119,7 @@ def layout(**_query: str) -> html.Div:
                             field(
                                 "Role",
                                 dcc.Dropdown(
-                                    id="au-new-role", options=roles, value="viewer", clearable=False
+                                    id="au-new-role", options=roles, value=NEW_ROLE, clearable=False
                                 ),
                             ),
                             field(
@@ -207,15 +208,19 @@ def load_users(request: dict | None):
     try:
         rows, total = users_page(actor_with(PERMISSION), request)
     except SQLAlchemyError as exc:
-        return {"rowData": [], "rowCount": 1}, result(user_message(exc), ok=False)
+        return {"rowData": [], "rowCount": 1}, message(user_message(exc), "error")
     # The grid must never be told rowCount 0 (it would stop asking): 1 with no rows instead.
     return {"rowData": [_grid_row(r) for r in rows], "rowCount": max(total, 1)}, None
+
+
+NEW_ROLE = "viewer"  # what the create form starts with
+CREATE_FORM = ("au-new-username", "au-new-email", "au-new-role", "au-new-password")
 
 
 @callback(
     Output("au-create-message", "children"),
     Output(CREATED, "data"),
-    Output("au-new-password", "value"),
+    *[Output(field_id, "value") for field_id in CREATE_FORM],
     Input("au-create", "n_clicks"),
     State("au-new-username", "value"),
     State("au-new-email", "value"),
@@ -226,32 +231,46 @@ def load_users(request: dict | None):
 )
 @require_permission(PERMISSION)
 def create(_clicks, username, email, role, password, created):
+    """A refused user keeps the form (but the password) for correcting; a created one empties
+    it for the next."""
+    keep = (dash.no_update, dash.no_update, dash.no_update, "")
     values = [username, email, role, password]
     if not all(isinstance(v, str) and v.strip() for v in values):
-        return result("Fill in username, e-mail, role and password.", ok=False), dash.no_update, ""
+        problem = "Fill in username, e-mail, role and password."
+        return message(problem, "error"), dash.no_update, *keep
     try:
         create_user(actor_with(PERMISSION), username.strip(), email.strip(), role, password)
     except UserInputError as exc:
-        return result(str(exc), ok=False), dash.no_update, ""
+        return message(str(exc), "error"), dash.no_update, *keep
     except SQLAlchemyError as exc:
-        return result(user_message(exc), ok=False), dash.no_update, ""
-    return result(f"Created {username.strip()} ({role})."), (created or 0) + 1, ""
+        return message(user_message(exc), "error"), dash.no_update, *keep
+    done = message(f"Created {username.strip()} ({role}).", "success")
+    return done, (created if isinstance(created, int) else 0) + 1, "", "", NEW_ROLE, ""
 
 
 @callback(
     Output("au-selected", "children"),
     Output("au-role-select", "value"),
     Input(GRID, "selectedRows"),
+    Input(CHANGED, "data"),
     prevent_initial_call=True,
 )
 @require_permission(PERMISSION)
-def show_selected(selected):
+def show_selected(selected, _changed):
+    """The selected user as the database holds them now: read again after every action (the
+    grid's selected row keeps the values it was selected with)."""
     row = _selected(selected)
-    if row is None:
+    try:
+        user = row and user_summary(actor_with(PERMISSION), row.get("id"))
+    except SQLAlchemyError as exc:
+        return user_message(exc), dash.no_update
+    if not user:
         return "Select a user in the table.", None
-    return f"{row.get('username')} · {row.get('email')} · {row.get('role_name')}", row.get(
-        "role_name"
-    )
+    states = [
+        s for s, on in (("inactive", not user["is_active"]), ("locked", user["locked"])) if on
+    ]
+    line = " · ".join([user["username"], user["email"], user["role_name"], *states])
+    return line, user["role_name"]
 
 
 def _selected(selected) -> dict | None:
@@ -281,7 +300,7 @@ def act_on_user(*args):
         raise dash.exceptions.PreventUpdate
     row = _selected(selected)
     if row is None:
-        return result("Select a user in the table first.", ok=False), None, dash.no_update, ""
+        return message("Select a user in the table first.", "error"), None, dash.no_update, ""
     actor = actor_with(PERMISSION)
     user_id, name = row.get("id"), str(row.get("username", "the user"))[:100]
     key_shown = None
@@ -313,10 +332,10 @@ def act_on_user(*args):
             revoke_api_key(actor, user_id)
             done = f"The API key of {name} is revoked."
     except UserInputError as exc:
-        return result(str(exc), ok=False), None, dash.no_update, ""
+        return message(str(exc), "error"), None, dash.no_update, ""
     except SQLAlchemyError as exc:
-        return result(user_message(exc), ok=False), None, dash.no_update, ""
-    return result(done), key_shown, (changed or 0) + 1, ""
+        return message(user_message(exc), "error"), None, dash.no_update, ""
+    return message(done, "success"), key_shown, (changed if isinstance(changed, int) else 0) + 1, ""
 
 
 @callback(
@@ -331,15 +350,15 @@ def end_sessions(clicks, selected):
         raise dash.exceptions.PreventUpdate
     row = _selected(selected)
     if row is None:
-        return result("Select a user in the table first.", ok=False)
+        return message("Select a user in the table first.", "error")
     name = str(row.get("username", "the user"))[:100]
     try:
         ended = end_all_sessions(actor_with(PERMISSION), row.get("id"))
     except UserInputError as exc:
-        return result(str(exc), ok=False)
+        return message(str(exc), "error")
     except SQLAlchemyError as exc:
-        return result(user_message(exc), ok=False)
-    return result(f"Ended {ended} session(s) of {name}; they must sign in again.")
+        return message(user_message(exc), "error")
+    return message(f"Ended {ended} session(s) of {name}; they must sign in again.", "success")
 
 
 def _whole_days(value) -> int:

@@ -1,6 +1,7 @@
 """Alerts: every rule with its state, value, threshold and since when; the timeline of
-transitions, acknowledgements and silences; acknowledge, silence and rule editing for people
-who may manage alerts (checked on the server)."""
+transitions, acknowledgements and silences. Each row's Acknowledge / Silence buttons (alerts:ack)
+open the shell's form from alerts/banner.py; rule editing needs alerts:manage. Both are checked
+on the server."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
+from alerts.banner import ACK, ACTED, NEEDS_ACK, action_buttons, fingerprint, known_rule
 from alerts.evaluator import effective_rules
 from alerts.rules import (
     COMPARISONS,
@@ -25,18 +27,16 @@ from alerts.rules import (
 from auth.permissions import actor_with, has_permission, require_permission, signed_in_user
 from data import alerts as store
 from data.db import PoolName, get_database, user_message
-from pages._input import choice
 from pages._panels import chart
 from pages._timerange import key_values, search_for, write_url_from
-from pages._ui import CHART_CONFIG, empty_figure, panel_message, when
+from pages._ui import CHART_CONFIG, empty_figure, message, when
 
 dash.register_page(
     __name__, path="/alerts", name="Alerts", title="Alerts · TaskMaster Dash", order=80
 )
 
 MANAGE = "alerts:manage"
-SILENCE_MINUTES = {15: "15 minutes", 60: "1 hour", 240: "4 hours", 1440: "1 day", 0: "End silence"}
-MAX_NOTE = 2000
+NEEDS_MANAGE = f"Editing rules needs the {MANAGE} permission."
 TIMELINE_HOURS = {1: "1h", 6: "6h", 24: "24h", 168: "7d"}
 # Worst first, so the legend reads like the banner; a state not listed here is drawn grey.
 STATE_COLOURS = {
@@ -57,77 +57,36 @@ def _field(label: str, control: Any) -> html.Label:
     return html.Label([html.Span(label), control], className="form-field")
 
 
-def _manage_forms() -> list[Any]:
+def _edit_form() -> html.Section:
     first = configured_rules()[0].name
-    return [
-        html.Section(
-            [
-                html.H2("Acknowledge or silence"),
-                html.Div(
-                    [
-                        _field(
-                            "Rule",
-                            dcc.Dropdown(_rule_options(), first, id="alerts-rule", clearable=False),
+    return html.Section(
+        [
+            html.H2("Edit a rule"),
+            html.Div(
+                [
+                    _field(
+                        "Rule",
+                        dcc.Dropdown(
+                            _rule_options(), first, id="alerts-edit-rule", clearable=False
                         ),
-                        _field(
-                            "Silence for",
-                            dcc.Dropdown(
-                                [{"label": v, "value": k} for k, v in SILENCE_MINUTES.items()],
-                                60,
-                                id="alerts-silence-minutes",
-                                clearable=False,
-                            ),
-                        ),
-                    ],
-                    className="form-row",
-                ),
-                dcc.Textarea(
-                    id="alerts-note",
-                    placeholder="Note (who is on it, what was found)",
-                    maxLength=MAX_NOTE,
-                    className="form-note",
-                ),
-                html.Div(
-                    [
-                        html.Button("Acknowledge", id="alerts-ack", className="button"),
-                        html.Button("Silence", id="alerts-silence", className="button"),
-                    ],
-                    className="form-row",
-                ),
-            ],
-            className="panel",
-        ),
-        html.Section(
-            [
-                html.H2("Edit a rule"),
-                html.Div(
-                    [
-                        _field(
-                            "Rule",
-                            dcc.Dropdown(
-                                _rule_options(), first, id="alerts-edit-rule", clearable=False
-                            ),
-                        ),
-                        _field(
-                            "Comparison",
-                            dcc.Dropdown(list(COMPARISONS), id="alerts-edit-cmp", clearable=False),
-                        ),
-                        _field("Threshold", dcc.Input(id="alerts-edit-threshold", type="text")),
-                        _field(
-                            "Pending period (30s, 5m, 1h)",
-                            dcc.Input(id="alerts-edit-for", type="text"),
-                        ),
-                        dcc.Checklist(
-                            [{"label": " enabled", "value": "enabled"}], id="alerts-edit-on"
-                        ),
-                        html.Button("Save rule", id="alerts-edit-save", className="button"),
-                    ],
-                    className="form-row",
-                ),
-            ],
-            className="panel",
-        ),
-    ]
+                    ),
+                    _field(
+                        "Comparison",
+                        dcc.Dropdown(list(COMPARISONS), id="alerts-edit-cmp", clearable=False),
+                    ),
+                    _field("Threshold", dcc.Input(id="alerts-edit-threshold", type="text")),
+                    _field(
+                        "Pending period (30s, 5m, 1h)",
+                        dcc.Input(id="alerts-edit-for", type="text"),
+                    ),
+                    dcc.Checklist([{"label": " enabled", "value": "enabled"}], id="alerts-edit-on"),
+                    html.Button("Save rule", id="alerts-edit-save", className="button"),
+                ],
+                className="form-row",
+            ),
+        ],
+        className="panel",
+    )
 
 
 URL = "alerts-url"
@@ -142,11 +101,18 @@ def layout(**query: str) -> html.Div:
             dcc.Store(id=URL),
             dcc.Store(id=URL_WRITTEN),
             dcc.Interval(id="alerts-refresh", interval=15_000),
+            dcc.Store(id="alerts-table-shown"),
             html.Div(id="alerts-table"),
-            *(_manage_forms() if has_permission(MANAGE) else []),
-            # Always present: the table refreshes when one of them changes.
-            html.Div(id="alerts-ack-message"),
-            html.Div(id="alerts-silence-message"),
+            *(
+                html.P(line, className="muted", id=line_id)
+                for permission, line, line_id in (
+                    (ACK, NEEDS_ACK, "alerts-needs-ack"),
+                    (MANAGE, NEEDS_MANAGE, "alerts-needs-manage"),
+                )
+                if not has_permission(permission)
+            ),
+            _edit_form() if has_permission(MANAGE) else None,
+            # Always present: the table refreshes when it changes.
             html.Div(id="alerts-edit-message"),
             html.H2("Timeline"),
             html.Label(
@@ -174,7 +140,13 @@ def layout(**query: str) -> html.Div:
 _when = partial(when, seconds=True, missing="—")
 
 
-def _table(rules, states: dict[str, dict[str, Any]]) -> html.Table:
+def _row_actions(state: dict[str, Any]) -> list[str]:
+    """Firing (and failing) rules can be acknowledged; any rule silenced ahead, or unsilenced."""
+    acknowledge = ["ack"] if state.get("state") in ("firing", "error") else []
+    return [*acknowledge, "unsilence" if state.get("silenced_until") else "silence"]
+
+
+def _table(rules, states: dict[str, dict[str, Any]], can_act: bool) -> html.Table:
     header = [
         "Rule",
         "Severity",
@@ -185,6 +157,7 @@ def _table(rules, states: dict[str, dict[str, Any]]) -> html.Table:
         "Since",
         "Acknowledged",
         "Silenced until",
+        *(["Act"] if can_act else []),
     ]
     body = []
     for rule in rules:
@@ -221,6 +194,11 @@ def _table(rules, states: dict[str, dict[str, Any]]) -> html.Table:
                     html.Td(_when(s.get("since"))),
                     html.Td(ack),
                     html.Td(silenced),
+                    *(
+                        [html.Td(action_buttons(rule.name, "row", _row_actions(s)))]
+                        if can_act
+                        else []
+                    ),
                 ],
                 id=f"alert-row-{rule.name}",
             )
@@ -234,7 +212,7 @@ def _table(rules, states: dict[str, dict[str, Any]]) -> html.Table:
 
 def _timeline(events: list[dict[str, Any]]) -> html.Table | html.Div:
     if not events:
-        return panel_message("No transitions yet.")
+        return message("No transitions yet.", "info")
     return html.Table(
         [
             html.Thead(
@@ -322,12 +300,13 @@ def refresh_timeline_chart(_tick: Any, hours: Any):
 @callback(
     Output("alerts-table", "children"),
     Output("alerts-timeline", "children"),
+    Output("alerts-table-shown", "data"),
     Input("alerts-refresh", "n_intervals"),
     Input("alerts-edit-message", "children"),
-    Input("alerts-ack-message", "children"),
-    Input("alerts-silence-message", "children"),
+    Input(ACTED, "data"),
+    State("alerts-table-shown", "data"),
 )
-def refresh_alerts(*_triggers: Any):
+def refresh_alerts(_tick: Any, _edited: Any, _acted: Any, shown: Any):
     # Every signed-in user may see alerts (RLS: any active user).
     user = signed_in_user()
     if user is None:
@@ -339,15 +318,13 @@ def refresh_alerts(*_triggers: Any):
         states = store.alert_table(database, actor)
         events = store.alert_history(database, actor)
     except SQLAlchemyError as exc:
-        message = panel_message(user_message(exc))
-        return message, message
-    return _table(rules, states), _timeline(events)
-
-
-def _known_rule(name: Any) -> str:
-    if not isinstance(name, str) or name not in {r.name for r in configured_rules()}:
-        raise RuleError("unknown rule")
-    return name
+        problem = message(user_message(exc), "error")
+        return problem, problem, None
+    can_act = user.has(ACK)
+    now = fingerprint((rules, states, events, can_act))
+    if now == shown:  # unchanged: keep the rows' buttons (see fingerprint)
+        raise dash.exceptions.PreventUpdate
+    return _table(rules, states, can_act), _timeline(events), now
 
 
 @callback(
@@ -360,7 +337,7 @@ def _known_rule(name: Any) -> str:
 @require_permission(MANAGE)
 def fill_edit_form(rule_name: Any):
     try:
-        name = _known_rule(rule_name)
+        name = known_rule(rule_name)
         rules = effective_rules(
             get_database(), list(configured_rules()), actor_with(MANAGE), PoolName.READ
         )
@@ -389,7 +366,7 @@ def fill_edit_form(rule_name: Any):
 def save_rule(_clicks, rule_name, threshold, comparison, for_value, enabled):
     actor = actor_with(MANAGE)
     try:
-        name = _known_rule(rule_name)
+        name = known_rule(rule_name)
         if enabled is not None and not isinstance(enabled, list):
             raise RuleError("enabled: expected a list")
         edit = validate_override(threshold, comparison, for_value, "enabled" in (enabled or []))
@@ -403,71 +380,14 @@ def save_rule(_clicks, rule_name, threshold, comparison, for_value, enabled):
             edit.enabled,
         )
     except RuleError as exc:
-        return panel_message(f"Not saved: {exc}.")
+        return message(f"Not saved: {exc}.", "error")
     except SQLAlchemyError as exc:
-        return panel_message(user_message(exc))
-    return panel_message(
+        return message(user_message(exc), "error")
+    return message(
         f"Saved {name}: {edit.comparison} {format_number(edit.threshold)} for "
-        f"{format_duration(edit.for_seconds)}, {'enabled' if edit.enabled else 'disabled'}."
+        f"{format_duration(edit.for_seconds)}, {'enabled' if edit.enabled else 'disabled'}.",
+        "success",
     )
-
-
-def _note(note: Any, required: bool) -> str:
-    if note is not None and not isinstance(note, str):
-        raise RuleError("the note must be text")
-    note = (note or "").strip()
-    if required and not note:
-        raise RuleError("write a note saying who is on it or what was found")
-    if len(note) > MAX_NOTE:
-        raise RuleError(f"the note is longer than {MAX_NOTE} characters")
-    return note
-
-
-@callback(
-    Output("alerts-ack-message", "children"),
-    Input("alerts-ack", "n_clicks"),
-    State("alerts-rule", "value"),
-    State("alerts-note", "value"),
-    prevent_initial_call=True,
-)
-@require_permission(MANAGE)
-def acknowledge_alert(_clicks, rule_name, note):
-    actor = actor_with(MANAGE)
-    try:
-        name = _known_rule(rule_name)
-        store.acknowledge(get_database(), actor, name, _note(note, required=True))
-    except RuleError as exc:
-        return panel_message(f"Not acknowledged: {exc}.")
-    except SQLAlchemyError as exc:
-        return panel_message(user_message(exc))
-    return panel_message(f"Acknowledged {name}.")
-
-
-@callback(
-    Output("alerts-silence-message", "children"),
-    Input("alerts-silence", "n_clicks"),
-    State("alerts-rule", "value"),
-    State("alerts-silence-minutes", "value"),
-    State("alerts-note", "value"),
-    prevent_initial_call=True,
-)
-@require_permission(MANAGE)
-def silence_alert(_clicks, rule_name, minutes, note):
-    actor = actor_with(MANAGE)
-    try:
-        name = _known_rule(rule_name)
-        if choice(minutes, SILENCE_MINUTES) is None:
-            raise RuleError("choose a duration from the list")
-        database = get_database()
-        if minutes == 0:
-            ended = store.end_silences(database, actor, name)
-            return panel_message(f"Ended {ended} silence(s) of {name}.")
-        store.silence(database, actor, name, minutes, _note(note, required=False))
-    except RuleError as exc:
-        return panel_message(f"Not silenced: {exc}.")
-    except SQLAlchemyError as exc:
-        return panel_message(user_message(exc))
-    return panel_message(f"Silenced {name} for {SILENCE_MINUTES[minutes]}.")
 
 
 @callback(Output(URL, "data"), Input("alerts-timeline-hours", "value"), prevent_initial_call=True)

@@ -9,7 +9,7 @@ from dash import Input, Output, callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
 from auth.permissions import has_permission, signed_in_user
-from data.alerts import banner_alerts
+from data.alerts import FiringSummary, firing_summary
 from data.analytics import Filters, Window
 from data.analytics_errors import STEP as ERROR_STEP
 from data.analytics_errors import error_rate
@@ -73,6 +73,17 @@ PANELS = [
 register("overview", PANELS)
 
 
+def firing_card(summary: FiringSummary) -> list:
+    """The count of firing alerts, and how many of them someone silenced or acknowledged."""
+    handled = [
+        f"{count:,} {what}"
+        for count, what in ((summary.silenced, "silenced"), (summary.acknowledged, "acknowledged"))
+        if count
+    ]
+    note = html.Div(", ".join(handled), className="stat-note") if handled else None
+    return [f"{summary.firing:,}", note]
+
+
 def backlog_change_24h(actor) -> int:
     """Open tasks now minus open tasks 24 hours ago (from the backlog series)."""
     frame = backlog_over_time(actor, Window.last(timedelta(hours=24), step=TASK_STEP), Filters())
@@ -93,10 +104,17 @@ def layout(**query: str) -> html.Div:
                 [
                     stat_card("ov-open-backlog", "Open backlog", "/tasks"),
                     stat_card("ov-backlog-trend", "Backlog change (24 h)", "/tasks?range=24h"),
-                    stat_card("ov-completed-per-day", "Completed per day (7 d)", "/tasks"),
-                    stat_card("ov-mean-score", "Mean validation score (7 d)", "/validations"),
-                    stat_card("ov-errors-hour", "Errors in the last hour", "/errors"),
-                    stat_card("ov-unresolved", "Unresolved errors", "/errors"),
+                    stat_card("ov-completed-per-day", "Completed per day (7 d)", "/tasks?range=7d"),
+                    stat_card(
+                        "ov-mean-score", "Mean validation score (7 d)", "/validations?range=7d"
+                    ),
+                    stat_card(
+                        "ov-errors-hour", "Errors in the last hour", "/errors?range=1h&status=any"
+                    ),
+                    # Triage follows the page range: the widest one lists (nearly) every open error.
+                    stat_card(
+                        "ov-unresolved", "Unresolved errors", "/errors?range=30d#error-triage"
+                    ),
                     stat_card("ov-firing-alerts", "Firing alerts", "/alerts"),
                 ],
                 className="stat-grid",
@@ -123,8 +141,7 @@ def refresh_overview(_ticks: int | None):
     values = [NOT_ALLOWED] * len(CARDS)
     try:
         # Every signed-in user may read alerts (the banner shows them on every page).
-        firing = [row for row in banner_alerts(get_database(), actor) if row["state"] == "firing"]
-        values[6] = f"{len(firing):,}"
+        values[6] = firing_card(firing_summary(get_database(), actor))
         if user.has("tasks:read"):
             tasks = task_headline(actor)
             values[0] = f"{tasks.open_backlog:,}"

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from auth.permissions import actor_with, has_permission, require_permission
 from data import pool_health as health
 from data.db import user_message
+from data.performance_metrics import metric_series
 from data.prometheus import PrometheusUnavailable, get_prometheus
 from pages._input import choice
 from pages._timerange import key_values, search_for, write_url_from
@@ -80,6 +81,13 @@ def layout(**query: str) -> html.Div:
                         id=PROMETHEUS_CHARTS,
                         hidden=True,
                     ),
+                ],
+                className="panel",
+            ),
+            html.Section(
+                [
+                    html.H2("Performance metrics (written by the TaskMaster API)"),
+                    dcc.Graph(id="pools-perf-metrics", config=CHART_CONFIG),
                 ],
                 className="panel",
             ),
@@ -244,6 +252,30 @@ def _prometheus_down(message: str):
     empty = empty_figure("Prometheus unavailable")
     notice = html.Div(message, className="panel-message", id="pools-prom-down")
     return notice, empty, empty, empty, None, True
+
+
+@callback(
+    Output("pools-perf-metrics", "figure"),
+    Input(REFRESH, "n_intervals"),
+    Input(RANGE, "value"),
+)
+def refresh_performance_metrics(_ticks: int | None, range_key: str | None) -> go.Figure:
+    actor = actor_with(PERMISSION)  # refuses (403) before any query
+    minutes = health.RANGES.get(range_key if isinstance(range_key, str) else "", 15)
+    try:
+        frame = metric_series(actor, minutes)
+    except SQLAlchemyError as exc:
+        return empty_figure(user_message(exc))
+    if frame.empty:
+        return empty_figure("No performance metrics in this range (performance_metrics is empty)")
+    figure = go.Figure(
+        [
+            go.Scatter(x=part["bucket"], y=part["value"], name=series, mode="lines+markers")
+            for series, part in frame.groupby("series", sort=True)
+        ]
+    )
+    figure.update_layout(legend_title_text="type · name")
+    return style_figure(figure, "Mean value per interval, by metric type and name")
 
 
 # --- PostgreSQL panels --------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The Debian packages a make target needs, installed as root when they are missing.
-#   test: chromium, chromium-driver, prometheus: required; otherwise say what to install and fail.
+#   test: chromium, chromium-driver, prometheus, redis-server: required; otherwise say what to install and fail.
 #   demo: prometheus: wanted for the pool history; otherwise say how to add it and carry on.
 set -euo pipefail
 case "${1:-}" in
-  test) wanted=(chromium:chromium chromedriver:chromium-driver prometheus:prometheus); required=1 ;;
+  test) wanted=(chromium:chromium chromedriver:chromium-driver prometheus:prometheus redis-server:redis-server); required=1 ;;
   demo) wanted=(prometheus:prometheus); required=0 ;;
   *) echo "usage: $0 test|demo" >&2; exit 2 ;;
 esac
@@ -19,7 +19,7 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   if apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
     # The package starts no service here; the tests and the demo start their own server.
-    if command -v systemctl >/dev/null 2>&1; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
+    if command -v systemctl >/dev/null 2>&1; then systemctl disable --now prometheus redis-server >/dev/null 2>&1 || true; fi
     echo "make $target: installed ${missing[*]}."
     exit 0
   fi

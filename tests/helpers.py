@@ -122,3 +122,19 @@ def browser_sign_in(dash_duo, app, username: str, password: str = ROLE_PASSWORD,
     dash_duo.find_element("#password").send_keys(password)
     dash_duo.find_element("#login-button").click()
     dash_duo.wait_for_element("#user-name", timeout=15)
+
+
+def choose_option(dash_duo, dropdown: str, label: str) -> None:
+    """Pick a dropdown option by its label. The click goes through JavaScript: while the menu
+    settles its search box can sit over the option, which a pointer click would hit instead."""
+    from dash.testing.wait import until
+    from selenium.webdriver.common.by import By
+
+    dash_duo.find_element(dropdown).click()
+    until(lambda: label in dash_duo.find_element(".dash-dropdown-options").text, timeout=10)
+    option = next(
+        o
+        for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
+        if o.text == label
+    )
+    dash_duo.driver.execute_script("arguments[0].click()", option)

@@ -100,8 +100,11 @@ def test_a_change_keeps_this_session_and_ends_the_others(dash_app, account, owne
     assert "Your password is changed" in change(here, dash_app, OLD, NEW, NEW)
     assert verify_password(stored(owner_engine, user_id)[0], NEW)
     assert here.get("/account").status_code == 200
-    assert call_callback(here, dash_app, "alert-banner.children", [1]).status_code == 200
-    assert call_callback(elsewhere, dash_app, "alert-banner.children", [1]).status_code == 401
+    assert call_callback(here, dash_app, "alert-banner.children", [1, 0], [None]).status_code == 200
+    assert (
+        call_callback(elsewhere, dash_app, "alert-banner.children", [1, 0], [None]).status_code
+        == 401
+    )
     assert sign_in(dash_app.server.test_client(), name, OLD).status_code == 401
     assert sign_in(dash_app.server.test_client(), name, NEW).status_code == 302
     with owner_engine.connect() as conn:

@@ -5,9 +5,17 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from dash.testing.wait import until
 from selenium.webdriver.common.by import By
 
-from tests.helpers import ROLE_PASSWORD, browser_sign_in, sign_in
+from tests.helpers import ROLE_PASSWORD, browser_sign_in, choose_option, sign_in
+
+
+def click_in_view(dash_duo, element) -> None:
+    """Click a grid cell after centring it: scrolled to the top it would sit under the sticky
+    header (taller while alerts fire), which would take the click."""
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
 
 
 @pytest.mark.browser
@@ -22,6 +30,7 @@ def test_a_viewer_sees_no_admin_links_and_is_not_permitted_by_url(dash_duo, dash
         dash_duo.driver.get(dash_duo.server.url.rstrip("/") + path)
         dash_duo.wait_for_contains_text("#not-permitted", "Not permitted", timeout=10)
         assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".ag-root")
+    assert dash_duo.get_logs() == []
 
 
 @pytest.mark.browser
@@ -34,6 +43,11 @@ def test_an_admin_creates_a_user_who_signs_in_and_the_audit_log_shows_it(dash_du
     dash_duo.find_element("#au-new-password").send_keys(ROLE_PASSWORD)
     dash_duo.find_element("#au-create").click()
     dash_duo.wait_for_text_to_equal("#au-create-message", f"Created {name} (viewer).", timeout=10)
+    assert dash_duo.find_element("#au-create-message .message-success")
+    # The form is empty again for the next user.
+    for field in ("#au-new-username", "#au-new-email", "#au-new-password"):
+        until(lambda field=field: dash_duo.find_element(field).get_attribute("value") == "", 10)
+    assert dash_duo.find_element("#au-new-role").text == "viewer"
     # The grid asks the server again and shows the new user.
     dash_duo.wait_for_contains_text("#au-grid", name, timeout=10)
 
@@ -43,8 +57,15 @@ def test_an_admin_creates_a_user_who_signs_in_and_the_audit_log_shows_it(dash_du
     cell = dash_duo.driver.find_element(
         By.XPATH, f"//div[@id='au-grid']//div[contains(@class,'ag-cell') and text()='{name}']"
     )
-    cell.click()
+    click_in_view(dash_duo, cell)
     dash_duo.wait_for_contains_text("#au-selected", name, timeout=10)
+    assert dash_duo.find_element("#au-selected").text.endswith(" · viewer")
+    choose_option(dash_duo, "#au-role-select", "on_call")
+    dash_duo.find_element("#au-role-apply").click()
+    dash_duo.wait_for_contains_text("#au-action-message", "now has the role on_call", timeout=10)
+    dash_duo.wait_for_text_to_equal(
+        "#au-selected", f"{name} · {name}@example.com · on_call", timeout=10
+    )
     dash_duo.find_element("#au-key-issue").click()
     dash_duo.wait_for_contains_text("#au-api-key", "tmk_", timeout=10)
     key = dash_duo.find_element("#au-api-key").text
@@ -63,6 +84,14 @@ def test_an_admin_creates_a_user_who_signs_in_and_the_audit_log_shows_it(dash_du
         if f"username: {name}" in row.text
     ]
     assert len(created) == 1 and "test-admin" in created[0].text and "create" in created[0].text
-    created[0].find_element(By.CSS_SELECTOR, ".ag-cell").click()
+    click_in_view(dash_duo, created[0].find_element(By.CSS_SELECTOR, ".ag-cell"))
     dash_duo.wait_for_contains_text("#aa-detail", f"email: {name}@example.com", timeout=10)
+    # The role change names the roles; the sign-in is the user's own event.
+    dash_duo.wait_for_contains_text("#aa-grid", "role: viewer → on_call", timeout=10)
+    own = [
+        row.text
+        for row in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#aa-grid .ag-row")
+        if "signed in" in row.text and name in row.text
+    ]
+    assert len(own) == 1 and "system" not in own[0]
     assert dash_duo.get_logs() == []

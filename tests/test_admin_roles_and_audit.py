@@ -248,3 +248,58 @@ def test_past_the_count_cap_the_total_is_unknown_until_the_last_block(database, 
     assert len(rows) == 1 and unknown is None
     rows, end = data.audit.audit_page(users.actor("admin"), chosen, exact - 1, 10)
     assert len(rows) == 1 and end == exact
+
+
+def test_the_audit_log_names_roles_users_and_tasks(dash_app, client_as, users, owner_engine):
+    from data import alerts as store
+    from data.db import get_database
+
+    admin = client_as("admin")
+    name = f"renamed-{uuid.uuid4().hex[:8]}"
+    user_id = create_user(SYSTEM_ACTOR, name, f"{name}@example.com", "viewer", ROLE_PASSWORD)
+    call_callback(
+        admin,
+        dash_app,
+        "au-action-message.children",
+        [1, 0, 0, 0, 0, 0, 0],
+        [[{"id": user_id, "username": name}], "on_call", None, 90, 0],
+        changed="au-role-apply.n_clicks",
+    )
+    page, _ = audit_rows(admin, dash_app, {"username": "test-admin", "table": "users"})
+    changed = next(r for r in page["rowData"] if r["entity_id"] == user_id)
+    assert changed["changes"] == "role: viewer → on_call"
+    assert changed["entity"] == name  # the detail names the user, not their id
+
+    store.acknowledge(get_database(), users.actor("on_call"), "TaskBacklog", "seen")
+    page, _ = audit_rows(admin, dash_app, {"table": "alert_acknowledgements"})
+    assert "acknowledged_by: test-on-call" in page["rowData"][0]["changes"]
+
+    title = f"parent {uuid.uuid4().hex[:6]}"
+    with owner_engine.begin() as conn:
+        parent = conn.execute(
+            text("INSERT INTO tasks (title) VALUES (:t) RETURNING id::text"), {"t": title}
+        ).scalar()
+        conn.execute(
+            text("INSERT INTO tasks (title, parent_task_id) VALUES ('child', CAST(:p AS uuid))"),
+            {"p": parent},
+        )
+    page, _ = audit_rows(admin, dash_app, {"table": "tasks", "action": "create"})
+    assert f"parent_task: {title}" in page["rowData"][0]["changes"]
+    assert parent not in page["rowData"][0]["changes"]
+
+
+def test_a_sign_in_is_the_users_own_event(dash_app, client_as):
+    from tests.helpers import signed_in_client
+
+    name = f"signs-in-{uuid.uuid4().hex[:8]}"
+    user_id = create_user(SYSTEM_ACTOR, name, f"{name}@example.com", "viewer", ROLE_PASSWORD)
+    signed_in_client(dash_app, name, ROLE_PASSWORD)
+    admin = client_as("admin")
+    page, _ = audit_rows(admin, dash_app, {"username": name})
+    assert [(r["username"], r["changes"], r["entity_id"]) for r in page["rowData"]] == [
+        (name, "signed in", user_id)
+    ]
+    page, _ = audit_rows(admin, dash_app, {"username": "system", "table": "users"})
+    assert all(r["entity_id"] != user_id or r["action"] == "create" for r in page["rowData"])
+    updates, _ = audit_rows(admin, dash_app, {"table": "users", "action": "update"})
+    assert not [r for r in updates["rowData"] if "last_login_at" in r["changes"]]

@@ -302,3 +302,53 @@ def test_the_last_active_admin_cannot_be_deactivated_or_demoted(only_one_admin, 
             conn.execute(text(sql), {"id": only_one_admin})
     assert row(owner_engine, only_one_admin)["is_active"]
     unlock_user(SYSTEM_ACTOR, only_one_admin)  # other changes to the last admin are fine
+
+
+def selection(client, app, selected_row: dict, changed: int = 0) -> tuple[str, str | None]:
+    """The "Selected user" line and the role dropdown's value, as the page refreshes them."""
+    values = callback_values(
+        call_callback(client, app, "au-selected.children", [[selected_row], changed])
+    )
+    return values["au-selected"]["children"], values["au-role-select"]["value"]
+
+
+def test_the_selection_shows_what_the_database_holds_after_each_action(dash_app, client_as):
+    client = client_as("admin")
+    user_id, name = new_user("viewer")
+    # The grid's row as it was when selected: it keeps saying viewer.
+    selected = {"id": user_id, "username": name, "email": "stale", "role_name": "viewer"}
+    assert selection(client, dash_app, selected) == (
+        f"{name} · {name}@example.com · viewer",
+        "viewer",
+    )
+    done = callback_values(act(client, dash_app, "au-role-apply", user_id, role="on_call"))
+    assert "message-success" in str(done["au-action-message"]["children"])
+    assert done["au-changed"]["data"] == 1
+    line, role = selection(client, dash_app, selected, changed=1)
+    assert (line, role) == (f"{name} · {name}@example.com · on_call", "on_call")
+    act(client, dash_app, "au-deactivate", user_id)
+    assert selection(client, dash_app, selected, changed=2)[0].endswith("on_call · inactive")
+    for bad in ({"id": "'; DROP TABLE users; --"}, {"id": 5}, {"username": name}):
+        assert selection(client, dash_app, bad) == ("Select a user in the table.", None)
+    refused = call_callback(client_as("on_call"), dash_app, "au-selected.children", [[selected], 0])
+    assert refused.status_code == 403
+
+
+def test_the_create_form_is_emptied_after_a_create_and_kept_after_a_refusal(dash_app, client_as):
+    client = client_as("admin")
+    name = f"form-{uuid.uuid4().hex[:8]}"
+    created = callback_values(create_form(client, dash_app, name, f"{name}@example.com", "on_call"))
+    assert "message-success" in str(created["au-create-message"]["children"])
+    form = {k: created[k]["value"] for k in created if k.startswith("au-new-")}
+    assert form == {
+        "au-new-username": "",
+        "au-new-email": "",
+        "au-new-role": "viewer",
+        "au-new-password": "",
+    }
+    refused = callback_values(create_form(client, dash_app, name, f"{name}@example.com"))
+    assert "already exists" in str(refused["au-create-message"]["children"])
+    assert "message-error" in str(refused["au-create-message"]["children"])
+    # The typed values stay for correcting; only the password is wiped.
+    assert {k for k in refused if k.startswith("au-new-")} == {"au-new-password"}
+    assert refused["au-new-password"]["value"] == ""

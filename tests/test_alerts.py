@@ -36,7 +36,13 @@ from alerts.rules import (
 )
 from data import alerts as store
 from data.prometheus import PrometheusReader
-from tests.helpers import browser_sign_in, call_callback, callback_values, free_port
+from tests.helpers import (
+    browser_sign_in,
+    call_callback,
+    callback_values,
+    choose_option,
+    free_port,
+)
 
 ALERT_TABLES = (
     "alert_states, alert_history, alert_rule_overrides, alert_acknowledgements, alert_silences"
@@ -302,10 +308,11 @@ def test_backlog_goes_pending_firing_then_resolves_with_webhooks(
         # Every signed-in user sees it in the banner, linking to the tasks page.
         banner.clear_cache()
         shown = callback_values(
-            call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1])
+            call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1, 0], [None])
         )["alert-banner"]["children"]
         assert "Task backlog over 100 pending: 101" in json.dumps(shown)
-        assert shown[0]["props"]["href"] == "/tasks"
+        link = shown[0]["props"]["children"][0]  # the entry: its link, then its buttons
+        assert link["props"]["href"] == "/tasks"
 
         evaluator.evaluate_once()  # still firing: no second notification
         with owner_engine.begin() as conn:
@@ -330,7 +337,7 @@ def test_backlog_goes_pending_firing_then_resolves_with_webhooks(
     ]
     banner.clear_cache()
     cleared = callback_values(
-        call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1])
+        call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1, 0], [None])
     )
     assert cleared["alert-banner"]["children"] is None
 
@@ -409,7 +416,7 @@ def test_prometheus_down_is_an_error_not_all_clear(
     assert "unavailable" in result.message and result.value is None
     assert table_rows(owner_engine, "SELECT state FROM alert_states") == [("error",)]
     shown = callback_values(
-        call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1])
+        call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1, 0], [None])
     )
     assert "Cannot evaluate" in json.dumps(shown)
     # Prometheus switched off by configuration is "no data", also not "normal".
@@ -428,12 +435,34 @@ def test_a_disabled_rule_is_not_evaluated(database, users, clean_alerts, clean_d
 
 def test_the_rules_table_tells_on_call_what_to_do(dash_app, client_as, clean_alerts):
     table = callback_values(
-        call_callback(client_as("viewer"), dash_app, "alerts-table.children", [1, None, None, None])
+        call_callback(client_as("viewer"), dash_app, "alerts-table.children", [1, None, 0], [None])
     )["alerts-table"]["children"]
     shown = json.dumps(table)
     for configured in configured_rules():
         assert configured.runbook and json.dumps(configured.runbook)[1:-1] in shown
         assert json.dumps(configured.description)[1:-1] in shown
+
+
+def test_the_banner_and_rules_table_redraw_only_when_what_they_show_changed(
+    dash_app, client_as, owner_engine, clean_alerts
+):
+    firing_alert(owner_engine)
+    on_call = client_as("on_call")
+    for output, inputs in (
+        ("alert-banner.children", [1, 0]),
+        ("alerts-table.children", [1, None, 0]),
+    ):
+        first = callback_values(call_callback(on_call, dash_app, output, inputs, [None]))
+        shown = next(v["data"] for k, v in first.items() if k.endswith("-shown"))
+        # Nothing changed: no redraw (the buttons keep any click in flight).
+        assert call_callback(on_call, dash_app, output, inputs, [shown]).status_code == 204
+    with owner_engine.begin() as conn:
+        conn.execute(text("UPDATE alert_states SET value = 43"))
+    banner.clear_cache()
+    again = callback_values(
+        call_callback(on_call, dash_app, "alert-banner.children", [2, 0], [shown])
+    )
+    assert "More than 10 errors per minute: 43" in json.dumps(again)
 
 
 def test_timeline_chart_draws_each_rules_states_clipped_to_the_range(
@@ -688,90 +717,147 @@ def test_rule_edits_are_validated_on_the_server(
 
 
 @pytest.mark.parametrize("role", ["viewer", "on_call", "developer"])
-def test_roles_without_alerts_manage_are_refused(
+def test_roles_without_alerts_manage_cannot_edit_rules(
     dash_app, client_as, users, clean_alerts, owner_engine, role
 ):
+    state = ["TaskBacklog", "1", ">", "0s", ["enabled"]]
+    response = call_callback(client_as(role), dash_app, "alerts-edit-message.children", [1], state)
+    assert response.status_code == 403
+    assert table_rows(owner_engine, "SELECT count(*) FROM alert_rule_overrides") == [(0,)]
+
+
+def act(client, dash_app, rule_name, action: str, note: str | None = "", minutes=60):
+    """Confirm the acknowledge / silence form for `rule_name`, as the browser posts it."""
+    target = {"rule": rule_name, "action": action}
+    return call_callback(
+        client, dash_app, "alert-action-message.children", [1], [target, note, minutes, 0]
+    )
+
+
+def acted(response) -> str:
+    """The message the form shows (an error) or the page shows (what was done)."""
+    values = callback_values(response)
+    return json.dumps(values.get("alert-action-message") or values)
+
+
+@pytest.mark.parametrize("role", ["viewer", "developer", "api_client"])
+def test_roles_without_alerts_ack_are_refused_and_nothing_is_written(
+    dash_app, client_as, users, clean_alerts, owner_engine, role
+):
+    firing_alert(owner_engine)
     client = client_as(role)
-    for output, state in (
-        ("alerts-edit-message.children", ["TaskBacklog", "1", ">", "0s", ["enabled"]]),
-        ("alerts-ack-message.children", ["TaskBacklog", "mine"]),
-        ("alerts-silence-message.children", ["TaskBacklog", 60, "quiet"]),
-    ):
-        response = call_callback(client, dash_app, output, [1], state)
-        assert response.status_code == 403, output
+    for action, note in (("ack", "mine"), ("silence", "quiet"), ("unsilence", "")):
+        assert act(client, dash_app, "HighErrorRate", action, note).status_code == 403, action
     counts = table_rows(
         owner_engine,
-        """SELECT (SELECT count(*) FROM alert_rule_overrides),
-                  (SELECT count(*) FROM alert_acknowledgements),
-                  (SELECT count(*) FROM alert_silences)""",
+        """SELECT (SELECT count(*) FROM alert_acknowledgements),
+                  (SELECT count(*) FROM alert_silences),
+                  (SELECT count(*) FROM audit_logs WHERE entity_type LIKE 'alert%')""",
     )
     assert counts == [(0, 0, 0)]
+    # Nor can they open the form (a hand-made click answers nothing).
+    assert open_form(client, dash_app, "HighErrorRate", "ack").status_code == 204
 
 
-def test_acknowledge_and_silence_are_audited_and_visible_to_everyone(
-    dash_app, client_as, users, clean_alerts, owner_engine
-):
-    with owner_engine.begin() as conn:  # a firing alert, as the evaluator would store it
+def open_form(client, dash_app, rule_name: str, action: str):
+    """Click the banner's button for `rule_name` and `action`, as the browser posts it."""
+    key = {"action": action, "place": "banner", "rule": rule_name, "type": "alert-act"}
+    output = next(k for k in dash_app.callback_map if "alert-action-target.data" in k)
+    outputs = []
+    for part in output.strip(".").split("..."):
+        component, _, prop = part.rpartition(".")
+        outputs.append({"id": component, "property": prop})
+    payload = {
+        "output": output,
+        "outputs": outputs,
+        # A pattern-matching input arrives as one entry per matching button.
+        "inputs": [
+            [{"id": key, "property": "n_clicks", "value": 1}],
+            {"id": "alert-action-cancel", "property": "n_clicks", "value": None},
+        ],
+        "changedPropIds": [json.dumps(key, separators=(",", ":")) + ".n_clicks"],
+    }
+    return client.post("/_dash-update-component", json=payload)
+
+
+def firing_alert(owner_engine, rule_name="HighErrorRate") -> None:
+    """A firing alert, as the evaluator would store it."""
+    with owner_engine.begin() as conn:
         conn.execute(
             text(
                 """INSERT INTO alert_states (rule_name, title, severity, link, state, value)
-                   VALUES ('HighErrorRate', 'More than 10 errors per minute', 'critical',
+                   VALUES (:rule, 'More than 10 errors per minute', 'critical',
                            '/errors', 'firing', 42)"""
-            )
+            ),
+            {"rule": rule_name},
         )
-    admin = client_as("admin")
-    missing = callback_values(
-        call_callback(admin, dash_app, "alerts-ack-message.children", [1], ["HighErrorRate", " "])
-    )
-    assert "write a note" in json.dumps(missing)
-    acked = callback_values(
-        call_callback(
-            admin, dash_app, "alerts-ack-message.children", [1], ["HighErrorRate", "on it"]
+
+
+def test_on_call_acknowledges_and_silences_audited_and_visible_to_everyone(
+    dash_app, client_as, users, clean_alerts, owner_engine
+):
+    firing_alert(owner_engine)
+    on_call = client_as("on_call")
+    opened = callback_values(open_form(on_call, dash_app, "HighErrorRate", "silence"))
+    assert opened["alert-action-target"]["data"] == {"rule": "HighErrorRate", "action": "silence"}
+    assert opened["alert-action-form"]["hidden"] is False
+    assert opened["alert-action-minutes-field"]["hidden"] is False
+    for rule_name, action in (("NoSuchRule", "ack"), ("HighErrorRate", "delete"), (["x"], ["ack"])):
+        assert open_form(on_call, dash_app, rule_name, action).status_code == 204
+    assert "write a note" in acted(act(on_call, dash_app, "HighErrorRate", "ack", " "))
+    for bad in (
+        None,
+        "x",
+        {"rule": "HighErrorRate"},
+        {"rule": "HighErrorRate", "action": "drop"},
+        {"rule": ["HighErrorRate"], "action": ["ack"]},
+        {"rule": "HighErrorRate", "action": {"a": 1}},
+    ):
+        refused = call_callback(
+            on_call, dash_app, "alert-action-message.children", [1], [bad, "n", 60, 0]
         )
-    )
-    assert "Acknowledged HighErrorRate" in json.dumps(acked)
+        assert "Not " in acted(refused)
+    assert "unknown rule" in acted(act(on_call, dash_app, "'; DROP TABLE tasks; --", "ack", "n"))
+    assert "longer than" in acted(act(on_call, dash_app, "HighErrorRate", "ack", "x" * 5000))
+    assert "must be text" in acted(act(on_call, dash_app, "HighErrorRate", "ack", ["a"]))
+    done = callback_values(act(on_call, dash_app, "HighErrorRate", "ack", "on it"))
+    assert "Acknowledged HighErrorRate" in json.dumps(done["alert-action-message"])
+    assert "message-success" in json.dumps(done["alert-action-message"])
+    assert done["alert-acted"]["data"] == 1
 
     viewer = client_as("viewer")
     shown = json.dumps(
-        callback_values(call_callback(viewer, dash_app, "alert-banner.children", [1]))
+        callback_values(call_callback(viewer, dash_app, "alert-banner.children", [1, 0], [None]))
     )
-    assert "More than 10 errors per minute: 42" in shown and "acknowledged by test-admin" in shown
+    assert "More than 10 errors per minute: 42" in shown
+    assert "acknowledged by test-on-call" in shown
     page = json.dumps(
         callback_values(
-            call_callback(viewer, dash_app, "alerts-table.children", [1, None, None, None])
+            call_callback(viewer, dash_app, "alerts-table.children", [1, None, 0], [None])
         )
     )
-    assert "test-admin: on it" in page and "acknowledged" in page
+    assert "test-on-call: on it" in page and "acknowledged" in page
 
-    bad = callback_values(
-        call_callback(
-            admin, dash_app, "alerts-silence-message.children", [1], ["HighErrorRate", 7, ""]
-        )
-    )
-    assert "choose a duration" in json.dumps(bad)
-    silenced = callback_values(
-        call_callback(
-            admin,
-            dash_app,
-            "alerts-silence-message.children",
-            [1],
-            ["HighErrorRate", 60, "deploy"],
-        )
-    )
-    assert "Silenced HighErrorRate for 1 hour" in json.dumps(silenced)
+    for minutes in (7, True, "60", None, [60], {"m": 60}):
+        bad = act(on_call, dash_app, "HighErrorRate", "silence", "", minutes)
+        assert "choose a duration" in acted(bad)
+    silenced = acted(act(on_call, dash_app, "HighErrorRate", "silence", "deploy", 60))
+    assert "Silenced HighErrorRate for 1 hour" in silenced and "message-success" in silenced
     assert table_rows(
         owner_engine,
         "SELECT until > now() + interval '59 minutes', username, note FROM alert_silences",
-    ) == [(True, "test-admin", "deploy")]
+    ) == [(True, "test-on-call", "deploy")]
     banner.clear_cache()
-    quiet = callback_values(call_callback(viewer, dash_app, "alert-banner.children", [1]))
+    quiet = callback_values(
+        call_callback(viewer, dash_app, "alert-banner.children", [1, 0], [None])
+    )
     assert quiet["alert-banner"]["children"] is None  # silenced: not in the banner
     page = json.dumps(
         callback_values(
-            call_callback(viewer, dash_app, "alerts-table.children", [1, None, None, None])
+            call_callback(viewer, dash_app, "alerts-table.children", [1, None, 0], [None])
         )
     )
-    assert "(test-admin)" in page and "silenced until" in page
+    assert "(test-on-call)" in page and "silenced until" in page
 
     audited = table_rows(
         owner_engine,
@@ -779,31 +865,37 @@ def test_acknowledge_and_silence_are_audited_and_visible_to_everyone(
         "ORDER BY timestamp",
     )
     assert audited == [
-        ("alert_acknowledgements", "test-admin"),
-        ("alert_silences", "test-admin"),
+        ("alert_acknowledgements", "test-on-call"),
+        ("alert_silences", "test-on-call"),
     ]
-    ended = callback_values(
-        call_callback(
-            admin, dash_app, "alerts-silence-message.children", [1], ["HighErrorRate", 0, ""]
-        )
-    )
-    assert "Ended 1 silence(s)" in json.dumps(ended)
+    assert "Ended the silence" in acted(act(on_call, dash_app, "HighErrorRate", "unsilence"))
+    again = acted(act(on_call, dash_app, "HighErrorRate", "unsilence"))
+    assert "was not silenced" in again and "message-warning" in again
     banner.clear_cache()
-    back = callback_values(call_callback(viewer, dash_app, "alert-banner.children", [1]))
+    back = callback_values(call_callback(viewer, dash_app, "alert-banner.children", [1, 0], [None]))
     assert "More than 10 errors" in json.dumps(back)
 
 
-def test_rls_lets_every_user_read_alerts_but_only_managers_write(database, users, clean_alerts):
+def test_rls_lets_every_user_read_alerts_but_only_ack_holders_acknowledge(
+    database, users, clean_alerts
+):
     from sqlalchemy.exc import ProgrammingError
 
     store.acknowledge(database, users.actor("admin"), "TaskBacklog", "seen")
+    store.acknowledge(database, users.actor("on_call"), "TaskBacklog", "seen too")
+    store.silence(database, users.actor("on_call"), "TaskBacklog", 15, "")
+    assert store.end_silences(database, users.actor("on_call"), "TaskBacklog") == 1
     for role in ("viewer", "api_client", "on_call"):
         events = store.alert_history(database, users.actor(role))
-        assert [e["what"] for e in events] == ["acknowledged"]
-    with pytest.raises(ProgrammingError):
-        store.acknowledge(database, users.actor("viewer"), "TaskBacklog", "sneaky")
-    with pytest.raises(ProgrammingError):
-        store.save_override(database, users.actor("developer"), "TaskBacklog", 1, ">", 0, True)
+        assert sorted(e["what"] for e in events)[:2] == ["acknowledged", "acknowledged"]
+    for role in ("viewer", "developer", "api_client"):
+        with pytest.raises(ProgrammingError):
+            store.acknowledge(database, users.actor(role), "TaskBacklog", "sneaky")
+        with pytest.raises(ProgrammingError):
+            store.silence(database, users.actor(role), "TaskBacklog", 15, "sneaky")
+    for role in ("developer", "on_call"):
+        with pytest.raises(ProgrammingError):
+            store.save_override(database, users.actor(role), "TaskBacklog", 1, ">", 0, True)
 
 
 # ------------------------------------------------------------------------------ browser
@@ -866,6 +958,141 @@ def test_an_admin_edits_a_rule_in_the_browser(
     dash_duo.wait_for_contains_text("#alerts-edit-message", "Saved TaskBacklog", timeout=10)
     dash_duo.wait_for_contains_text("#alert-row-TaskBacklog", "> 120", timeout=10)
     assert table_rows(owner_engine, "SELECT threshold FROM alert_rule_overrides") == [(120.0,)]
+    assert dash_duo.get_logs() == []
+
+
+def act_button(rule_name: str, action: str, place: str) -> str:
+    """CSS selector of an Acknowledge / Silence button (Dash writes a dict id as sorted JSON)."""
+    key = {"action": action, "place": place, "rule": rule_name, "type": "alert-act"}
+    return "button[id=" + json.dumps(json.dumps(key, separators=(",", ":"))) + "]"
+
+
+def confirm_alert_action(dash_duo, note: str | None = None) -> None:
+    form = dash_duo.wait_for_element("#alert-action-form", timeout=10)
+    until(form.is_displayed, timeout=10)
+    if note is not None:
+        dash_duo.find_element("#alert-action-note").send_keys(note)
+    dash_duo.find_element("#alert-action-confirm").click()
+
+
+def message_colour(dash_duo, selector: str) -> str:
+    return dash_duo.driver.execute_script(
+        "return getComputedStyle(document.querySelector(arguments[0])).color", selector
+    )
+
+
+OK_GREEN = "rgb(7, 148, 85)"  # --ok in assets/style.css
+CRITICAL_RED = "rgb(217, 45, 32)"  # --critical
+
+
+@pytest.mark.browser
+def test_on_call_acknowledges_and_silences_from_the_banner_and_the_alerts_row(
+    dash_duo, dash_app, users, clean_alerts, owner_engine
+):
+    firing_alert(owner_engine, "HighErrorRate")
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                """INSERT INTO alert_states (rule_name, title, severity, link, state, value)
+                   VALUES ('TaskBacklog', 'Task backlog over 100 pending', 'warning', '/tasks',
+                           'firing', 150)"""
+            )
+        )
+    browser_sign_in(dash_duo, dash_app, "test-on-call", path="/tasks")
+    dash_duo.wait_for_contains_text("#alert-banner", "More than 10 errors per minute", timeout=15)
+    assert count_elements(dash_duo, "#alert-needs-ack") == 0
+
+    # From the banner: the form opens on the firing rule, refuses an empty note, then saves.
+    dash_duo.find_element(act_button("HighErrorRate", "ack", "banner")).click()
+    confirm_alert_action(dash_duo)
+    title = dash_duo.find_element("#alert-action-title").text
+    assert title == "Acknowledge “More than 10 errors per minute”"
+    dash_duo.wait_for_contains_text("#alert-action-error .message-error", "write a note")
+    assert message_colour(dash_duo, "#alert-action-error .message-error") == CRITICAL_RED
+    dash_duo.find_element("#alert-action-note").send_keys("on it, looking at the deploy")
+    dash_duo.find_element("#alert-action-confirm").click()
+    dash_duo.wait_for_contains_text(
+        "#alert-action-message .message-success", "Acknowledged HighErrorRate", timeout=10
+    )
+    assert message_colour(dash_duo, "#alert-action-message .message-success") == OK_GREEN
+    until(lambda: not dash_duo.find_element("#alert-action-form").is_displayed(), timeout=10)
+    assert table_rows(
+        owner_engine, "SELECT rule_name, username, note FROM alert_acknowledgements"
+    ) == [("HighErrorRate", "test-on-call", "on it, looking at the deploy")]
+    dash_duo.wait_for_contains_text("#alert-banner", "acknowledged by test-on-call", timeout=10)
+
+    dash_duo.find_element(act_button("HighErrorRate", "silence", "banner")).click()
+    dash_duo.wait_for_text_to_equal(
+        "#alert-action-title", "Silence “More than 10 errors per minute”", timeout=10
+    )
+    choose_option(dash_duo, "#alert-action-minutes", "4 hours")
+    confirm_alert_action(dash_duo, "deploying the fix")
+    dash_duo.wait_for_contains_text(
+        "#alert-action-message .message-success", "Silenced HighErrorRate for 4 hours", timeout=10
+    )
+    assert table_rows(
+        owner_engine,
+        """SELECT rule_name, username, note,
+                  until BETWEEN now() + interval '239 minutes' AND now() + interval '241 minutes'
+           FROM alert_silences""",
+    ) == [("HighErrorRate", "test-on-call", "deploying the fix", True)]
+    until(lambda: "More than 10 errors" not in dash_duo.find_element("#alert-banner").text, 10)
+
+    # From the /alerts row of the other firing rule, pre-filled with that rule.
+    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/alerts")
+    dash_duo.wait_for_element(act_button("TaskBacklog", "silence", "row"), timeout=15).click()
+    dash_duo.wait_for_text_to_equal(
+        "#alert-action-title", "Silence “Task backlog over 100 pending”", timeout=10
+    )
+    confirm_alert_action(dash_duo)
+    dash_duo.wait_for_contains_text(
+        "#alert-action-message", "Silenced TaskBacklog for 1 hour", timeout=10
+    )
+    dash_duo.wait_for_contains_text("#alert-row-TaskBacklog", "(test-on-call)", timeout=10)
+    dash_duo.wait_for_element(act_button("TaskBacklog", "ack", "row")).click()
+    confirm_alert_action(dash_duo, "backlog from the nightly import")
+    dash_duo.wait_for_contains_text(
+        "#alert-row-TaskBacklog", "test-on-call: backlog from the nightly import", timeout=10
+    )
+    assert table_rows(
+        owner_engine,
+        "SELECT rule_name, username FROM alert_silences ORDER BY created_at",
+    ) == [("HighErrorRate", "test-on-call"), ("TaskBacklog", "test-on-call")]
+    # Ending a silence from the row brings the alert back to the banner.
+    dash_duo.find_element(act_button("HighErrorRate", "unsilence", "row")).click()
+    confirm_alert_action(dash_duo)
+    dash_duo.wait_for_contains_text("#alert-action-message", "Ended the silence", timeout=10)
+    dash_duo.wait_for_contains_text("#alert-banner", "More than 10 errors per minute", timeout=10)
+    assert count_elements(dash_duo, "#alerts-edit-save") == 0  # editing rules: alerts:manage
+    assert "alerts:manage" in dash_duo.find_element("#alerts-needs-manage").text
+
+    # The Overview counts both firing alerts and says one is silenced, both acknowledged.
+    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/")
+    dash_duo.wait_for_contains_text("#ov-firing-alerts", "1 silenced, 2 acknowledged", timeout=15)
+    assert dash_duo.find_element("#ov-firing-alerts").text.splitlines()[0] == "2"
+    assert dash_duo.get_logs() == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("role", ["admin", "developer", "viewer", "api_client", "on_call"])
+def test_every_role_opens_alerts_with_controls_only_for_alerts_ack(
+    dash_duo, dash_app, users, clean_alerts, owner_engine, role
+):
+    firing_alert(owner_engine)
+    browser_sign_in(dash_duo, dash_app, users.username(role), path="/alerts")
+    dash_duo.wait_for_text_to_equal("#alert-row-HighErrorRate td:nth-child(3)", "firing", 15)
+    dash_duo.wait_for_contains_text("#alert-banner", "More than 10 errors per minute", timeout=15)
+    may_act = role in ("admin", "on_call")
+    buttons = count_elements(dash_duo, """button[id*='"type":"alert-act"']""")
+    if may_act:
+        # banner: acknowledge + silence; each row: silence, and acknowledge on the firing one
+        assert buttons == 2 + len(configured_rules()) + 1
+        assert count_elements(dash_duo, "#alerts-needs-ack, #alert-needs-ack") == 0
+    else:
+        assert buttons == 0
+        for line in ("#alerts-needs-ack", "#alert-needs-ack"):
+            assert "needs the alerts:ack permission" in dash_duo.find_element(line).text
+    assert count_elements(dash_duo, "#alerts-edit-save") == (1 if role == "admin" else 0)
     assert dash_duo.get_logs() == []
 
 

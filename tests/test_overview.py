@@ -83,9 +83,11 @@ def test_overview_numbers_match_sql(dash_app, client_as, known_data, owner_engin
     assert drawn == per_day and sum(per_day.values()) >= 2
 
 
-def test_overview_counts_firing_alerts_that_are_not_silenced(dash_app, client_as, owner_engine):
+def test_overview_counts_firing_alerts_and_says_how_many_are_silenced_or_acknowledged(
+    dash_app, client_as, owner_engine
+):
     with owner_engine.begin() as conn:
-        conn.execute(text("TRUNCATE alert_states, alert_silences"))
+        conn.execute(text("TRUNCATE alert_states, alert_silences, alert_acknowledgements"))
         conn.execute(
             text(
                 """INSERT INTO alert_states (rule_name, title, severity, state) VALUES
@@ -99,14 +101,21 @@ def test_overview_counts_firing_alerts_that_are_not_silenced(dash_app, client_as
                 " VALUES ('B', now() + interval '1 hour', 'test-admin')"
             )
         )
+        conn.execute(
+            text(
+                "INSERT INTO alert_acknowledgements (rule_name, note, username)"
+                " VALUES ('A', 'on it', 'test-on-call'), ('C', 'not firing', 'test-on-call')"
+            )
+        )
     try:
         values = callback_values(
             call_callback(client_as("viewer"), dash_app, "ov-open-backlog.children", [1])
         )
     finally:
         with owner_engine.begin() as conn:
-            conn.execute(text("TRUNCATE alert_states, alert_silences"))
-    assert values["ov-firing-alerts"]["children"] == "1"
+            conn.execute(text("TRUNCATE alert_states, alert_silences, alert_acknowledgements"))
+    count, note = values["ov-firing-alerts"]["children"]
+    assert count == "2" and note["props"]["children"] == "1 silenced, 1 acknowledged"
 
 
 @pytest.mark.browser

@@ -23,7 +23,7 @@ from data.users import create_user
 from pages._error_panel import BUTTON_ACTIONS
 from tests.helpers import ROLE_PASSWORD, call_callback, callback_values
 
-# The default roles' permissions as the spec (and migration 002) define them.
+# The default roles' permissions as the spec (and migrations 002 and 060) define them.
 ROLE_PERMISSIONS = {
     "admin": {"*"},
     "developer": {
@@ -35,7 +35,7 @@ ROLE_PERMISSIONS = {
     },
     "viewer": {"tasks:read", "validations:read", "errors:read"},
     "api_client": {"tasks:read", "tasks:write", "validations:write"},
-    "on_call": {"errors:read", "errors:write", "tasks:read", "validations:read"},
+    "on_call": {"errors:read", "errors:write", "tasks:read", "validations:read", "alerts:ack"},
 }
 
 
@@ -75,6 +75,28 @@ def _overview_card(card: str) -> tuple[Callable, Callable]:
 
 def _message(resp, output: str) -> str:
     return str(callback_values(resp)[output]["children"])
+
+
+def _alert_action(name: str, action: str, note: str, done: str) -> Action:
+    """The acknowledge / silence form confirmed for TaskBacklog, as a banner button opens it."""
+    return Action(
+        name,
+        "alerts:ack",
+        lambda c, app, t: call_callback(
+            c,
+            app,
+            "alert-action-message.children",
+            [1],
+            [{"rule": "TaskBacklog", "action": action}, note, 15, 0],
+        ),
+        snapshot=lambda t: _scalar(
+            t,
+            "SELECT (SELECT count(*) FROM alert_acknowledgements WHERE rule_name = 'TaskBacklog')"
+            " + (SELECT count(*) FROM alert_silences WHERE rule_name = 'TaskBacklog')",
+        ),
+        succeeded=lambda resp: done in _message(resp, "alert-action-message"),
+        changes_data=True,
+    )
 
 
 def _error_action(name: str, button: str, note: str | None, done: str) -> Action:
@@ -195,6 +217,8 @@ ACTIONS = [
         succeeded=lambda resp: "Saved TaskBacklog" in _message(resp, "alerts-edit-message"),
         changes_data=True,
     ),
+    _alert_action("acknowledge an alert", "ack", "seen by the matrix", "Acknowledged TaskBacklog"),
+    _alert_action("silence an alert", "silence", "", "Silenced TaskBacklog for 15 minutes"),
 ]
 
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from data.migrations import apply_migrations, available_migrations
+from data.migrations import HISTORY_TABLE, apply_migrations, available_migrations, repeatable_files
 
 SPEC_TABLES = {
     "tasks": {
@@ -151,8 +151,11 @@ def test_every_spec_table_has_the_spec_columns(owner_engine):
 
 def test_every_migration_is_recorded_and_a_second_run_applies_nothing(owner_engine):
     with owner_engine.connect() as conn:
-        recorded = list(conn.scalars(text("SELECT version FROM schema_migrations ORDER BY 1")))
-    assert recorded == [m.version for m in available_migrations()]
+        recorded = list(conn.scalars(text(f"SELECT version FROM {HISTORY_TABLE} ORDER BY 1")))
+        foreign_history = conn.scalar(text("SELECT to_regclass('schema_migrations')"))
+    files = available_migrations() + repeatable_files()
+    assert recorded == sorted(m.version for m in files)
+    assert foreign_history is None
     assert apply_migrations(owner_engine) == []
 
 
@@ -182,7 +185,14 @@ def test_default_roles_have_exactly_the_spec_permissions(owner_engine):
     ]
     assert roles["viewer"] == ["tasks:read", "validations:read", "errors:read"]
     assert roles["api_client"] == ["tasks:read", "tasks:write", "validations:write"]
-    assert roles["on_call"] == ["errors:read", "errors:write", "tasks:read", "validations:read"]
+    # on_call also acknowledges and silences alerts (migration 060)
+    assert roles["on_call"] == [
+        "errors:read",
+        "errors:write",
+        "tasks:read",
+        "validations:read",
+        "alerts:ack",
+    ]
 
 
 def test_every_foreign_key_has_an_index(owner_engine):

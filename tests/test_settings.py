@@ -292,7 +292,7 @@ def test_db_pool_min_connections_are_open_after_start(
     monkeypatch.setenv("OWNER_DATABASE_URL", pg_server.owner_url)
     monkeypatch.setenv("DB_POOL_MAX", "20")
     monkeypatch.setenv("DB_POOL_MIN", "6")
-    opened = open_database(load_settings(), run_migrations=False)
+    opened = open_database(load_settings())
     try:
         idle = {name: opened.database.engines[name].pool.checkedin() for name in PoolName}
         # read ceil(6 x 0.4), write ceil(6 x 0.3), analytics and background one each

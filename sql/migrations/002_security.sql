@@ -161,14 +161,14 @@ BEGIN
 END
 $$;
 ALTER TABLE audit_logs ENABLE ROW LEVEL SECURITY;
-ALTER TABLE schema_migrations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE taskmaster_dash_migrations ENABLE ROW LEVEL SECURITY;
 
 -- Privileges for the app role; RLS narrows them per user. Tables added by later migrations
 -- get the same grants by default, and must enable RLS themselves.
 GRANT USAGE ON SCHEMA public TO taskmaster_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON tasks, task_contexts, task_dependencies,
     workflow_states, validation_results, error_logs, user_roles, users TO taskmaster_app;
-GRANT SELECT ON audit_logs, schema_migrations, active_tasks TO taskmaster_app;
+GRANT SELECT ON audit_logs, taskmaster_dash_migrations TO taskmaster_app;  -- views: sql/repeatable
 ALTER DEFAULT PRIVILEGES IN SCHEMA public
     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO taskmaster_app;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO taskmaster_app;
@@ -239,4 +239,5 @@ CREATE POLICY audit_logs_select ON audit_logs FOR SELECT USING (
     (SELECT user_has_permission('audit:read'))
     OR (entity_type = 'error_logs' AND (SELECT user_has_permission('errors:read'))));
 
-CREATE POLICY schema_migrations_select ON schema_migrations FOR SELECT USING (true);
+CREATE POLICY taskmaster_dash_migrations_select ON taskmaster_dash_migrations
+    FOR SELECT USING (true);

@@ -1,0 +1,221 @@
+"""The original's people sign in as they are, on an adopted database: a bcrypt password (then
+stored as argon2), an original API key, and a Bearer JWT from the original API when JWT_SECRET
+is set (HS256 only)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import jwt
+import pytest
+from sqlalchemy import create_engine, text
+
+from data.db import Database, configure_database
+from data.runtime import migrate
+from tests.helpers import sign_in
+from tests.original_taskmaster import (
+    ADMIN_ID,
+    API_KEY,
+    BCRYPT_PASSWORD,
+    BCRYPT_USER,
+    EXPECTED_FAILURES,
+    build_original,
+    fill_original,
+)
+
+SECRET = "original-api-secret-" + "x" * 16
+
+
+@pytest.fixture(scope="module")
+def adopted(pg_server, database):
+    """An original TaskMaster database, migrated, that the app reads for these tests."""
+    server = pg_server.create_database(f"signin_{uuid.uuid4().hex[:8]}")
+    assert build_original(server.owner_url) == EXPECTED_FAILURES
+    fill_original(server.owner_url)
+    migrate(server.owner_url, server.app_url, adopt=True)
+    adopted_db = Database(server.app_url)
+    configure_database(adopted_db)
+    engine = create_engine(server.owner_url)
+    yield engine
+    configure_database(database)
+    adopted_db.dispose()
+    engine.dispose()
+
+
+def original_token(secret: str = SECRET, algorithm: str = "HS256", **changes) -> str:
+    claims = {
+        "userId": str(ADMIN_ID),
+        "username": BCRYPT_USER,
+        "email": "alice@example.com",
+        "role": "admin",
+        "permissions": ["*"],
+        "iss": "taskmaster-api",
+        "aud": "taskmaster-client",
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 24 * 3600,
+        **changes,
+    }
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def me(dash_app, **headers):
+    return dash_app.server.test_client().get("/api/v1/me", headers=headers)
+
+
+def test_a_bcrypt_user_signs_in_and_gets_an_argon2_hash(adopted, dash_app):
+    with adopted.connect() as conn:
+        before = conn.scalar(
+            text("SELECT password_hash FROM users WHERE username = :u"), {"u": BCRYPT_USER}
+        )
+    assert before.startswith("$2b$")
+    client = dash_app.server.test_client()
+    assert sign_in(client, BCRYPT_USER, "wrong-Password-1").status_code != 302
+    response = sign_in(client, BCRYPT_USER, BCRYPT_PASSWORD)
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    assert client.get("/api/v1/me").get_json()["username"] == BCRYPT_USER
+    with adopted.connect() as conn:
+        after = conn.scalar(
+            text("SELECT password_hash FROM users WHERE username = :u"), {"u": BCRYPT_USER}
+        )
+    assert after.startswith("$argon2id$")
+    # The new hash works, the old one is gone.
+    assert sign_in(dash_app.server.test_client(), BCRYPT_USER, BCRYPT_PASSWORD).status_code == 302
+
+
+def test_an_original_api_key_without_expiry_still_works(adopted, dash_app):
+    response = me(dash_app, **{"X-API-Key": API_KEY})
+    assert response.status_code == 200
+    assert response.get_json()["username"] == BCRYPT_USER
+    assert me(dash_app, **{"X-API-Key": API_KEY + "x"}).status_code == 401
+
+
+def test_an_original_jwt_is_accepted_only_as_hs256_with_our_secret(adopted, dash_app, monkeypatch):
+    token = original_token()
+    assert me(dash_app, Authorization=f"Bearer {token}").status_code == 401  # JWT_SECRET unset
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    response = me(dash_app, Authorization=f"Bearer {token}")
+    assert response.status_code == 200
+    assert response.get_json()["username"] == BCRYPT_USER
+    refused = {
+        "another secret": original_token(secret="someone-elses-secret-0123456789"),
+        "alg none": original_token(secret="", algorithm="none"),
+        "HS512": original_token(algorithm="HS512"),
+        "expired": original_token(exp=int(time.time()) - 60),
+        "other issuer": original_token(iss="someone-else"),
+        "other audience": original_token(aud="another-client"),
+        "unknown user": original_token(userId=str(uuid.uuid4())),
+        "not a uuid": original_token(userId="alice' OR 1=1 --"),
+    }
+    for why, bad in refused.items():
+        assert me(dash_app, Authorization=f"Bearer {bad}").status_code == 401, why
+    assert me(dash_app, Authorization="Bearer " + "a" * 5000).status_code == 401
+    # A locked user's token stops working at once.
+    with adopted.begin() as conn:
+        conn.execute(
+            text("UPDATE users SET locked_until = now() + interval '1 hour' WHERE id = :id"),
+            {"id": ADMIN_ID},
+        )
+    assert me(dash_app, Authorization=f"Bearer {token}").status_code == 401
+    with adopted.begin() as conn:
+        conn.execute(text("UPDATE users SET locked_until = NULL WHERE id = :id"), {"id": ADMIN_ID})
+
+
+def test_the_dashboard_shows_the_adopted_rows(adopted, dash_app):
+    response = me(dash_app, **{"X-API-Key": API_KEY})
+    assert response.status_code == 200
+    client = dash_app.server.test_client()
+    body = client.get("/api/v1/analytics/errors?range=30d", headers={"X-API-Key": API_KEY})
+    assert body.status_code == 200, body.get_data(as_text=True)[:300]
+    top = {
+        r["error_code"]: r["occurrences"]
+        for r in body.get_json()["data"]["panels"]["errors-top"]["rows"]
+    }
+    with adopted.connect() as conn:
+        truth = dict(
+            conn.execute(
+                text("SELECT error_code, sum(occurrence_count) FROM error_logs GROUP BY 1")
+            ).all()
+        )
+    assert top and top == {code: truth[code] for code in top}
+
+
+def test_the_original_services_writes_pass_our_rules_and_are_audited(adopted):
+    """Its services write as the table owner, with the original's columns only."""
+    with adopted.begin() as conn:
+        task_id = conn.scalar(
+            text(
+                "INSERT INTO tasks (title, type, status, priority, assigned_to) "
+                "VALUES ('From the original API', 'feature', 'pending', 3, 'bob') RETURNING id"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO workflow_states (workflow_id, task_id, step, status) "
+                "VALUES ('wf-new', :t, 'build', 'running')"
+            ),
+            {"t": task_id},
+        )
+        conn.execute(text("UPDATE tasks SET status = 'completed' WHERE id = :t"), {"t": task_id})
+    with adopted.connect() as conn:
+        actions = list(
+            conn.scalars(
+                text(
+                    "SELECT action FROM audit_logs WHERE entity_type = 'tasks' AND entity_id = :t "
+                    'ORDER BY "timestamp"'
+                ),
+                {"t": task_id},
+            )
+        )
+        started = conn.scalar(
+            text("SELECT started_at IS NOT NULL FROM workflow_states WHERE workflow_id = 'wf-new'")
+        )
+    assert actions == ["create", "status_change"]
+    assert started  # the default the original services rely on is kept
+    with pytest.raises(Exception, match="tasks_status_check"), adopted.begin() as conn:
+        conn.execute(text("INSERT INTO tasks (title, status) VALUES ('bad', 'blocked')"))
+
+
+def test_pools_charts_the_performance_metrics_for_who_may_see_pools(adopted, dash_app):
+    from auth.passwords import hash_password
+    from tests.helpers import call_callback, callback_values, signed_in_client
+
+    admin = signed_in_client(dash_app, BCRYPT_USER, BCRYPT_PASSWORD)
+    response = call_callback(admin, dash_app, "pools-perf-metrics.figure", [1, "24h"])
+    assert response.status_code == 200
+    figure = callback_values(response)["pools-perf-metrics"]["figure"]
+    charted = {trace["name"] for trace in figure["data"]}
+    with adopted.connect() as conn:
+        series = set(
+            conn.scalars(
+                text(
+                    "SELECT DISTINCT metric_type || ' · ' || metric_name FROM performance_metrics "
+                    "WHERE \"timestamp\" >= now() - interval '24 hours'"
+                )
+            )
+        )
+        conn.execute(
+            text("UPDATE users SET password_hash = :h WHERE username = 'bob'"),
+            {"h": hash_password(BCRYPT_PASSWORD)},
+        )
+        conn.commit()
+    assert charted == series and len(series) == 4
+    # bob's developer role has no pools:read: refused before any query; garbage input too.
+    developer = signed_in_client(dash_app, "bob", BCRYPT_PASSWORD)
+    assert (
+        call_callback(developer, dash_app, "pools-perf-metrics.figure", [1, "24h"]).status_code
+        == 403
+    )
+    odd = call_callback(admin, dash_app, "pools-perf-metrics.figure", [1, {"x": "1; DROP"}])
+    assert odd.status_code == 200
+
+
+def test_an_original_admin_sees_the_metrics_on_pools_in_the_browser(adopted, dash_app, dash_duo):
+    from tests.helpers import browser_sign_in
+
+    browser_sign_in(dash_duo, dash_app, BCRYPT_USER, BCRYPT_PASSWORD, path="/pools")
+    dash_duo.wait_for_element("#pools-perf-metrics .main-svg", timeout=20)
+    # The page opens on the last 15 minutes: the series the API wrote in them are drawn.
+    dash_duo.wait_for_contains_text("#pools-perf-metrics", "type · name", timeout=20)
+    dash_duo.wait_for_element("#pools-tables-table", timeout=20)
+    assert dash_duo.get_logs() == []
