@@ -62,6 +62,25 @@ def _parse_id(raw: str) -> Any:
     return json.loads(raw) if raw.startswith("{") else raw
 
 
+def _slot(spec: dict, value: Any) -> Any:
+    """One input or state as the browser sends it: an ALL / ALLSMALLER slot is a list of
+    components, one per value, each with its own id (the wildcard filled in with its index)."""
+    pattern = spec["id"]
+    wildcard = isinstance(pattern, dict) and any(
+        isinstance(v, list) and v != ["MATCH"] for v in pattern.values()
+    )
+    if not wildcard or not isinstance(value, list):
+        return {**spec, "value": value}
+    return [
+        {
+            "id": {k: str(n) if isinstance(v, list) else v for k, v in pattern.items()},
+            "property": spec["property"],
+            "value": item,
+        }
+        for n, item in enumerate(value)
+    ]
+
+
 def call_callback(
     client,
     app,
@@ -83,8 +102,8 @@ def call_callback(
     payload = {
         "output": key,
         "outputs": outputs if key.startswith("..") else outputs[0],
-        "inputs": [{**i, "value": v} for i, v in zip(input_specs, inputs, strict=True)],
-        "state": [{**s, "value": v} for s, v in zip(state_specs, state or [], strict=True)],
+        "inputs": [_slot(i, v) for i, v in zip(input_specs, inputs, strict=True)],
+        "state": [_slot(s, v) for s, v in zip(state_specs, state or [], strict=True)],
         "changedPropIds": [changed or f"{spec['inputs'][0]['id']}.{spec['inputs'][0]['property']}"],
     }
     return client.post("/_dash-update-component", json=payload)
