@@ -68,7 +68,8 @@ class AuditFilter:
         return parsed
 
     def sql(self) -> tuple[str, dict[str, Any]]:
-        where, params = ["true"], {}
+        where = ["true"]
+        params: dict[str, Any] = {}
         if self.username:
             where.append("username = :username")
             params["username"] = self.username

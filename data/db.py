@@ -20,6 +20,7 @@ import psycopg.errors
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.pool import QueuePool
 
 from data.metrics import instrumented_pool_class, record_query
 
@@ -215,6 +216,12 @@ class Database:
         """Have dispose() call `stop` first: background work that uses this database (the
         alert evaluator, the rollup refresher) ends before its pools and server go away."""
         self._stop_before_dispose.append(stop)
+
+    def pool(self, name: PoolName) -> QueuePool:
+        """The connection pool behind `name`: _make_engine gives every engine a QueuePool."""
+        pool = self.engines[name].pool
+        assert isinstance(pool, QueuePool), type(pool)
+        return pool
 
     def dispose(self) -> None:
         while self._stop_before_dispose:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import requests
 from sqlalchemy import text
 
 from data.seed import DEMO_ROLES
-from tests.helpers import free_port
+from tests.helpers import csrf_token_in, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -183,7 +182,7 @@ def test_stopping_the_database_stops_its_background_threads_first(monkeypatch, c
 def sign_in_over_http(base: str, username: str, password: str) -> requests.Response:
     session = requests.Session()
     form = session.get(f"{base}/login", timeout=10).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form)[1]
+    token = csrf_token_in(form)
     return session.post(
         f"{base}/login",
         data={"csrf_token": token, "username": username, "password": password, "next": "/"},
