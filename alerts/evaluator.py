@@ -271,7 +271,7 @@ class AlertEvaluator:
                 try:
                     if self.lead():
                         self.evaluate_once()
-                except Exception:  # noqa: BLE001 - the loop must survive anything and retry
+                except Exception:  # the loop must survive anything and retry
                     log.exception("alerts: evaluation failed; retrying next interval")
                 stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
         finally:

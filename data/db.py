@@ -156,11 +156,11 @@ class Database:
             record_query(pool.value, seconds, ok)
 
         @event.listens_for(engine, "before_cursor_execute")
-        def _start(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        def _start(conn, cursor, statement, parameters, context, executemany):
             conn.info["query_started"] = time.perf_counter()
 
         @event.listens_for(engine, "after_cursor_execute")
-        def _done(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        def _done(conn, cursor, statement, parameters, context, executemany):
             finished(conn.info, True)
 
         @event.listens_for(engine, "handle_error")

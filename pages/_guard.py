@@ -183,7 +183,7 @@ def install(app: Dash) -> None:
         except SQLAlchemyError as exc:
             log.warning("dispatch %s: database error %s", _output_name(), _where(exc))
             return jsonify(error=user_message(exc)), 503
-        except Exception as exc:  # noqa: BLE001 - the fallback: never a 500 with a traceback
+        except Exception as exc:  # the fallback: never a 500 with a traceback
             log.warning("dispatch %s failed: %s", _output_name(), _where(exc))
             return jsonify(error=BAD_INPUT), 400
 

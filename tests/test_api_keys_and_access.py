@@ -152,7 +152,7 @@ TEAM = "testteam"
 class _Keys(BaseHTTPRequestHandler):
     body = b"{}"
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
