@@ -47,6 +47,29 @@ def test_every_command_has_help(command):
     assert f"usage: taskmaster-dash {command}" in result.stdout
 
 
+HEAVY_MODULES = {"pandas", "sqlalchemy", "dash", "plotly", "flask", "psycopg"}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["serve", "--help"], ["serve", "--port", "http"]])
+def test_help_and_argument_errors_import_no_heavy_module(args):
+    # -X importtime names every module the interpreter imports, on stderr: the command line
+    # answers without loading the data stack (which takes seconds on a loaded machine).
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "taskmaster-dash" in result.stdout + result.stderr.splitlines()[-1]  # it answered
+    imported = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"argparse", "data"} <= imported  # the listing is complete enough to judge by
+    assert imported & HEAVY_MODULES == set()
+
+
 @pytest.mark.parametrize(
     "args",
     [
