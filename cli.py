@@ -188,9 +188,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     settings = load_settings(demo_mode=True)
     print(f"Embedded PostgreSQL data directory: {settings.pgdata}", flush=True)
     opened = _open(settings)
-    if opened.embedded and preload_pg_stat_statements(
-        opened.embedded
-    ):  # once: slow queries on the Pools page
+    # once: slow queries on the Pools page (the demo's database is always the embedded one)
+    if opened.embedded and preload_pg_stat_statements(opened.embedded):
         opened.close()
         opened = _open(settings)
     with contextlib.ExitStack() as stack:
