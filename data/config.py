@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 from urllib.parse import quote
 
 import platformdirs
@@ -16,6 +17,10 @@ APP_NAME = "taskmaster-dash"
 APP_DB_ROLE = "taskmaster_app"  # the non-owner, non-superuser role RLS applies to
 
 
+@overload
+def _env(name: str) -> str | None: ...
+@overload
+def _env(name: str, default: str) -> str: ...
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or default
@@ -87,25 +92,27 @@ class Settings:
 
 def load_settings(*, demo_mode: bool = False) -> Settings:
     database_url = _env("DATABASE_URL")
-    if database_url is None and _env("DB_HOST"):
+    db_host = _env("DB_HOST")
+    if database_url is None and db_host:
         database_url = _url_from_parts(
             _env("DB_USER", APP_DB_ROLE),
             _env("DB_PASSWORD"),
-            _env("DB_HOST"),
+            db_host,
             _env("DB_PORT", "5432"),
             _env("DB_NAME", "taskmaster"),
         )
     replica = _env("DB_READ_REPLICA_URL")
-    if replica is None and _env("DB_READ_REPLICA_HOST") and database_url:
-        replica = _swap_host(database_url, _env("DB_READ_REPLICA_HOST"))
+    replica_host = _env("DB_READ_REPLICA_HOST")
+    if replica is None and replica_host and database_url:
+        replica = _swap_host(database_url, replica_host)
     analytics = _env("DB_ANALYTICS_URL")
-    if analytics is None and _env("DB_ANALYTICS_HOST") and database_url:
-        analytics = _swap_host(database_url, _env("DB_ANALYTICS_HOST"))
+    analytics_host = _env("DB_ANALYTICS_HOST")
+    if analytics is None and analytics_host and database_url:
+        analytics = _swap_host(database_url, analytics_host)
+    owner_url = _env("OWNER_DATABASE_URL")
     return Settings(
         database_url=sqlalchemy_url(database_url) if database_url else None,
-        owner_database_url=(
-            sqlalchemy_url(_env("OWNER_DATABASE_URL")) if _env("OWNER_DATABASE_URL") else None
-        ),
+        owner_database_url=sqlalchemy_url(owner_url) if owner_url else None,
         read_replica_url=sqlalchemy_url(replica) if replica else None,
         analytics_url=sqlalchemy_url(analytics) if analytics else None,
         ssl_mode=_env("DB_SSL_MODE"),

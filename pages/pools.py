@@ -157,7 +157,7 @@ def _number(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _current_table(frame: pd.DataFrame) -> html.Table:
+def _current_table(frame: pd.DataFrame) -> html.Table | html.P:
     rows = []
     for record in sorted(frame.to_dict("records"), key=lambda r: _pool_key(r["pool"])):
         maximum = record.get("pool_max")

@@ -25,11 +25,15 @@ class TestUsers:
         return Actor(self.ids[role], self.username(role))
 
 
-def csrf_token(client, path: str = "/login") -> str:
-    page = client.get(path).get_data(as_text=True)
+def csrf_token_in(page: str) -> str:
+    """The CSRF token of the form in `page` (HTML)."""
     match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, "the login form carries a CSRF token"
+    assert match, "the form carries a CSRF token"
     return match[1]
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    return csrf_token_in(client.get(path).get_data(as_text=True))
 
 
 def sign_in(client, username: str, password: str, next_path: str = "/"):
