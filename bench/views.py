@@ -8,8 +8,10 @@ LIMIT), as the owner and as an admin through the app role (RLS applies: security
 
 Starts an embedded PostgreSQL (kept and reused with --pgdata), migrates, seeds `seed-demo
 --scale S` if it has no tasks, ANALYZEs, applies the views file (the repository's unless
---views names another, so two definitions can be compared on the same rows) and prints the
-median time of each read. Not a test: run it on demand.
+--views names another, so two definitions can be compared on the same rows; a kept --pgdata
+keeps the last one applied) and prints the median time of each read: fetched into SQLAlchemy
+rows as the owner, and streamed as COPY (the server's share) as the owner and as an admin.
+Not a test: run it on demand.
 """
 
 from __future__ import annotations
