@@ -85,7 +85,9 @@ def median_ms(run, reps: int) -> float:
 def copy_out(conn: Connection, sql: str) -> None:
     """Stream the query's rows as COPY text and drop them: what the query costs the server,
     without the client building a Python object per value (which a 1M-row read is mostly)."""
-    cursor = conn.connection.driver_connection.cursor()
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a checked-out connection always has one
+    cursor = driver.cursor()
     with cursor, cursor.copy(f"COPY ({sql}) TO STDOUT") as copy:
         for _ in copy:
             pass
