@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 ROLE_PASSWORD = "Correct-Horse-42"
@@ -161,3 +164,26 @@ def choose_option(dash_duo, dropdown: str, label: str) -> None:
         if o.text == label
     )
     dash_duo.driver.execute_script("arguments[0].click()", option)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_demo(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """`taskmaster-dash demo ARGS` in a subprocess, and what it printed up to the line saying it
+    serves (read line by line: the demo keeps running). The caller stops it."""
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "cli", "demo", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+    )
+    output = []
+    assert demo.stdout is not None
+    for line in demo.stdout:
+        output.append(line)
+        if "TaskMaster Dash on" in line:
+            break
+    return demo, "".join(output)

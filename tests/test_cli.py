@@ -18,7 +18,7 @@ import requests
 from sqlalchemy import text
 
 from data.seed import DEMO_ROLES
-from tests.helpers import csrf_token_in, free_port
+from tests.helpers import csrf_token_in, free_port, start_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -232,23 +232,9 @@ def test_the_demo_prints_logins_that_sign_in_and_stops_cleanly():
         **os.environ,
         "TASKMASTER_DATA_DIR": str(tmp_path),
         "ALERTS_INTERVAL_SECONDS": "1",  # evaluating right up to the stop
-        "PYTHONPATH": str(ROOT),
     }
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "cli", "demo", "--port", str(port), "--no-prometheus"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-    output = []
+    demo, printed = start_demo(["--port", str(port), "--no-prometheus"], env)
     try:
-        for line in demo.stdout:
-            output.append(line)
-            if "TaskMaster Dash on" in line:
-                break
-        printed = "".join(output)
         table = printed.split("Demo logins (one per role; demo mode only):\n", 1)[1]
         header, *rows = [line.split() for line in table.split("\n\n", 1)[0].splitlines()]
         assert header == ["role", "username", "password"]
