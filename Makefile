@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-tools test test-tools lint format bench clean
+.PHONY: setup demo demo-tools test test-tools lint typecheck format bench clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,10 @@ test: setup test-tools
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# mypy's file list and settings are in pyproject.toml ([tool.mypy]).
+typecheck: setup
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format .

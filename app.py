@@ -246,7 +246,7 @@ def __getattr__(name: str):
             app = app_from_environment()
         except ValueError as exc:  # a bad setting or file: one line in the log, and stop
             try:  # gunicorn prints this one as it is and stops instead of restarting workers
-                from gunicorn.errors import AppImportError as Stop
+                from gunicorn.errors import AppImportError as Stop  # type: ignore[import-untyped]
             except ImportError:
                 Stop = SystemExit
             raise Stop(f"taskmaster-dash: {exc}") from None

@@ -9,13 +9,21 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
+# Only light modules at import time: `--help` and a mistyped argument answer at once. pandas,
+# SQLAlchemy and Dash are imported by the commands that use them.
 from data.config import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from dash import Dash
+
+    from data.db import Database
+    from data.local_prometheus import LocalPrometheus
+    from data.runtime import OpenedDatabase
     from data.seed import DemoLogin
+    from data.simulate import WorkloadCounts
 
 
 class CliError(Exception):
@@ -23,7 +31,7 @@ class CliError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not a usage dump
+    def error(self, message: str) -> NoReturn:  # one line, not a usage dump
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
@@ -146,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _open(settings: Settings):
+def _open(settings: Settings) -> OpenedDatabase:
     from data.db import configure_database
     from data.runtime import open_database
 
@@ -155,7 +163,7 @@ def _open(settings: Settings):
     return opened
 
 
-def _serve(app, host: str, port: int, threads: int) -> None:
+def _serve(app: Dash, host: str, port: int, threads: int) -> None:
     from waitress import serve
 
     # Waitress would drop X-Forwarded-* before the app sees them; the app decides instead which
@@ -191,7 +199,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     settings = load_settings()
     print(f"Embedded PostgreSQL data directory: {settings.pgdata}", flush=True)
     opened = _open(settings)
-    if preload_pg_stat_statements(opened.embedded):  # once: slow queries on the Pools page
+    # once: slow queries on the Pools page (the demo's database is always the embedded one)
+    if opened.embedded and preload_pg_stat_statements(opened.embedded):
         opened.close()
         opened = _open(settings)
     with contextlib.ExitStack() as stack:
@@ -236,7 +245,9 @@ def demo_logins_table(logins: Sequence[DemoLogin]) -> str:
     return "\nDemo logins (one per role; demo mode only):\n" + "\n".join(lines)
 
 
-def _demo_prometheus(settings: Settings, args: argparse.Namespace, token: str):
+def _demo_prometheus(
+    settings: Settings, args: argparse.Namespace, token: str
+) -> LocalPrometheus | None:
     """Start our own Prometheus scraping the demo, or say how to get one."""
     from data.local_prometheus import LocalPrometheus, prometheus_binary
 
@@ -264,7 +275,7 @@ def _demo_prometheus(settings: Settings, args: argparse.Namespace, token: str):
     return server
 
 
-def _background_workload(database):
+def _background_workload(database: Database) -> Callable[[], None]:
     """Run the simulator in a daemon thread; returns the function that stops it."""
     import threading
 
@@ -299,7 +310,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             flush=True,
         )
 
-        def report(counts) -> None:
+        def report(counts: WorkloadCounts) -> None:
             if counts.rounds % 10 == 0:
                 print(
                     f"  {counts.rounds} rounds: {counts.tasks_created} tasks, "

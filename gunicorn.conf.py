@@ -6,7 +6,7 @@ worker's live gauges (pool state) while keeping its counts.
 """
 
 
-def child_exit(server, worker):  # noqa: ARG001 (gunicorn's hook signature)
+def child_exit(server, worker):  # gunicorn's hook signature
     from data.metrics import mark_process_dead
 
     mark_process_dead(worker.pid)

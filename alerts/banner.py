@@ -23,6 +23,7 @@ from alerts.rules import RuleError, configured_rules, format_number
 from auth.permissions import actor_with, has_permission, require_permission, signed_in_user
 from data import alerts as store
 from data.db import DATABASE_UNREACHABLE, Actor, get_database, user_message
+from pages._input import choice
 from pages._ui import message
 
 ACK = "alerts:ack"
@@ -229,11 +230,6 @@ def known_rule(name: Any) -> str:
     return name
 
 
-def _one_of(value: Any, choices: dict) -> bool:
-    """`value in choices` for whatever a client sent (a list or dict is not hashable)."""
-    return isinstance(value, str | int) and value in choices
-
-
 def _note(note: Any, required: bool) -> str:
     if note is not None and not isinstance(note, str):
         raise RuleError("the note must be text")
@@ -274,8 +270,8 @@ def open_action_form(_buttons: Any, _cancel: Any):
         if t.get("value") and isinstance(fired.get(t["prop_id"]), dict)
     ]
     trigger = clicked[0] if clicked else {}
-    action, rule_name = trigger.get("action"), trigger.get("rule")
-    if not (has_permission(ACK) and _one_of(action, ACTIONS) and _one_of(rule_name, titles)):
+    action, rule_name = choice(trigger.get("action"), ACTIONS), choice(trigger.get("rule"), titles)
+    if not (has_permission(ACK) and action and rule_name):
         raise dash.exceptions.PreventUpdate
     _label, title, confirm = ACTIONS[action]
     return (
@@ -310,7 +306,7 @@ def act_on_alert(_clicks: Any, target: Any, note: Any, minutes: Any, acted: Any)
     client like everything else: rule, action, note and duration are checked here."""
     actor = actor_with(ACK)
     target = target if isinstance(target, dict) else {}
-    action = target.get("action") if _one_of(target.get("action"), ACTIONS) else None
+    action = choice(target.get("action"), ACTIONS)
     database = get_database()
     try:
         name = known_rule(target.get("rule"))
@@ -318,10 +314,11 @@ def act_on_alert(_clicks: Any, target: Any, note: Any, minutes: Any, acted: Any)
             store.acknowledge(database, actor, name, _note(note, required=True))
             done = message(f"Acknowledged {name}.", "success")
         elif action == "silence":
-            if isinstance(minutes, bool) or not _one_of(minutes, SILENCE_MINUTES):
+            duration = choice(minutes, SILENCE_MINUTES)
+            if duration is None:
                 raise RuleError("choose a duration from the list")
-            store.silence(database, actor, name, minutes, _note(note, required=False))
-            done = message(f"Silenced {name} for {SILENCE_MINUTES[minutes]}.", "success")
+            store.silence(database, actor, name, duration, _note(note, required=False))
+            done = message(f"Silenced {name} for {SILENCE_MINUTES[duration]}.", "success")
         elif action == "unsilence":
             ended = store.end_silences(database, actor, name)
             done = (
@@ -332,7 +329,7 @@ def act_on_alert(_clicks: Any, target: Any, note: Any, minutes: Any, acted: Any)
         else:
             raise RuleError("choose Acknowledge or Silence on an alert")
     except RuleError as exc:
-        verb = {"ack": "acknowledged", "unsilence": "changed"}.get(action, "silenced")
+        verb = {"ack": "acknowledged", "unsilence": "changed"}.get(action or "", "silenced")
         problem = message(f"Not {verb}: {exc}.", "error")
     except SQLAlchemyError as exc:
         problem = message(user_message(exc), "error")

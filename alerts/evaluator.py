@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
@@ -76,7 +76,7 @@ def decide(
     elif not rule.breached(reading.value):
         state = "normal"
     else:
-        waited = (now - previous.since).total_seconds() if before == "pending" else 0
+        waited = (now - previous.since).total_seconds() if previous and before == "pending" else 0
         fire = before == "firing" or waited >= rule.for_seconds
         state = "firing" if fire else "pending"
 
@@ -85,9 +85,10 @@ def decide(
     if state == "firing" and before != "firing":
         fired_at = now
     notified = previous.notified if previous else False
-    notification = None
+    notification: tuple[str, datetime, datetime | None] | None = None
     if state == "firing" and not notified and not silenced:
-        notification, notified = ("firing", fired_at, None), True
+        # A row saved as firing without fired_at (written by hand) still starts at a time.
+        notification, notified = ("firing", fired_at or since, None), True
     elif state in ("normal", "disabled") and notified:
         notification, notified = ("resolved", fired_at or since, now), False
     if state in ("normal", "disabled"):
@@ -152,7 +153,7 @@ class AlertEvaluator:
         self._lock_engine = create_engine(
             write.url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=connect_args
         )
-        self._lock_conn = None
+        self._lock_conn: Connection | None = None
         self._leading = False
 
     # -- the one-evaluator lock ---------------------------------------------------------------
@@ -270,7 +271,7 @@ class AlertEvaluator:
                 try:
                     if self.lead():
                         self.evaluate_once()
-                except Exception:  # noqa: BLE001 - the loop must survive anything and retry
+                except Exception:  # the loop must survive anything and retry
                     log.exception("alerts: evaluation failed; retrying next interval")
                 stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
         finally:
@@ -302,6 +303,11 @@ def start_background(database: Database) -> threading.Event | None:
         target=evaluator.run, args=(stop,), name="alert-evaluator", daemon=True
     )
     thread.start()
+
     # Stopping the database first would make a running evaluation fail to save its state.
-    database.stop_before_dispose(lambda: (stop.set(), thread.join(10)))
+    def halt() -> None:
+        stop.set()
+        thread.join(10)
+
+    database.stop_before_dispose(halt)
     return stop

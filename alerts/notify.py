@@ -156,7 +156,12 @@ class WebhookNotifier:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued message was delivered or given up (for tests and shutdown)."""
         done = threading.Event()
-        threading.Thread(target=lambda: (self._queue.join(), done.set()), daemon=True).start()
+
+        def wait_for_queue() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=wait_for_queue, daemon=True).start()
         return done.wait(timeout)
 
     def close(self) -> None:

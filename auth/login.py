@@ -390,7 +390,10 @@ def trust_proxy(server: Flask, hops: int) -> None:
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     if hops > 0:
-        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        # Flask documents wrapping wsgi_app this way; its stubs declare it a method.
+        server.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            server.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
 
 
 def init_auth(

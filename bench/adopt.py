@@ -19,13 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, text
 
-from data.embedded import start_embedded  # noqa: E402
-from data.migrations import plan_migrations  # noqa: E402
-from data.runtime import migrate  # noqa: E402
-from data.seed import SCALES  # noqa: E402
-from tests.original_taskmaster import build_original, fill_original  # noqa: E402
+from data.embedded import start_embedded
+from data.migrations import plan_migrations
+from data.runtime import migrate
+from data.seed import SCALES
+from tests.original_taskmaster import build_original, fill_original
 
 BULK = """
 INSERT INTO tasks (title, status, priority, complexity_score, assigned_to, estimated_hours,

@@ -19,14 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, text
 
-from alerts.evaluator import AlertEvaluator  # noqa: E402
-from data.alerts import banner_alerts, state_periods  # noqa: E402
-from data.db import SYSTEM_ACTOR, Database, configure_database  # noqa: E402
-from data.embedded import start_embedded  # noqa: E402
-from data.runtime import migrate  # noqa: E402
-from data.seed import SCALES, seed_demo_data  # noqa: E402
+from alerts.evaluator import AlertEvaluator
+from data.alerts import banner_alerts, state_periods
+from data.db import SYSTEM_ACTOR, Database, configure_database
+from data.embedded import start_embedded
+from data.runtime import migrate
+from data.seed import SCALES, seed_demo_data
 
 
 def timed(func, rounds: int) -> tuple[float, float]:

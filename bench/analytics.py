@@ -23,18 +23,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import Connection, Row, create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 import data.analytics as analytics  # noqa: E402
 from data.config import APP_DB_ROLE, sqlalchemy_url  # noqa: E402
 from data.db import SYSTEM_ACTOR, Actor, Database, configure_database  # noqa: E402
+from data.embedded import EmbeddedDatabase, start_embedded  # noqa: E402
 from data.runtime import migrate  # noqa: E402
 from data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
 from data.users import create_user, login_record  # noqa: E402
@@ -75,7 +77,7 @@ def row(label: str, p50: float, p95: float, extra: str = "", budget: float = 100
     print(f"  {label:<44} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms{extra}{flag}", flush=True)
 
 
-def open_target(args) -> tuple[str, str, object]:
+def open_target(args: argparse.Namespace) -> tuple[str, str, EmbeddedDatabase | None]:
     url = os.environ.get("BENCH_DATABASE_URL")
     if url:
         owner = sqlalchemy_url(url)
@@ -86,11 +88,13 @@ def open_target(args) -> tuple[str, str, object]:
             .render_as_string(hide_password=False),
             None,
         )
-    from data.embedded import start_embedded
-
     pgdata = Path(args.pgdata) if args.pgdata else Path(tempfile.mkdtemp()) / "pgdata"
     embedded = start_embedded(pgdata, delete_on_stop=not args.pgdata)
     return embedded.owner_url, embedded.app_url, embedded
+
+
+def _all_rows(conn: Connection, sql: str) -> list[Row]:
+    return list(conn.execute(text(sql)).all())
 
 
 def bench_user(role: str, name: str | None = None) -> Actor:
@@ -197,13 +201,13 @@ def bench_functions(admin: Actor, developers: list[Actor], args) -> None:
             for range_ in RANGES:
                 view = parse_query({"range": range_}, page)
                 analytics.USE_ROLLUPS = True
-                p50, p95 = timed(lambda p=panel, v=view: p.fetch(admin, v), args.reps)
+                p50, p95 = timed(partial(panel.fetch, admin, view), args.reps)
                 if not args.raw_reps:
                     row(f"{panel.id} [{range_}]", p50, p95)
                     continue
                 analytics.USE_ROLLUPS = False
                 try:
-                    raw = timed(lambda p=panel, v=view: p.fetch(admin, v), args.raw_reps, False)
+                    raw = timed(partial(panel.fetch, admin, view), args.raw_reps, False)
                     raw_text = f"   raw p50 {raw[0]:9.1f} ms"
                 except SQLAlchemyError:
                     raw_text = "   raw: cancelled at the 30 s statement timeout"
@@ -217,7 +221,7 @@ def bench_functions(admin: Actor, developers: list[Actor], args) -> None:
         for panel in panels["tasks"]:
             for range_ in ("24h", "7d", "30d"):
                 view = parse_query({"range": range_}, "tasks")
-                p50, p95 = timed(lambda p=panel, v=view, d=developer: p.fetch(d, v), args.reps)
+                p50, p95 = timed(partial(panel.fetch, developer, view), args.reps)
                 row(f"{panel.id} [{range_}]", p50, p95)
 
 
@@ -244,7 +248,7 @@ def bench_http(database: Database, args) -> None:
             view = {"range": range_, "page": page}
             for panel in page_panels:
                 output = target(panel)
-                p50, p95 = timed(lambda t=output, v=view: call(t, [v, None]), args.reps)
+                p50, p95 = timed(partial(call, output, [view, None]), args.reps)
                 row(f"{page}: {panel.id} [{range_}]", p50, p95)
 
     print("\nWhole Overview, server time (cards callback + its panels, one after another):")
@@ -302,7 +306,7 @@ def bench_grafana(owner, args) -> None:
         conn.execute(text("SET statement_timeout = '30s'"))
         for label, sql in GRAFANA.items():
             try:
-                row(label, *timed(lambda s=sql: conn.execute(text(s)).all(), args.raw_reps, False))
+                row(label, *timed(partial(_all_rows, conn, sql), args.raw_reps, False))
             except SQLAlchemyError:
                 conn.rollback()
                 conn.execute(text("SET statement_timeout = '30s'"))

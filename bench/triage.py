@@ -18,21 +18,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from data.config import load_settings  # noqa: E402
-from data.db import SYSTEM_ACTOR, PoolName, configure_database  # noqa: E402
-from data.errors import (  # noqa: E402
+from data.config import load_settings
+from data.db import SYSTEM_ACTOR, PoolName, configure_database
+from data.errors import (
     ErrorFilter,
     count_errors,
     error_detail,
     error_page,
     service_names,
 )
-from data.runtime import open_database  # noqa: E402
-from data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
-from data.tasks import task_detail  # noqa: E402
-from pages._timerange import parse_query  # noqa: E402
+from data.runtime import open_database
+from data.seed import SCALES, database_has_tasks, seed_demo_data
+from data.tasks import task_detail
+from pages._timerange import parse_query
 
 
 def timed(repeat: int, work: Callable[[], object]) -> tuple[float, float, object]:

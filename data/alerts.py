@@ -69,7 +69,7 @@ def connection_failures(database: Database) -> float | None:
     for pool in PoolName:
         try:
             database.ping(pool)
-        except Exception:  # noqa: BLE001 - any failure to connect counts
+        except Exception:  # any failure to connect counts
             failed += 1
     return float(failed)
 

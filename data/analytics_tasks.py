@@ -201,7 +201,8 @@ AGE_BOUNDS = {
 
 def _list_filters(filters: Filters) -> tuple[str, dict]:
     """The task list's own filters (the breakdown charts' categories) as SQL and parameters."""
-    clauses, params = [], {}
+    clauses: list[str] = []
+    params: dict[str, object] = {}
     for name, column in (("priority", "t.priority"), ("complexity", "t.complexity_score")):
         values = [int(v) for v in getattr(filters, name)]
         if values:

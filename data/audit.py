@@ -24,6 +24,9 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 # A row the sign-in wrote: the system user stamping someone's last_login_at.
 _SIGN_IN = """(entity_type = 'users' AND user_id = CAST(:system_id AS uuid)
                AND old_values->>'last_login_at' IS DISTINCT FROM new_values->>'last_login_at')"""
+_ATTEMPT_COUNTED = """(entity_type = 'users' AND user_id = CAST(:system_id AS uuid)
+               AND new_values - 'login_attempts' - 'updated_at'
+                   = old_values - 'login_attempts' - 'updated_at')"""
 # Who acted: for a sign-in, the user who signed in.
 _ACTOR = f"CASE WHEN {_SIGN_IN} THEN new_values->>'username' ELSE username END"
 SIGNED_IN = "signed in"
@@ -78,7 +81,17 @@ class AuditFilter:
         return parsed
 
     def sql(self) -> tuple[str, dict[str, Any]]:
-        where, params = ["true"], {"system_id": SYSTEM_USER_ID}
+        # A sign-in writes two audit rows: the users row's last_login_at (shown as "signed in")
+        # and the new user_sessions row (kept for forensics: session id, address, agent). The
+        # page shows the event once; ended sessions (updates of user_sessions) are listed.
+        # Each sign-in attempt is counted before its password is checked (an update of
+        # login_attempts alone): bookkeeping, not an event of its own; a lock changes
+        # locked_until and is listed.
+        where = [
+            "NOT (entity_type = 'user_sessions' AND action = 'create')",
+            f"NOT ({_ATTEMPT_COUNTED})",
+        ]
+        params: dict[str, Any] = {"system_id": SYSTEM_USER_ID}
         if self.username:
             # The IN list keeps the username index usable; sign-ins are stored as system's.
             where.append(f"username IN (:username, 'system') AND {_ACTOR} = :username")

@@ -21,6 +21,7 @@ import psycopg.errors
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.pool import QueuePool
 
 from data.metrics import instrumented_pool_class, record_query
 
@@ -160,11 +161,11 @@ class Database:
             record_query(pool.value, seconds, ok)
 
         @event.listens_for(engine, "before_cursor_execute")
-        def _start(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        def _start(conn, cursor, statement, parameters, context, executemany):
             conn.info["query_started"] = time.perf_counter()
 
         @event.listens_for(engine, "after_cursor_execute")
-        def _done(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        def _done(conn, cursor, statement, parameters, context, executemany):
             finished(conn.info, True)
 
         @event.listens_for(engine, "handle_error")
@@ -234,6 +235,12 @@ class Database:
                 log.warning(
                     "%s pool: could not open its minimum connections: %s", name, user_message(exc)
                 )
+
+    def pool(self, name: PoolName) -> QueuePool:
+        """The connection pool behind `name`: _make_engine gives every engine a QueuePool."""
+        pool = self.engines[name].pool
+        assert isinstance(pool, QueuePool), type(pool)
+        return pool
 
     def dispose(self) -> None:
         while self._stop_before_dispose:

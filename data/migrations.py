@@ -183,7 +183,9 @@ def _column_type(conn: Connection, table: str, column: str) -> str | None:
 
 def inspect_database(conn: Connection) -> Found:
     if _table_exists(conn, HISTORY_TABLE):
-        history = dict(conn.execute(text(f"SELECT version, checksum FROM {HISTORY_TABLE}")).all())
+        history: dict[str, str] = dict(
+            conn.execute(text(f"SELECT version, checksum FROM {HISTORY_TABLE}")).all()
+        )
         latest = max((v for v in history if not v.startswith("R:")), default="none")
         return Found("ours", f"a TaskMaster Dash database at version {latest}", history)
     present = [t for t in _OUR_TABLES if _table_exists(conn, t)]

@@ -30,8 +30,8 @@ def own_pools(database: Database | None = None) -> pd.DataFrame:
     """One row per pool of this process: in use, idle, waiting, max and query counters."""
     database = database or get_database()
     rows = []
-    for name, engine in database.engines.items():
-        pool, stats, spec = engine.pool, database.stats[name], database.specs[name]
+    for name in database.engines:
+        pool, stats, spec = database.pool(name), database.stats[name], database.specs[name]
         in_use = max(pool.checkedout(), 0)
         rows.append(
             {

@@ -58,7 +58,7 @@ def migration_plan(owner_url: str) -> str:
 
 def open_database(settings: Settings, *, run_migrations: bool = True) -> OpenedDatabase:
     embedded = None
-    if settings.embedded:
+    if settings.database_url is None:  # Settings.embedded, spelled so that the type narrows
         embedded = start_embedded(settings.pgdata)
         owner_url, app_url = embedded.owner_url, embedded.app_url
     else:

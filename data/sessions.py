@@ -107,7 +107,7 @@ def session_user(token: str, now: datetime, lifetime: SessionLifetime) -> Sessio
     return session_record_from_row(row, session_id=row["session_id"])
 
 
-def end_session(actor: Actor, session_id: str, reason: str) -> bool:
+def end_session(actor: Actor, session_id: object, reason: str) -> bool:
     """End one session of the acting user (RLS: their own, or anyone's with users:manage)."""
     if not isinstance(session_id, str) or not _UUID.match(session_id):
         return False

@@ -67,10 +67,8 @@ def _where(exc: BaseException) -> str:
 
 
 def _output_name() -> str:
-    try:
-        return str(request.get_json(silent=True).get("output", "?"))[:120]
-    except Exception:  # noqa: BLE001 - only for the log line
-        return "?"
+    body = request.get_json(silent=True)
+    return str(body.get("output", "?"))[:120] if isinstance(body, dict) else "?"
 
 
 def callback_failed(exc: Exception) -> None:
@@ -131,7 +129,9 @@ def dispatch_problem(body: bytes, callback_map: dict) -> str | None:
     if not isinstance(data, dict) or not _depth_within(data, MAX_DEPTH):
         return BAD_BODY
     key = data.get("output")
-    spec = callback_map.get(key) if isinstance(key, str) else None
+    if not isinstance(key, str):
+        return BAD_BODY
+    spec = callback_map.get(key)
     if spec is None or "callback" not in spec:  # unknown, or a browser-side callback
         return BAD_BODY
     if not _slots_match(data.get("inputs"), spec["inputs"]):
@@ -183,7 +183,7 @@ def install(app: Dash) -> None:
         except SQLAlchemyError as exc:
             log.warning("dispatch %s: database error %s", _output_name(), _where(exc))
             return jsonify(error=user_message(exc)), 503
-        except Exception as exc:  # noqa: BLE001 - the fallback: never a 500 with a traceback
+        except Exception as exc:  # the fallback: never a 500 with a traceback
             log.warning("dispatch %s failed: %s", _output_name(), _where(exc))
             return jsonify(error=BAD_INPUT), 400
 

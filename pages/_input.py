@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T", str, int)
 
 
+@overload
+def choice(value: Any, allowed: Collection[T], default: T) -> T: ...
+@overload
+def choice(value: Any, allowed: Collection[T], default: None = None) -> T | None: ...
 def choice(value: Any, allowed: Collection[T], default: T | None = None) -> T | None:
     """`value` when it is one of `allowed` (same type: 1.0 is not 1, True is not 1)."""
     if isinstance(value, bool) or not isinstance(value, str | int):

@@ -118,6 +118,7 @@ def draw(panel: Panel, view: ViewState) -> tuple[Any, Any]:
                 for trace in figure["data"]:
                     trace.update(width=0.8 * width, offset=0.1 * width)
         return figure, None
+    assert panel.table is not None, f"panel {panel.id} has neither a figure nor a table"
     return panel.table(frame, view), None
 
 
@@ -299,7 +300,11 @@ def series_figure(
     groups = frame.groupby(series, sort=True).indices
     for name in sorted(groups, key=lambda n: (SERIES_ORDER.get(str(n), len(SERIES_ORDER)), str(n))):
         index = groups[name]
-        trace = {"x": [xs[i] for i in index], "y": [ys[i] for i in index], "name": str(name)}
+        trace: dict[str, Any] = {  # Plotly's JSON for one trace
+            "x": [xs[i] for i in index],
+            "y": [ys[i] for i in index],
+            "name": str(name),
+        }
         trace["customdata"] = [str(name)] * len(index)
         if str(name) in SERIES_COLOURS:
             trace["marker" if kind == "bar" else "line"] = {"color": SERIES_COLOURS[str(name)]}

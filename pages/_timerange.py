@@ -282,7 +282,7 @@ class ViewState:
         """A copy with some keys changed: range/start/end/refresh/offset, or filters by key
         name (a string or a tuple of strings)."""
         keys = page_keys(self.page)
-        filters = {}
+        filters: dict[str, Any] = {}  # Filters field -> value; the field is named at run time
         for name in [n for n in changes if n in keys]:
             key, value = keys[name], changes.pop(name)
             values = (value,) if isinstance(value, str) else tuple(value or ())

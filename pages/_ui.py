@@ -10,7 +10,7 @@ from dash import dcc, html
 
 # Every chart's Plotly config: the mode bar only while the pointer is over the chart (it covers
 # legends otherwise), no Plotly logo.
-CHART_CONFIG = {"displaylogo": False, "displayModeBar": "hover"}
+CHART_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": "hover"}
 
 
 def stat_card(card_id: str, label: str, href: str) -> dcc.Link:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import dash
 from dash import Input, Output, callback, dcc, html
@@ -138,7 +139,7 @@ def refresh_overview(_ticks: int | None):
     if user is None:
         raise dash.exceptions.PreventUpdate
     actor = user.actor()
-    values = [NOT_ALLOWED] * len(CARDS)
+    values: list[Any] = [NOT_ALLOWED] * len(CARDS)
     try:
         # Every signed-in user may read alerts (the banner shows them on every page).
         values[6] = firing_card(firing_summary(get_database(), actor))

@@ -157,7 +157,7 @@ def _number(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _current_table(frame: pd.DataFrame) -> html.Table:
+def _current_table(frame: pd.DataFrame) -> html.Table | html.P:
     rows = []
     for record in sorted(frame.to_dict("records"), key=lambda r: _pool_key(r["pool"])):
         maximum = record.get("pool_max")
@@ -270,7 +270,7 @@ def refresh_performance_metrics(_ticks: int | None, range_key: str | None) -> go
         return empty_figure("No performance metrics in this range (performance_metrics is empty)")
     figure = go.Figure(
         [
-            go.Scatter(x=part["bucket"], y=part["value"], name=series, mode="lines+markers")
+            go.Scatter(x=part["bucket"], y=part["value"], name=str(series), mode="lines+markers")
             for series, part in frame.groupby("series", sort=True)
         ]
     )

@@ -11,7 +11,9 @@ import pandas as pd
 from dash import dcc, html
 
 from data import analytics_tasks as q
+from data.db import Actor
 from pages._panels import (
+    Fetch,
     Panel,
     analytics_page,
     bars,
@@ -68,17 +70,19 @@ def task_table(frame: pd.DataFrame, view: ViewState) -> html.Div:
     body = [
         html.Tr(
             [
-                html.Td(dcc.Link(row.title, href=dash.get_relative_path(f"/tasks/{row.id}"))),
-                html.Td(row.status),
-                html.Td(row.type),
-                html.Td(row.priority),
-                html.Td(row.assignee or "—"),
-                html.Td(f"{row.created_at:%Y-%m-%d %H:%M}"),
-                html.Td("" if pd.isna(row.completed_at) else f"{row.completed_at:%Y-%m-%d %H:%M}"),
+                html.Td(dcc.Link(row["title"], href=dash.get_relative_path(f"/tasks/{row['id']}"))),
+                html.Td(row["status"]),
+                html.Td(row["type"]),
+                html.Td(row["priority"]),
+                html.Td(row["assignee"] or "—"),
+                html.Td(f"{row['created_at']:%Y-%m-%d %H:%M}"),
+                html.Td(
+                    "" if pd.isna(row["completed_at"]) else f"{row['completed_at']:%Y-%m-%d %H:%M}"
+                ),
             ],
-            title=row.id,
+            title=row["id"],
         )
-        for row in rows.itertuples()
+        for row in rows.to_dict("records")
     ]
     pager = []
     if view.offset:
@@ -101,6 +105,13 @@ def task_table(frame: pd.DataFrame, view: ViewState) -> html.Div:
 
 def _list_window(view: ViewState):
     return view.window() if view.range == "custom" else None
+
+
+def _breakdown_fetch(by: str) -> Fetch:
+    def fetch(actor: Actor, view: ViewState) -> pd.DataFrame:
+        return q.open_breakdown(actor, by, view.filters)
+
+    return fetch
 
 
 TASK_CLICK = partial(click_to, "tasks", step=q.STEP)
@@ -142,7 +153,7 @@ PANELS = [
             f"tasks-by-{by}",
             f"Open tasks by {by}",
             PERMISSION,
-            lambda actor, v, by=by: q.open_breakdown(actor, by, v.filters),
+            _breakdown_fetch(by),
             _breakdown_figure,
             click=TASK_CLICK(series_key="status", x_key=by),
         )

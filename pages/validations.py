@@ -64,21 +64,21 @@ def runs_table(frame: pd.DataFrame, _view: ViewState) -> html.Table:
     rows = [
         html.Tr(
             [
-                html.Td(f"{row.score:.1f}"),
-                html.Td(row.validation_type),
-                html.Td(row.validation_status),
-                html.Td(row.version or "—"),
-                html.Td(f"{row.created_at:%Y-%m-%d %H:%M}"),
+                html.Td(f"{row['score']:.1f}"),
+                html.Td(row["validation_type"]),
+                html.Td(row["validation_status"]),
+                html.Td(row["version"] or "—"),
+                html.Td(f"{row['created_at']:%Y-%m-%d %H:%M}"),
                 html.Td(
                     dcc.Link(
-                        row.task_title or row.task_id[:8],
-                        href=f"/tasks/{row.task_id}",
+                        row["task_title"] or row["task_id"][:8],
+                        href=f"/tasks/{row['task_id']}",
                     )
                 ),
             ],
-            title=row.id,
+            title=row["id"],
         )
-        for row in frame.itertuples()
+        for row in frame.to_dict("records")
     ]
     return html.Table(
         [html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(rows)],

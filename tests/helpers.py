@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 ROLE_PASSWORD = "Correct-Horse-42"
@@ -25,11 +28,15 @@ class TestUsers:
         return Actor(self.ids[role], self.username(role))
 
 
-def csrf_token(client, path: str = "/login") -> str:
-    page = client.get(path).get_data(as_text=True)
+def csrf_token_in(page: str) -> str:
+    """The CSRF token of the form in `page` (HTML)."""
     match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, "the login form carries a CSRF token"
+    assert match, "the form carries a CSRF token"
     return match[1]
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    return csrf_token_in(client.get(path).get_data(as_text=True))
 
 
 def sign_in(client, username: str, password: str, next_path: str = "/"):
@@ -62,6 +69,25 @@ def _parse_id(raw: str) -> Any:
     return json.loads(raw) if raw.startswith("{") else raw
 
 
+def _slot(spec: dict, value: Any) -> Any:
+    """One input or state as the browser sends it: an ALL / ALLSMALLER slot is a list of
+    components, one per value, each with its own id (the wildcard filled in with its index)."""
+    pattern = spec["id"]
+    wildcard = isinstance(pattern, dict) and any(
+        isinstance(v, list) and v != ["MATCH"] for v in pattern.values()
+    )
+    if not wildcard or not isinstance(value, list):
+        return {**spec, "value": value}
+    return [
+        {
+            "id": {k: str(n) if isinstance(v, list) else v for k, v in pattern.items()},
+            "property": spec["property"],
+            "value": item,
+        }
+        for n, item in enumerate(value)
+    ]
+
+
 def call_callback(
     client,
     app,
@@ -83,8 +109,8 @@ def call_callback(
     payload = {
         "output": key,
         "outputs": outputs if key.startswith("..") else outputs[0],
-        "inputs": [{**i, "value": v} for i, v in zip(input_specs, inputs, strict=True)],
-        "state": [{**s, "value": v} for s, v in zip(state_specs, state or [], strict=True)],
+        "inputs": [_slot(i, v) for i, v in zip(input_specs, inputs, strict=True)],
+        "state": [_slot(s, v) for s, v in zip(state_specs, state or [], strict=True)],
         "changedPropIds": [changed or f"{spec['inputs'][0]['id']}.{spec['inputs'][0]['property']}"],
     }
     return client.post("/_dash-update-component", json=payload)
@@ -138,3 +164,26 @@ def choose_option(dash_duo, dropdown: str, label: str) -> None:
         if o.text == label
     )
     dash_duo.driver.execute_script("arguments[0].click()", option)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_demo(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """`taskmaster-dash demo ARGS` in a subprocess, and what it printed up to the line saying it
+    serves (read line by line: the demo keeps running). The caller stops it."""
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "cli", "demo", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+    )
+    output = []
+    assert demo.stdout is not None
+    for line in demo.stdout:
+        output.append(line)
+        if "TaskMaster Dash on" in line:
+            break
+    return demo, "".join(output)

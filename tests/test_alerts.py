@@ -80,7 +80,7 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.arrived.set()
                 outer.hold.wait(30)
@@ -1107,7 +1107,7 @@ class MetricsTarget:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 body = (
                     f'taskmaster_db_pool_in_use{{pool="read"}} {outer.in_use}\n'
                     'taskmaster_db_pool_max{pool="read"} 10\n'

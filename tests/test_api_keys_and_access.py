@@ -19,7 +19,13 @@ from auth.login import LoginPolicy, trust_proxy
 from data.config import load_settings
 from data.db import SYSTEM_ACTOR, SYSTEM_USER_ID
 from data.users import UserInputError, create_user, issue_api_key, revoke_api_key
-from tests.helpers import ROLE_PASSWORD, call_callback, callback_values, sign_in
+from tests.helpers import (
+    ROLE_PASSWORD,
+    call_callback,
+    callback_values,
+    csrf_token_in,
+    sign_in,
+)
 
 KEY_BUTTONS = ["au-role-apply", "au-activate", "au-deactivate", "au-unlock", "au-password-apply"]
 
@@ -147,7 +153,7 @@ TEAM = "testteam"
 class _Keys(BaseHTTPRequestHandler):
     body = b"{}"
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -280,7 +286,7 @@ def test_the_session_cookie_is_secure_over_https_only(dash_app, users):
 
     secure = dash_app.server.test_client()
     page = secure.get("/login", base_url="https://localhost").get_data(as_text=True)
-    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    csrf = csrf_token_in(page)
     response = secure.post(
         "/login",
         base_url="https://localhost",

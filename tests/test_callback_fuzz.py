@@ -48,7 +48,7 @@ HOSTILE: list[Any] = [
     [[[[[[[[[[["deep"]]]]]]]]]], None, {"__proto__": {}}],
 ]
 # A slot seen before (the same component property feeding another callback) gets these.
-CORE = [None, [], {}, "x" * 100_000, INF, [[[[["deep"]]]], None]]
+CORE: list[Any] = [None, [], {}, "x" * 100_000, INF, [[[[["deep"]]]], None]]
 # And all slots of a callback at once.
 EVERY_SLOT = [None, "x" * 100_000, [[[[["deep"]]]], None]]
 # Shapes aimed at what a property usually holds.

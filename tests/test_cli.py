@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import requests
 from sqlalchemy import text
 
 from data.seed import DEMO_ROLES
-from tests.helpers import free_port
+from tests.helpers import csrf_token_in, free_port, start_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,6 +45,29 @@ def test_every_command_has_help(command):
     result = run_cli([command, "--help"])
     assert result.returncode == 0
     assert f"usage: taskmaster-dash {command}" in result.stdout
+
+
+HEAVY_MODULES = {"pandas", "sqlalchemy", "dash", "plotly", "flask", "psycopg"}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["serve", "--help"], ["serve", "--port", "http"]])
+def test_help_and_argument_errors_import_no_heavy_module(args):
+    # -X importtime names every module the interpreter imports, on stderr: the command line
+    # answers without loading the data stack (which takes seconds on a loaded machine).
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "taskmaster-dash" in result.stdout + result.stderr.splitlines()[-1]  # it answered
+    imported = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"argparse", "data"} <= imported  # the listing is complete enough to judge by
+    assert imported & HEAVY_MODULES == set()
 
 
 @pytest.mark.parametrize(
@@ -183,7 +205,7 @@ def test_stopping_the_database_stops_its_background_threads_first(monkeypatch, c
 def sign_in_over_http(base: str, username: str, password: str) -> requests.Response:
     session = requests.Session()
     form = session.get(f"{base}/login", timeout=10).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form)[1]
+    token = csrf_token_in(form)
     return session.post(
         f"{base}/login",
         data={"csrf_token": token, "username": username, "password": password, "next": "/"},
@@ -210,23 +232,9 @@ def test_the_demo_prints_logins_that_sign_in_and_stops_cleanly():
         **os.environ,
         "TASKMASTER_DATA_DIR": str(tmp_path),
         "ALERTS_INTERVAL_SECONDS": "1",  # evaluating right up to the stop
-        "PYTHONPATH": str(ROOT),
     }
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "cli", "demo", "--port", str(port), "--no-prometheus"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-    output = []
+    demo, printed = start_demo(["--port", str(port), "--no-prometheus"], env)
     try:
-        for line in demo.stdout:
-            output.append(line)
-            if "TaskMaster Dash on" in line:
-                break
-        printed = "".join(output)
         table = printed.split("Demo logins (one per role; demo mode only):\n", 1)[1]
         header, *rows = [line.split() for line in table.split("\n\n", 1)[0].splitlines()]
         assert header == ["role", "username", "password"]

@@ -9,7 +9,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 import requests
 
 from data.config import load_settings
-from tests.helpers import free_port
+from tests.helpers import free_port, start_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,23 +38,10 @@ def test_without_a_prometheus_binary_the_demo_says_how_to_add_one(monkeypatch, t
 @pytest.mark.prometheus
 def test_demo_runs_a_prometheus_that_scrapes_it_and_stops_with_it(tmp_path):
     port = free_port()
-    env = {**os.environ, "TASKMASTER_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "TASKMASTER_DATA_DIR": str(tmp_path)}
     env.pop("PROMETHEUS_ENABLED", None)
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "cli", "demo", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-    output = []
+    demo, text_out = start_demo(["--port", str(port)], env)
     try:
-        for line in demo.stdout:
-            output.append(line)
-            if "TaskMaster Dash on" in line:
-                break
-        text_out = "".join(output)
         match = re.search(r"Prometheus on (http://127\.0\.0\.1:(\d+))", text_out)
         assert match, text_out
         url, prom_port = match[1], int(match[2])

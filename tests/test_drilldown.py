@@ -131,6 +131,17 @@ def _bucket(point: dict, size: timedelta) -> tuple[datetime, datetime]:
     return start, start + size
 
 
+def _errors_in_hour(column: str) -> Callable[[dict, dict], tuple[str, str, str, dict]]:
+    """The expected rows of an error chart by `column`: the clicked value, the clicked hour."""
+
+    def expect(point: dict, _query: dict) -> tuple[str, str, str, dict]:
+        where = f"{column} = :v AND e.last_occurred_at >= :a AND e.first_occurred_at <= :b"
+        bucket = dict(zip("ab", _bucket(point, HOUR), strict=True))
+        return ERRORS, where, "", {"v": point["customdata"], **bucket}
+
+    return expect
+
+
 def _category(point: dict) -> str:
     return point["label"]
 
@@ -316,12 +327,7 @@ CASES = [
             {"page": "errors", "range": "7d"},
             trace,
             "/errors",
-            lambda p, q, column=column: (
-                ERRORS,
-                f"{column} = :v AND e.last_occurred_at >= :a AND e.first_occurred_at <= :b",
-                "",
-                {"v": p["customdata"], **dict(zip("ab", _bucket(p, HOUR), strict=True))},
-            ),
+            _errors_in_hour(column),
         )
         for by, column, trace in (
             ("severity", "e.error_severity", None),

@@ -220,18 +220,20 @@ class PrometheusServer(LocalPrometheus):
         super().__init__(directory, target, token=TOKEN, scrape_interval="1s")
         self.first_started_at = time.time()
 
-    def query(self, promql_text: str, **params) -> list[dict]:
+    def query(self, promql_text: str, **params: str | float) -> list[dict]:
         response = requests.get(
             f"{self.url}/api/v1/query", params={"query": promql_text, **params}, timeout=5
         )
         return response.json()["data"]["result"]
 
     def query_range(self, promql_text: str, start: float, end: float, step: int) -> list[dict]:
-        response = requests.get(
-            f"{self.url}/api/v1/query_range",
-            params={"query": promql_text, "start": start, "end": end, "step": step},
-            timeout=5,
-        )
+        params: dict[str, str | float] = {
+            "query": promql_text,
+            "start": start,
+            "end": end,
+            "step": step,
+        }
+        response = requests.get(f"{self.url}/api/v1/query_range", params=params, timeout=5)
         return response.json()["data"]["result"]
 
     def wait_for(self, promql_text: str, predicate, timeout: float = 30) -> list[dict]:

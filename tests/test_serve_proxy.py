@@ -5,7 +5,6 @@ serve processes with REDIS_URL share one throttle."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from sqlalchemy import text
 
 from data.db import SYSTEM_ACTOR
 from data.users import create_user
-from tests.helpers import ROLE_PASSWORD, free_port
+from tests.helpers import ROLE_PASSWORD, csrf_token_in, free_port
 
 STARTUP_SECONDS = 90
 
@@ -126,7 +125,7 @@ def _sign_in(base: str, username: str, password: str, client_address: str):
     although the proxy talks plain HTTP to the app)."""
     headers = _via_proxy(client_address)
     form = requests.get(base + "/login", headers=headers, timeout=10)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)[1]
+    token = csrf_token_in(form.text)
     host = base.removeprefix("http://")
     return form, requests.post(
         base + "/login",
