@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, NoReturn
 
 # Only light modules at import time: `--help` and a mistyped argument answer at once. pandas,
 # SQLAlchemy and Dash are imported by the commands that use them.
-from data.config import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from dash import Dash
 
+    from data.config import Settings
     from data.db import Database
     from data.local_prometheus import LocalPrometheus
     from data.runtime import OpenedDatabase
@@ -196,6 +196,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     # The demo always runs on the embedded server: demo logins never reach a real database.
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("DB_HOST", None)
+    from data.config import load_settings
+
     settings = load_settings()
     print(f"Embedded PostgreSQL data directory: {settings.pgdata}", flush=True)
     opened = _open(settings)
@@ -300,6 +302,7 @@ def _background_workload(database: Database) -> Callable[[], None]:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
+    from data.config import load_settings
     from data.simulate import run_workload
 
     opened = _open(load_settings())
@@ -332,6 +335,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
+    from data.config import load_settings
     from data.runtime import migrate, migration_plan, open_database
 
     opened = open_database(load_settings(), run_migrations=False)
@@ -347,6 +351,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> None:
+    from data.config import load_settings
     from data.seed import SCALES, clear_demo_data, database_has_tasks, seed_demo_data
 
     opened = _open(load_settings())
@@ -365,6 +370,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
 
 def cmd_refresh_analytics(args: argparse.Namespace) -> None:
     from data.analytics import refresh_rollups
+    from data.config import load_settings
 
     opened = _open(load_settings())
     try:
@@ -392,6 +398,8 @@ def cmd_create_user(args: argparse.Namespace) -> None:
 
     password = _read_password(args.password_stdin)
     validate_new_user(args.username, args.email, password)  # refuse before starting anything
+    from data.config import load_settings
+
     opened = _open(load_settings())
     try:
         user_id = create_user(SYSTEM_ACTOR, args.username, args.email, args.role, password)
@@ -426,6 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM (service managers, `kill`) stops as cleanly as Ctrl-C: the embedded server too.
     signal.signal(signal.SIGTERM, _interrupt)
+    from data.config import SettingsError, load_settings
+
     try:  # every setting, before anything (importing the metrics reads one) starts
         load_settings()
     except SettingsError as exc:
