@@ -273,6 +273,9 @@ def test_only_the_original_roles_get_their_access_without_a_current_user(
     without one: each decided by our rules, not by the original's roles."""
     with service_login.begin() as conn:
         assert conn.scalar(text("SELECT count(*) FROM tasks")) == 0
+    # The original's set_user_context() never could switch roles: it is SECURITY DEFINER.
+    with pytest.raises(Exception, match="security-definer"), service_login.begin() as conn:
+        conn.execute(text("SELECT set_user_context('taskmaster_api_client')"))
     with pytest.raises(Exception, match="row-level security"), service_login.begin() as conn:
         conn.execute(text("SET ROLE taskmaster_api_client"))
         unknown = {"u": str(uuid.uuid4())}
