@@ -4,6 +4,7 @@ is set (HS256 only)."""
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 
@@ -28,12 +29,19 @@ SECRET = "original-api-secret-" + "x" * 16
 
 
 @pytest.fixture(scope="module")
-def adopted(pg_server, database):
-    """An original TaskMaster database, migrated, that the app reads for these tests."""
+def adopted_server(pg_server):
+    """An original TaskMaster database, migrated."""
     server = pg_server.create_database(f"signin_{uuid.uuid4().hex[:8]}")
     assert build_original(server.owner_url) == EXPECTED_FAILURES
     fill_original(server.owner_url)
     migrate(server.owner_url, server.app_url, adopt=True)
+    return server
+
+
+@pytest.fixture(scope="module")
+def adopted(adopted_server, database):
+    """The adopted database, read by the app for these tests; yields an owner's engine."""
+    server = adopted_server
     adopted_db = Database(server.app_url)
     configure_database(adopted_db)
     engine = create_engine(server.owner_url)
@@ -142,12 +150,15 @@ def test_the_dashboard_shows_the_adopted_rows(adopted, dash_app):
 
 def test_the_original_services_writes_pass_our_rules_and_are_audited(adopted):
     """Its services write as the table owner, with the original's columns only."""
+    assignee = f"owner-{uuid.uuid4().hex[:8]}"
     with adopted.begin() as conn:
         task_id = conn.scalar(
             text(
-                "INSERT INTO tasks (title, type, status, priority, assigned_to) "
-                "VALUES ('From the original API', 'feature', 'pending', 3, 'bob') RETURNING id"
-            )
+                "INSERT INTO tasks (title, type, status, priority, assigned_to, created_at) "
+                "VALUES ('From the original API', 'feature', 'pending', 3, :a, "
+                "now() - interval '2 hours') RETURNING id"
+            ),
+            {"a": assignee},
         )
         conn.execute(
             text(
@@ -174,6 +185,113 @@ def test_the_original_services_writes_pass_our_rules_and_are_audited(adopted):
     assert started  # the default the original services rely on is kept
     with pytest.raises(Exception, match="tasks_status_check"), adopted.begin() as conn:
         conn.execute(text("INSERT INTO tasks (title, status) VALUES ('bad', 'blocked')"))
+    assert rolled_up(adopted, assignee) == {("completed", "feature")}
+
+
+def rolled_up(owner, assignee: str) -> set[tuple[str, str]]:
+    """(status, type) of the tasks created for assignee, as the rollups hold them after the
+    refresh the app runs every minute. They hold complete hours (the dashboard reads the current
+    one from the tasks themselves), so the tests' tasks are created two hours ago."""
+    with owner.begin() as conn:
+        conn.execute(text("SELECT * FROM analytics_refresh(3)"))
+        rows = conn.execute(
+            text(
+                "SELECT status, type FROM analytics_task_hourly "
+                "WHERE level = 0 AND assignee = :a AND created_n > 0"
+            ),
+            {"a": assignee},
+        )
+        return set(rows.tuples())
+
+
+@pytest.fixture
+def service_login(adopted):
+    """A PostgreSQL login of an original service, a member of taskmaster_api_client as the
+    original deployment made them; yields an engine connected as it."""
+    name, password = f"svc_{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(16)
+    with adopted.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'"))
+        conn.execute(text(f"GRANT taskmaster_api_client TO {name}"))
+    url = adopted.url.set(username=name, password=password)
+    engine = create_engine(url)
+    yield engine
+    engine.dispose()
+    with adopted.begin() as conn:
+        conn.execute(text(f"DROP OWNED BY {name}"))
+        conn.execute(text(f"DROP ROLE {name}"))
+
+
+def test_an_original_service_with_set_role_writes_as_its_role_allows(adopted, service_login):
+    """taskmaster_api_client keeps the original's access: our api_client's permissions."""
+    assignee = f"svc-{uuid.uuid4().hex[:8]}"
+    with service_login.begin() as conn:
+        conn.execute(text("SET ROLE taskmaster_api_client"))
+        task_id = conn.scalar(
+            text(
+                "INSERT INTO tasks (title, type, status, priority, assigned_to, created_at) "
+                "VALUES ('From a service', 'bug', 'pending', 2, :a, "
+                "now() - interval '2 hours') RETURNING id"
+            ),
+            {"a": assignee},
+        )
+        updated = conn.execute(
+            text("UPDATE tasks SET status = 'in_progress' WHERE id = :t"), {"t": task_id}
+        ).rowcount
+        seen = conn.scalar(text("SELECT count(*) FROM tasks WHERE id = :t"), {"t": task_id})
+    assert (updated, seen) == (1, 1)
+    with adopted.connect() as conn:
+        audited = conn.execute(
+            text(
+                "SELECT action, user_id FROM audit_logs WHERE entity_type = 'tasks' "
+                'AND entity_id = :t ORDER BY "timestamp"'
+            ),
+            {"t": task_id},
+        ).all()
+    assert [tuple(row) for row in audited] == [("create", None), ("status_change", None)]
+    assert rolled_up(adopted, assignee) == {("in_progress", "bug")}
+    # Our constraints hold for it as for anyone.
+    with pytest.raises(Exception, match="tasks_status_check"), service_login.begin() as conn:
+        conn.execute(text("SET ROLE taskmaster_api_client"))
+        conn.execute(text("INSERT INTO tasks (title, status) VALUES ('bad', 'blocked')"))
+    # api_client has no errors:write, in the original's policies as in ours: refused.
+    with pytest.raises(Exception, match="row-level security"), service_login.begin() as conn:
+        conn.execute(text("SET ROLE taskmaster_api_client"))
+        conn.execute(
+            text(
+                "INSERT INTO error_logs (task_id, error_code, error_category, error_severity, "
+                "error_message, service_name) VALUES (:t, 'SVC-1', 'system', 'high', "
+                "'from a service', 'original-api')"
+            ),
+            {"t": task_id},
+        )
+
+
+def test_only_the_original_roles_get_their_access_without_a_current_user(
+    adopted, adopted_server, service_login
+):
+    """The login itself (no SET ROLE), a user setting app.current_user_id, and taskmaster_app
+    without one: each decided by our rules, not by the original's roles."""
+    with service_login.begin() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM tasks")) == 0
+    # The original's set_user_context() never could switch roles: it is SECURITY DEFINER.
+    with pytest.raises(Exception, match="security-definer"), service_login.begin() as conn:
+        conn.execute(text("SELECT set_user_context('taskmaster_api_client')"))
+    with pytest.raises(Exception, match="row-level security"), service_login.begin() as conn:
+        conn.execute(text("SET ROLE taskmaster_api_client"))
+        unknown = {"u": str(uuid.uuid4())}
+        conn.execute(text("SELECT set_config('app.current_user_id', :u, true)"), unknown)
+        conn.execute(text("INSERT INTO tasks (title) VALUES ('as an unknown user')"))
+    with adopted.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM tasks")) > 0
+    app = create_engine(adopted_server.app_url)  # taskmaster_app's login, as the app connects
+    try:
+        with app.begin() as conn:
+            assert conn.scalar(text("SELECT count(*) FROM tasks")) == 0
+            assert conn.scalar(text("SELECT count(*) FROM error_logs")) == 0
+            with pytest.raises(Exception, match="row-level security"):
+                conn.execute(text("INSERT INTO tasks (title) VALUES ('no user')"))
+    finally:
+        app.dispose()
 
 
 def test_pools_charts_the_performance_metrics_for_who_may_see_pools(adopted, dash_app):
@@ -219,3 +337,44 @@ def test_an_original_admin_sees_the_metrics_on_pools_in_the_browser(adopted, das
     dash_duo.wait_for_contains_text("#pools-perf-metrics", "type · name", timeout=20)
     dash_duo.wait_for_element("#pools-tables-table", timeout=20)
     assert dash_duo.get_logs() == []
+
+
+def test_an_original_admin_service_logs_errors_that_reach_the_rollups(adopted, service_login):
+    """taskmaster_admin has our admin's '*': its error log passes, is audited and rolled up."""
+    service = f"svc-{uuid.uuid4().hex[:8]}"
+    login = service_login.url.username
+    with adopted.begin() as conn:
+        conn.execute(text(f"GRANT taskmaster_admin TO {login}"))
+    with service_login.begin() as conn:
+        conn.execute(text("SET ROLE taskmaster_admin"))
+        error_id = conn.scalar(
+            text(
+                "INSERT INTO error_logs (error_code, error_category, error_severity, "
+                "error_message, service_name, created_at) VALUES ('SVC-2', 'system', 'high', "
+                "'from a service', :s, now() - interval '2 hours') RETURNING id"
+            ),
+            {"s": service},
+        )
+        conn.execute(
+            text("UPDATE error_logs SET occurrence_count = 3 WHERE id = :e"), {"e": error_id}
+        )
+    with adopted.begin() as conn:
+        actions = list(
+            conn.scalars(
+                text(
+                    "SELECT action FROM audit_logs WHERE entity_type = 'error_logs' "
+                    'AND entity_id = :e ORDER BY "timestamp"'
+                ),
+                {"e": error_id},
+            )
+        )
+        conn.execute(text("SELECT * FROM analytics_refresh(3)"))
+        rolled = conn.execute(
+            text(
+                "SELECT error_code, sum(created_n), sum(occurrences) FROM analytics_error_5m "
+                "WHERE service_name = :s GROUP BY 1"
+            ),
+            {"s": service},
+        ).all()
+    assert actions == ["create", "update"]
+    assert [tuple(row) for row in rolled] == [("SVC-2", 1, 3)]
