@@ -1,4 +1,5 @@
-"""gunicorn settings: `gunicorn -c gunicorn.conf.py -w 4 -b 0.0.0.0:8050 app:server`.
+"""gunicorn settings:
+`gunicorn -c gunicorn.conf.py -w 4 -b 0.0.0.0:8050 taskmaster_dash.app:server`.
 
 With PROMETHEUS_MULTIPROC_DIR set (an empty directory, wiped at each deploy), every worker writes
 its metrics there and any worker answers /api/v1/metrics with the sum; this hook drops a dead
@@ -7,7 +8,7 @@ worker's live gauges (pool state) while keeping its counts.
 
 
 def child_exit(server, worker):  # gunicorn's hook signature
-    from data.metrics import mark_process_dead
+    from taskmaster_dash.data.metrics import mark_process_dead
 
     mark_process_dead(worker.pid)
 
@@ -15,7 +16,7 @@ def child_exit(server, worker):  # gunicorn's hook signature
 def on_starting(server):
     """Check every setting once, in the master, before a worker imports the app: a bad value
     stops gunicorn with one line naming it."""
-    from data.config import SettingsError, load_settings
+    from taskmaster_dash.data.config import SettingsError, load_settings
 
     try:
         load_settings()

@@ -18,11 +18,11 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data.audit import AuditFilter, audit_page
-from data.db import SYSTEM_ACTOR, Database, configure_database
-from data.embedded import start_embedded
-from data.runtime import migrate
-from data.users import users_page
+from taskmaster_dash.data.audit import AuditFilter, audit_page
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, configure_database
+from taskmaster_dash.data.embedded import start_embedded
+from taskmaster_dash.data.runtime import migrate
+from taskmaster_dash.data.users import users_page
 
 AUDIT_ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 USERS = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000

@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, text
 
-from data.embedded import start_embedded
-from data.migrations import plan_migrations
-from data.runtime import migrate
-from data.seed import SCALES
+from taskmaster_dash.data.embedded import start_embedded
+from taskmaster_dash.data.migrations import plan_migrations
+from taskmaster_dash.data.runtime import migrate
+from taskmaster_dash.data.seed import SCALES
 from tests.original_taskmaster import build_original, fill_original
 
 BULK = """

@@ -21,12 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, text
 
-from alerts.evaluator import AlertEvaluator
-from data.alerts import banner_alerts, state_periods
-from data.db import SYSTEM_ACTOR, Database, configure_database
-from data.embedded import start_embedded
-from data.runtime import migrate
-from data.seed import SCALES, seed_demo_data
+from taskmaster_dash.alerts.evaluator import AlertEvaluator
+from taskmaster_dash.data.alerts import banner_alerts, state_periods
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, configure_database
+from taskmaster_dash.data.embedded import start_embedded
+from taskmaster_dash.data.runtime import migrate
+from taskmaster_dash.data.seed import SCALES, seed_demo_data
 
 
 def timed(func, rounds: int) -> tuple[float, float]:

@@ -33,13 +33,13 @@ from sqlalchemy import Connection, Row, create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
-import data.analytics as analytics  # noqa: E402
-from data.config import APP_DB_ROLE, sqlalchemy_url  # noqa: E402
-from data.db import SYSTEM_ACTOR, Actor, Database, configure_database  # noqa: E402
-from data.embedded import EmbeddedDatabase, start_embedded  # noqa: E402
-from data.runtime import migrate  # noqa: E402
-from data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
-from data.users import create_user, login_record  # noqa: E402
+import taskmaster_dash.data.analytics as analytics  # noqa: E402
+from taskmaster_dash.data.config import APP_DB_ROLE, sqlalchemy_url  # noqa: E402
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, Database, configure_database  # noqa: E402
+from taskmaster_dash.data.embedded import EmbeddedDatabase, start_embedded  # noqa: E402
+from taskmaster_dash.data.runtime import migrate  # noqa: E402
+from taskmaster_dash.data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
+from taskmaster_dash.data.users import create_user, login_record  # noqa: E402
 
 PASSWORD = "Bench-Password-42"
 RANGES = ("1h", "24h", "7d", "30d")
@@ -171,7 +171,7 @@ def main() -> None:
 
 def all_panels() -> dict:
     """The panels of each page (the app imported the page modules when it was built)."""
-    from pages._panels import PAGE_PANELS
+    from taskmaster_dash.pages._panels import PAGE_PANELS
 
     return PAGE_PANELS
 
@@ -182,14 +182,14 @@ _APP = None
 def app_for(database: Database):
     global _APP
     if _APP is None:
-        from app import create_app
+        from taskmaster_dash.app import create_app
 
         _APP = create_app(database, secret_key="bench-" + os.urandom(8).hex(), environment="bench")
     return _APP
 
 
 def bench_functions(admin: Actor, developers: list[Actor], args) -> None:
-    from pages._timerange import parse_query
+    from taskmaster_dash.pages._timerange import parse_query
 
     panels = all_panels()
     print("\nPanel data functions, admin (rollups + raw rows after them) vs raw rows only:")

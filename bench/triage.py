@@ -20,19 +20,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text
 
-from data.config import load_settings
-from data.db import SYSTEM_ACTOR, PoolName, configure_database
-from data.errors import (
+from taskmaster_dash.data.config import load_settings
+from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName, configure_database
+from taskmaster_dash.data.errors import (
     ErrorFilter,
     count_errors,
     error_detail,
     error_page,
     service_names,
 )
-from data.runtime import open_database
-from data.seed import SCALES, database_has_tasks, seed_demo_data
-from data.tasks import task_detail
-from pages._timerange import parse_query
+from taskmaster_dash.data.runtime import open_database
+from taskmaster_dash.data.seed import SCALES, database_has_tasks, seed_demo_data
+from taskmaster_dash.data.tasks import task_detail
+from taskmaster_dash.pages._timerange import parse_query
 
 
 def timed(repeat: int, work: Callable[[], object]) -> tuple[float, float, object]:

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from data.config import APP_DB_ROLE, load_settings, sqlalchemy_url
-from data.db import SYSTEM_ACTOR, Database, configure_database
-from data.runtime import migrate
+from taskmaster_dash.data.config import APP_DB_ROLE, load_settings, sqlalchemy_url
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, configure_database
+from taskmaster_dash.data.runtime import migrate
 from tests.helpers import ROLE_PASSWORD, TestUsers
 
 DATA_TABLES = (
@@ -71,7 +71,7 @@ class TestServer:
 def _fresh_throttle() -> None:
     """Every test starts with the per-client throttle's counts empty: all tests share one client
     address, so failed sign-ins of earlier tests would otherwise count against later ones."""
-    from auth.throttle import reset_throttle
+    from taskmaster_dash.auth.throttle import reset_throttle
 
     reset_throttle()
 
@@ -92,7 +92,7 @@ def pg_server() -> Iterator[TestServer]:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
         return
-    from data.embedded import start_embedded
+    from taskmaster_dash.data.embedded import start_embedded
 
     tmp = Path(tempfile.mkdtemp(prefix="tmdash-pg-"))
     embedded = start_embedded(tmp / "pgdata", delete_on_stop=True)
@@ -127,7 +127,7 @@ def clean_data(owner_engine) -> None:
 @pytest.fixture(scope="session")
 def users(database: Database) -> TestUsers:
     """One user per default role, named after the role, with the same known password."""
-    from data.users import create_user, login_record
+    from taskmaster_dash.data.users import create_user, login_record
 
     ids = {}
     for role in ("admin", "developer", "viewer", "api_client", "on_call"):
@@ -143,7 +143,7 @@ def users(database: Database) -> TestUsers:
 
 @pytest.fixture(scope="session")
 def dash_app(database: Database):
-    from app import create_app
+    from taskmaster_dash.app import create_app
 
     return create_app(database, secret_key="test-secret-" + uuid.uuid4().hex, environment="testing")
 

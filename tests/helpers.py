@@ -23,7 +23,7 @@ class TestUsers:
         return f"test-{role.replace('_', '-')}"
 
     def actor(self, role: str):
-        from data.db import Actor
+        from taskmaster_dash.data.db import Actor
 
         return Actor(self.ids[role], self.username(role))
 
@@ -173,7 +173,7 @@ def start_demo(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[s
     """`taskmaster-dash demo ARGS` in a subprocess, and what it printed up to the line saying it
     serves (read line by line: the demo keeps running). The caller stops it."""
     demo = subprocess.Popen(
-        [sys.executable, "-m", "cli", "demo", *args],
+        [sys.executable, "-m", "taskmaster_dash.cli", "demo", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

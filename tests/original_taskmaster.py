@@ -14,7 +14,7 @@ import bcrypt
 import psycopg
 from sqlalchemy import create_engine, text
 
-from data.migrations import split_statements
+from taskmaster_dash.data.migrations import split_statements
 
 ORIGINAL_001 = """
 CREATE FUNCTION uuid_generate_v4() RETURNS uuid LANGUAGE sql AS 'SELECT gen_random_uuid()';

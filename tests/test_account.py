@@ -8,9 +8,9 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from auth.passwords import verify_password
-from data.db import SYSTEM_ACTOR
-from data.users import create_user
+from taskmaster_dash.auth.passwords import verify_password
+from taskmaster_dash.data.db import SYSTEM_ACTOR
+from taskmaster_dash.data.users import create_user
 from tests.helpers import (
     browser_sign_in,
     call_callback,

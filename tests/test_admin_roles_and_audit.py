@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from data.audit import AuditFilter, diff_text
-from data.db import SYSTEM_ACTOR
-from data.roles import create_role
-from data.users import UserInputError, create_user
+from taskmaster_dash.data.audit import AuditFilter, diff_text
+from taskmaster_dash.data.db import SYSTEM_ACTOR
+from taskmaster_dash.data.roles import create_role
+from taskmaster_dash.data.users import UserInputError, create_user
 from tests.helpers import ROLE_PASSWORD, call_callback, callback_values
 
 ROLE_BUTTONS = ["ar-create", "ar-save", "ar-deactivate", "ar-activate"]
@@ -241,23 +241,23 @@ def test_audit_filter_parsing():
 
 
 def test_past_the_count_cap_the_total_is_unknown_until_the_last_block(database, users, monkeypatch):
-    import data.audit
+    import taskmaster_dash.data.audit as audit_module
 
     for _ in range(3):
         create_role(SYSTEM_ACTOR, fresh_name(), None, [])
     chosen = AuditFilter(username="system", table="user_roles", action="create")
-    _, exact = data.audit.audit_page(users.actor("admin"), chosen, 0, 500)
+    _, exact = audit_module.audit_page(users.actor("admin"), chosen, 0, 500)
     assert exact >= 3
-    monkeypatch.setattr(data.audit, "COUNT_CAP", 2)
-    rows, unknown = data.audit.audit_page(users.actor("admin"), chosen, 0, 1)
+    monkeypatch.setattr(audit_module, "COUNT_CAP", 2)
+    rows, unknown = audit_module.audit_page(users.actor("admin"), chosen, 0, 1)
     assert len(rows) == 1 and unknown is None
-    rows, end = data.audit.audit_page(users.actor("admin"), chosen, exact - 1, 10)
+    rows, end = audit_module.audit_page(users.actor("admin"), chosen, exact - 1, 10)
     assert len(rows) == 1 and end == exact
 
 
 def test_the_audit_log_names_roles_users_and_tasks(dash_app, client_as, users, owner_engine):
-    from data import alerts as store
-    from data.db import get_database
+    from taskmaster_dash.data import alerts as store
+    from taskmaster_dash.data.db import get_database
 
     admin = client_as("admin")
     name = f"renamed-{uuid.uuid4().hex[:8]}"

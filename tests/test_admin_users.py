@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from data.db import SYSTEM_ACTOR, SYSTEM_USER_ID, PoolName, user_message
-from data.users import (
+from taskmaster_dash.data.db import SYSTEM_ACTOR, SYSTEM_USER_ID, PoolName, user_message
+from taskmaster_dash.data.users import (
     UserInputError,
     create_user,
     set_user_active,

@@ -9,8 +9,8 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from data.migrations import HISTORY_TABLE, apply_migrations
-from data.runtime import migrate
+from taskmaster_dash.data.migrations import HISTORY_TABLE, apply_migrations
+from taskmaster_dash.data.runtime import migrate
 from tests.original_taskmaster import (
     EXPECTED_FAILURES,
     ORIGINAL_TABLES,
@@ -373,7 +373,7 @@ def test_the_original_views_answer_what_hand_written_sql_does(original_db):
 
 
 def test_the_views_exist_on_a_fresh_database_and_follow_rls(database, users):
-    from data.db import PoolName
+    from taskmaster_dash.data.db import PoolName
 
     def count(role: str, view: str) -> int:
         sql = f"SELECT count(*) AS n FROM {view}"
@@ -396,7 +396,7 @@ def test_the_views_exist_on_a_fresh_database_and_follow_rls(database, users):
 
 
 def test_starting_the_app_never_adopts_an_original_database_by_itself(original_db):
-    from data.migrations import MigrationError
+    from taskmaster_dash.data.migrations import MigrationError
 
     server = original_db()
     engine = create_engine(server.owner_url)
@@ -410,7 +410,7 @@ def test_starting_the_app_never_adopts_an_original_database_by_itself(original_d
 
 
 def test_a_service_holding_a_table_makes_the_adoption_give_up_cleanly(original_db, monkeypatch):
-    import data.migrations as migrations
+    import taskmaster_dash.data.migrations as migrations
 
     monkeypatch.setattr(migrations, "ADOPTION_LOCK_TIMEOUT", "300ms")
     server = original_db()

@@ -12,8 +12,8 @@ import jwt
 import pytest
 from sqlalchemy import create_engine, text
 
-from data.db import Database, configure_database
-from data.runtime import migrate
+from taskmaster_dash.data.db import Database, configure_database
+from taskmaster_dash.data.runtime import migrate
 from tests.helpers import sign_in
 from tests.original_taskmaster import (
     ADMIN_ID,
@@ -295,7 +295,7 @@ def test_only_the_original_roles_get_their_access_without_a_current_user(
 
 
 def test_pools_charts_the_performance_metrics_for_who_may_see_pools(adopted, dash_app):
-    from auth.passwords import hash_password
+    from taskmaster_dash.auth.passwords import hash_password
     from tests.helpers import call_callback, callback_values, signed_in_client
 
     admin = signed_in_client(dash_app, BCRYPT_USER, BCRYPT_PASSWORD)

@@ -23,10 +23,11 @@ import requests
 from dash.testing.wait import until
 from sqlalchemy import text
 
-from alerts import banner
-from alerts.evaluator import LOCK_KEY, AlertEvaluator, Reading, decide
-from alerts.notify import ZERO_TIME, WebhookNotifier
-from alerts.rules import (
+from taskmaster_dash.alerts import banner
+from taskmaster_dash.alerts.evaluator import LOCK_KEY, AlertEvaluator, Reading, decide
+from taskmaster_dash.alerts.notify import ZERO_TIME, WebhookNotifier
+from taskmaster_dash.alerts.rules import (
+    DEFAULT_RULES_FILE,
     Override,
     RuleError,
     apply_overrides,
@@ -34,8 +35,8 @@ from alerts.rules import (
     load_rules,
     prometheus_rules_yaml,
 )
-from data import alerts as store
-from data.prometheus import PrometheusReader
+from taskmaster_dash.data import alerts as store
+from taskmaster_dash.data.prometheus import PrometheusReader
 from tests.helpers import (
     browser_sign_in,
     call_callback,
@@ -161,7 +162,7 @@ def test_the_shipped_rules_are_the_specs_seven():
     ],
 )
 def test_a_bad_rules_file_is_refused_with_a_clear_message(tmp_path, change, message):
-    shipped = (Path(__file__).parent.parent / "alerts" / "rules.yaml").read_text()
+    shipped = DEFAULT_RULES_FILE.read_text()
     backlog = shipped.index("name: TaskBacklog")
     old, new = change
     assert old in shipped[backlog - 10 :]
@@ -199,7 +200,7 @@ def test_export_prometheus_writes_rules_promtool_accepts(tmp_path):
     [(["alerts", "--help"], 0), (["alerts", "check", "--help"], 0), (["alerts", "mute"], 2)],
 )
 def test_alerts_command_help_and_bad_arguments(capsys, args, code):
-    from cli import main
+    from taskmaster_dash.cli import main
 
     with pytest.raises(SystemExit) as exited:
         main(args)
@@ -212,7 +213,7 @@ def test_alerts_command_help_and_bad_arguments(capsys, args, code):
 
 
 def test_export_prometheus_command(tmp_path):
-    from cli import main
+    from taskmaster_dash.cli import main
 
     out = tmp_path / "rules.yml"
     assert main(["alerts", "export-prometheus", "--no-overrides", "--output", str(out)]) == 0
@@ -365,7 +366,7 @@ def test_a_slow_receiver_never_holds_up_evaluation(database, clean_alerts, recei
 def test_the_app_starts_the_evaluator_unless_switched_off(
     database, clean_alerts, owner_engine, monkeypatch
 ):
-    from alerts.evaluator import start_background
+    from taskmaster_dash.alerts.evaluator import start_background
 
     monkeypatch.setenv("ALERTS_EVALUATOR", "off")
     assert start_background(database) is None
@@ -573,7 +574,7 @@ def test_only_one_evaluator_runs_and_another_takes_over(database, clean_alerts):
 
 def run_cli(args, pg_server=None, extra_env=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
+        [sys.executable, "-m", "taskmaster_dash.cli", *args],
         capture_output=True,
         text=True,
         env=cli_env(pg_server, extra_env),
@@ -607,7 +608,7 @@ def test_two_processes_one_evaluator(pg_server, database, owner_engine, clean_al
 
     def start(*command: str) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "cli", *command],
+            [sys.executable, "-m", "taskmaster_dash.cli", *command],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

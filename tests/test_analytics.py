@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from data import analytics_errors as errs
-from data import analytics_tasks as tasks
-from data import analytics_validations as vals
-from data.analytics import Filters, Window, refresh_rollups
+from taskmaster_dash.data import analytics_errors as errs
+from taskmaster_dash.data import analytics_tasks as tasks
+from taskmaster_dash.data import analytics_validations as vals
+from taskmaster_dash.data.analytics import Filters, Window, refresh_rollups
 
 NOW = datetime.now(UTC)
 WEEK = Window.last(timedelta(days=7), NOW)  # 1 h buckets: read from the rollups
@@ -488,7 +488,7 @@ def test_a_developer_reading_the_task_rollups_directly_sees_only_their_rows(
 ):
     """Hand-written SQL as a developer: only their own and unassigned rows, no all-assignee
     totals, and the sums equal the tasks they may see."""
-    from data.db import PoolName
+    from taskmaster_dash.data.db import PoolName
 
     def rows(role: str, sql: str) -> list[dict]:
         return database.fetch_rows(PoolName.READ, users.actor(role), sql)

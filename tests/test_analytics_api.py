@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from data.db import SYSTEM_ACTOR
-from data.users import issue_api_key
+from taskmaster_dash.data.db import SYSTEM_ACTOR
+from taskmaster_dash.data.users import issue_api_key
 from tests import test_analytics
 from tests.test_analytics import sql_df
 

@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import text
 
-from data.analytics import BUCKETS, MAX_POINTS, bucket_for
-from data.vocabulary import RESOLUTION_STATUSES
-from pages._timerange import RANGES, ViewState, parse_query
+from taskmaster_dash.data.analytics import BUCKETS, MAX_POINTS, bucket_for
+from taskmaster_dash.data.vocabulary import RESOLUTION_STATUSES
+from taskmaster_dash.pages._timerange import RANGES, ViewState, parse_query
 from tests import test_analytics
 from tests.helpers import browser_sign_in, call_callback, callback_values, render_page
 
@@ -307,8 +307,8 @@ def test_csv_download_holds_the_data_behind_the_chart(
     download = values["tasks-throughput-download"]["data"]
     assert download["filename"] == "tasks-throughput-7d.csv"
     rows = list(csv.DictReader(io.StringIO(download["content"])))
-    from data import analytics_tasks
-    from data.analytics import Filters
+    from taskmaster_dash.data import analytics_tasks
+    from taskmaster_dash.data.analytics import Filters
 
     expected = analytics_tasks.created_vs_completed(
         users.actor("viewer"), parse_query(view, "tasks").window(), Filters(type=("bugfix",))
@@ -389,7 +389,7 @@ def test_pages_refuse_roles_without_the_permission(dash_app, client_as):
 
 
 def test_a_click_adds_exactly_the_clicked_dimensions():
-    from pages import _panels
+    from taskmaster_dash.pages import _panels
 
     view = parse_query({"range": "24h", "refresh": "1m", "severity": "low"}, "errors")
     handler = _panels.click_to("errors", series_key="severity", step=timedelta(minutes=5))
@@ -512,7 +512,7 @@ KEY_SELECTOR = """[id='{{"key":"{}","type":"tr-key"}}']"""
 
 def test_the_window_line_moves_with_each_refresh(dash_app, client_as):
     """Auto-refresh redraws the "window" line with the data, not the page-load time."""
-    from data.analytics import Window
+    from taskmaster_dash.data.analytics import Window
 
     response = call_callback(
         client_as("viewer"),

@@ -14,11 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, request
 from sqlalchemy import text
 
-from auth.cloudflare import CloudflareAccess, team_issuer
-from auth.login import LoginPolicy, trust_proxy
-from data.config import load_settings
-from data.db import SYSTEM_ACTOR, SYSTEM_USER_ID
-from data.users import UserInputError, create_user, issue_api_key, revoke_api_key
+from taskmaster_dash.auth.cloudflare import CloudflareAccess, team_issuer
+from taskmaster_dash.auth.login import LoginPolicy, trust_proxy
+from taskmaster_dash.data.config import load_settings
+from taskmaster_dash.data.db import SYSTEM_ACTOR, SYSTEM_USER_ID
+from taskmaster_dash.data.users import UserInputError, create_user, issue_api_key, revoke_api_key
 from tests.helpers import (
     ROLE_PASSWORD,
     call_callback,

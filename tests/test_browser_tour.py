@@ -18,14 +18,20 @@ import dash
 import pytest
 from sqlalchemy import create_engine, text
 
-from alerts import banner
-from auth.permissions import SessionUser
-from data.analytics import refresh_rollups
-from data.db import Database, configure_database
-from data.prometheus import configure_prometheus, get_prometheus
-from data.runtime import migrate
-from data.seed import DEMO_ROLES, SCALES, DemoLogin, ensure_demo_logins, seed_demo_data
-from data.users import login_record, session_record
+from taskmaster_dash.alerts import banner
+from taskmaster_dash.auth.permissions import SessionUser
+from taskmaster_dash.data.analytics import refresh_rollups
+from taskmaster_dash.data.db import Database, configure_database
+from taskmaster_dash.data.prometheus import configure_prometheus, get_prometheus
+from taskmaster_dash.data.runtime import migrate
+from taskmaster_dash.data.seed import (
+    DEMO_ROLES,
+    SCALES,
+    DemoLogin,
+    ensure_demo_logins,
+    seed_demo_data,
+)
+from taskmaster_dash.data.users import login_record, session_record
 from tests.helpers import browser_sign_in
 
 SETTLE_SECONDS = 30

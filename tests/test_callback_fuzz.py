@@ -21,11 +21,11 @@ import psycopg
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from data.db import DATABASE_UNREACHABLE, SYSTEM_ACTOR
-from data.grid import MAX_PAGE, MAX_START, grid_query, parse_grid_request
-from data.users import create_user
-from pages._guard import BAD_INPUT, MESSAGE_ID
-from pages._input import choice, whole_number
+from taskmaster_dash.data.db import DATABASE_UNREACHABLE, SYSTEM_ACTOR
+from taskmaster_dash.data.grid import MAX_PAGE, MAX_START, grid_query, parse_grid_request
+from taskmaster_dash.data.users import create_user
+from taskmaster_dash.pages._guard import BAD_INPUT, MESSAGE_ID
+from taskmaster_dash.pages._input import choice, whole_number
 from tests.helpers import ROLE_PASSWORD, call_callback, signed_in_client
 
 DISPATCH = "/_dash-update-component"
@@ -258,8 +258,8 @@ def test_a_callback_that_raises_answers_with_a_message_and_no_update(
     def broken(_actor):
         raise TypeError("hunter2-secret-value")
 
-    monkeypatch.setattr(sys.modules["pages.admin_roles"], "roles", broken)
-    caplog.set_level(logging.WARNING, logger="pages._guard")
+    monkeypatch.setattr(sys.modules["taskmaster_dash.pages.admin_roles"], "roles", broken)
+    caplog.set_level(logging.WARNING, logger="taskmaster_dash.pages._guard")
     response = _role_permissions_call(fuzz_clients["admin"], dash_app)
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     answer = response.get_json()
@@ -276,7 +276,9 @@ def test_a_database_error_in_a_page_says_what_failed(dash_app, fuzz_clients, mon
         raise OperationalError("SELECT password_hash FROM users", {}, psycopg.OperationalError())
 
     # The roles page reads the permission catalogue while it is laid out.
-    monkeypatch.setattr(sys.modules["pages.admin_roles"], "known_permissions", unreachable)
+    monkeypatch.setattr(
+        sys.modules["taskmaster_dash.pages.admin_roles"], "known_permissions", unreachable
+    )
     client = fuzz_clients["admin"]
     response = call_callback(client, dash_app, "_pages_content.children", ["/admin/roles", ""])
     assert response.status_code == 200

@@ -17,7 +17,7 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from data.seed import DEMO_ROLES
+from taskmaster_dash.data.seed import DEMO_ROLES
 from tests.helpers import csrf_token_in, free_port, start_demo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ def run_cli(args: list[str], pg_server=None, stdin: str = "") -> subprocess.Comp
         env["DATABASE_URL"] = pg_server.app_url
         env["OWNER_DATABASE_URL"] = pg_server.owner_url
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
+        [sys.executable, "-m", "taskmaster_dash.cli", *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -55,7 +55,7 @@ def test_help_and_argument_errors_import_no_heavy_module(args):
     # -X importtime names every module the interpreter imports, on stderr: the command line
     # answers without loading the data stack (which takes seconds on a loaded machine).
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "cli", *args],
+        [sys.executable, "-X", "importtime", "-m", "taskmaster_dash.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -180,10 +180,10 @@ def data_dir() -> Path:
 def test_stopping_the_database_stops_its_background_threads_first(monkeypatch, caplog):
     """The alert evaluator and the rollup refresher end before the embedded server does, so
     stopping the demo logs no failed save."""
-    from alerts.evaluator import start_background
-    from data.analytics import RollupRefresher
-    from data.config import load_settings
-    from data.runtime import open_database
+    from taskmaster_dash.alerts.evaluator import start_background
+    from taskmaster_dash.data.analytics import RollupRefresher
+    from taskmaster_dash.data.config import load_settings
+    from taskmaster_dash.data.runtime import open_database
 
     for name in ("DATABASE_URL", "DB_HOST"):
         monkeypatch.delenv(name, raising=False)

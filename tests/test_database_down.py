@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from data.db import DATABASE_UNREACHABLE, SYSTEM_ACTOR, Database, configure_database
-from data.embedded import start_embedded
-from data.runtime import migrate
-from data.users import create_user
+from taskmaster_dash.data.db import DATABASE_UNREACHABLE, SYSTEM_ACTOR, Database, configure_database
+from taskmaster_dash.data.embedded import start_embedded
+from taskmaster_dash.data.runtime import migrate
+from taskmaster_dash.data.users import create_user
 from tests.helpers import (
     ROLE_PASSWORD,
     browser_sign_in,

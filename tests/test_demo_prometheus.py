@@ -17,14 +17,14 @@ import psutil
 import pytest
 import requests
 
-from data.config import load_settings
+from taskmaster_dash.data.config import load_settings
 from tests.helpers import free_port, start_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_without_a_prometheus_binary_the_demo_says_how_to_add_one(monkeypatch, tmp_path, capsys):
-    from cli import _demo_prometheus
+    from taskmaster_dash.cli import _demo_prometheus
 
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing called prometheus here
     monkeypatch.setenv("TASKMASTER_DATA_DIR", str(tmp_path))

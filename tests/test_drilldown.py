@@ -16,7 +16,7 @@ from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
 from sqlalchemy import text
 
-from pages._timerange import parse_query
+from taskmaster_dash.pages._timerange import parse_query
 from tests import test_analytics
 from tests.helpers import browser_sign_in, call_callback, callback_values
 from tests.test_analytics_pages import click_callback, draw_panel

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from pages._error_panel import BUTTON_ACTIONS
-from pages._error_triage import BULK_BUTTONS
-from pages._timerange import parse_query
+from taskmaster_dash.pages._error_panel import BUTTON_ACTIONS
+from taskmaster_dash.pages._error_triage import BULK_BUTTONS
+from taskmaster_dash.pages._timerange import parse_query
 from tests.helpers import browser_sign_in, call_callback, callback_values, render_page
 
 DEFAULT_VIEW = {"page": "errors"}  # what /errors opens with: the last 24 h, open errors
@@ -213,7 +213,7 @@ def test_default_list_is_open_errors_newest_first_paged_like_sql(dash_app, clien
 def test_filters_search_and_sort_match_sql(dash_app, client_as, errors, monkeypatch, id_limit):
     # A search with few matches filters by the ids the trigram index found; one with many
     # scans with ILIKE. Both must give the same rows.
-    monkeypatch.setattr("data.errors.SEARCH_ID_LIMIT", id_limit)
+    monkeypatch.setattr("taskmaster_dash.data.errors.SEARCH_ID_LIMIT", id_limit)
     client = client_as("on_call")
     filters = {
         "page": "errors",

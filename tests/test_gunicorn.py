@@ -49,7 +49,7 @@ def gunicorn(pg_server, database, tmp_path):
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-w", "2",
-         "-b", f"127.0.0.1:{port}", "app:server"],
+         "-b", f"127.0.0.1:{port}", "taskmaster_dash.app:server"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

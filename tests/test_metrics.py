@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from data.db import SYSTEM_ACTOR, PoolName
-from data.metrics import TASK_COUNTS
+from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName
+from taskmaster_dash.data.metrics import TASK_COUNTS
 
 TOKEN = "test-metrics-token-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,7 +125,7 @@ def test_tasks_total_counts_every_task_by_status(dash_app, owner_engine, clean_d
 def test_memory_and_disk_of_the_host_feed_the_spec_s_95_percent_rules(dash_app, metrics_token):
     import psutil
 
-    from data.config import default_data_dir
+    from taskmaster_dash.data.config import default_data_dir
 
     samples = scrape(dash_app)
     total = value(samples, "taskmaster_memory_usage_bytes", type="system_total")
@@ -198,7 +198,7 @@ def test_pool_gauges_show_connections_in_use_and_waiters(dash_app, database, met
 
 WORKER = """
 import json, sys
-from data.db import SYSTEM_ACTOR, Database, PoolName, configure_database
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, PoolName, configure_database
 db = Database(sys.argv[1])
 configure_database(db)
 for _ in range(int(sys.argv[2])):
@@ -214,7 +214,7 @@ sys.stdin.readline()  # stay alive (like a gunicorn worker) until told to stop
 
 RENDER = """
 import sys
-from data.metrics import render_metrics, mark_process_dead
+from taskmaster_dash.data.metrics import render_metrics, mark_process_dead
 for pid in sys.argv[1:]:
     mark_process_dead(int(pid))
 sys.stdout.write(render_metrics()[0].decode())

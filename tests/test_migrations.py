@@ -9,9 +9,14 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-import data.migrations as migrations
-from data.migrations import HISTORY_TABLE, MigrationError, apply_migrations, plan_migrations
-from data.runtime import migrate
+import taskmaster_dash.data.migrations as migrations
+from taskmaster_dash.data.migrations import (
+    HISTORY_TABLE,
+    MigrationError,
+    apply_migrations,
+    plan_migrations,
+)
+from taskmaster_dash.data.runtime import migrate
 from tests.test_cli import run_cli
 
 

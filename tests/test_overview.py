@@ -39,7 +39,7 @@ def known_data(owner_engine, clean_data, database):
             )
         )
     # the Overview reads the analytics rollups, which the app refreshes every minute
-    from data.analytics import refresh_rollups
+    from taskmaster_dash.data.analytics import refresh_rollups
 
     refresh_rollups(database, None)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from alerts import banner
+from taskmaster_dash.alerts import banner
 from tests.helpers import browser_sign_in
 
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from data.db import SYSTEM_ACTOR
-from data.roles import create_role
-from data.users import create_user
-from pages._error_panel import BUTTON_ACTIONS
+from taskmaster_dash.data.db import SYSTEM_ACTOR
+from taskmaster_dash.data.roles import create_role
+from taskmaster_dash.data.users import create_user
+from taskmaster_dash.pages._error_panel import BUTTON_ACTIONS
 from tests.helpers import ROLE_PASSWORD, call_callback, callback_values
 
 # The default roles' permissions as the spec (and migrations 002 and 060) define them.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from data.db import SYSTEM_ACTOR, PoolName, pool_specs
+from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName, pool_specs
 
 
 def test_pool_sizes_follow_the_spec_split():

@@ -18,10 +18,15 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.serving import make_server
 
-from data.db import SYSTEM_ACTOR, PoolName
-from data.local_prometheus import LocalPrometheus
-from data.metrics import QUERIES_FAILED
-from data.prometheus import PrometheusReader, configure_prometheus, load_promql, promql
+from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName
+from taskmaster_dash.data.local_prometheus import LocalPrometheus
+from taskmaster_dash.data.metrics import QUERIES_FAILED
+from taskmaster_dash.data.prometheus import (
+    PrometheusReader,
+    configure_prometheus,
+    load_promql,
+    promql,
+)
 from tests.helpers import browser_sign_in, call_callback, callback_values, free_port
 
 TOKEN = "pools-test-token-9876543210"
@@ -311,8 +316,8 @@ def test_the_memory_and_disk_alert_rules_read_the_host_through_prometheus(promet
     memory and disk use in percent (so the spec's 95% rules are not stuck in no_data)."""
     import psutil
 
-    from alerts.rules import load_rules
-    from data.config import default_data_dir
+    from taskmaster_dash.alerts.rules import load_rules
+    from taskmaster_dash.data.config import default_data_dir
 
     rules = {rule.name: rule for rule in load_rules()}
     reader = PrometheusReader(prometheus.url, timeout=2, cache_seconds=0)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from data.pool_health import Window
-from data.prometheus import load_promql, promql, rate_window, step_seconds
+from taskmaster_dash.data.pool_health import Window
+from taskmaster_dash.data.prometheus import load_promql, promql, rate_window, step_seconds
 
 
 def test_defaults_use_the_spec_metric_names():

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from data.db import SYSTEM_ACTOR, Actor, PoolName
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, PoolName
 
 
 def insert_error(owner_engine, message: str = "boom") -> str:

@@ -6,7 +6,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from data.migrations import HISTORY_TABLE, apply_migrations, available_migrations, repeatable_files
+from taskmaster_dash.data.migrations import (
+    HISTORY_TABLE,
+    apply_migrations,
+    available_migrations,
+    repeatable_files,
+)
 
 SPEC_TABLES = {
     "tasks": {

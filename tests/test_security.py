@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-import auth.login
-from auth.throttle import ThrottlePolicy
-from data.config import load_settings
-from data.db import SYSTEM_ACTOR
-from data.users import create_user, issue_api_key
+import taskmaster_dash.auth.login as login_module
+from taskmaster_dash.auth.throttle import ThrottlePolicy
+from taskmaster_dash.data.config import load_settings
+from taskmaster_dash.data.db import SYSTEM_ACTOR
+from taskmaster_dash.data.users import create_user, issue_api_key
 from tests.helpers import ROLE_PASSWORD, call_callback, callback_values, csrf_token, sign_in
 
 ME = "/api/v1/me"
@@ -123,7 +123,7 @@ def test_every_sign_in_gets_a_new_session_and_ends_the_one_before(dash_app, owne
 def test_a_deactivated_users_old_cookie_stays_dead_after_reactivation(
     dash_app, client_as, owner_engine
 ):
-    from pages.admin_users import ACTIONS
+    from taskmaster_dash.pages.admin_users import ACTIONS
 
     user_id, name = new_user()
     old = cookie_of(signed_in(dash_app, name))
@@ -207,13 +207,13 @@ def test_a_session_ends_after_30_days_however_busy(dash_app, clock):
 def test_session_lifetimes_read_the_environment(monkeypatch):
     monkeypatch.setenv("SESSION_IDLE_HOURS", "8")
     monkeypatch.setenv("SESSION_MAX_HOURS", "24")
-    lifetime = auth.login.session_lifetime_from_settings(load_settings())
+    lifetime = login_module.session_lifetime_from_settings(load_settings())
     assert (lifetime.idle, lifetime.maximum) == (timedelta(hours=8), timedelta(hours=24))
     monkeypatch.delenv("SESSION_IDLE_HOURS")
-    assert auth.login.session_lifetime_from_settings(load_settings()).idle == timedelta(days=7)
+    assert login_module.session_lifetime_from_settings(load_settings()).idle == timedelta(days=7)
     monkeypatch.setenv("SESSION_MAX_HOURS", "0")
     with pytest.raises(ValueError, match="SESSION_MAX_HOURS"):
-        auth.login.session_lifetime_from_settings(load_settings())
+        login_module.session_lifetime_from_settings(load_settings())
 
 
 # --- /account: your sessions, and an admin ending all of someone's ------------------------------
@@ -227,7 +227,7 @@ def account_sessions(client, app):
 
 def end_from_account(client, app, session_id):
     """Press the End button of `session_id` (a pattern-matching input, as the browser sends it)."""
-    from pages.account import END_SESSION
+    from taskmaster_dash.pages.account import END_SESSION
 
     key = next(k for k in app.callback_map if "account-sessions.children" in k)
     button = {"session": session_id, "type": END_SESSION}
@@ -314,13 +314,13 @@ def test_the_audit_log_records_sign_in_without_the_token(dash_app, owner_engine)
 def password_checks(monkeypatch):
     """Every password hash the sign-in computes: (against whose hash, which password)."""
     seen: list[str] = []
-    real = auth.login.verify_password
+    real = login_module.verify_password
 
     def counting(password_hash, password):
         seen.append(password_hash)
         return real(password_hash, password)
 
-    monkeypatch.setattr(auth.login, "verify_password", counting)
+    monkeypatch.setattr(login_module, "verify_password", counting)
     return seen
 
 
@@ -387,7 +387,7 @@ def test_a_locked_account_spends_a_hash_like_a_wrong_password(
         assert attempts_and_lock(owner_engine, user_id) == (attempt, attempt == 5)
     password_checks.clear()
     assert sign_in(client, name, ROLE_PASSWORD).status_code == 401
-    assert password_checks == [auth.login._DUMMY_HASH]  # one hash, not the user's
+    assert password_checks == [login_module._DUMMY_HASH]  # one hash, not the user's
     assert attempts_and_lock(owner_engine, user_id) == (5, True)
 
 

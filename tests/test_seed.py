@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, text
 
-from data.runtime import migrate
-from data.seed import SCALES, seed_demo_data
+from taskmaster_dash.data.runtime import migrate
+from taskmaster_dash.data.seed import SCALES, seed_demo_data
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from data.db import SYSTEM_ACTOR
-from data.users import create_user
+from taskmaster_dash.data.db import SYSTEM_ACTOR
+from taskmaster_dash.data.users import create_user
 from tests.helpers import ROLE_PASSWORD, csrf_token_in, free_port
 
 STARTUP_SECONDS = 90
@@ -74,7 +74,7 @@ def redis_url(tmp_path_factory):
 def _serve(pg_server, log: Path, **env: str) -> tuple[str, subprocess.Popen]:
     port = free_port()
     script = Path(sys.executable).with_name("taskmaster-dash")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "taskmaster_dash.cli"]
     environment = {
         **os.environ,
         "DATABASE_URL": pg_server.app_url,

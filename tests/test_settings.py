@@ -15,7 +15,7 @@ from dash.testing.wait import until
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from data.config import (
+from taskmaster_dash.data.config import (
     FALSE_WORDS,
     TRUE_WORDS,
     Settings,
@@ -23,7 +23,7 @@ from data.config import (
     load_settings,
     readme_with_table,
 )
-from data.db import PoolName
+from taskmaster_dash.data.db import PoolName
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,8 @@ def test_a_bad_value_is_refused_naming_the_variable(monkeypatch, name, value, pr
 @pytest.mark.parametrize(("name", "value", "problem"), SERVE_CASES, ids=[c[0] for c in SERVE_CASES])
 def test_a_bad_value_stops_serve_with_one_line_naming_it(tmp_path, name, value, problem):
     result = _run(
-        ["-m", "cli", "serve", "--port", str(free_port())], _environment(tmp_path, **{name: value})
+        ["-m", "taskmaster_dash.cli", "serve", "--port", str(free_port())],
+        _environment(tmp_path, **{name: value}),
     )
     assert result.returncode == 1
     assert result.stdout == ""
@@ -97,7 +98,7 @@ def test_a_bad_value_stops_serve_with_one_line_naming_it(tmp_path, name, value, 
 
 def test_a_bad_database_url_is_named_without_its_password(tmp_path):
     env = _environment(tmp_path, DATABASE_URL="mysql://app:s3cret-pw@db.example/taskmaster")
-    result = _run(["-m", "cli", "serve"], env)
+    result = _run(["-m", "taskmaster_dash.cli", "serve"], env)
     assert result.returncode == 1
     assert result.stderr == (
         "taskmaster-dash serve: error: DATABASE_URL: expected a URL starting with postgresql:// "
@@ -107,7 +108,7 @@ def test_a_bad_database_url_is_named_without_its_password(tmp_path):
 
 def test_several_bad_values_are_all_named_on_one_line(tmp_path):
     env = _environment(tmp_path, DB_POOL_MAX="lots", TRUSTED_PROXY_COUNT="-1")
-    result = _run(["-m", "cli", "serve"], env)
+    result = _run(["-m", "taskmaster_dash.cli", "serve"], env)
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     assert "DB_POOL_MAX: should be a valid integer" in line
@@ -115,7 +116,10 @@ def test_several_bad_values_are_all_named_on_one_line(tmp_path):
 
 
 def test_a_pool_minimum_above_the_maximum_is_refused(tmp_path):
-    result = _run(["-m", "cli", "serve"], _environment(tmp_path, DB_POOL_MAX="4", DB_POOL_MIN="5"))
+    result = _run(
+        ["-m", "taskmaster_dash.cli", "serve"],
+        _environment(tmp_path, DB_POOL_MAX="4", DB_POOL_MIN="5"),
+    )
     assert result.stderr == (
         "taskmaster-dash serve: error: DB_POOL_MIN: must be at most DB_POOL_MAX (4), got 5\n"
     )
@@ -123,7 +127,7 @@ def test_a_pool_minimum_above_the_maximum_is_refused(tmp_path):
 
 def test_a_bad_value_stops_demo_before_it_starts_a_database(tmp_path):
     result = _run(
-        ["-m", "cli", "demo", "--port", str(free_port())],
+        ["-m", "taskmaster_dash.cli", "demo", "--port", str(free_port())],
         _environment(tmp_path, PROMETHEUS_ENABLED="y"),
     )
     assert result.returncode == 1
@@ -142,7 +146,17 @@ def test_a_bad_value_stops_demo_before_it_starts_a_database(tmp_path):
 def test_a_bad_value_stops_gunicorn_with_one_line_and_no_traceback(tmp_path, config, workers):
     env = _environment(tmp_path, SESSION_MAX_HOURS="0")
     bind = f"127.0.0.1:{free_port()}"
-    command = ["-m", "gunicorn", "-c", config, "-w", workers, "-b", bind, "app:server"]
+    command = [
+        "-m",
+        "gunicorn",
+        "-c",
+        config,
+        "-w",
+        workers,
+        "-b",
+        bind,
+        "taskmaster_dash.app:server",
+    ]
     result = _run(command, env)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -162,7 +176,7 @@ def test_a_promql_file_that_does_not_parse_stops_serve(tmp_path, pg_server, data
         OWNER_DATABASE_URL=pg_server.owner_url,
         PROMQL_CONFIG=str(broken),
     )
-    result = _run(["-m", "cli", "serve", "--port", str(free_port())], env)
+    result = _run(["-m", "taskmaster_dash.cli", "serve", "--port", str(free_port())], env)
     assert result.returncode == 1
     assert result.stderr == (
         f"taskmaster-dash serve: error: PROMQL_CONFIG: {broken}: expected 'name: PromQL query' "
@@ -251,7 +265,7 @@ def _login_cookie(tmp_path, pg_server, **settings: str) -> str:
     )
     log = (tmp_path / f"serve-{port}.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "taskmaster_dash.cli", "serve", "--port", str(port)],
         env=env,
         cwd=ROOT,
         stdout=log,
@@ -286,7 +300,7 @@ def test_session_cookie_secure_yes_marks_the_cookie_secure(tmp_path, pg_server, 
 def test_db_pool_min_connections_are_open_after_start(
     monkeypatch, pg_server, database, owner_engine
 ):
-    from data.runtime import open_database
+    from taskmaster_dash.data.runtime import open_database
 
     monkeypatch.setenv("DATABASE_URL", pg_server.app_url)
     monkeypatch.setenv("OWNER_DATABASE_URL", pg_server.owner_url)
@@ -322,7 +336,9 @@ def test_db_pool_min_connections_are_open_after_start(
 
 def test_the_readme_configuration_table_is_generated_from_the_model():
     readme = README.read_text(encoding="utf-8")
-    assert readme_with_table(readme) == readme, "run `python -m data.config --readme`"
+    assert readme_with_table(readme) == readme, (
+        "run `python -m taskmaster_dash.data.config --readme`"
+    )
     for field in Settings.model_fields.values():
         assert f"| `{field.alias}` |" in readme
         assert field.description, f"{field.alias} has no description"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from data.users import create_user
+from taskmaster_dash.data.users import create_user
 from tests.helpers import ROLE_PASSWORD, call_callback, callback_values, sign_in
 
 
@@ -44,7 +44,7 @@ def test_wrong_password_is_refused_without_saying_which_part(dash_app, users):
 def test_five_failures_lock_the_account_even_for_the_right_password(
     dash_app, owner_engine, database
 ):
-    from data.db import SYSTEM_ACTOR
+    from taskmaster_dash.data.db import SYSTEM_ACTOR
 
     create_user(SYSTEM_ACTOR, "lock-me", "lock-me@example.com", "viewer", ROLE_PASSWORD)
     client = dash_app.server.test_client()
@@ -83,7 +83,7 @@ def test_login_refuses_an_open_redirect(dash_app, users):
 
 
 def test_deactivating_a_user_ends_their_session(dash_app, owner_engine, database):
-    from data.db import SYSTEM_ACTOR
+    from taskmaster_dash.data.db import SYSTEM_ACTOR
     from tests.helpers import signed_in_client
 
     create_user(SYSTEM_ACTOR, "short-lived", "short-lived@example.com", "viewer", ROLE_PASSWORD)

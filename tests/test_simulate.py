@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from data.db import PoolName
-from data.metrics import QUERIES_FAILED
-from data.simulate import run_workload
+from taskmaster_dash.data.db import PoolName
+from taskmaster_dash.data.metrics import QUERIES_FAILED
+from taskmaster_dash.data.simulate import run_workload
 from tests.test_cli import run_cli
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from data.db import SYSTEM_ACTOR, Database, PoolName, configure_database
-from data.embedded import preload_pg_stat_statements, start_embedded
-from data.pool_health import slow_queries
-from data.runtime import migrate
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, PoolName, configure_database
+from taskmaster_dash.data.embedded import preload_pg_stat_statements, start_embedded
+from taskmaster_dash.data.pool_health import slow_queries
+from taskmaster_dash.data.runtime import migrate
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,9 @@ def statements_database(database):
 def test_slow_queries_list_statements_by_mean_time_and_highlight_over_1s(
     dash_app, statements_database
 ):
-    from pages.pools import slow_queries_view  # the page module Dash loaded for dash_app
+    from taskmaster_dash.pages.pools import (
+        slow_queries_view,
+    )  # the page module Dash loaded for dash_app
 
     with statements_database.transaction(PoolName.WRITE, SYSTEM_ACTOR) as conn:
         conn.execute(text("SELECT pg_sleep(1.05)"))

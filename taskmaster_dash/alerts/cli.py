@@ -1,0 +1,78 @@
+"""`taskmaster-dash alerts check | run | export-prometheus` (wired into cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from taskmaster_dash.alerts.evaluator import (
+    AlertEvaluator,
+    effective_rules,
+    evaluator_from_environment,
+)
+from taskmaster_dash.alerts.rules import configured_rules, format_number, prometheus_rules_yaml
+from taskmaster_dash.data.config import load_settings
+from taskmaster_dash.data.prometheus import PrometheusReader, configure_prometheus
+
+
+def _open_with_prometheus(open_database: Callable):
+    settings = load_settings()
+    opened = open_database(settings)
+    configure_prometheus(
+        PrometheusReader(settings.prometheus_url) if settings.prometheus_enabled else None
+    )
+    return opened
+
+
+def check(evaluator: AlertEvaluator) -> list[str]:
+    """Evaluate every rule once; store the result only when no other evaluator is running."""
+    leader = evaluator.lead()
+    try:
+        results = evaluator.evaluate_once(persist=leader)
+    finally:
+        evaluator.release()
+        if evaluator.notifier is not None:  # deliver what this check sent before exiting
+            evaluator.notifier.flush(60)
+    lines = []
+    for r in results:
+        line = f"{r.rule.name:<28} {r.state:<9} {format_number(r.value):>10}"
+        lines.append(line + (f"  ({r.message})" if r.message else ""))
+    if not leader:
+        lines.append("(another evaluator is running: these results were not stored)")
+    return lines
+
+
+def run(args: argparse.Namespace, open_database: Callable) -> None:
+    if args.alerts_command == "export-prometheus":
+        rules = list(configured_rules())
+        if not args.no_overrides:
+            opened = open_database(load_settings())
+            try:
+                rules = effective_rules(opened.database, rules)
+            finally:
+                opened.close()
+        text = prometheus_rules_yaml(rules)
+        if args.output:
+            Path(args.output).write_text(text, encoding="utf-8")
+            print(f"Wrote {args.output}.")
+        else:
+            sys.stdout.write(text)
+        return
+
+    opened = _open_with_prometheus(open_database)
+    try:
+        evaluator = evaluator_from_environment(opened.database)
+        if args.alerts_command == "check":
+            print("\n".join(check(evaluator)))
+            return
+        print(
+            f"Evaluating {len(evaluator.rules)} alert rules every {evaluator.interval:g} s"
+            " (Ctrl-C stops).",
+            flush=True,
+        )
+        evaluator.run(threading.Event())
+    finally:
+        opened.close()

@@ -1,0 +1,169 @@
+"""Webhook notifications in Prometheus Alertmanager's webhook format (version 4).
+
+`WebhookNotifier.send` only puts the message on a queue; a worker thread posts it, retrying
+with exponential backoff, so a slow or dead receiver never holds up evaluation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from taskmaster_dash.alerts.rules import Rule, format_number
+
+log = logging.getLogger(__name__)
+ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "no end yet"
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def alert_labels(rule: Rule) -> dict[str, str]:
+    return {"alertname": rule.name, "severity": rule.severity, "service": "taskmaster-dash"}
+
+
+def fingerprint(labels: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def alertmanager_payload(
+    rule: Rule,
+    status: str,
+    value: float | None,
+    starts_at: datetime,
+    ends_at: datetime | None,
+    *,
+    receiver: str = "taskmaster-dash",
+    external_url: str = "",
+) -> dict[str, Any]:
+    """One alert ("firing" or "resolved") as Alertmanager would post it to a webhook."""
+    labels = alert_labels(rule)
+    annotations = {
+        "summary": rule.title,
+        "description": rule.description,
+        "runbook": rule.runbook,
+        "value": format_number(value),
+        "threshold": rule.condition,
+    }
+    base = external_url.rstrip("/")
+    return {
+        "version": "4",
+        "groupKey": f'{{}}:{{alertname="{rule.name}"}}',
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": receiver,
+        "groupLabels": {"alertname": rule.name},
+        "commonLabels": labels,
+        "commonAnnotations": annotations,
+        "externalURL": f"{base}/alerts" if base else "",
+        "alerts": [
+            {
+                "status": status,
+                "labels": labels,
+                "annotations": annotations,
+                "startsAt": _rfc3339(starts_at),
+                "endsAt": _rfc3339(ends_at) if ends_at else ZERO_TIME,
+                "generatorURL": f"{base}{rule.link}" if base else rule.link,
+                "fingerprint": fingerprint(labels),
+            }
+        ],
+    }
+
+
+class WebhookNotifier:
+    def __init__(
+        self,
+        url: str,
+        *,
+        receiver: str = "taskmaster-dash",
+        external_url: str = "",
+        max_attempts: int = 6,
+        backoff_seconds: float = 1.0,
+        timeout: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.receiver = receiver
+        self.external_url = external_url
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.timeout = timeout
+        self.delivered = 0
+        self.given_up = 0
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=1000)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="alert-webhook", daemon=True)
+        self._thread.start()
+
+    def notify(
+        self,
+        rule: Rule,
+        status: str,
+        value: float | None,
+        starts_at: datetime,
+        ends_at: datetime | None = None,
+    ) -> None:
+        payload = alertmanager_payload(
+            rule,
+            status,
+            value,
+            starts_at,
+            ends_at,
+            receiver=self.receiver,
+            external_url=self.external_url,
+        )
+        try:
+            self._queue.put_nowait(payload)
+        except queue.Full:
+            self.given_up += 1
+            log.error("alert webhook queue is full; dropped %s %s", status, rule.name)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                payload = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self._deliver(payload)
+            self._queue.task_done()
+
+    def _deliver(self, payload: dict[str, Any]) -> None:
+        for attempt in range(self.max_attempts):
+            try:
+                response = requests.post(self.url, json=payload, timeout=self.timeout)
+                if response.ok:
+                    self.delivered += 1
+                    return
+                if 400 <= response.status_code < 500 and response.status_code != 429:
+                    break  # the receiver refuses this message; retrying will not help
+                reason = f"HTTP {response.status_code}"
+            except requests.RequestException as exc:
+                reason = type(exc).__name__
+            delay = min(self.backoff_seconds * 2**attempt, 300)
+            log.warning("alert webhook %s failed (%s); retrying in %.1f s", self.url, reason, delay)
+            if self._stop.wait(delay):
+                break
+        self.given_up += 1
+        log.error("alert webhook %s: gave up on %s", self.url, payload["groupKey"])
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued message was delivered or given up (for tests and shutdown)."""
+        done = threading.Event()
+
+        def wait_for_queue() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=wait_for_queue, daemon=True).start()
+        return done.wait(timeout)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)

@@ -1,0 +1,281 @@
+"""Alert rules: the defaults in rules.yaml, parsed and validated, with the admins' overrides."""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from taskmaster_dash.data.config import load_settings
+
+DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
+SEVERITIES = ("critical", "warning")  # worst first
+COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+MAX_FOR_SECONDS = 7 * 24 * 3600
+MAX_THRESHOLD = 1e12
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+_DURATION = re.compile(r"^\s*(\d{1,7})\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_FIELDS = {
+    "name",
+    "title",
+    "severity",
+    "source",
+    "comparison",
+    "threshold",
+    "for",
+    "description",
+    "runbook",
+    "link",
+}
+
+
+class RuleError(ValueError):
+    """A rule or an edit that cannot be accepted; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    title: str
+    severity: str
+    source_kind: str  # "sql" or "promql"
+    source: str  # the named query or the PromQL expression
+    comparison: str
+    threshold: float
+    for_seconds: int
+    description: str
+    runbook: str
+    link: str
+    enabled: bool = True
+
+    def breached(self, value: float) -> bool:
+        return COMPARISONS[self.comparison](value, self.threshold)
+
+    @property
+    def condition(self) -> str:
+        return f"{self.comparison} {exact_number(self.threshold)}"
+
+
+def format_number(value: float | None) -> str:
+    """A value for people: whole numbers as such, others to four significant digits."""
+    if value is None:
+        return "—"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.4g}"
+
+
+def exact_number(value: float) -> str:
+    """A threshold exactly as entered (also valid PromQL)."""
+    return f"{value:.0f}" if float(value).is_integer() else repr(float(value))
+
+
+def parse_duration(value: Any, what: str = "for") -> int:
+    """Seconds from 90, "90", "90s", "5m", "1h", "1d"; RuleError for anything else."""
+    if isinstance(value, bool):
+        raise RuleError(f"{what}: expected a duration such as 30s, 5m or 1h, got {value!r}")
+    if isinstance(value, int):
+        seconds = value
+    else:
+        match = _DURATION.match(str(value)) if isinstance(value, str) else None
+        if not match:
+            raise RuleError(
+                f"{what}: expected a duration such as 30s, 5m or 1h, got {str(value)[:40]!r}"
+            )
+        seconds = int(match[1]) * _UNITS[match[2]]
+    if not 0 <= seconds <= MAX_FOR_SECONDS:
+        raise RuleError(f"{what}: must be between 0s and 7d, got {seconds}s")
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def parse_threshold(value: Any) -> float:
+    if isinstance(value, bool):
+        raise RuleError(f"threshold: expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RuleError(f"threshold: expected a number, got {str(value)[:40]!r}") from None
+    if not math.isfinite(number):
+        raise RuleError("threshold: must be a finite number")
+    if number < 0:
+        raise RuleError(f"threshold: must not be negative, got {format_number(number)}")
+    if number > MAX_THRESHOLD:
+        raise RuleError("threshold: too large")
+    return number
+
+
+def parse_comparison(value: Any) -> str:
+    if not isinstance(value, str) or value.strip() not in COMPARISONS:
+        shown = str(value)[:20]
+        raise RuleError(f"comparison: unknown {shown!r}; use one of {' '.join(COMPARISONS)}")
+    return value.strip()
+
+
+def _text(entry: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str:
+    value = entry.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not value.strip():
+        raise RuleError(f"{where}: {key} must be a non-empty text")
+    return " ".join(value.split())
+
+
+def parse_rule(entry: Any, index: int, sql_sources: frozenset[str]) -> Rule:
+    where = f"rule {index + 1}"
+    if not isinstance(entry, Mapping):
+        raise RuleError(f"{where}: expected a mapping of fields")
+    name = entry.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise RuleError(f"{where}: name must be letters, digits and underscores, got {name!r}")
+    where = f"rule {name}"
+    unknown = set(entry) - _FIELDS
+    if unknown:
+        raise RuleError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    severity = entry.get("severity")
+    if severity not in SEVERITIES:
+        raise RuleError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
+    source = entry.get("source")
+    if not isinstance(source, Mapping) or len(source) != 1:
+        raise RuleError(f"{where}: source must be exactly one of sql: NAME or promql: EXPR")
+    ((kind, query),) = source.items()
+    if kind not in ("sql", "promql") or not isinstance(query, str) or not query.strip():
+        raise RuleError(f"{where}: source must be exactly one of sql: NAME or promql: EXPR")
+    if kind == "sql" and query not in sql_sources:
+        raise RuleError(
+            f"{where}: unknown sql source {query!r}; known: {', '.join(sorted(sql_sources))}"
+        )
+    link = _text(entry, "link", where)
+    if not link.startswith("/"):
+        raise RuleError(f"{where}: link must be a path in the app, such as /tasks")
+    try:
+        return Rule(
+            name=name,
+            title=_text(entry, "title", where),
+            severity=severity,
+            source_kind=kind,
+            source=" ".join(query.split()),
+            comparison=parse_comparison(entry.get("comparison")),
+            threshold=parse_threshold(entry.get("threshold")),
+            for_seconds=parse_duration(entry.get("for", 0)),
+            description=_text(entry, "description", where),
+            runbook=_text(entry, "runbook", where, required=False),
+            link=link,
+        )
+    except RuleError as exc:
+        raise RuleError(f"{where}: {exc}") from None
+
+
+def load_rules(path: Path | str | None = None) -> list[Rule]:
+    """The rules in `path` (default: alerts/rules.yaml), validated; RuleError says what is wrong."""
+    from taskmaster_dash.data.alerts import SQL_SOURCES
+
+    path = Path(path or DEFAULT_RULES_FILE)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RuleError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise RuleError(f"{path}: not valid YAML: {exc}") from None
+    entries = document.get("rules") if isinstance(document, Mapping) else None
+    if not isinstance(entries, list) or not entries:
+        raise RuleError(f"{path}: expected a top-level `rules:` list")
+    rules: list[Rule] = []
+    try:
+        for index, entry in enumerate(entries):
+            rule = parse_rule(entry, index, frozenset(SQL_SOURCES))
+            if any(r.name == rule.name for r in rules):
+                raise RuleError(f"rule {rule.name}: defined twice")
+            rules.append(rule)
+    except RuleError as exc:
+        raise RuleError(f"{path}: {exc}") from None
+    return rules
+
+
+@dataclass(frozen=True)
+class Override:
+    """An admin's change to a rule, stored in the database; None fields keep the file's value."""
+
+    threshold: float | None = None
+    comparison: str | None = None
+    for_seconds: int | None = None
+    enabled: bool | None = None
+
+
+def validate_override(threshold: Any, comparison: Any, for_value: Any, enabled: Any) -> Override:
+    """The edit form's values, checked on the server; RuleError with a message otherwise."""
+    if threshold is None or (isinstance(threshold, str) and not threshold.strip()):
+        raise RuleError("threshold: a number is required")
+    if not isinstance(enabled, bool):
+        raise RuleError("enabled: expected true or false")
+    return Override(
+        threshold=parse_threshold(threshold),
+        comparison=parse_comparison(comparison),
+        for_seconds=parse_duration(for_value),
+        enabled=enabled,
+    )
+
+
+def apply_overrides(rules: list[Rule], overrides: Mapping[str, Override]) -> list[Rule]:
+    """The effective rules: each admin override wins over the file's value."""
+    effective = []
+    for rule in rules:
+        o = overrides.get(rule.name)
+        if o is not None:
+            rule = replace(
+                rule,
+                threshold=rule.threshold if o.threshold is None else o.threshold,
+                comparison=rule.comparison if o.comparison is None else o.comparison,
+                for_seconds=rule.for_seconds if o.for_seconds is None else o.for_seconds,
+                enabled=rule.enabled if o.enabled is None else o.enabled,
+            )
+        effective.append(rule)
+    return effective
+
+
+def prometheus_rules_yaml(rules: list[Rule], group: str = "taskmaster-dash") -> str:
+    """The enabled PromQL rules as a Prometheus alerting-rules file (`promtool check rules`)."""
+    entries = [
+        {
+            "alert": rule.name,
+            "expr": f"({rule.source}) {rule.condition}",
+            "for": format_duration(rule.for_seconds),
+            "labels": {"severity": rule.severity, "service": "taskmaster-dash"},
+            "annotations": {
+                "summary": rule.title,
+                "description": rule.description + " Value: {{ $value }}.",
+                "runbook": rule.runbook,
+            },
+        }
+        for rule in rules
+        if rule.source_kind == "promql" and rule.enabled
+    ]
+    header = "# Generated by `taskmaster-dash alerts export-prometheus`.\n"
+    return header + yaml.safe_dump(
+        {"groups": [{"name": group, "rules": entries}]}, sort_keys=False, width=100
+    )
+
+
+@functools.cache
+def configured_rules() -> tuple[Rule, ...]:
+    """The rules file the app uses (ALERTS_RULES_FILE, or the shipped defaults), read once."""
+    return tuple(load_rules(load_settings().alerts_rules_file))

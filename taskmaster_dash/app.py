@@ -1,0 +1,255 @@
+"""The Dash app: pages, shell, sign-in wiring and the health routes.
+
+`create_app(...)` builds it; gunicorn can serve `taskmaster_dash.app:server`, which opens the
+database from the environment on first use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+from dash import Dash, Input, Output, clientside_callback, dcc, html
+from flask import Response, jsonify, request
+from flask_wtf.csrf import generate_csrf
+
+from taskmaster_dash.alerts import banner as alert_banner  # registers the banner's callback
+from taskmaster_dash.alerts.evaluator import start_background as start_alert_evaluator
+from taskmaster_dash.alerts.rules import load_rules
+from taskmaster_dash.auth.headers import init_security_headers
+from taskmaster_dash.auth.login import LoginPolicy, init_auth
+from taskmaster_dash.auth.permissions import has_permission, signed_in_user
+from taskmaster_dash.auth.scrape import refuse_metrics_request
+from taskmaster_dash.data.config import Settings, SettingsError, load_settings
+from taskmaster_dash.data.db import Database, configure_database, get_database
+from taskmaster_dash.data.health import basic_health, detailed_health
+from taskmaster_dash.data.metrics import render_metrics
+from taskmaster_dash.data.prometheus import PrometheusReader, configure_prometheus, load_promql
+from taskmaster_dash.pages._guard import callback_failed, message_area
+from taskmaster_dash.pages._guard import install as install_input_guard
+from taskmaster_dash.pages._panels import panels_as_json
+
+ROOT = Path(__file__).resolve().parent
+
+
+def navigation() -> html.Nav:
+    """Links to every page the signed-in user may open, in each page's `order`."""
+    pages = sorted(
+        dash.page_registry.values(),
+        key=lambda p: (99 if p.get("order") is None else p["order"], p["name"]),
+    )
+    links = [
+        dcc.Link(
+            page["name"],
+            href=page["relative_path"],
+            className="nav-link",
+            id=f"nav-{page['module'].split('.')[-1]}",
+        )
+        for page in pages
+        if page.get("nav", True) and has_permission(page.get("permission"))
+    ]
+    return html.Nav(links, className="nav")
+
+
+def sign_out_form() -> html.Form:
+    """Signing out is a POST with the CSRF token: no other site can sign a user out."""
+    return html.Form(
+        [
+            dcc.Input(type="hidden", name="csrf_token", value=generate_csrf()),
+            html.Button(
+                "Sign out", type="submit", className="nav-link link-button", id="logout-link"
+            ),
+        ],
+        method="post",
+        action=dash.get_relative_path("/logout"),
+        className="sign-out",
+    )
+
+
+def shell() -> html.Div:
+    user = signed_in_user()
+    account = (
+        [
+            dcc.Link(
+                f"{user.username} ({user.record.role_name})",
+                href=dash.get_relative_path("/account"),
+                className="user-name",
+                id="user-name",
+                title="Your account",
+            ),
+            sign_out_form(),
+        ]
+        if user
+        else []
+    )
+    return html.Div(
+        [
+            dcc.Store(id="theme-store", storage_type="local"),
+            html.Header(
+                [
+                    html.A("TaskMaster Dash", href=dash.get_relative_path("/"), className="brand"),
+                    navigation(),
+                    html.Div(
+                        [
+                            html.Button(
+                                "◐",
+                                id="theme-toggle",
+                                title="Light / dark theme",
+                                className="icon-button",
+                            ),
+                            *account,
+                        ],
+                        className="header-right",
+                    ),
+                ],
+                className="header",
+            ),
+            html.Div(id="alert-banner", className="alert-banner"),
+            alert_banner.poller(),
+            message_area(),
+            alert_banner.action_form(),
+            html.Main(dash.page_container, className="main"),
+        ],
+        className="shell",
+    )
+
+
+# The theme lives in the browser (localStorage); the server keeps no per-user UI state. Every
+# AG Grid follows it through the body's data-ag-theme-mode.
+clientside_callback(
+    """function(clicks, stored) {
+        const prefersDark = window.matchMedia('(prefers-color-scheme: dark)').matches;
+        let theme = stored || (prefersDark ? 'dark' : 'light');
+        if (clicks) { theme = theme === 'dark' ? 'light' : 'dark'; }
+        document.documentElement.dataset.theme = theme;
+        document.body.dataset.agThemeMode = theme;
+        return theme;
+    }""",
+    Output("theme-store", "data"),
+    Input("theme-toggle", "n_clicks"),
+    dash.State("theme-store", "data"),
+)
+
+
+def _read_configured_files(settings: Settings) -> None:
+    """Read the files the settings name now, so a bad one stops the start, not a page."""
+    for name, path, read in (
+        ("PROMQL_CONFIG", settings.promql_config, load_promql),
+        ("ALERTS_RULES_FILE", settings.alerts_rules_file, load_rules),
+    ):
+        if path is not None:
+            try:
+                read(path)
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {' '.join(str(exc).split())}") from None
+
+
+def create_app(
+    database: Database,
+    *,
+    secret_key: str,
+    environment: str = "production",
+    login_policy: LoginPolicy | None = None,
+    prometheus: PrometheusReader | None = None,
+    metrics_token: str | None = None,
+    settings: Settings | None = None,
+) -> Dash:
+    settings = settings or load_settings()
+    _read_configured_files(settings)
+    configure_database(database)
+    configure_prometheus(prometheus)
+    if environment != "testing":
+        # keeps the analytics rollups current (tests refresh them on demand instead)
+        from taskmaster_dash.data.analytics import RollupRefresher
+
+        RollupRefresher(database).start()
+    app = Dash(
+        "taskmaster_dash",  # the package: Dash imports pages as taskmaster_dash.pages.*
+        use_pages=True,
+        pages_folder=str(ROOT / "pages"),
+        assets_folder=str(ROOT / "assets"),
+        title="TaskMaster Dash",
+        suppress_callback_exceptions=True,
+        on_error=callback_failed,  # a callback that raises answers with a message, not a 500
+    )
+    app.layout = shell
+    server = app.server
+    prefix = app.config.routes_pathname_prefix
+    init_auth(
+        server,
+        prefix=prefix,
+        secret_key=secret_key,
+        policy=login_policy or LoginPolicy.from_settings(settings),
+        settings=settings,
+    )
+    init_security_headers(server, app.csp_hashes)
+    install_input_guard(app)
+
+    @server.route(prefix + "api/v1/health")
+    def health():
+        body, status = basic_health(get_database(), environment)
+        return jsonify(body), status
+
+    @server.route(prefix + "api/v1/health/detailed")
+    def health_detailed():
+        body, status = detailed_health(get_database(), environment)
+        return jsonify(body), status
+
+    @server.route(prefix + "api/v1/analytics/<page>")
+    def analytics(page: str):
+        # Behind the sign-in gate (a session or X-API-Key); each panel checks its permission.
+        body, status = panels_as_json(page, request.args.to_dict())
+        return jsonify(body), status
+
+    # The sign-in gate lets this path through; the route checks its own bearer token or session.
+    server.config["METRICS_TOKEN"] = metrics_token
+
+    @server.route(prefix + "api/v1/metrics")
+    def metrics():
+        refusal = refuse_metrics_request(server.config.get("METRICS_TOKEN"))
+        if refusal is not None:
+            return refusal
+        body, content_type = render_metrics()
+        return Response(body, content_type=content_type)
+
+    return app
+
+
+def app_from_environment(settings: Settings | None = None) -> Dash:
+    """The app as `serve` and gunicorn run it: configuration from the environment."""
+    from taskmaster_dash.data.runtime import open_database
+
+    settings = settings or load_settings()
+    if not settings.secret_key:
+        raise SettingsError(
+            "SECRET_KEY: must be set (any long random string, the same on every worker)"
+        )
+    opened = open_database(settings)
+    app = create_app(
+        opened.database,
+        secret_key=settings.secret_key,
+        environment=settings.environment,
+        prometheus=(
+            PrometheusReader(settings.prometheus_url) if settings.prometheus_enabled else None
+        ),
+        metrics_token=settings.metrics_token,
+        settings=settings,
+    )
+    start_alert_evaluator(opened.database)  # one process at a time works (advisory lock)
+    return app
+
+
+def __getattr__(name: str):
+    # `gunicorn taskmaster_dash.app:server` builds the app on first access, not at import.
+    if name == "server":
+        try:
+            app = app_from_environment()
+        except ValueError as exc:  # a bad setting or file: one line in the log, and stop
+            try:  # gunicorn prints this one as it is and stops instead of restarting workers
+                from gunicorn.errors import AppImportError as Stop  # type: ignore[import-untyped]
+            except ImportError:
+                Stop = SystemExit
+            raise Stop(f"taskmaster-dash: {exc}") from None
+        globals()["server"] = app.server
+        return app.server
+    raise AttributeError(name)

@@ -1,0 +1,473 @@
+"""`taskmaster-dash`: serve, demo, migrate, seed-demo, create-user, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+# Only light modules at import time: `--help` and a mistyped argument answer at once. pandas,
+# SQLAlchemy and Dash are imported by the commands that use them.
+
+if TYPE_CHECKING:
+    from dash import Dash
+
+    from taskmaster_dash.data.config import Settings
+    from taskmaster_dash.data.db import Database
+    from taskmaster_dash.data.local_prometheus import LocalPrometheus
+    from taskmaster_dash.data.runtime import OpenedDatabase
+    from taskmaster_dash.data.seed import DemoLogin
+    from taskmaster_dash.data.simulate import WorkloadCounts
+
+
+class CliError(Exception):
+    """A problem to report in one line, with a non-zero exit."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not a usage dump
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {port}")
+    return port
+
+
+def _seconds(value: str) -> int:
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {value!r}") from None
+    if not 1 <= seconds <= 86_400:
+        raise argparse.ArgumentTypeError(f"duration must be 1-86400 seconds, got {seconds}")
+    return seconds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="taskmaster-dash", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = commands.add_parser(
+        "serve", help="serve the dashboard (configuration from the environment)"
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=_port, default=8050, help="port (default 8050)")
+    serve.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+
+    demo = commands.add_parser(
+        "demo", help="embedded PostgreSQL + demo data + dashboard, printing one login per role"
+    )
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=_port, default=8050)
+    demo.add_argument("--scale", choices=["small", "medium", "large"], default="small")
+    demo.add_argument(
+        "--no-prometheus",
+        action="store_true",
+        help="do not start a Prometheus even when the prometheus binary is on PATH",
+    )
+    demo.add_argument(
+        "--simulate",
+        action="store_true",
+        help="run a steady workload (new tasks, validations, errors, bursts) in the background",
+    )
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="run a steady realistic workload through the pools, as the system user",
+        description="Creates tasks, moves them along, records validation runs, logs errors, "
+        "reads and aggregates, with a few failing statements and occasional bursts, so the "
+        "dashboard's charts move. Uses the configured database (embedded when none is set).",
+    )
+    simulate.add_argument(
+        "--duration",
+        type=_seconds,
+        default=300,
+        help="stop after this many seconds (default 300, at most 86400)",
+    )
+    simulate.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between rounds (default 1.0)"
+    )
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring the database to our schema (an empty one, ours, or an original TaskMaster's)",
+        description="Applies pending migrations. On an original TaskMaster database it adopts it "
+        "in place, keeping every row, in one transaction; rows our rules would refuse stop it "
+        "before anything changes. Back up first.",
+    )
+    migrate.add_argument(
+        "--plan",
+        action="store_true",
+        help="say what the database holds and every step migrate would take; change nothing",
+    )
+
+    seed = commands.add_parser(
+        "seed-demo", help="load generated demo data (tasks, validations, errors)"
+    )
+    seed.add_argument("--scale", choices=["small", "medium", "large"], default="small")
+    seed.add_argument("--replace", action="store_true", help="delete existing task data first")
+
+    refresh = commands.add_parser(
+        "refresh-analytics", help="bring the analytics rollups up to date (the app does this)"
+    )
+    refresh.add_argument("--full", action="store_true", help="rebuild them from all rows")
+    refresh.add_argument("--hours", type=int, default=3, help="recompute the last N hours")
+
+    create = commands.add_parser("create-user", help="create a user with a role")
+    create.add_argument("--username", required=True)
+    create.add_argument("--email", required=True)
+    create.add_argument(
+        "--role", required=True, help="admin, developer, viewer, api_client, on_call, ..."
+    )
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    alerts = commands.add_parser("alerts", help="alert rules: check, run, export-prometheus")
+    alert_commands = alerts.add_subparsers(
+        dest="alerts_command", required=True, parser_class=_Parser
+    )
+    alert_commands.add_parser("check", help="evaluate every rule once; print name, state, value")
+    alert_commands.add_parser("run", help="run the alert evaluator in the foreground")
+    export = alert_commands.add_parser(
+        "export-prometheus", help="write the PromQL rules as a Prometheus alerting-rules file"
+    )
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    export.add_argument(
+        "--no-overrides",
+        action="store_true",
+        help="use rules.yaml only, without the admins' overrides (no database needed)",
+    )
+    return parser
+
+
+def _open(settings: Settings) -> OpenedDatabase:
+    from taskmaster_dash.data.db import configure_database
+    from taskmaster_dash.data.runtime import open_database
+
+    opened = open_database(settings)
+    configure_database(opened.database)
+    return opened
+
+
+def _serve(app: Dash, host: str, port: int, threads: int) -> None:
+    from waitress import serve
+
+    # Waitress would drop X-Forwarded-* before the app sees them; the app decides instead which
+    # to believe (TRUSTED_PROXY_COUNT, werkzeug's ProxyFix), the same under gunicorn.
+    serve(
+        app.server,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="taskmaster-dash",
+        clear_untrusted_proxy_headers=False,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from taskmaster_dash.app import app_from_environment
+
+    app = app_from_environment()
+    print(f"TaskMaster Dash on http://{args.host}:{args.port}", flush=True)
+    _serve(app, args.host, args.port, args.threads)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from taskmaster_dash.alerts.evaluator import start_background as start_alert_evaluator
+    from taskmaster_dash.app import create_app
+    from taskmaster_dash.data.embedded import preload_pg_stat_statements
+    from taskmaster_dash.data.prometheus import PrometheusReader
+    from taskmaster_dash.data.seed import (
+        SCALES,
+        database_has_tasks,
+        ensure_demo_logins,
+        seed_demo_data,
+    )
+
+    # The demo always runs on the embedded server: demo logins never reach a real database.
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("DB_HOST", None)
+    from taskmaster_dash.data.config import load_settings
+
+    settings = load_settings()
+    print(f"Embedded PostgreSQL data directory: {settings.pgdata}", flush=True)
+    opened = _open(settings)
+    # once: slow queries on the Pools page (the demo's database is always the embedded one)
+    if opened.embedded and preload_pg_stat_statements(opened.embedded):
+        opened.close()
+        opened = _open(settings)
+    with contextlib.ExitStack() as stack:
+        stack.callback(opened.close)
+        if not database_has_tasks(opened.owner_url):
+            print(f"Loading demo data ({args.scale})...", flush=True)
+            seed_demo_data(opened.owner_url, SCALES[args.scale])
+        logins = ensure_demo_logins(settings.data_dir)
+        secret_key = settings.secret_key or secrets.token_hex(32)
+        metrics_token = settings.metrics_token or secrets.token_urlsafe(24)
+        prometheus_url = settings.prometheus_url if settings.prometheus_enabled else None
+        if prometheus_url is None and not args.no_prometheus:
+            local = _demo_prometheus(settings, args, metrics_token)
+            if local is not None:
+                stack.callback(local.stop)
+                prometheus_url = local.url
+        app = create_app(
+            opened.database,
+            secret_key=secret_key,
+            environment="development",
+            prometheus=PrometheusReader(prometheus_url) if prometheus_url else None,
+            metrics_token=metrics_token,
+            settings=settings,
+        )
+        if args.simulate:
+            stack.callback(_background_workload(opened.database))
+        start_alert_evaluator(opened.database)
+        print(demo_logins_table(logins))
+        if not settings.secret_key:
+            print("\nSECRET_KEY was not set: generated one for this run (sessions end on restart).")
+        print(f"\nTaskMaster Dash on http://{args.host}:{args.port}  (Ctrl-C stops it)", flush=True)
+        _serve(app, args.host, args.port, 8)
+
+
+def demo_logins_table(logins: Sequence[DemoLogin]) -> str:
+    """The demo's logins under a header line: sign in with the username column."""
+    rows = [("role", "username", "password"), *((x.role, x.username, x.password) for x in logins)]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [
+        f"  {role:<{widths[0]}}  {name:<{widths[1]}}  {password}" for role, name, password in rows
+    ]
+    return "\nDemo logins (one per role; demo mode only):\n" + "\n".join(lines)
+
+
+def _demo_prometheus(
+    settings: Settings, args: argparse.Namespace, token: str
+) -> LocalPrometheus | None:
+    """Start our own Prometheus scraping the demo, or say how to get one."""
+    from taskmaster_dash.data.local_prometheus import LocalPrometheus, prometheus_binary
+
+    if prometheus_binary() is None:
+        print(
+            "\nNo `prometheus` binary on PATH, so the Pools page has no history. To add one: "
+            "`sudo apt-get install prometheus` (or put the binary from prometheus.io on PATH) "
+            "and run the demo again; or point PROMETHEUS_ENABLED/PROMETHEUS_URL at yours.",
+            flush=True,
+        )
+        return None
+    host = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address in a target needs brackets
+    server = LocalPrometheus(settings.data_dir / "prometheus", f"{host}:{args.port}", token=token)
+    try:
+        server.start()
+    except (OSError, RuntimeError) as exc:
+        print(f"\nPrometheus did not start ({exc}); continuing without it.", flush=True)
+        return None
+    print(
+        f"\nPrometheus on {server.url} (scraping the demo every 5 s; data in "
+        f"{server.directory}); the Pools page reads it.",
+        flush=True,
+    )
+    return server
+
+
+def _background_workload(database: Database) -> Callable[[], None]:
+    """Run the simulator in a daemon thread; returns the function that stops it."""
+    import threading
+
+    from taskmaster_dash.data.simulate import run_workload
+
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_workload,
+        args=(database,),
+        kwargs={"stop": stop, "interval": 2.0},
+        name="simulate",
+        daemon=True,
+    )
+    thread.start()
+    print("Simulated workload running in the background (--simulate).", flush=True)
+
+    def halt() -> None:
+        stop.set()
+        thread.join(10)
+
+    return halt
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from taskmaster_dash.data.config import load_settings
+    from taskmaster_dash.data.simulate import run_workload
+
+    opened = _open(load_settings())
+    try:
+        print(
+            f"Simulating for {args.duration} s (one round every {args.interval:g} s; "
+            "Ctrl-C stops it)...",
+            flush=True,
+        )
+
+        def report(counts: WorkloadCounts) -> None:
+            if counts.rounds % 10 == 0:
+                print(
+                    f"  {counts.rounds} rounds: {counts.tasks_created} tasks, "
+                    f"{counts.validations} validations, {counts.errors_logged} errors logged, "
+                    f"{counts.failed_statements} failed statements, {counts.bursts} bursts",
+                    flush=True,
+                )
+
+        counts = run_workload(
+            opened.database, duration=args.duration, interval=args.interval, report=report
+        )
+        print(
+            f"Done: {counts.rounds} rounds, {counts.tasks_created} tasks created, "
+            f"{counts.validations} validation runs, {counts.errors_logged} errors logged, "
+            f"{counts.failed_statements} failed statements, {counts.bursts} bursts."
+        )
+    finally:
+        opened.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from taskmaster_dash.data.config import load_settings
+    from taskmaster_dash.data.runtime import migrate, migration_plan, open_database
+
+    opened = open_database(load_settings(), run_migrations=False)
+    try:
+        if args.plan:
+            print(migration_plan(opened.owner_url))
+            return
+        applied = migrate(opened.owner_url, opened.app_url, adopt=True)
+    finally:
+        opened.close()
+    print(f"Applied {len(applied)}: {', '.join(applied)}." if applied else "Nothing to do.")
+    print("Schema is up to date.")
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> None:
+    from taskmaster_dash.data.config import load_settings
+    from taskmaster_dash.data.seed import (
+        SCALES,
+        clear_demo_data,
+        database_has_tasks,
+        seed_demo_data,
+    )
+
+    opened = _open(load_settings())
+    try:
+        if database_has_tasks(opened.owner_url):
+            if not args.replace:
+                raise CliError(
+                    "the database already has tasks; pass --replace to delete them first"
+                )
+            clear_demo_data(opened.owner_url)
+        seed_demo_data(opened.owner_url, SCALES[args.scale])
+        print(f"Demo data loaded ({args.scale}).")
+    finally:
+        opened.close()
+
+
+def cmd_refresh_analytics(args: argparse.Namespace) -> None:
+    from taskmaster_dash.data.analytics import refresh_rollups
+    from taskmaster_dash.data.config import load_settings
+
+    opened = _open(load_settings())
+    try:
+        steps = refresh_rollups(opened.database, None if args.full else max(1, args.hours))
+        print("Rollups refreshed: " + ", ".join(f"{k} {v} steps" for k, v in steps.items()))
+    finally:
+        opened.close()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise CliError("no password on standard input")
+        return password
+    password = getpass.getpass("Password: ")
+    if password != getpass.getpass("Repeat password: "):
+        raise CliError("the two passwords differ")
+    return password
+
+
+def cmd_create_user(args: argparse.Namespace) -> None:
+    from taskmaster_dash.data.db import SYSTEM_ACTOR
+    from taskmaster_dash.data.users import create_user, validate_new_user
+
+    password = _read_password(args.password_stdin)
+    validate_new_user(args.username, args.email, password)  # refuse before starting anything
+    from taskmaster_dash.data.config import load_settings
+
+    opened = _open(load_settings())
+    try:
+        user_id = create_user(SYSTEM_ACTOR, args.username, args.email, args.role, password)
+        print(f"Created user {args.username} ({args.role}), id {user_id}.")
+    finally:
+        opened.close()
+
+
+def cmd_alerts(args: argparse.Namespace) -> None:
+    from taskmaster_dash.alerts import cli as alerts_cli
+
+    alerts_cli.run(args, _open)
+
+
+COMMANDS = {
+    "serve": cmd_serve,
+    "demo": cmd_demo,
+    "migrate": cmd_migrate,
+    "seed-demo": cmd_seed_demo,
+    "refresh-analytics": cmd_refresh_analytics,
+    "create-user": cmd_create_user,
+    "alerts": cmd_alerts,
+    "simulate": cmd_simulate,
+}
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # SIGTERM (service managers, `kill`) stops as cleanly as Ctrl-C: the embedded server too.
+    signal.signal(signal.SIGTERM, _interrupt)
+    from taskmaster_dash.data.config import SettingsError, load_settings
+
+    try:  # every setting, before anything (importing the metrics reads one) starts
+        load_settings()
+    except SettingsError as exc:
+        print(f"taskmaster-dash {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from taskmaster_dash.data.db import user_message
+    from taskmaster_dash.data.users import UserInputError
+
+    try:
+        COMMANDS[args.command](args)
+    except (CliError, UserInputError, ValueError) as exc:
+        print(f"taskmaster-dash {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        print(f"taskmaster-dash {args.command}: error: {user_message(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopped.", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

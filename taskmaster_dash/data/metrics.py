@@ -1,0 +1,347 @@
+"""The app as a Prometheus target: the spec's metric names, pool gauges and histograms.
+
+Query counters and histograms are updated by SQLAlchemy events on every engine; pool gauges by
+the pools themselves (`instrumented_pool_class`), right after each checkout and return. With
+`PROMETHEUS_MULTIPROC_DIR` set (several gunicorn workers), prometheus-client keeps the values of
+every worker in that directory and `render_metrics()` adds them up: counters and query totals are
+summed over all workers (dead ones included, so they never go backwards), pool gauges are summed
+over live workers. `taskmaster_tasks_total` is counted in SQL by whichever worker is scraped.
+
+The spec names `taskmaster_db_queries_successful` / `_failed` do not end in `_total`, which
+prometheus-client reserves for counters, so they are exported as gauges that only ever grow
+(summed across workers like counters); `rate()` and `increase()` work on them as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import text
+from sqlalchemy.pool import QueuePool
+
+from taskmaster_dash.data.config import default_data_dir, load_settings
+from taskmaster_dash.data.vocabulary import TASK_STATUSES
+
+log = logging.getLogger(__name__)
+
+POOLS = ("read", "write", "analytics", "background")
+TASKS_CACHE_SECONDS = 15.0
+STARTED_AT = time.time()
+
+REGISTRY = CollectorRegistry()
+
+QUERIES_TOTAL = Counter(
+    "taskmaster_db_queries", "Queries run, per pool", ["pool"], registry=REGISTRY
+)
+QUERIES_SUCCESSFUL = Gauge(
+    "taskmaster_db_queries_successful",
+    "Queries that succeeded, per pool (only grows; a counter under the spec's name)",
+    ["pool"],
+    registry=REGISTRY,
+    multiprocess_mode="sum",
+)
+QUERIES_FAILED = Gauge(
+    "taskmaster_db_queries_failed",
+    "Queries that failed, per pool (only grows; a counter under the spec's name)",
+    ["pool"],
+    registry=REGISTRY,
+    multiprocess_mode="sum",
+)
+QUERY_DURATION = Histogram(
+    "taskmaster_db_query_duration_seconds",
+    "Time to run one query, per pool",
+    ["pool"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+CONNECTION_WAIT = Histogram(
+    "taskmaster_db_connection_wait_seconds",
+    "Time to get a connection from the pool (checkout, including pre-ping), per pool",
+    ["pool"],
+    buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+for _pool in POOLS:  # every series exists from the start, at zero
+    for _metric in (QUERIES_TOTAL, QUERIES_SUCCESSFUL, QUERIES_FAILED, QUERY_DURATION):
+        _metric.labels(_pool)
+    CONNECTION_WAIT.labels(_pool)
+
+
+def _pool_gauge(what: str, help_text: str) -> Gauge:
+    return Gauge(
+        f"taskmaster_db_pool_{what}",
+        help_text,
+        ["pool"],
+        registry=REGISTRY,
+        multiprocess_mode="livesum",
+    )
+
+
+POOL_SIZE = _pool_gauge("size", "Connections open in the pool (in use + idle)")
+POOL_IN_USE = _pool_gauge("in_use", "Connections checked out of the pool")
+POOL_IDLE = _pool_gauge("idle", "Open connections waiting in the pool")
+POOL_WAITING = _pool_gauge("waiting", "Requests waiting for a connection")
+POOL_MAX = _pool_gauge("max", "Most connections the pool may open")
+
+
+def multiprocess_dir() -> str | None:
+    directory = load_settings().prometheus_multiproc_dir
+    return str(directory) if directory else None
+
+
+class InstrumentedQueuePool(QueuePool):
+    """A QueuePool that publishes its size, use and waiters, and times each checkout."""
+
+    pool_label = "unknown"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._waiting = 0
+        self._gauge_lock = threading.Lock()
+        label = self.pool_label
+        self._in_use, self._idle, self._size, self._waiters, self._wait_time = (
+            POOL_IN_USE.labels(label),
+            POOL_IDLE.labels(label),
+            POOL_SIZE.labels(label),
+            POOL_WAITING.labels(label),
+            CONNECTION_WAIT.labels(label),
+        )
+        POOL_MAX.labels(label).set(self.size() + max(self._max_overflow, 0))
+        self.publish()
+
+    def connect(self):
+        started = time.perf_counter()
+        with self._gauge_lock:
+            self._waiting += 1
+            self._waiters.set(self._waiting)
+        try:
+            return super().connect()
+        finally:
+            with self._gauge_lock:
+                self._waiting -= 1
+            self._wait_time.observe(time.perf_counter() - started)
+            self.publish()
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def _do_return_conn(self, record) -> None:
+        super()._do_return_conn(record)
+        self.publish()
+
+    def dispose(self) -> None:
+        super().dispose()
+        self.publish()
+
+    def publish(self) -> None:
+        """Write this pool's current state to its gauges (taken under one lock, so the last
+        writer always writes the newest state)."""
+        with self._gauge_lock:
+            in_use, idle = max(self.checkedout(), 0), self.checkedin()
+            self._in_use.set(in_use)
+            self._idle.set(idle)
+            self._size.set(in_use + idle)
+            self._waiters.set(self._waiting)
+
+
+def instrumented_pool_class(pool: str) -> type[InstrumentedQueuePool]:
+    # One subclass per pool name: SQLAlchemy's recreate() (on dispose) keeps the class.
+    return type(f"InstrumentedQueuePool_{pool}", (InstrumentedQueuePool,), {"pool_label": pool})
+
+
+def record_query(pool: str, seconds: float | None, ok: bool) -> None:
+    """Count (and time, when known) one statement on `pool`; data/db.py's query events call it."""
+    QUERIES_TOTAL.labels(pool).inc()
+    (QUERIES_SUCCESSFUL if ok else QUERIES_FAILED).labels(pool).inc()
+    if seconds is not None:
+        QUERY_DURATION.labels(pool).observe(seconds)
+
+
+# --- values computed when Prometheus scrapes -------------------------------------------------
+
+
+class _TaskCounts:
+    """Tasks per status, counted in one GROUP BY over the status index, cached briefly so a
+    1 s scrape interval does not become a 1 s query interval."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._at = 0.0
+        self._counts: dict[str, int] | None = None
+
+    def get(self) -> dict[str, int] | None:
+        with self._lock:
+            if self._counts is not None and time.monotonic() - self._at < TASKS_CACHE_SECONDS:
+                return self._counts
+        counts = self._count()
+        if counts is not None:
+            with self._lock:
+                self._counts, self._at = counts, time.monotonic()
+        return counts
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts = None
+
+    @staticmethod
+    def _count() -> dict[str, int] | None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName, get_database
+
+        try:
+            database = get_database()
+            with database.transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
+                conn.execute(text("SET LOCAL statement_timeout = '2s'"))
+                rows = conn.execute(text("SELECT status, count(*) FROM tasks GROUP BY status"))
+                counts = {status: 0 for status in TASK_STATUSES}
+                counts.update({status: int(n) for status, n in rows})
+                return counts
+        except RuntimeError:  # no database in this process (e.g. a metrics-only renderer)
+            return None
+        except SQLAlchemyError as exc:
+            log.warning("taskmaster_tasks_total left out of this scrape: %s", exc)
+            return None
+
+
+TASK_COUNTS = _TaskCounts()
+
+
+def _metric_pids() -> list[psutil.Process]:
+    """The live processes that write to the multiprocess directory (or just this one)."""
+    directory = multiprocess_dir()
+    if not directory:
+        return [psutil.Process()]
+    pids = set()
+    for path in Path(directory).glob("*.db"):
+        tail = path.stem.rsplit("_", 1)[-1]
+        if tail.isdigit():
+            pids.add(int(tail))
+    processes = []
+    for pid in sorted(pids | {os.getpid()}):
+        try:
+            processes.append(psutil.Process(pid))
+        except psutil.Error:
+            continue
+    return processes
+
+
+class ScrapeTimeCollector:
+    """taskmaster_tasks_total, taskmaster_uptime_seconds, taskmaster_memory_usage_bytes."""
+
+    def collect(self):
+        counts = TASK_COUNTS.get()
+        if counts is not None:
+            tasks = GaugeMetricFamily(
+                "taskmaster_tasks_total",
+                "Tasks in each status now (all tasks, not only recent ones)",
+                labels=["status"],
+            )
+            for status, count in counts.items():
+                tasks.add_metric([status], count)
+            yield tasks
+        processes = _metric_pids()
+        started = min((_create_time(p) for p in processes), default=STARTED_AT)
+        yield GaugeMetricFamily(
+            "taskmaster_uptime_seconds",
+            "Seconds since the app's first running process started",
+            value=max(time.time() - started, 0.0),
+        )
+        memory = GaugeMetricFamily(
+            "taskmaster_memory_usage_bytes",
+            "Memory of the app's processes (summed over workers)",
+            labels=["type"],
+        )
+        rss = vms = 0
+        for process in processes:
+            try:
+                info = process.memory_info()
+            except psutil.Error:
+                continue
+            rss, vms = rss + info.rss, vms + info.vms
+        memory.add_metric(["rss"], rss)
+        memory.add_metric(["vms"], vms)
+        system = psutil.virtual_memory()
+        memory.add_metric(["system_total"], system.total)
+        memory.add_metric(["system_used"], system.total - system.available)
+        yield memory
+        yield _disk_usage()
+
+
+def _disk_usage() -> GaugeMetricFamily:
+    """The filesystem holding the data directory (the embedded database lives there)."""
+    disk = GaugeMetricFamily(
+        "taskmaster_disk_usage_bytes",
+        "Used, free (to unprivileged users, as df counts it) and total bytes of the filesystem"
+        " holding the data directory",
+        labels=["type"],
+    )
+    path = default_data_dir()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    usage = psutil.disk_usage(str(path))
+    disk.add_metric(["used"], usage.used)
+    disk.add_metric(["free"], usage.free)
+    disk.add_metric(["total"], usage.total)
+    return disk
+
+
+def _create_time(process: psutil.Process) -> float:
+    try:
+        return process.create_time() if process.pid != os.getpid() else STARTED_AT
+    except psutil.Error:
+        return STARTED_AT
+
+
+_SCRAPE_TIME = ScrapeTimeCollector()
+REGISTRY.register(_SCRAPE_TIME)
+
+
+def _publish_current_pools() -> None:
+    from taskmaster_dash.data.db import get_database
+
+    try:
+        engines = get_database().engines.values()
+    except RuntimeError:  # no database configured in this process
+        return
+    for engine in engines:
+        if isinstance(engine.pool, InstrumentedQueuePool):
+            engine.pool.publish()
+
+
+def render_metrics() -> tuple[bytes, str]:
+    """The Prometheus text format for this process, or for all workers in multiprocess mode."""
+    _publish_current_pools()
+    directory = multiprocess_dir()
+    if not directory:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)
+    registry.register(_SCRAPE_TIME)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int) -> None:
+    """For gunicorn's `child_exit` hook: drop a dead worker's live gauges (pool state)."""
+    if multiprocess_dir():
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)

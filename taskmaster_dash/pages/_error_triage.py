@@ -1,0 +1,328 @@
+"""The triage list under the error-rate charts on /errors: filters (kept in the URL), a
+server-side paged grid over error_logs, a side panel with the clicked error, and bulk
+resolve / ignore of the selected rows.
+
+`triage_section(**query)` is what pages/errors.py puts below its charts.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import dash
+import dash_ag_grid as dag
+from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from sqlalchemy.exc import SQLAlchemyError
+
+from taskmaster_dash.auth.permissions import (
+    actor_with,
+    has_permission,
+    require_permission,
+    signed_in_user,
+)
+from taskmaster_dash.data.db import user_message
+from taskmaster_dash.data.errors import (
+    ACTIONS,
+    MAX_BULK,
+    MAX_NOTE,
+    TriageRefused,
+    change_errors,
+    count_errors,
+    error_detail,
+    error_page,
+    parse_seen,
+    parse_uuid,
+)
+from taskmaster_dash.data.grid import parse_grid_request
+from taskmaster_dash.pages._admin import refresh_grid_on
+from taskmaster_dash.pages._error_panel import CHANGED, error_view, no_such_error, ok_message
+from taskmaster_dash.pages._timerange import PAGE_KEYS, ViewState, control, view_from_store
+from taskmaster_dash.pages._ui import panel_message
+
+GRID = "triage-grid"
+PANEL = "triage-panel"
+PANEL_CLOSE = "triage-panel-close"
+COUNT = "triage-count"
+MESSAGE = "triage-message"
+GRID_MESSAGE = "triage-grid-message"
+REFRESH = "triage-refresh"  # data changes -> the grid's cache is purged and the count redone
+BULK_NOTE = "triage-bulk-note"
+BULK_RESOLVE = "triage-bulk-resolve"
+BULK_IGNORE = "triage-bulk-ignore"
+BULK_INVESTIGATE = "triage-bulk-investigate"
+BULK_BUTTONS = {BULK_INVESTIGATE: "investigate", BULK_RESOLVE: "resolve", BULK_IGNORE: "ignore"}
+BULK_MESSAGE = "triage-bulk-message"
+PAGE_SIZE = 100
+
+COLUMNS = [
+    {"field": "error_severity", "headerName": "Severity", "sortable": True, "width": 105},
+    {"field": "error_code", "headerName": "Code", "width": 170},
+    {
+        "field": "error_message",
+        "headerName": "Message",
+        "flex": 1,
+        "minWidth": 240,
+        "tooltipField": "error_message",
+    },
+    {"field": "error_category", "headerName": "Category", "width": 130},
+    {"field": "service", "headerName": "Service", "width": 150},
+    {"field": "environment", "headerName": "Env", "width": 110},
+    {"field": "occurrence_count", "headerName": "Count", "sortable": True, "width": 90},
+    {"field": "first_occurred_at", "headerName": "First", "sortable": True, "width": 165},
+    {
+        "field": "last_occurred_at",
+        "headerName": "Last",
+        "sortable": True,
+        "sort": "desc",
+        "width": 165,
+    },
+    {"field": "resolution_status", "headerName": "Status", "width": 125},
+    {"field": "task", "headerName": "Task", "width": 160, "tooltipField": "task"},
+]
+
+
+LIST_KEYS = [key for key in PAGE_KEYS["errors"] if not key.charts]  # the charts' keys sit above
+
+
+def _bulk_bar() -> html.Div:
+    return html.Div(
+        [
+            dcc.Textarea(
+                id=BULK_NOTE,
+                maxLength=MAX_NOTE,
+                placeholder="One note for all selected errors (required to resolve or ignore)",
+                className="note-input",
+            ),
+            html.Button(
+                "Investigating",
+                id=BULK_INVESTIGATE,
+                className="button secondary",
+                title="Tell the others you are on the selected errors (they stay open)",
+            ),
+            html.Button("Resolve selected", id=BULK_RESOLVE, className="button"),
+            html.Button("Ignore selected", id=BULK_IGNORE, className="button secondary"),
+            html.Div(id=BULK_MESSAGE),
+        ],
+        className="bulk-bar",
+    )
+
+
+def triage_section(view: ViewState) -> html.Div:
+    """The list under the charts; it reads the page's view (range, severity, ...) and adds its
+    own keys (status, environment, search), all in the one URL."""
+    if not has_permission("errors:read"):
+        return html.Div(id="error-triage")
+    can_write = has_permission("errors:write")
+    options: dict[str, Any] = {
+        "cacheBlockSize": PAGE_SIZE,
+        "maxBlocksInCache": 50,
+        "infiniteInitialRowCount": 1,
+        "tooltipShowDelay": 400,
+        "suppressCellFocus": True,
+    }
+    if can_write:
+        # Only with something to act on; AG Grid fails on a null rowSelection, so a
+        # read-only list leaves the option out altogether.
+        options["rowSelection"] = {
+            "mode": "multiRow",
+            "checkboxes": True,
+            "headerCheckbox": False,
+            "enableClickSelection": False,
+        }
+    grid = dag.AgGrid(
+        id=GRID,
+        rowModelType="infinite",
+        columnDefs=COLUMNS,
+        defaultColDef={"sortable": False, "resizable": True, "filter": False},
+        getRowId="params.data.id",
+        dashGridOptions=options,
+        style={"height": "600px", "width": "100%"},
+        className="triage-grid",
+    )
+    return html.Div(
+        [
+            html.H2("Triage"),
+            dcc.Store(id=REFRESH),
+            dcc.Store(id=PURGED),
+            html.Div([control(key, view) for key in LIST_KEYS], className="tr-bar triage-filters"),
+            html.Div(
+                [
+                    html.Div(id=COUNT, className="triage-count"),
+                    html.Div(id=MESSAGE),
+                    html.Div(id=GRID_MESSAGE),
+                ],
+                className="triage-status-line",
+            ),
+            _bulk_bar() if can_write else None,
+            html.Div(
+                [
+                    html.Div(grid, className="triage-list"),
+                    html.Aside(id=PANEL, className="triage-panel"),
+                ],
+                className="triage-body",
+            ),
+        ],
+        id="error-triage",
+        className="error-triage",
+    )
+
+
+# -- callbacks -----------------------------------------------------------------------------
+
+# A new view or a change made here: the grid drops its cached blocks and asks again.
+PURGED = refresh_grid_on(GRID, "tr-view", REFRESH)
+
+
+@callback(
+    Output(GRID, "getRowsResponse"),
+    Output(GRID_MESSAGE, "children"),
+    Input(GRID, "getRowsRequest"),
+    State("tr-view", "data"),
+    prevent_initial_call=True,
+)
+@require_permission("errors:read")
+def rows_for_grid(request: Any, view_data: Any):
+    actor = actor_with("errors:read")
+    block = parse_grid_request(request, PAGE_SIZE)
+    flt = view_from_store(view_data).error_filter()
+    sort_model = request.get("sortModel") if isinstance(request, dict) else None
+    try:
+        rows = error_page(actor, flt, sort_model, block.start, block.end)
+    except SQLAlchemyError as exc:
+        # rowCount 1, never 0: a grid told "0 rows" never asks again after a purge.
+        return {"rowData": [], "rowCount": 1}, panel_message(
+            f"The error list could not be loaded. {user_message(exc)}"
+        )
+    # A short page is the last one: then the grid knows where the list ends. Otherwise the
+    # count stays open (None) and the grid asks for more as the user scrolls.
+    row_count = max(1, block.start + len(rows)) if len(rows) < block.end - block.start else None
+    return {"rowData": rows, "rowCount": row_count}, None
+
+
+@callback(
+    Output(COUNT, "children"),
+    Output(MESSAGE, "children"),
+    Input("tr-view", "data"),
+    Input(REFRESH, "data"),
+)
+@require_permission("errors:read")
+def count_matching(view_data: Any, _changed: Any):
+    actor = actor_with("errors:read")
+    flt = view_from_store(view_data).error_filter()
+    try:
+        count, more = count_errors(actor, flt)
+    except SQLAlchemyError as exc:
+        return "", panel_message(f"Could not count the errors. {user_message(exc)}")
+    if count == 0:
+        return "No errors match these filters.", None
+    noun = "error" if count == 1 and not more else "errors"
+    return f"{count:,}{'+' if more else ''} {noun} match.", None
+
+
+# A change made in the side panel refreshes the list too.
+clientside_callback(
+    "function(changed) { return changed; }",
+    Output(REFRESH, "data", allow_duplicate=True),
+    Input(CHANGED, "data"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output(PANEL, "children"),
+    Input(GRID, "cellClicked"),
+    prevent_initial_call=True,
+)
+@require_permission("errors:read")
+def open_side_panel(clicked: Any):
+    actor = actor_with("errors:read")
+    if not isinstance(clicked, dict) or str(clicked.get("colId", "")).startswith("ag-Grid-"):
+        raise dash.exceptions.PreventUpdate  # the selection checkbox, not the row
+    error_id = parse_uuid(clicked.get("rowId"))
+    if error_id is None:
+        return no_such_error()
+    try:
+        detail = error_detail(actor, error_id)
+    except SQLAlchemyError as exc:
+        return panel_message(f"This error could not be loaded. {user_message(exc)}")
+    if detail is None:
+        return no_such_error()
+    user = signed_in_user()
+    return html.Div(
+        [
+            html.Div(
+                [
+                    dcc.Link(
+                        "Open on its own page",
+                        href=dash.get_relative_path(f"/errors/{error_id}"),
+                        id="triage-panel-link",
+                    ),
+                    html.Button("Close", id=PANEL_CLOSE, className="button secondary"),
+                ],
+                className="panel-toolbar",
+            ),
+            error_view(detail, user is not None and user.has("errors:write")),
+        ],
+        className="panel",
+    )
+
+
+@callback(
+    Output(PANEL, "children", allow_duplicate=True),
+    Input(PANEL_CLOSE, "n_clicks"),
+    prevent_initial_call=True,
+)
+def close_side_panel(clicks: Any):
+    if not clicks:
+        raise dash.exceptions.PreventUpdate
+    return None
+
+
+@callback(
+    Output(BULK_MESSAGE, "children"),
+    Output(BULK_NOTE, "value"),
+    Output(REFRESH, "data", allow_duplicate=True),
+    Output(GRID, "deselectAll"),
+    *[Input(button, "n_clicks") for button in BULK_BUTTONS],
+    State(GRID, "selectedRows"),
+    State(BULK_NOTE, "value"),
+    prevent_initial_call=True,
+)
+@require_permission("errors:write")
+def bulk_action(*args: Any):
+    selected, note = args[len(BULK_BUTTONS) :]
+    actor = actor_with("errors:write")
+    action = BULK_BUTTONS.get(ctx.triggered_id)
+    if action is None:
+        raise dash.exceptions.PreventUpdate
+    try:
+        if not isinstance(selected, list):
+            selected = []
+        if len(selected) > MAX_BULK:
+            raise TriageRefused(f"At most {MAX_BULK} errors at once; nothing was saved.")
+        seen = [
+            parse_seen(row.get("id"), row.get("updated_at"))
+            if isinstance(row, dict)
+            else parse_seen(None, None)
+            for row in selected
+        ]
+        changed = change_errors(actor, seen, action, note)
+    except TriageRefused as exc:
+        return panel_message(str(exc)), no_update, no_update, no_update
+    except SQLAlchemyError as exc:
+        return (
+            panel_message(
+                f"The change was not saved. {user_message(exc)} Your note is kept; try again."
+            ),
+            no_update,
+            no_update,
+            no_update,
+        )
+    plural = "error" if len(changed) == 1 else "errors"
+    return (
+        ok_message(f"{len(changed)} {plural} {ACTIONS[action].label}."),
+        "",
+        {"ids": changed, "at": int(time.time() * 1000)},
+        True,
+    )

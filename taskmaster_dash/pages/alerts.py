@@ -1,0 +1,409 @@
+"""Alerts: every rule with its state, value, threshold and since when; the timeline of
+transitions, acknowledgements and silences. Each row's Acknowledge / Silence buttons (alerts:ack)
+open the shell's form from alerts/banner.py; rule editing needs alerts:manage. Both are checked
+on the server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import dash
+from dash import Input, Output, State, callback, dcc, html
+from sqlalchemy.exc import SQLAlchemyError
+
+from taskmaster_dash.alerts.banner import (
+    ACK,
+    ACTED,
+    NEEDS_ACK,
+    action_buttons,
+    fingerprint,
+    known_rule,
+)
+from taskmaster_dash.alerts.evaluator import effective_rules
+from taskmaster_dash.alerts.rules import (
+    COMPARISONS,
+    RuleError,
+    configured_rules,
+    exact_number,
+    format_duration,
+    format_number,
+    validate_override,
+)
+from taskmaster_dash.auth.permissions import (
+    actor_with,
+    has_permission,
+    require_permission,
+    signed_in_user,
+)
+from taskmaster_dash.data import alerts as store
+from taskmaster_dash.data.db import PoolName, get_database, user_message
+from taskmaster_dash.pages._panels import chart
+from taskmaster_dash.pages._timerange import key_values, search_for, write_url_from
+from taskmaster_dash.pages._ui import CHART_CONFIG, empty_figure, message, when
+
+dash.register_page(
+    __name__, path="/alerts", name="Alerts", title="Alerts · TaskMaster Dash", order=80
+)
+
+MANAGE = "alerts:manage"
+NEEDS_MANAGE = f"Editing rules needs the {MANAGE} permission."
+TIMELINE_HOURS = {1: "1h", 6: "6h", 24: "24h", 168: "7d"}
+# Worst first, so the legend reads like the banner; a state not listed here is drawn grey.
+STATE_COLOURS = {
+    "firing": "#e5484d",
+    "pending": "#f5a524",
+    "error": "#8e4ec6",
+    "no_data": "#8a94a6",
+    "disabled": "#c1c8d4",
+    "normal": "#30a46c",
+}
+
+
+def _rule_options() -> list[dict[str, str]]:
+    return [{"label": r.title, "value": r.name} for r in configured_rules()]
+
+
+def _field(label: str, control: Any) -> html.Label:
+    return html.Label([html.Span(label), control], className="form-field")
+
+
+def _edit_form() -> html.Section:
+    first = configured_rules()[0].name
+    return html.Section(
+        [
+            html.H2("Edit a rule"),
+            html.Div(
+                [
+                    _field(
+                        "Rule",
+                        dcc.Dropdown(
+                            _rule_options(), first, id="alerts-edit-rule", clearable=False
+                        ),
+                    ),
+                    _field(
+                        "Comparison",
+                        dcc.Dropdown(list(COMPARISONS), id="alerts-edit-cmp", clearable=False),
+                    ),
+                    _field("Threshold", dcc.Input(id="alerts-edit-threshold", type="text")),
+                    _field(
+                        "Pending period (30s, 5m, 1h)",
+                        dcc.Input(id="alerts-edit-for", type="text"),
+                    ),
+                    dcc.Checklist([{"label": " enabled", "value": "enabled"}], id="alerts-edit-on"),
+                    html.Button("Save rule", id="alerts-edit-save", className="button"),
+                ],
+                className="form-row",
+            ),
+        ],
+        className="panel",
+    )
+
+
+URL = "alerts-url"
+URL_WRITTEN = write_url_from(URL)
+HOURS_BY_LABEL = {label: hours for hours, label in TIMELINE_HOURS.items()}
+
+
+def layout(**query: str) -> html.Div:
+    return html.Div(
+        [
+            html.H1("Alerts"),
+            dcc.Store(id=URL),
+            dcc.Store(id=URL_WRITTEN),
+            dcc.Interval(id="alerts-refresh", interval=15_000),
+            dcc.Store(id="alerts-table-shown"),
+            html.Div(id="alerts-table"),
+            *(
+                html.P(line, className="muted", id=line_id)
+                for permission, line, line_id in (
+                    (ACK, NEEDS_ACK, "alerts-needs-ack"),
+                    (MANAGE, NEEDS_MANAGE, "alerts-needs-manage"),
+                )
+                if not has_permission(permission)
+            ),
+            _edit_form() if has_permission(MANAGE) else None,
+            # Always present: the table refreshes when it changes.
+            html.Div(id="alerts-edit-message"),
+            html.H2("Timeline"),
+            html.Label(
+                [
+                    "Range",
+                    dcc.Dropdown(
+                        id="alerts-timeline-hours",
+                        options=[
+                            {"label": f"last {label}", "value": hours}
+                            for hours, label in TIMELINE_HOURS.items()
+                        ],
+                        value=HOURS_BY_LABEL[key_values(query, "alerts")["range"] or "24h"],
+                        clearable=False,
+                        className="tr-select",
+                    ),
+                ],
+                className="tr-field timeline-range",
+            ),
+            dcc.Graph(id="alerts-timeline-chart", config=CHART_CONFIG),
+            html.Div(id="alerts-timeline"),
+        ]
+    )
+
+
+_when = partial(when, seconds=True, missing="—")
+
+
+def _row_actions(state: dict[str, Any]) -> list[str]:
+    """Firing (and failing) rules can be acknowledged; any rule silenced ahead, or unsilenced."""
+    acknowledge = ["ack"] if state.get("state") in ("firing", "error") else []
+    return [*acknowledge, "unsilence" if state.get("silenced_until") else "silence"]
+
+
+def _table(rules, states: dict[str, dict[str, Any]], can_act: bool) -> html.Table:
+    header = [
+        "Rule",
+        "Severity",
+        "State",
+        "Value",
+        "Condition",
+        "For",
+        "Since",
+        "Acknowledged",
+        "Silenced until",
+        *(["Act"] if can_act else []),
+    ]
+    body = []
+    for rule in rules:
+        s = states.get(rule.name, {})
+        state = s.get("state", "not evaluated yet")
+        ack = f"{s['ack_by']}: {s['ack_note']}" if s.get("ack_by") else ""
+        silenced = (
+            f"{_when(s['silenced_until'])} ({s['silenced_by']})" if s.get("silenced_until") else ""
+        )
+        body.append(
+            html.Tr(
+                [
+                    html.Td(
+                        [
+                            dcc.Link(rule.title, href=rule.link),
+                            html.Details(
+                                [
+                                    html.Summary("what to do"),
+                                    html.P(rule.description),
+                                    html.P(rule.runbook) if rule.runbook else None,
+                                ],
+                                className="alert-detail alert-runbook",
+                            ),
+                        ]
+                    ),
+                    html.Td(rule.severity),
+                    html.Td(
+                        [state, html.Div(s.get("message") or "", className="alert-detail")],
+                        className=f"alert-state alert-state-{state}",
+                    ),
+                    html.Td(format_number(s.get("value"))),
+                    html.Td(rule.condition + ("" if rule.enabled else " (disabled)")),
+                    html.Td(format_duration(rule.for_seconds)),
+                    html.Td(_when(s.get("since"))),
+                    html.Td(ack),
+                    html.Td(silenced),
+                    *(
+                        [html.Td(action_buttons(rule.name, "row", _row_actions(s)))]
+                        if can_act
+                        else []
+                    ),
+                ],
+                id=f"alert-row-{rule.name}",
+            )
+        )
+    return html.Table(
+        [html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(body)],
+        className="table",
+        id="alerts-rules-table",
+    )
+
+
+def _timeline(events: list[dict[str, Any]]) -> html.Table | html.Div:
+    if not events:
+        return message("No transitions yet.", "info")
+    return html.Table(
+        [
+            html.Thead(
+                html.Tr([html.Th(h) for h in ("When", "Rule", "What", "Value", "Who", "Detail")])
+            ),
+            html.Tbody(
+                [
+                    html.Tr(
+                        [
+                            html.Td(_when(e["at"])),
+                            html.Td(e["rule_name"]),
+                            html.Td(e["what"]),
+                            html.Td(format_number(e["value"])),
+                            html.Td(e["who"] or ""),
+                            html.Td(e["detail"] or ""),
+                        ]
+                    )
+                    for e in events
+                ]
+            ),
+        ],
+        className="table",
+        id="alerts-timeline-table",
+    )
+
+
+def _timeline_figure(periods: list[dict[str, Any]], titles: dict[str, str], hours: int):
+    """Each rule's states as coloured bands across the last `hours`, one legend entry per
+    state."""
+    if not periods:
+        return empty_figure("No transitions in this range.")
+    present = {p["state"] for p in periods}
+    order = [s for s in STATE_COLOURS if s in present] + sorted(present - STATE_COLOURS.keys())
+    traces = []
+    for state in order:
+        rows = [p for p in periods if p["state"] == state]
+        traces.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": state,
+                "y": [titles.get(r["rule_name"], r["rule_name"]) for r in rows],
+                "base": [r["started"].isoformat() for r in rows],
+                "x": [(r["ended"] - r["started"]).total_seconds() * 1000 for r in rows],
+                "customdata": [[_when(r["started"]), _when(r["ended"])] for r in rows],
+                "hovertemplate": f"%{{y}}: {state}<br>%{{customdata[0]}} → %{{customdata[1]}}"
+                "<extra></extra>",
+                "marker": {"color": STATE_COLOURS.get(state, "#8a94a6")},
+            }
+        )
+    figure = chart(traces, barmode="overlay")
+    now = datetime.now(UTC)
+    figure["layout"].update(
+        hovermode="closest",
+        xaxis={
+            **figure["layout"]["xaxis"],
+            "type": "date",
+            "range": [(now - timedelta(hours=hours)).isoformat(), now.isoformat()],
+        },
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+        height=max(240, 60 + 40 * len({p["rule_name"] for p in periods})),
+    )
+    return figure
+
+
+@callback(
+    Output("alerts-timeline-chart", "figure"),
+    Input("alerts-refresh", "n_intervals"),
+    Input("alerts-timeline-hours", "value"),
+)
+def refresh_timeline_chart(_tick: Any, hours: Any):
+    user = signed_in_user()
+    if user is None:
+        raise dash.exceptions.PreventUpdate
+    if type(hours) is not int or hours not in TIMELINE_HOURS:
+        hours = 24  # only a hand-made request sends anything else
+    titles = {r.name: r.title for r in configured_rules()}
+    try:
+        periods = store.state_periods(get_database(), user.actor(), list(titles), hours)
+    except SQLAlchemyError as exc:
+        return empty_figure(user_message(exc))
+    return _timeline_figure(periods, titles, hours)
+
+
+@callback(
+    Output("alerts-table", "children"),
+    Output("alerts-timeline", "children"),
+    Output("alerts-table-shown", "data"),
+    Input("alerts-refresh", "n_intervals"),
+    Input("alerts-edit-message", "children"),
+    Input(ACTED, "data"),
+    State("alerts-table-shown", "data"),
+)
+def refresh_alerts(_tick: Any, _edited: Any, _acted: Any, shown: Any):
+    # Every signed-in user may see alerts (RLS: any active user).
+    user = signed_in_user()
+    if user is None:
+        raise dash.exceptions.PreventUpdate
+    actor = user.actor()
+    database = get_database()
+    try:
+        rules = effective_rules(database, list(configured_rules()), actor, PoolName.READ)
+        states = store.alert_table(database, actor)
+        events = store.alert_history(database, actor)
+    except SQLAlchemyError as exc:
+        problem = message(user_message(exc), "error")
+        return problem, problem, None
+    can_act = user.has(ACK)
+    now = fingerprint((rules, states, events, can_act))
+    if now == shown:  # unchanged: keep the rows' buttons (see fingerprint)
+        raise dash.exceptions.PreventUpdate
+    return _table(rules, states, can_act), _timeline(events), now
+
+
+@callback(
+    Output("alerts-edit-cmp", "value"),
+    Output("alerts-edit-threshold", "value"),
+    Output("alerts-edit-for", "value"),
+    Output("alerts-edit-on", "value"),
+    Input("alerts-edit-rule", "value"),
+)
+@require_permission(MANAGE)
+def fill_edit_form(rule_name: Any):
+    try:
+        name = known_rule(rule_name)
+        rules = effective_rules(
+            get_database(), list(configured_rules()), actor_with(MANAGE), PoolName.READ
+        )
+    except (RuleError, SQLAlchemyError):
+        raise dash.exceptions.PreventUpdate from None
+    rule = next(r for r in rules if r.name == name)
+    return (
+        rule.comparison,
+        exact_number(rule.threshold),
+        format_duration(rule.for_seconds),
+        ["enabled"] if rule.enabled else [],
+    )
+
+
+@callback(
+    Output("alerts-edit-message", "children"),
+    Input("alerts-edit-save", "n_clicks"),
+    State("alerts-edit-rule", "value"),
+    State("alerts-edit-threshold", "value"),
+    State("alerts-edit-cmp", "value"),
+    State("alerts-edit-for", "value"),
+    State("alerts-edit-on", "value"),
+    prevent_initial_call=True,
+)
+@require_permission(MANAGE)
+def save_rule(_clicks, rule_name, threshold, comparison, for_value, enabled):
+    actor = actor_with(MANAGE)
+    try:
+        name = known_rule(rule_name)
+        if enabled is not None and not isinstance(enabled, list):
+            raise RuleError("enabled: expected a list")
+        edit = validate_override(threshold, comparison, for_value, "enabled" in (enabled or []))
+        store.save_override(
+            get_database(),
+            actor,
+            name,
+            edit.threshold,
+            edit.comparison,
+            edit.for_seconds,
+            edit.enabled,
+        )
+    except RuleError as exc:
+        return message(f"Not saved: {exc}.", "error")
+    except SQLAlchemyError as exc:
+        return message(user_message(exc), "error")
+    return message(
+        f"Saved {name}: {edit.comparison} {format_number(edit.threshold)} for "
+        f"{format_duration(edit.for_seconds)}, {'enabled' if edit.enabled else 'disabled'}.",
+        "success",
+    )
+
+
+@callback(Output(URL, "data"), Input("alerts-timeline-hours", "value"), prevent_initial_call=True)
+def timeline_range_in_url(hours: object) -> str:
+    """The timeline's range lives in the URL (?range=7d), written from the one view model."""
+    label = TIMELINE_HOURS.get(hours) if type(hours) is int else None
+    return search_for({"range": label}, "alerts")

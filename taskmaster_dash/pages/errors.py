@@ -1,0 +1,131 @@
+"""Errors (/errors): error rates on top (per bucket by severity, category and service, top
+errors by occurrence, unresolved over time, time to resolve), the triage list below."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import dash
+import pandas as pd
+from dash import html
+from sqlalchemy.exc import SQLAlchemyError
+
+from taskmaster_dash.auth.permissions import actor_with, has_permission
+from taskmaster_dash.data import analytics_errors as q
+from taskmaster_dash.data.errors import service_names
+from taskmaster_dash.pages._error_triage import triage_section
+from taskmaster_dash.pages._panels import (
+    Panel,
+    analytics_page,
+    bars,
+    click_to,
+    register,
+    series_figure,
+)
+from taskmaster_dash.pages._timerange import ViewState, describe
+
+PERMISSION = "errors:read"
+dash.register_page(
+    __name__,
+    path="/errors",
+    name="Errors",
+    title="Errors · TaskMaster Dash",
+    order=3,
+    permission=PERMISSION,
+)
+ERROR_CLICK = partial(click_to, "errors", step=q.STEP)
+
+
+def _per(view: ViewState) -> str:
+    return f"errors per {describe(view.window(q.STEP).bucket)}"
+
+
+def _rate_figure(frame: pd.DataFrame, view: ViewState):
+    return series_figure(frame, "bucket", "errors", "series", kind="bar", y_title=_per(view))
+
+
+def _top_figure(frame: pd.DataFrame, _view: ViewState):
+    return bars(
+        frame, "error_code", {"occurrences": "occurrences"}, horizontal=True, showlegend=False
+    )
+
+
+def _unresolved_figure(frame: pd.DataFrame, _view: ViewState):
+    return series_figure(frame, "bucket", "unresolved", "series", kind="area", y_title="unresolved")
+
+
+def _resolve_figure(frame: pd.DataFrame, _view: ViewState):
+    return series_figure(frame, "bucket", "hours", "series", y_title="mean hours to resolve")
+
+
+def rate_panel(panel_id: str, by: str, title: str, *, wide: bool = False) -> Panel:
+    return Panel(
+        panel_id,
+        title,
+        PERMISSION,
+        lambda actor, v: q.error_rate(actor, v.window(q.STEP), v.filters, by),
+        _rate_figure,
+        click=ERROR_CLICK(series_key=by),
+        value_column="errors",
+        wide=wide,
+        step=q.STEP,
+    )
+
+
+PANELS = [
+    rate_panel("errors-by-severity", "severity", "Error rate by severity", wide=True),
+    rate_panel("errors-by-category", "category", "Error rate by category"),
+    rate_panel("errors-by-service", "service", "Error rate by service"),
+    Panel(
+        "errors-top",
+        "Top errors by occurrence",
+        PERMISSION,
+        lambda actor, v: q.top_errors(actor, v.window(q.STEP), v.filters),
+        _top_figure,
+        click=ERROR_CLICK(x_key="code"),
+        value_column="occurrences",
+    ),
+    Panel(
+        "errors-unresolved",
+        "Unresolved errors over time (by severity)",
+        PERMISSION,
+        lambda actor, v: q.unresolved_over_time(actor, v.window(q.STEP), v.filters),
+        _unresolved_figure,
+        click=ERROR_CLICK(series_key="severity"),
+        value_column="unresolved",
+        step=q.STEP,
+    ),
+    Panel(
+        "errors-mttr",
+        "Mean time to resolve (errors resolved per bucket)",
+        PERMISSION,
+        lambda actor, v: q.time_to_resolve(actor, v.window(q.STEP), v.filters),
+        _resolve_figure,
+        click=ERROR_CLICK(series_key="severity"),
+        value_column="resolved",
+        step=q.STEP,
+    ),
+]
+register("errors", PANELS)
+
+
+def _service_names() -> list[str]:
+    try:
+        return service_names(actor_with(PERMISSION))
+    except SQLAlchemyError:
+        return []  # the field still takes the names in the URL
+
+
+def layout(**query: str) -> html.Div:
+    return analytics_page(
+        query,
+        permission=PERMISSION,
+        what="errors",
+        title="Errors",
+        page="errors",
+        step=q.STEP,
+        panels=PANELS,
+        section="Error rates",
+        below=[triage_section],
+        choices={"service": _service_names()} if has_permission(PERMISSION) else None,
+    )

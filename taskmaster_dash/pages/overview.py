@@ -1,0 +1,172 @@
+"""Overview: the headline figures of the TaskMaster database, each linking to its page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import dash
+from dash import Input, Output, callback, dcc, html
+from sqlalchemy.exc import SQLAlchemyError
+
+from taskmaster_dash.auth.permissions import has_permission, signed_in_user
+from taskmaster_dash.data.alerts import FiringSummary, firing_summary
+from taskmaster_dash.data.analytics import Filters, Window
+from taskmaster_dash.data.analytics_errors import STEP as ERROR_STEP
+from taskmaster_dash.data.analytics_errors import error_rate
+from taskmaster_dash.data.analytics_tasks import BACKLOG_SERIES, backlog_over_time
+from taskmaster_dash.data.analytics_tasks import STEP as TASK_STEP
+from taskmaster_dash.data.db import get_database, user_message
+from taskmaster_dash.data.overview import (
+    completed_per_day,
+    error_headline,
+    mean_validation_score,
+    task_headline,
+)
+from taskmaster_dash.pages._panels import (
+    Panel,
+    bars,
+    click_to,
+    panel_layout,
+    register,
+    series_figure,
+)
+from taskmaster_dash.pages._timerange import controls, parse_query
+from taskmaster_dash.pages._ui import panel_message, stat_card
+
+dash.register_page(__name__, path="/", name="Overview", title="Overview · TaskMaster Dash", order=0)
+
+REFRESH = "overview-refresh"
+CARDS = [
+    "ov-open-backlog",
+    "ov-completed-per-day",
+    "ov-mean-score",
+    "ov-errors-hour",
+    "ov-unresolved",
+    "ov-backlog-trend",
+    "ov-firing-alerts",
+]
+NOT_ALLOWED = "—"
+
+# The backlog and error-rate charts of /tasks and /errors, over the range picked here; a click
+# opens the matching list there.
+PANELS = [
+    Panel(
+        "ov-backlog",
+        "Open tasks over time",
+        "tasks:read",
+        lambda actor, v: backlog_over_time(actor, v.window(TASK_STEP), v.filters),
+        lambda frame, _v: series_figure(frame, "bucket", "open", "series", kind="area"),
+        click=click_to("tasks", series_key="status", series_values=BACKLOG_SERIES, step=TASK_STEP),
+        value_column="open",
+        step=TASK_STEP,
+    ),
+    Panel(
+        "ov-error-rate",
+        "Error rate by severity",
+        "errors:read",
+        lambda actor, v: error_rate(actor, v.window(ERROR_STEP), v.filters, "severity"),
+        lambda frame, _v: series_figure(frame, "bucket", "errors", "series", kind="bar"),
+        click=click_to("errors", series_key="severity", step=ERROR_STEP),
+        value_column="errors",
+        step=ERROR_STEP,
+    ),
+    Panel(
+        "ov-completed",
+        "Tasks completed per day (last 30 days)",
+        "tasks:read",
+        lambda actor, _v: completed_per_day(actor, 30),
+        lambda frame, _v: bars(frame, "day", {"completed": "completed"}, showlegend=False),
+        # a day's bar: the tasks completed that (UTC) day, in the task list on /tasks
+        click=click_to("tasks", fixed={"status": "completed"}, bucket=timedelta(days=1)),
+        value_column="completed",
+        wide=True,
+    ),
+]
+register("overview", PANELS)
+
+
+def firing_card(summary: FiringSummary) -> list:
+    """The count of firing alerts, and how many of them someone silenced or acknowledged."""
+    handled = [
+        f"{count:,} {what}"
+        for count, what in ((summary.silenced, "silenced"), (summary.acknowledged, "acknowledged"))
+        if count
+    ]
+    note = html.Div(", ".join(handled), className="stat-note") if handled else None
+    return [f"{summary.firing:,}", note]
+
+
+def backlog_change_24h(actor) -> int:
+    """Open tasks now minus open tasks 24 hours ago (from the backlog series)."""
+    frame = backlog_over_time(actor, Window.last(timedelta(hours=24), step=TASK_STEP), Filters())
+    if frame.empty:
+        return 0
+    totals = frame.groupby("bucket")["open"].sum().sort_index()
+    return int(totals.iloc[-1] - totals.iloc[0])
+
+
+def layout(**query: str) -> html.Div:
+    view = parse_query(query, "overview")
+    return html.Div(
+        [
+            html.H1("Overview"),
+            controls(view),
+            dcc.Interval(id=REFRESH, interval=60_000),
+            html.Div(
+                [
+                    stat_card("ov-open-backlog", "Open backlog", "/tasks"),
+                    stat_card("ov-backlog-trend", "Backlog change (24 h)", "/tasks?range=24h"),
+                    stat_card("ov-completed-per-day", "Completed per day (7 d)", "/tasks?range=7d"),
+                    stat_card(
+                        "ov-mean-score", "Mean validation score (7 d)", "/validations?range=7d"
+                    ),
+                    stat_card(
+                        "ov-errors-hour", "Errors in the last hour", "/errors?range=1h&status=any"
+                    ),
+                    # Triage follows the page range: the widest one lists (nearly) every open error.
+                    stat_card(
+                        "ov-unresolved", "Unresolved errors", "/errors?range=30d#error-triage"
+                    ),
+                    stat_card("ov-firing-alerts", "Firing alerts", "/alerts"),
+                ],
+                className="stat-grid",
+            ),
+            html.Div(id="ov-message"),
+            html.Div(
+                [panel_layout(p) for p in PANELS if has_permission(p.permission)],
+                className="an-grid",
+            ),
+        ]
+    )
+
+
+@callback(
+    [Output(card, "children") for card in CARDS] + [Output("ov-message", "children")],
+    Input(REFRESH, "n_intervals"),
+)
+def refresh_overview(_ticks: int | None):
+    # Each figure is checked against its own permission, on the server, before any query.
+    user = signed_in_user()
+    if user is None:
+        raise dash.exceptions.PreventUpdate
+    actor = user.actor()
+    values: list[Any] = [NOT_ALLOWED] * len(CARDS)
+    try:
+        # Every signed-in user may read alerts (the banner shows them on every page).
+        values[6] = firing_card(firing_summary(get_database(), actor))
+        if user.has("tasks:read"):
+            tasks = task_headline(actor)
+            values[0] = f"{tasks.open_backlog:,}"
+            values[1] = f"{tasks.completed_per_day:,.1f}"
+            values[5] = f"{backlog_change_24h(actor):+,}"
+        if user.has("validations:read"):
+            score = mean_validation_score(actor)
+            values[2] = "no data" if score is None else f"{score:.1f}"
+        if user.has("errors:read"):
+            errors = error_headline(actor)
+            values[3] = f"{errors.errors_last_hour:,}"
+            values[4] = f"{errors.unresolved:,}"
+    except SQLAlchemyError as exc:
+        return [*values, panel_message(user_message(exc))]
+    return [*values, None]

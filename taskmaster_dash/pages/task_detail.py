@@ -1,0 +1,224 @@
+"""One task on its own page: /tasks/<id> (linked from the task list, the lowest-scoring
+validation runs and the error detail)."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
+import dash
+from dash import dcc, html
+from sqlalchemy.exc import SQLAlchemyError
+
+from taskmaster_dash.auth.permissions import actor_with, has_permission
+from taskmaster_dash.data.db import user_message
+from taskmaster_dash.data.tasks import RECENT, TaskDetail, task_detail
+from taskmaster_dash.pages._ui import not_permitted, panel_message, when
+
+PERMISSION = "tasks:read"
+dash.register_page(
+    __name__,
+    path_template="/tasks/<task_id>",
+    name="Task",
+    title="Task · TaskMaster Dash",
+    nav=False,
+    permission=PERMISSION,
+)
+
+
+_when = partial(when, missing="—")
+
+
+def _shown(value: Any) -> str:
+    return "—" if value is None or value == "" or value == [] else str(value)
+
+
+def task_link(row: dict[str, Any]) -> dcc.Link:
+    return dcc.Link(row["title"], href=dash.get_relative_path(f"/tasks/{row['id']}"))
+
+
+def _table(header: list[str], body: list[list[Any]], table_id: str, empty: str) -> Any:
+    if not body:
+        return html.P(empty, className="muted", id=table_id)
+    return html.Table(
+        [
+            html.Thead(html.Tr([html.Th(h) for h in header])),
+            html.Tbody([html.Tr([html.Td(cell) for cell in row]) for row in body]),
+        ],
+        className="an-list",
+        id=table_id,
+    )
+
+
+def _items(values: Any) -> Any:
+    """A JSON list of requirements, criteria or files as a bullet list (anything else as text)."""
+    if isinstance(values, list) and values:
+        return html.Ul([html.Li(v if isinstance(v, str) else json.dumps(v)) for v in values])
+    return _shown(values)
+
+
+def _section(title: str, body: Any) -> html.Section:
+    return html.Section([html.H2(title), body], className="panel")
+
+
+def _overview(detail: TaskDetail) -> html.Section:
+    t = detail.task
+    pairs = [
+        ("Status", t["status"]),
+        ("Type", t["type"]),
+        ("Priority", t["priority"]),
+        ("Complexity", t["complexity_score"]),
+        ("Assigned to", _shown(t["assigned_to"])),
+        ("Tags", ", ".join(map(str, t["tags"] or [])) or "—"),
+        (
+            "Estimated / actual hours",
+            f"{_shown(t['estimated_hours'])} / {_shown(t['actual_hours'])}",
+        ),
+        ("Created", _when(t["created_at"])),
+        ("Updated", _when(t["updated_at"])),
+        ("Completed", _when(t["completed_at"])),
+        ("Parent task", task_link(detail.parent) if detail.parent else "—"),
+    ]
+    facts = html.Dl(
+        [part for label, value in pairs for part in (html.Dt(label), html.Dd(value))],
+        className="facts",
+        id="task-facts",
+    )
+    return html.Section(
+        [
+            html.P(t["description"] or "No description.", className="task-description"),
+            facts,
+            html.H3("Requirements"),
+            _items(t["requirements"]),
+            html.H3("Acceptance criteria"),
+            _items(t["acceptance_criteria"]),
+            html.H3("Affected files"),
+            _items(t["affected_files"]),
+        ],
+        className="panel",
+    )
+
+
+def _related(detail: TaskDetail) -> html.Section:
+    children = [[task_link(c), c["status"]] for c in detail.children]
+    dependencies = [[d["relation"], task_link(d), d["status"]] for d in detail.dependencies]
+    return _section(
+        "Related tasks",
+        html.Div(
+            [
+                html.H3("Child tasks"),
+                _table(["Task", "Status"], children, "task-children", "No child tasks."),
+                html.H3("Dependencies"),
+                _table(
+                    ["Relation", "Task", "Status"],
+                    dependencies,
+                    "task-dependencies",
+                    "No dependencies.",
+                ),
+            ]
+        ),
+    )
+
+
+def _workflow(detail: TaskDetail) -> html.Section:
+    body = [
+        [
+            w["workflow_id"],
+            w["step"],
+            w["status"],
+            _when(w["started_at"]),
+            _when(w["completed_at"]),
+            w["retry_count"],
+            _shown(w["error_message"]),
+        ]
+        for w in detail.workflow
+    ]
+    header = ["Workflow", "Step", "Status", "Started", "Completed", "Retries", "Error"]
+    return _section("Workflow steps", _table(header, body, "task-workflow", "No workflow steps."))
+
+
+def _contexts(detail: TaskDetail) -> html.Section:
+    body = [
+        [
+            c["context_type"],
+            _when(c["created_at"]),
+            html.Pre(json.dumps(c["context_data"], indent=2, default=str), className="code-block"),
+        ]
+        for c in detail.contexts
+    ]
+    return _section(
+        f"Contexts (newest {RECENT})",
+        _table(["Type", "Added", "Data"], body, "task-contexts", "No contexts."),
+    )
+
+
+def _validations(detail: TaskDetail) -> html.Section:
+    body = [
+        [
+            v["validation_type"],
+            v["validation_status"],
+            _shown(v["validation_score"]),
+            _shown(v["execution_time_ms"]),
+            v["retry_count"],
+            _shown(v["claude_code_version"]),
+            _when(v["created_at"]),
+        ]
+        for v in detail.validations
+    ]
+    header = ["Type", "Status", "Score", "Time (ms)", "Retries", "Claude Code", "Run"]
+    return _section(
+        f"Validation runs (newest {RECENT})",
+        _table(header, body, "task-validations", "No validation runs."),
+    )
+
+
+def _errors(detail: TaskDetail) -> html.Section:
+    body = [
+        [
+            e["error_severity"],
+            dcc.Link(e["error_code"], href=dash.get_relative_path(f"/errors/{e['id']}")),
+            e["error_message"],
+            e["resolution_status"],
+            _when(e["last_occurred_at"]),
+        ]
+        for e in detail.errors
+    ]
+    header = ["Severity", "Code", "Message", "Status", "Last seen"]
+    return _section(
+        f"Errors (most recent {RECENT})",
+        _table(header, body, "task-errors", "No errors linked to this task."),
+    )
+
+
+def layout(task_id: str | None = None, **_query: str) -> html.Div:
+    if not has_permission(PERMISSION):
+        return not_permitted("tasks")
+    back = dcc.Link("← Tasks", href=dash.get_relative_path("/tasks"), className="back-link")
+    try:
+        detail = task_detail(actor_with(PERMISSION), task_id or "")
+    except SQLAlchemyError as exc:
+        return html.Div(
+            [back, panel_message(f"This task could not be loaded. {user_message(exc)}")]
+        )
+    if detail is None:
+        return html.Div(
+            [
+                back,
+                html.Div(
+                    [
+                        html.H2("No such task"),
+                        html.P("There is no task with that id, or you may not see it."),
+                    ],
+                    className="panel",
+                    id="no-such-task",
+                ),
+            ]
+        )
+    # Validation runs and errors need their own read permission (RLS would return none anyway).
+    sections = [_overview(detail), _related(detail), _workflow(detail), _contexts(detail)]
+    if has_permission("validations:read"):
+        sections.append(_validations(detail))
+    if has_permission("errors:read"):
+        sections.append(_errors(detail))
+    return html.Div([back, html.H1(detail.task["title"], id="task-title"), *sections])
