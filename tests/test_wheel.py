@@ -4,6 +4,7 @@ a directory outside the checkout."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -124,13 +125,13 @@ def test_migrate_from_the_wheel_applies_every_shipped_migration(migrated):
     assert again.splitlines()[0] == "Nothing to do."
 
 
-@pytest.fixture
-def served(installed, migrated) -> Iterator[str]:
-    env, _outputs = migrated
-    port = free_port()
+@contextlib.contextmanager
+def answering(
+    command: list[str | Path], env: dict[str, str], cwd: Path, port: int
+) -> Iterator[str]:
+    """`command` started, once /api/v1/health answers 200 on `port`; stopped afterwards."""
     process = subprocess.Popen(
-        [installed.venv / "bin" / "taskmaster-dash", "serve", "--port", str(port)],
-        env=env, cwd=installed.elsewhere,
+        [str(c) for c in command], env=env, cwd=cwd,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -138,10 +139,10 @@ def served(installed, migrated) -> Iterator[str]:
     def answers() -> bool:
         if process.poll() is not None:
             assert process.stderr is not None
-            raise AssertionError(f"serve exited: {process.stderr.read()[-2000:]}")
+            raise AssertionError(f"{command[0]} exited: {process.stderr.read()[-2000:]}")
         try:
             return requests.get(f"{base}/api/v1/health", timeout=2).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or the worker still booting
             return False
 
     try:
@@ -152,10 +153,26 @@ def served(installed, migrated) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def test_serve_from_the_wheel_answers_with_its_assets(served):
-    assert requests.get(f"{served}/api/v1/health", timeout=10).json()["status"] == "healthy"
-    assert requests.get(f"{served}/login", timeout=10).status_code == 200
-    # the assets come from site-packages (the checkout is out of the venv's sight)
-    for asset in sorted((PACKAGE / "assets").rglob("*.*")):
-        response = requests.get(f"{served}/assets/{asset.relative_to(PACKAGE / 'assets')}")
-        assert response.status_code == 200 and response.content == asset.read_bytes(), asset
+def test_serve_from_the_wheel_answers_with_its_assets(installed, migrated):
+    env, _outputs = migrated
+    port = free_port()
+    serve = [installed.venv / "bin" / "taskmaster-dash", "serve", "--port", str(port)]
+    with answering(serve, env, installed.elsewhere, port) as base:
+        assert requests.get(f"{base}/api/v1/health", timeout=10).json()["status"] == "healthy"
+        assert requests.get(f"{base}/login", timeout=10).status_code == 200
+        # the assets come from site-packages (the checkout is out of the venv's sight)
+        for asset in sorted((PACKAGE / "assets").rglob("*.*")):
+            response = requests.get(f"{base}/assets/{asset.relative_to(PACKAGE / 'assets')}")
+            assert response.status_code == 200 and response.content == asset.read_bytes(), asset
+
+
+def test_the_production_command_runs_from_the_wheel(installed, migrated):
+    # the README's gunicorn command, with the settings module shipped in the package
+    env, _outputs = migrated
+    port = free_port()
+    gunicorn = [
+        installed.venv / "bin" / "gunicorn", "-c", "python:taskmaster_dash.gunicorn_conf",
+        "-w", "1", "-b", f"127.0.0.1:{port}", "taskmaster_dash.app:server",
+    ]  # fmt: skip
+    with answering(gunicorn, env, installed.elsewhere, port) as base:
+        assert requests.get(f"{base}/api/v1/health", timeout=10).json()["status"] == "healthy"
