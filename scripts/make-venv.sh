@@ -7,6 +7,12 @@ set -euo pipefail
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
+if [ -L "$VENV" ]; then
+  # A venv shared with another checkout (a git worktree): installing would point its editable
+  # install at this checkout, under the other one's feet.
+  echo "make setup: $VENV links to $(readlink -f "$VENV"), another checkout's venv; left as it is" >&2
+  exit 0
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   if ! "$PYTHON" -m venv "$VENV" >/dev/null 2>&1; then
     rm -rf "$VENV"
