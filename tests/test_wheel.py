@@ -146,7 +146,7 @@ def answering(
             return False
 
     try:
-        until(answers, timeout=60, poll=0.2)
+        until(answers, timeout=120, poll=0.2)  # a loaded machine takes its time to import Dash
         yield base
     finally:
         process.terminate()
