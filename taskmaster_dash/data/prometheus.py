@@ -21,6 +21,7 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3.util.retry import Retry
 
 from taskmaster_dash.data.config import load_settings
+from taskmaster_dash.resources import shipped
 
 MAX_POINTS = 1000
 
@@ -138,7 +139,7 @@ def get_prometheus() -> PrometheusReader | None:
 
 # --- the PromQL behind the panels (data/promql.yaml, overridable with PROMQL_CONFIG) ---------
 
-DEFAULT_PROMQL_FILE = Path(__file__).resolve().parent / "promql.yaml"
+DEFAULT_PROMQL_FILE = shipped("data", "promql.yaml")
 
 
 def load_promql(path: str | Path | None = None) -> dict[str, str]:

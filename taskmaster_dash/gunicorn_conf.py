@@ -1,0 +1,25 @@
+"""gunicorn settings, shipped in the package so an installed wheel has them:
+`gunicorn -c python:taskmaster_dash.gunicorn_conf -w 2 -b 0.0.0.0:8050 taskmaster_dash.app:server`
+(in a checkout, `-c gunicorn.conf.py` reads the same).
+
+With PROMETHEUS_MULTIPROC_DIR set (an empty directory, wiped at each deploy), every worker writes
+its metrics there and any worker answers /api/v1/metrics with the sum; this hook drops a dead
+worker's live gauges (pool state) while keeping its counts.
+"""
+
+
+def child_exit(server, worker):  # gunicorn's hook signature
+    from taskmaster_dash.data.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
+
+
+def on_starting(server):
+    """Check every setting once, in the master, before a worker imports the app: a bad value
+    stops gunicorn with one line naming it."""
+    from taskmaster_dash.data.config import SettingsError, load_settings
+
+    try:
+        load_settings()
+    except SettingsError as exc:
+        raise SystemExit(f"taskmaster-dash: {exc}") from None
