@@ -127,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--full", action="store_true", help="rebuild them from all rows")
     refresh.add_argument("--hours", type=int, default=3, help="recompute the last N hours")
 
+    group = commands.add_parser(
+        "group-errors",
+        help="fold error rows written before grouping into one group per fingerprint",
+        description="Folds rows without a fingerprint (demo data, an adopted database) into "
+        "groups: counts summed, first/last seen kept, each folded row kept in the group's "
+        "history. Runs in batches; an interrupted run continues where it stopped.",
+    )
+    group.add_argument("--batch", type=int, default=5_000, help="rows per transaction")
+
     create = commands.add_parser("create-user", help="create a user with a role")
     create.add_argument("--username", required=True)
     create.add_argument("--email", required=True)
@@ -390,6 +399,38 @@ def cmd_refresh_analytics(args: argparse.Namespace) -> None:
         opened.close()
 
 
+def cmd_group_errors(args: argparse.Namespace) -> None:
+    from sqlalchemy import create_engine
+
+    from taskmaster_dash.data.config import load_settings
+    from taskmaster_dash.data.error_grouping import GroupingReport, group_errors
+
+    if args.batch < 1:
+        raise CliError("--batch must be at least 1")
+
+    def progress(report: GroupingReport) -> None:
+        print(
+            f"\r  batch {report.batches}: {report.rows_seen:,} rows, {report.rows_folded:,} folded",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    opened = _open(load_settings())
+    engine = create_engine(opened.owner_url)
+    try:
+        report = group_errors(engine, args.batch, progress)
+    finally:
+        engine.dispose()
+        opened.close()
+    if report.batches:
+        print(file=sys.stderr)
+    print(
+        f"Grouped {report.rows_seen:,} rows: {report.rows_folded:,} folded into "
+        f"{len(report.groups_touched):,} groups."
+    )
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -431,6 +472,7 @@ COMMANDS = {
     "seed-demo": cmd_seed_demo,
     "refresh-analytics": cmd_refresh_analytics,
     "create-user": cmd_create_user,
+    "group-errors": cmd_group_errors,
     "alerts": cmd_alerts,
     "simulate": cmd_simulate,
 }

@@ -165,13 +165,13 @@ def _newest(column: str) -> str:
 _OCCURRENCE_SET = ",\n    ".join(
     [
         "occurrence_count = error_logs.occurrence_count + 1",
-        "last_occurred_at = GREATEST(error_logs.last_occurred_at, CAST(:occurred_at AS timestamptz))",
-        "first_occurred_at = LEAST(error_logs.first_occurred_at, CAST(:occurred_at AS timestamptz))",
+        "last_occurred_at = GREATEST(error_logs.last_occurred_at, CAST(:occurred_at AS timestamptz))",  # noqa: E501
+        "first_occurred_at = LEAST(error_logs.first_occurred_at, CAST(:occurred_at AS timestamptz))",  # noqa: E501
         *(_newest(column) for column in CONTEXT_COLUMNS),
     ]
 )
-_REGRESSION_SET = """resolution_status = 'unresolved', regressed_at = CAST(:occurred_at AS timestamptz),
-    resolved_at = NULL, resolved_by = NULL"""
+_REGRESSION_SET = """resolution_status = 'unresolved',
+    regressed_at = CAST(:occurred_at AS timestamptz), resolved_at = NULL, resolved_by = NULL"""
 
 # The hourly and version counts of the row the first CTE `g` returned, in the same statement.
 _SIDE_COUNTS = """,
@@ -336,7 +336,7 @@ def update_escalation(
         return False
     since = max(_hour(row.first_occurred_at), hour - timedelta(hours=BASELINE_HOURS))
     hours = max(0, int((hour - since).total_seconds() // 3600))
-    buckets = dict(
+    buckets: dict[datetime, int] = dict(
         conn.execute(
             text(
                 "SELECT bucket, occurrences FROM error_occurrence_hourly "
