@@ -440,6 +440,7 @@ def _uniform_errors(response: Response) -> Response:
 # The resource modules whose routes make up the API (each registers on import).
 RESOURCE_MODULES: list[str] = [
     "taskmaster_dash.api.tasks",
+    "taskmaster_dash.api.errors",
     "taskmaster_dash.api.openapi",
 ]
 
