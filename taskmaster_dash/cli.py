@@ -224,6 +224,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         if not database_has_tasks(opened.owner_url):
             print(f"Loading demo data ({args.scale})...", flush=True)
             seed_demo_data(opened.owner_url, SCALES[args.scale])
+        _group_demo_errors(opened.owner_url)
         logins = ensure_demo_logins(settings.data_dir)
         secret_key = settings.secret_key or secrets.token_hex(32)
         metrics_token = settings.metrics_token or secrets.token_urlsafe(24)
@@ -249,6 +250,21 @@ def cmd_demo(args: argparse.Namespace) -> None:
             print("\nSECRET_KEY was not set: generated one for this run (sessions end on restart).")
         print(f"\nTaskMaster Dash on http://{args.host}:{args.port}  (Ctrl-C stops it)", flush=True)
         _serve(app, args.host, args.port, 8)
+
+
+def _group_demo_errors(owner_url: str) -> None:
+    """The seed writes one row per burst of an error: fold them into groups (once)."""
+    from sqlalchemy import create_engine
+
+    from taskmaster_dash.data.error_grouping import group_errors, has_ungrouped_errors
+
+    engine = create_engine(owner_url)
+    try:
+        if has_ungrouped_errors(engine):
+            report = group_errors(engine)
+            print(f"Grouped {report.rows_seen:,} demo errors by fingerprint.", flush=True)
+    finally:
+        engine.dispose()
 
 
 def demo_logins_table(logins: Sequence[DemoLogin]) -> str:

@@ -208,6 +208,13 @@ def group_batch(conn: Connection, batch: int = DEFAULT_BATCH, after: str = _STAR
     return Batch(len(rows), len(pairs), {str(t) for t in names}, str(rows[-1].id))
 
 
+def has_ungrouped_errors(owner_engine: Engine) -> bool:
+    with owner_engine.connect() as conn:
+        return bool(
+            conn.scalar(text("SELECT EXISTS (SELECT 1 FROM error_logs WHERE fingerprint IS NULL)"))
+        )
+
+
 def group_errors(
     owner_engine: Engine,
     batch: int = DEFAULT_BATCH,
