@@ -99,16 +99,17 @@ def get_error(
         return detail
 
 
+_AS_TEXT = ("id", "task_id", "validation_result_id", "workflow_state_id", "ip_address")
+_NOT_SHOWN = ("hour_count", "spike_limit", "created")
+
+
 def record_error(actor: Actor, event: ErrorEvent) -> tuple[IngestResult, dict[str, Any]]:
-    """Record one occurrence (data/error_ingest.py) and read back its group."""
+    """Record one occurrence (data/error_ingest.py); the group's row as ERROR_SELECT gives it,
+    from the ingest statement itself (no second read)."""
     with get_database().transaction(PoolName.WRITE, actor) as conn:
         result = ingest_error(conn, event)
-        row = (
-            conn.execute(
-                text(f"SELECT {ERROR_SELECT} FROM error_logs WHERE id = CAST(:id AS uuid)"),
-                {"id": result.error_id},
-            )
-            .mappings()
-            .one()
-        )
-        return result, dict(row)
+    row = {k: v for k, v in result.row.items() if k not in _NOT_SHOWN}
+    for key in _AS_TEXT:
+        row[key] = None if row[key] is None else str(row[key])
+    row["escalating"] = row["escalating_since"] is not None
+    return result, row

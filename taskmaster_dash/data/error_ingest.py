@@ -124,6 +124,7 @@ class IngestResult:
     resolution_status: str
     fingerprint: str
     escalating: bool
+    row: dict[str, Any] = field(repr=False)  # the group's row after this occurrence
 
 
 def _hour(at: datetime) -> datetime:
@@ -190,8 +191,9 @@ v AS (
         occurrences = error_group_versions.occurrences + 1,
         first_seen_at = LEAST(error_group_versions.first_seen_at, EXCLUDED.first_seen_at),
         last_seen_at = GREATEST(error_group_versions.last_seen_at, EXCLUDED.last_seen_at))
-SELECT g.id, g.occurrence_count, g.resolution_status, g.created,
-       (SELECT occurrences FROM h) AS hour_count
+SELECT g.*, (SELECT occurrences FROM h) AS hour_count,
+       (SELECT l.spike_limit FROM error_escalation_limits l
+        WHERE l.error_id = g.id AND l.bucket = CAST(:bucket AS timestamptz)) AS spike_limit
 FROM g"""
 
 _INSERT_COLUMNS = (
@@ -211,7 +213,7 @@ _INSERT = (
     + ", ".join(_param(c) for c in _INSERT_COLUMNS)
     + ", CAST(:occurred_at AS timestamptz), CAST(:occurred_at AS timestamptz))\n"
     + f"ON CONFLICT (fingerprint) WHERE {_OPEN} DO UPDATE SET\n    {_OCCURRENCE_SET}\n"
-    + "RETURNING id, occurrence_count, resolution_status, (xmax = 0) AS created)"
+    + "RETURNING *, (xmax = 0) AS created)"
     + _SIDE_COUNTS
 )
 
@@ -220,7 +222,7 @@ def _count_on(conn: Connection, where: str, params: dict[str, Any], *, regress: 
     extra = f",\n    {_REGRESSION_SET}" if regress else ""
     sql = (
         f"WITH g AS (\nUPDATE error_logs SET\n    {_OCCURRENCE_SET}{extra}\nWHERE {where}\n"
-        "RETURNING id, occurrence_count, resolution_status, false AS created)" + _SIDE_COUNTS
+        "RETURNING *, false AS created)" + _SIDE_COUNTS
     )
     return conn.execute(text(sql), params).one_or_none()
 
@@ -280,25 +282,54 @@ def ingest_error(
     at = event.occurred_at or (now or (lambda: datetime.now(UTC)))()
     fp = event.group_fingerprint()
     params = _params(event, fp, at)
-    for attempt in range(_MAX_ATTEMPTS):
+    # The common case first, without a savepoint: one statement for a known open group.
+    found = _count_on(conn, f"fingerprint = :fingerprint AND {_OPEN}", params)
+    outcome = Outcome.GROUPED
+    attempt = 0
+    while found is None:
+        attempt += 1
+        if attempt > _MAX_ATTEMPTS:
+            raise RuntimeError("the error's group kept changing while recording it; try again")
         savepoint = conn.begin_nested()
         try:
-            row, outcome = _ingest_once(conn, params)
+            found, outcome = _ingest_once(conn, params)
         except IntegrityError as exc:
             # A regression met a group opened meanwhile: count on that one instead.
             savepoint.rollback()
-            if not isinstance(exc.orig, UniqueViolation) or attempt == _MAX_ATTEMPTS - 1:
+            if not isinstance(exc.orig, UniqueViolation):
                 raise
+            found = None
             continue
-        if row is None:  # the group's status changed between our reads: look again
+        if found is None:  # the group's status changed between our reads: look again
             savepoint.rollback()
             continue
         savepoint.commit()
-        escalating = update_escalation(conn, str(row.id), at, hour_count=row.hour_count)
-        return IngestResult(
-            str(row.id), outcome, row.occurrence_count, row.resolution_status, fp, escalating
-        )
-    raise RuntimeError("the error's group kept changing while recording it; try again")
+    row = dict(found._mapping)
+    escalating = _judge(conn, row, at)
+    if escalating != (row["escalating_since"] is not None):
+        row["escalating_since"] = at if escalating else None
+    return IngestResult(
+        str(row["id"]),
+        outcome,
+        row["occurrence_count"],
+        row["resolution_status"],
+        fp,
+        escalating,
+        row,
+    )
+
+
+def _judge(conn: Connection, row: dict[str, Any], at: datetime) -> bool:
+    """Escalation after one occurrence, usually without a query: the hour's count against the
+    limit stored for this hour; a new limit is computed once per group and hour."""
+    count, limit = row["hour_count"], row["spike_limit"]
+    marked = row["escalating_since"] is not None
+    if not marked and count <= ESCALATION_FLOOR:
+        return False
+    if limit is not None and (marked or count <= limit):
+        # Unmarking waits for the next hour's first judgement (or refresh_escalation).
+        return marked
+    return update_escalation(conn, str(row["id"]), at)
 
 
 # --- Escalation ------------------------------------------------------------------------------
@@ -316,11 +347,9 @@ def spike_limit(counts: Sequence[int], hours: int) -> float:
     return max(float(floor), mean + ESCALATION_K * math.sqrt(variance), 2 * mean)
 
 
-def update_escalation(
-    conn: Connection, error_id: str, now: datetime, *, hour_count: int | None = None
-) -> bool:
-    """Mark or unmark one open group as escalating at `now`; returns whether it is. Cheap when
-    the hour's count is under every possible limit (most occurrences)."""
+def update_escalation(conn: Connection, error_id: str, now: datetime) -> bool:
+    """Judge one group at `now` from its hourly counts: mark or unmark it as escalating, store
+    the hour's limit, and return whether it is escalating."""
     hour = _hour(now)
     row = conn.execute(
         text(
@@ -332,8 +361,6 @@ def update_escalation(
     if row is None:
         return False
     is_open = row.resolution_status in OPEN_STATUSES
-    if hour_count is not None and hour_count <= ESCALATION_FLOOR and row.escalating_since is None:
-        return False
     since = max(_hour(row.first_occurred_at), hour - timedelta(hours=BASELINE_HOURS))
     hours = max(0, int((hour - since).total_seconds() // 3600))
     buckets: dict[datetime, int] = dict(
@@ -354,6 +381,14 @@ def update_escalation(
         [n for b, n in buckets.items() if b < hour - timedelta(hours=1)], max(0, hours - 1)
     )
     spiking = is_open and (current > limit or previous > previous_limit)
+    conn.execute(
+        text(
+            "INSERT INTO error_escalation_limits (error_id, bucket, spike_limit)"
+            " VALUES (CAST(:id AS uuid), :hour, :limit) ON CONFLICT (error_id) DO UPDATE"
+            " SET bucket = EXCLUDED.bucket, spike_limit = EXCLUDED.spike_limit"
+        ),
+        {"id": error_id, "hour": hour, "limit": limit},
+    )
     if spiking and row.escalating_since is None:
         conn.execute(
             text("UPDATE error_logs SET escalating_since = :now WHERE id = CAST(:id AS uuid)"),
