@@ -213,6 +213,7 @@ _INSERT = (
     + ", ".join(_param(c) for c in _INSERT_COLUMNS)
     + ", CAST(:occurred_at AS timestamptz), CAST(:occurred_at AS timestamptz))\n"
     + f"ON CONFLICT (fingerprint) WHERE {_OPEN} DO UPDATE SET\n    {_OCCURRENCE_SET}\n"
+    + "WHERE error_occurrence_mark()\n"
     + "RETURNING *, (xmax = 0) AS created)"
     + _SIDE_COUNTS
 )
@@ -221,7 +222,8 @@ _INSERT = (
 def _count_on(conn: Connection, where: str, params: dict[str, Any], *, regress: bool = False):
     extra = f",\n    {_REGRESSION_SET}" if regress else ""
     sql = (
-        f"WITH g AS (\nUPDATE error_logs SET\n    {_OCCURRENCE_SET}{extra}\nWHERE {where}\n"
+        f"WITH g AS (\nUPDATE error_logs SET\n    {_OCCURRENCE_SET}{extra}\n"
+        f"WHERE {where} AND error_occurrence_mark()\n"
         "RETURNING *, false AS created)" + _SIDE_COUNTS
     )
     return conn.execute(text(sql), params).one_or_none()
@@ -256,10 +258,11 @@ def _on_closed_group(conn: Connection, params: dict[str, Any], row: Any, hops: i
     return _count_on(conn, where, {**same, "status": status}), Outcome.GROUPED
 
 
-def _ingest_once(conn: Connection, params: dict[str, Any]):
-    found = _count_on(conn, f"fingerprint = :fingerprint AND {_OPEN}", params)
-    if found is not None:
-        return found, Outcome.GROUPED
+def _ingest_once(conn: Connection, params: dict[str, Any], *, look_for_open: bool = True):
+    if look_for_open:
+        found = _count_on(conn, f"fingerprint = :fingerprint AND {_OPEN}", params)
+        if found is not None:
+            return found, Outcome.GROUPED
     closed = conn.execute(
         text(
             "SELECT id, resolution_status, metadata->>'duplicate_of' AS duplicate_of "
@@ -292,7 +295,8 @@ def ingest_error(
             raise RuntimeError("the error's group kept changing while recording it; try again")
         savepoint = conn.begin_nested()
         try:
-            found, outcome = _ingest_once(conn, params)
+            # (the first attempt has just looked for an open group)
+            found, outcome = _ingest_once(conn, params, look_for_open=attempt > 1)
         except IntegrityError as exc:
             # A regression met a group opened meanwhile: count on that one instead.
             savepoint.rollback()
@@ -391,12 +395,18 @@ def update_escalation(conn: Connection, error_id: str, now: datetime) -> bool:
     )
     if spiking and row.escalating_since is None:
         conn.execute(
-            text("UPDATE error_logs SET escalating_since = :now WHERE id = CAST(:id AS uuid)"),
+            text(
+                "UPDATE error_logs SET escalating_since = :now"
+                " WHERE id = CAST(:id AS uuid) AND error_occurrence_mark()"
+            ),
             {"now": now, "id": error_id},
         )
     elif not spiking and row.escalating_since is not None:
         conn.execute(
-            text("UPDATE error_logs SET escalating_since = NULL WHERE id = CAST(:id AS uuid)"),
+            text(
+                "UPDATE error_logs SET escalating_since = NULL"
+                " WHERE id = CAST(:id AS uuid) AND error_occurrence_mark()"
+            ),
             {"id": error_id},
         )
     return spiking
