@@ -1,7 +1,8 @@
 -- 081: which updates of an error are occurrences (not audited, below), and each group's spike
 -- limit for the current hour (data/error_ingest.py). The limit comes from complete hours only,
--- so it holds for the whole hour: computed once per group and hour, then every occurrence compares its hour's count with it inside the ingest statement, with
--- no extra query. A table of its own, so these updates never touch error_logs (or its audit).
+-- so it holds for the whole hour: computed once per group and hour, then every occurrence
+-- compares its hour's count with it inside the ingest statement, with no extra query. A table
+-- of its own, so these updates never touch error_logs (or its audit).
 CREATE TABLE error_escalation_limits (
     error_id UUID PRIMARY KEY,
     bucket TIMESTAMPTZ NOT NULL,  -- the hour the limit is for
