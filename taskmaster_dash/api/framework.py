@@ -399,6 +399,8 @@ def _database_failed(exc: SQLAlchemyError) -> Response:
 
 @blueprint.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Response:
+    if exc.response is not None:  # the throttle's 429 carries its answer (with Retry-After)
+        return exc.response  # type: ignore[return-value]  # _uniform_errors reshapes it
     status = exc.code or 500
     return error_response(ApiError(status, _CODES.get(status, "error"), exc.description or ""))
 

@@ -51,8 +51,7 @@ NOT_NULL = ("validation_status", "validation_data", "retry_count", "metadata")
 
 
 class ValidationUpdate(Body):
-    """Any of these; those not sent keep their value. Changing a run needs validations:read as
-    well (the database shows a run only to those who may read it): 404 otherwise."""
+    """Any of these; those not sent keep their value."""
 
     validation_status: ValidationStatus | None = None
     validation_score: float | None = Field(None, ge=0, le=100)
@@ -77,9 +76,6 @@ class ValidationUpdate(Body):
 
 
 class Validation(BaseModel):
-    """A run as stored. For a caller without validations:read, POST answers what was sent,
-    with the new id, and null for what the database filled in (created_at, ...)."""
-
     id: str
     task_id: str
     validation_type: str

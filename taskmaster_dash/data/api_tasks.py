@@ -5,7 +5,6 @@ unassigned tasks) inside the transaction helper, so the audit trigger records wh
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -95,32 +94,6 @@ def insert_row(conn: Connection, table: str, values: dict[str, Any], returning: 
         f"INSERT INTO {table} ({columns}) VALUES ({', '.join(placeholders)}) RETURNING {returning}"
     )
     return dict(conn.execute(text(sql), params).mappings().one())
-
-
-def insert_blind(conn: Connection, table: str, values: dict[str, Any], returning: str) -> dict:
-    """Insert for a caller who may write but not read the table (the api_client role records
-    validation runs without validations:read): RETURNING would need the row to be readable, so
-    the id is made here, and the stored row is read back only if the caller may see it (else
-    the values sent, with the id)."""
-    new_id = str(uuid.uuid4())
-    placeholders, params = _bind(values)
-    columns = ", ".join(["id", *values])
-    conn.execute(
-        text(
-            f"INSERT INTO {table} ({columns})"
-            f" VALUES (CAST(:new_id AS uuid), {', '.join(placeholders)})"
-        ),
-        {**params, "new_id": new_id},
-    )
-    row = (
-        conn.execute(
-            text(f"SELECT {returning} FROM {table} WHERE id = CAST(:new_id AS uuid)"),
-            {"new_id": new_id},
-        )
-        .mappings()
-        .first()
-    )
-    return dict(row) if row is not None else {"id": new_id, **values}
 
 
 def update_row(

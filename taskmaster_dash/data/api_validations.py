@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import text
 
 from taskmaster_dash.data.api_common import Filters, fetch_page
-from taskmaster_dash.data.api_tasks import insert_blind, update_row
+from taskmaster_dash.data.api_tasks import insert_row, update_row
 from taskmaster_dash.data.db import Actor, PoolName, get_database
 
 VALIDATION_SELECT = (
@@ -36,15 +36,14 @@ def list_validations(
 
 
 def create_validation(actor: Actor, values: dict[str, Any]) -> dict[str, Any] | None:
-    """None when the task does not exist or the caller may not see it. A caller without
-    validations:read gets back what it sent (with the new id), not the stored row."""
+    """None when the task does not exist or the caller may not see it."""
     with get_database().transaction(PoolName.WRITE, actor) as conn:
         visible = conn.scalar(
             text("SELECT 1 FROM tasks WHERE id = CAST(:id AS uuid)"), {"id": values["task_id"]}
         )
         if not visible:
             return None
-        return insert_blind(conn, "validation_results", values, VALIDATION_SELECT)
+        return insert_row(conn, "validation_results", values, VALIDATION_SELECT)
 
 
 def update_validation(
