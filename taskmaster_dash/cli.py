@@ -1,4 +1,4 @@
-"""`taskmaster-dash`: serve, demo, migrate, seed-demo, create-user, simulate."""
+"""`taskmaster-dash`: serve, demo, migrate, seed-demo, create-user, api-key, simulate."""
 
 from __future__ import annotations
 
@@ -144,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    api_key = commands.add_parser(
+        "api-key",
+        help="print a new API key for a user (a service account); their previous key stops working",
+        description="Issues a new X-API-Key for the user and prints it once (only its SHA-256 is "
+        "stored). The user's previous key, if any, is revoked.",
+    )
+    api_key.add_argument("--username", required=True)
+    api_key.add_argument(
+        "--days", type=int, default=90, help="how long the key lasts, 1-365 (default 90)"
     )
     alerts = commands.add_parser("alerts", help="alert rules: check, run, export-prometheus")
     alert_commands = alerts.add_subparsers(
@@ -475,6 +485,29 @@ def cmd_create_user(args: argparse.Namespace) -> None:
         opened.close()
 
 
+def cmd_api_key(args: argparse.Namespace) -> None:
+    from datetime import UTC
+
+    from taskmaster_dash.data.config import load_settings
+    from taskmaster_dash.data.db import SYSTEM_ACTOR
+    from taskmaster_dash.data.users import issue_api_key, login_record
+
+    opened = _open(load_settings())
+    try:
+        record = login_record(args.username)
+        if record is None or record.is_system:
+            raise CliError(f"no such user: {args.username!r} (create it with create-user)")
+        key, expires = issue_api_key(SYSTEM_ACTOR, record.id, args.days)
+        print(key)
+        print(
+            f"API key for {args.username}, valid until "
+            f"{expires.astimezone(UTC):%Y-%m-%d %H:%M} UTC; their previous key no longer works.",
+            file=sys.stderr,
+        )
+    finally:
+        opened.close()
+
+
 def cmd_alerts(args: argparse.Namespace) -> None:
     from taskmaster_dash.alerts import cli as alerts_cli
 
@@ -489,6 +522,7 @@ COMMANDS = {
     "refresh-analytics": cmd_refresh_analytics,
     "create-user": cmd_create_user,
     "group-errors": cmd_group_errors,
+    "api-key": cmd_api_key,
     "alerts": cmd_alerts,
     "simulate": cmd_simulate,
 }

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, Field, JsonValue
@@ -25,7 +26,18 @@ def _no_nul(value: Any) -> Any:
     return value
 
 
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError("not an id (a UUID)") from None
+
+
 NoNul = AfterValidator(_no_nul)
+# An id (uuid) sent as a string, in its canonical form.
+Uuid = Annotated[
+    str, Field(max_length=64, json_schema_extra={"format": "uuid"}), AfterValidator(_uuid)
+]
 Name50 = Annotated[str, Field(min_length=1, max_length=50), NoNul]
 Name100 = Annotated[str, Field(min_length=1, max_length=100), NoNul]
 Name255 = Annotated[str, Field(min_length=1, max_length=255), NoNul]

@@ -230,7 +230,11 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
         raise ApiError(
             415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json)."
         )
-    raw = request.get_data(cache=True)  # over the limit: RequestEntityTooLarge (413)
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # a chunked body is cut at the limit rather than refused: reading on refuses it
+        request.stream.read(1)  # RequestEntityTooLarge (413) when there is more
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
@@ -395,6 +399,8 @@ def _database_failed(exc: SQLAlchemyError) -> Response:
 
 @blueprint.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Response:
+    if exc.response is not None:  # the throttle's 429 carries its answer (with Retry-After)
+        return exc.response  # type: ignore[return-value]  # _uniform_errors reshapes it
     status = exc.code or 500
     return error_response(ApiError(status, _CODES.get(status, "error"), exc.description or ""))
 
@@ -440,7 +446,9 @@ def _uniform_errors(response: Response) -> Response:
 # The resource modules whose routes make up the API (each registers on import).
 RESOURCE_MODULES: list[str] = [
     "taskmaster_dash.api.tasks",
+    "taskmaster_dash.api.validations",
     "taskmaster_dash.api.errors",
+    "taskmaster_dash.api.workflows",
     "taskmaster_dash.api.openapi",
 ]
 

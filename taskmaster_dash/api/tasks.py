@@ -19,6 +19,7 @@ from taskmaster_dash.api.fields import (
     Name50,
     Name255,
     Text255,
+    Uuid,
 )
 from taskmaster_dash.api.framework import (
     ApiError,
@@ -80,7 +81,7 @@ class TaskFields(Body):
     affected_files: JsonArray = []
     requirements: JsonArray = []
     acceptance_criteria: JsonArray = []
-    parent_task_id: str | None = Field(None, description="a task id")
+    parent_task_id: Uuid | None = Field(None, description="a task id")
     assigned_to: Text255 | None = Field(None, description="a username or e-mail; null: nobody")
     tags: JsonArray = []
     estimated_hours: float | None = Hours
@@ -105,7 +106,7 @@ class TaskUpdate(Body):
     affected_files: JsonArray | None = None
     requirements: JsonArray | None = None
     acceptance_criteria: JsonArray | None = None
-    parent_task_id: str | None = None
+    parent_task_id: Uuid | None = None
     assigned_to: Text255 | None = None
     tags: JsonArray | None = None
     estimated_hours: float | None = Hours
@@ -180,7 +181,7 @@ class TaskQuery(ListQuery):
     priority: int | None = Field(None, ge=0, le=10)
     priority_min: int | None = Field(None, ge=0, le=10)
     assigned_to: CommaList[Text255] | None = None
-    parent_task_id: str | None = None
+    parent_task_id: Uuid | None = None
     created_from: datetime | None = Field(None, description="created at or after (ISO 8601)")
     created_to: datetime | None = Field(None, description="created before (ISO 8601)")
 
@@ -196,7 +197,7 @@ class ContextQuery(ListQuery):
 
 
 class DependencyCreate(Body):
-    child_task_id: str = Field(description="the task that this one (the parent) blocks")
+    child_task_id: Uuid = Field(description="the task that this one (the parent) blocks")
     dependency_type: DependencyType = "blocks"
     metadata: JsonObject = {}
 
@@ -215,30 +216,12 @@ def task_id_or_404(raw: str) -> str:
     return canonical
 
 
-def reference(value: str | None, name: str) -> str | None:
-    """A task id in a body: a UUID, else 400 naming the field."""
-    if value is None:
-        return None
-    canonical = parse_uuid(value)
-    if canonical is None:
-        raise ApiError(
-            400,
-            "validation_failed",
-            "Some fields are not valid; nothing was saved.",
-            {name: "not a task id (a UUID)"},
-        )
-    return canonical
-
-
 def _page(rows: list[dict], total: int, model: type[BaseModel], query: ListQuery) -> Page:
     return Page([model.model_validate(r) for r in rows], total, query.limit, query.offset)
 
 
 def _task_values(body: Body, fields: set[str]) -> dict[str, Any]:
-    values = {name: getattr(body, name) for name in fields if name != "updated_at"}
-    if "parent_task_id" in values:
-        values["parent_task_id"] = reference(values["parent_task_id"], "parent_task_id")
-    return values
+    return {name: getattr(body, name) for name in fields if name != "updated_at"}
 
 
 # --- routes --------------------------------------------------------------------------------------
@@ -262,7 +245,7 @@ def list_tasks(user: SessionUser, query: TaskQuery) -> Page:
         .equal("priority", query.priority)
         .at_least("priority", query.priority_min)
         .any_of("assigned_to", query.assigned_to)
-        .equal("parent_task_id", reference(query.parent_task_id, "parent_task_id"))
+        .equal("parent_task_id", query.parent_task_id)
         .at_least("created_at", query.created_from)
         .before("created_at", query.created_to)
     )
@@ -421,8 +404,7 @@ def add_dependency(user: SessionUser, task_id: str, body: DependencyCreate) -> T
     """409 when the child already leads back to this task (a cycle), or the same dependency
     exists."""
     parent = task_id_or_404(task_id)
-    child = reference(body.child_task_id, "child_task_id")
-    assert child is not None
+    child = body.child_task_id
     if child == parent:
         raise ApiError(
             400,
