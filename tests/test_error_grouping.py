@@ -13,6 +13,7 @@ from taskmaster_dash.data.db import PoolName
 from taskmaster_dash.data.error_grouping import group_batch, group_errors
 from taskmaster_dash.data.error_ingest import ErrorEvent, ingest_error
 from taskmaster_dash.data.seed import SEED_DIR, _statements
+from tests.test_adopt import original_db  # noqa: F401 (fixture)
 
 SEEDED = 700
 OLD = datetime(2026, 1, 5, 8, tzinfo=UTC)
@@ -147,3 +148,28 @@ def test_an_interrupted_run_finished_later_equals_one_run(owner_engine, seeded) 
     assert interrupted[0] == once[0]
     assert [f[:2] for f in interrupted[1]] == [f[:2] for f in once[1]]
     assert interrupted[2:] == once[2:]
+
+
+def test_an_adopted_original_database_groups_its_errors(original_db) -> None:  # noqa: F811
+    from sqlalchemy import create_engine
+
+    from taskmaster_dash.data.runtime import migrate
+
+    server = original_db()
+    migrate(server.owner_url, server.app_url, adopt=True)
+    engine = create_engine(server.owner_url)
+    try:
+        with engine.connect() as conn:
+            rows, count_before, first, last, _ = totals(conn)
+        assert rows > 0
+        group_errors(engine, batch=3)
+        with engine.connect() as conn:
+            after, count_after, first_after, last_after, _ = totals(conn)
+            folded = conn.scalar(text("SELECT count(*) FROM error_group_folds"))
+            ungrouped = conn.scalar(
+                text("SELECT count(*) FROM error_logs WHERE fingerprint IS NULL")
+            )
+    finally:
+        engine.dispose()
+    assert (count_after, first_after, last_after) == (count_before, first, last)
+    assert ungrouped == 0 and after + folded == rows
