@@ -30,10 +30,16 @@ from tests.test_cli import run_cli
 
 ROLE_PERMISSIONS = {
     "admin": {"*"},
-    "developer": {"tasks:read", "tasks:write", "validations:read", "validations:write"},
-    "viewer": {"tasks:read", "validations:read"},
+    "developer": {
+        "tasks:read",
+        "tasks:write",
+        "validations:read",
+        "validations:write",
+        "errors:read",
+    },
+    "viewer": {"tasks:read", "validations:read", "errors:read"},
     "api_client": {"tasks:read", "tasks:write", "validations:write"},
-    "on_call": {"tasks:read", "validations:read"},
+    "on_call": {"tasks:read", "validations:read", "errors:read", "errors:write"},
 }
 
 
