@@ -14,6 +14,7 @@ from flask_wtf.csrf import generate_csrf
 from taskmaster_dash.alerts import banner as alert_banner  # registers the banner's callback
 from taskmaster_dash.alerts.evaluator import start_background as start_alert_evaluator
 from taskmaster_dash.alerts.rules import load_rules
+from taskmaster_dash.api.framework import init_api
 from taskmaster_dash.auth.headers import init_security_headers
 from taskmaster_dash.auth.login import LoginPolicy, init_auth
 from taskmaster_dash.auth.permissions import has_permission, signed_in_user
@@ -180,6 +181,7 @@ def create_app(
         settings=settings,
     )
     init_security_headers(server, app.csp_hashes)
+    init_api(server, prefix, settings.api_max_body_bytes)
     install_input_guard(app)
 
     @server.route(prefix + "api/v1/health")

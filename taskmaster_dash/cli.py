@@ -1,4 +1,4 @@
-"""`taskmaster-dash`: serve, demo, migrate, seed-demo, create-user, simulate."""
+"""`taskmaster-dash`: serve, demo, migrate, seed-demo, create-user, api-key, simulate."""
 
 from __future__ import annotations
 
@@ -127,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--full", action="store_true", help="rebuild them from all rows")
     refresh.add_argument("--hours", type=int, default=3, help="recompute the last N hours")
 
+    group = commands.add_parser(
+        "group-errors",
+        help="fold error rows written before grouping into one group per fingerprint",
+        description="Folds rows without a fingerprint (demo data, an adopted database) into "
+        "groups: counts summed, first/last seen kept, each folded row kept in the group's "
+        "history. Runs in batches; an interrupted run continues where it stopped.",
+    )
+    group.add_argument("--batch", type=int, default=5_000, help="rows per transaction")
+
     create = commands.add_parser("create-user", help="create a user with a role")
     create.add_argument("--username", required=True)
     create.add_argument("--email", required=True)
@@ -135,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    api_key = commands.add_parser(
+        "api-key",
+        help="print a new API key for a user (a service account); their previous key stops working",
+        description="Issues a new X-API-Key for the user and prints it once (only its SHA-256 is "
+        "stored). The user's previous key, if any, is revoked.",
+    )
+    api_key.add_argument("--username", required=True)
+    api_key.add_argument(
+        "--days", type=int, default=90, help="how long the key lasts, 1-365 (default 90)"
     )
     alerts = commands.add_parser("alerts", help="alert rules: check, run, export-prometheus")
     alert_commands = alerts.add_subparsers(
@@ -215,6 +234,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         if not database_has_tasks(opened.owner_url):
             print(f"Loading demo data ({args.scale})...", flush=True)
             seed_demo_data(opened.owner_url, SCALES[args.scale])
+        _group_demo_errors(opened.owner_url)
         logins = ensure_demo_logins(settings.data_dir)
         secret_key = settings.secret_key or secrets.token_hex(32)
         metrics_token = settings.metrics_token or secrets.token_urlsafe(24)
@@ -240,6 +260,21 @@ def cmd_demo(args: argparse.Namespace) -> None:
             print("\nSECRET_KEY was not set: generated one for this run (sessions end on restart).")
         print(f"\nTaskMaster Dash on http://{args.host}:{args.port}  (Ctrl-C stops it)", flush=True)
         _serve(app, args.host, args.port, 8)
+
+
+def _group_demo_errors(owner_url: str) -> None:
+    """The seed writes one row per burst of an error: fold them into groups (once)."""
+    from sqlalchemy import create_engine
+
+    from taskmaster_dash.data.error_grouping import group_errors, has_ungrouped_errors
+
+    engine = create_engine(owner_url)
+    try:
+        if has_ungrouped_errors(engine):
+            report = group_errors(engine)
+            print(f"Grouped {report.rows_seen:,} demo errors by fingerprint.", flush=True)
+    finally:
+        engine.dispose()
 
 
 def demo_logins_table(logins: Sequence[DemoLogin]) -> str:
@@ -390,6 +425,38 @@ def cmd_refresh_analytics(args: argparse.Namespace) -> None:
         opened.close()
 
 
+def cmd_group_errors(args: argparse.Namespace) -> None:
+    from sqlalchemy import create_engine
+
+    from taskmaster_dash.data.config import load_settings
+    from taskmaster_dash.data.error_grouping import GroupingReport, group_errors
+
+    if args.batch < 1:
+        raise CliError("--batch must be at least 1")
+
+    def progress(report: GroupingReport) -> None:
+        print(
+            f"\r  batch {report.batches}: {report.rows_seen:,} rows, {report.rows_folded:,} folded",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    opened = _open(load_settings())
+    engine = create_engine(opened.owner_url)
+    try:
+        report = group_errors(engine, args.batch, progress)
+    finally:
+        engine.dispose()
+        opened.close()
+    if report.batches:
+        print(file=sys.stderr)
+    print(
+        f"Grouped {report.rows_seen:,} rows: {report.rows_folded:,} folded into "
+        f"{len(report.groups_touched):,} groups."
+    )
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -418,6 +485,29 @@ def cmd_create_user(args: argparse.Namespace) -> None:
         opened.close()
 
 
+def cmd_api_key(args: argparse.Namespace) -> None:
+    from datetime import UTC
+
+    from taskmaster_dash.data.config import load_settings
+    from taskmaster_dash.data.db import SYSTEM_ACTOR
+    from taskmaster_dash.data.users import issue_api_key, login_record
+
+    opened = _open(load_settings())
+    try:
+        record = login_record(args.username)
+        if record is None or record.is_system:
+            raise CliError(f"no such user: {args.username!r} (create it with create-user)")
+        key, expires = issue_api_key(SYSTEM_ACTOR, record.id, args.days)
+        print(key)
+        print(
+            f"API key for {args.username}, valid until "
+            f"{expires.astimezone(UTC):%Y-%m-%d %H:%M} UTC; their previous key no longer works.",
+            file=sys.stderr,
+        )
+    finally:
+        opened.close()
+
+
 def cmd_alerts(args: argparse.Namespace) -> None:
     from taskmaster_dash.alerts import cli as alerts_cli
 
@@ -431,6 +521,8 @@ COMMANDS = {
     "seed-demo": cmd_seed_demo,
     "refresh-analytics": cmd_refresh_analytics,
     "create-user": cmd_create_user,
+    "group-errors": cmd_group_errors,
+    "api-key": cmd_api_key,
     "alerts": cmd_alerts,
     "simulate": cmd_simulate,
 }

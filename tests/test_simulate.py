@@ -30,8 +30,14 @@ def test_workload_writes_what_it_reports_through_all_four_pools(database, owner_
         )
         validations = conn.scalar(text("SELECT count(*) FROM validation_results"))
         errors = conn.scalar(
-            text("SELECT count(*) FROM error_logs WHERE service_name = 'simulator'")
+            text("SELECT sum(occurrence_count) FROM error_logs WHERE service_name = 'simulator'")
         )
+        storm = conn.execute(
+            text(
+                "SELECT occurrence_count, escalating_since FROM error_logs"
+                " WHERE error_code = 'QUEUE_BACKLOG'"
+            )
+        ).one()
         audited = conn.scalar(
             text(
                 "SELECT count(*) FROM audit_logs"
@@ -41,6 +47,7 @@ def test_workload_writes_what_it_reports_through_all_four_pools(database, owner_
     assert tasks == counts.tasks_created > 0
     assert validations == counts.validations > 0
     assert errors == counts.errors_logged
+    assert storm.occurrence_count >= 60 and storm.escalating_since is not None  # one group
     assert audited >= tasks  # written as the system user, through the audit trigger
     assert QUERIES_FAILED.labels("write")._value.get() - failed_before == counts.failed_statements
     for pool in PoolName:

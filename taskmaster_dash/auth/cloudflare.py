@@ -32,6 +32,9 @@ class CloudflareAccess:
     audience: str
     certs_url: str
     leeway_seconds: int = 0
+    # service token common_name -> username (CF_ACCESS_SERVICE_TOKENS); those tokens carry no
+    # e-mail, and sign in on /api/v1/* only
+    service_tokens: dict[str, str] = field(default_factory=dict)
     _keys: jwt.PyJWKClient = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -46,11 +49,29 @@ class CloudflareAccess:
             return None
         issuer = team_issuer(team)
         return cls(
-            issuer, audience, settings.cf_access_certs_url or f"{issuer}/cdn-cgi/access/certs"
+            issuer,
+            audience,
+            settings.cf_access_certs_url or f"{issuer}/cdn-cgi/access/certs",
+            service_tokens=dict(settings.cf_access_service_tokens),
         )
 
     def verified_email(self, token: str) -> str | None:
         """The e-mail the token vouches for, or None when any check fails."""
+        claims = self.verified_claims(token)
+        email = claims.get("email") if claims else None
+        return email if isinstance(email, str) and email else None
+
+    def service_username(self, token: str) -> str | None:
+        """The user a service token's `common_name` is mapped to, or None (not a valid token,
+        a user's token, or a common name nobody configured)."""
+        claims = self.verified_claims(token)
+        common_name = claims.get("common_name") if claims else None
+        if not claims or not isinstance(common_name, str) or not common_name or claims.get("email"):
+            return None
+        return self.service_tokens.get(common_name)
+
+    def verified_claims(self, token: str) -> dict | None:
+        """The token's claims when every check passes, else None."""
         if not token or len(token) > 16_384:
             return None
         try:
@@ -67,5 +88,4 @@ class CloudflareAccess:
         except jwt.PyJWTError as exc:
             log.info("Cloudflare Access token refused: %s", exc)
             return None
-        email = claims.get("email")
-        return email if isinstance(email, str) and email else None
+        return claims

@@ -51,6 +51,7 @@ from taskmaster_dash.data.users import (
     session_record,
     set_password,
     take_login_attempt,
+    username_session,
 )
 
 blueprint = Blueprint("auth", __name__)
@@ -310,7 +311,8 @@ def _load_user(token: str) -> SessionUser | None:
 
 def _load_user_from_request(req) -> SessionUser | None:
     """Without a session: an API key or an original-API bearer token on /api/v1/*, or a verified
-    Cloudflare Access token.
+    Cloudflare Access token (a user's, by e-mail; on /api/v1/* also a service token's, by its
+    configured common_name).
     Neither creates a session; each request is checked again."""
     prefix = current_app.config["ROUTES_PREFIX"]
     try:
@@ -329,6 +331,9 @@ def _load_user_from_request(req) -> SessionUser | None:
         if access and token:
             email = access.verified_email(token)
             record = email_session(email) if email else None
+            if record is None and req.path.startswith(prefix + "api/v1/"):
+                service_user = access.service_username(token)
+                record = username_session(service_user) if service_user else None
             return SessionUser(record) if record else None
     except SQLAlchemyError as exc:
         _database_unavailable(exc)

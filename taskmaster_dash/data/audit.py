@@ -16,7 +16,7 @@ from sqlalchemy import text
 from taskmaster_dash.data.db import SYSTEM_USER_ID, Actor, PoolName, get_database
 from taskmaster_dash.data.users import UserInputError
 
-ACTIONS = ("create", "update", "delete", "status_change")
+ACTIONS = ("create", "update", "delete", "status_change", "regressed")
 IGNORED_KEYS = frozenset({"updated_at"})
 MAX_VALUE_CHARS = 120
 COUNT_CAP = 100_000

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 import platformdirs
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 APP_NAME = "taskmaster-dash"
 APP_DB_ROLE = "taskmaster_app"  # the non-owner, non-superuser role RLS applies to
@@ -88,6 +88,22 @@ RedisUrl = Annotated[str, AfterValidator(_redis_url)]
 ExistingFile = Annotated[Path, AfterValidator(_file)]
 ExistingDirectory = Annotated[Path, AfterValidator(_directory)]
 Hours = Annotated[int, Field(ge=1, le=8760)]
+
+
+def _service_tokens(value: Any) -> Any:
+    """`cn1=user1,cn2=user2` -> {"cn1": "user1", "cn2": "user2"}."""
+    if not isinstance(value, str):
+        return value
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        common_name, sep, username = (s.strip() for s in item.partition("="))
+        if not sep or not common_name or not username:
+            raise ValueError(f"expected common_name=username pairs, got {item!r}")
+        pairs[common_name] = username
+    return pairs
+
+
+ServiceTokens = Annotated[dict[str, str], NoDecode, BeforeValidator(_service_tokens)]
 # How the README's table names each checked type.
 KINDS: dict[object, str] = {
     _flag: "yes/no",
@@ -96,6 +112,7 @@ KINDS: dict[object, str] = {
     _redis_url: "Redis URL",
     _file: "file",
     _directory: "directory",
+    _service_tokens: "`name=user,...`",
 }
 
 
@@ -237,6 +254,20 @@ class Settings(BaseSettings):
         None,
         alias="CF_ACCESS_CERTS_URL",
         description="Cloudflare Access signing keys (default: the team's `/cdn-cgi/access/certs`)",
+    )
+    cf_access_service_tokens: ServiceTokens = Field(
+        {},
+        alias="CF_ACCESS_SERVICE_TOKENS",
+        description="Cloudflare Access service tokens allowed on the API: "
+        "`common_name=username` pairs, comma-separated (the token's `common_name`, its client "
+        "id, signs in as that user)",
+    )
+    api_max_body_bytes: int = Field(
+        1_048_576,
+        alias="API_MAX_BODY_BYTES",
+        ge=1024,
+        le=100_000_000,
+        description="largest request body the REST API accepts (413 above it)",
     )
     jwt_secret: str | None = Field(
         None,
@@ -393,7 +424,7 @@ def default_data_dir() -> Path:
 
 def _default_shown(field: Any) -> str:
     default = field.default
-    if default is None:
+    if default is None or default == {}:
         return ""
     if isinstance(default, bool):
         return "on" if default else "off"

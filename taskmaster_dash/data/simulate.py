@@ -1,7 +1,8 @@
 """A steady, realistic workload through the four pools, so the dashboard's charts move.
 
 Each round (about every `interval` seconds) the system user: creates a few tasks and moves
-others along (write pool), records validation runs (write), logs the occasional error (write),
+others along (write pool), records validation runs (write), logs the occasional error (write,
+through the grouping ingest: repeats group, a "fixed" group regresses, a storm escalates),
 reads the backlog (read), aggregates scores (analytics) and counts tasks (background). A few
 statements fail on purpose (a value the schema refuses), so the failure rates are not flat;
 about once a minute a burst of parallel reads fills the read pool for a moment.
@@ -15,20 +16,28 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, PoolName
+from taskmaster_dash.data.error_ingest import ErrorEvent, ingest_error, refresh_escalation
 
 VALIDATION_TYPES = ("syntax", "security", "performance", "style", "testing", "integration")
+# (code, category, severity, message with {n} for a varying id, the function that raises it)
 ERRORS = (
-    ("DB_TIMEOUT", "database", "high", "query timed out after 30 s"),
-    ("NET_RESET", "network", "medium", "connection reset by peer"),
-    ("AUTH_DENIED", "authentication", "low", "invalid API key"),
-    ("VAL_CRASH", "validation", "critical", "validator process exited with code 137"),
-    ("CFG_MISSING", "configuration", "info", "optional setting not set, using default"),
+    ("DB_TIMEOUT", "database", "high", "query {n} timed out after 30 s", "run_query"),
+    ("NET_RESET", "network", "medium", "connection {n} reset by peer", "fetch"),
+    ("AUTH_DENIED", "authentication", "low", "invalid API key for client {n}", "check_key"),
+    ("VAL_CRASH", "validation", "critical", "validator {n} exited with code 137", "run_validator"),
+    ("CFG_MISSING", "configuration", "info", "optional setting not set, using default", "load"),
 )
+# The one that storms: a burst of occurrences in one round, far above its usual rate.
+STORM = ("QUEUE_BACKLOG", "system", "high", "job queue {n} is backed up", "enqueue")
+STORM_SIZE = 60  # above the young floor (error_ingest.YOUNG_FLOOR): it escalates
+STORM_FIRST_ROUND = 5  # the demo shows an escalating error soon after it starts
+REGRESS_EVERY = 40  # rounds between "fixing" an error, which then comes back (regressed)
 
 
 @dataclass
@@ -95,19 +104,56 @@ def _write_round(database: Database, rng: random.Random, counts: WorkloadCounts)
                     "ms": rng.randint(50, 20_000),
                 },
             )
-        logged = 0
-        if rng.random() < 0.4:
-            code, category, severity, message = rng.choice(ERRORS)
-            conn.execute(
-                text(
-                    "INSERT INTO error_logs (error_code, error_category, error_severity, "
-                    "error_message, service_name, environment) "
-                    "VALUES (:code, :category, :severity, :message, 'simulator', 'production')"
-                ),
-                {"code": code, "category": category, "severity": severity, "message": message},
-            )
-            logged = 1
+        logged = _error_round(conn, rng, counts)
     counts.add(tasks_created=created, validations=runs, errors_logged=logged)
+
+
+def _event(rng: random.Random, spec: tuple[str, str, str, str, str]) -> ErrorEvent:
+    code, category, severity, message, function = spec
+    # Line numbers and ids vary between occurrences; the group does not.
+    trace = (
+        "Traceback (most recent call last):\n"
+        f'  File "/srv/simulator/worker.py", line {rng.randint(10, 400)}, in handle\n'
+        f'  File "/srv/simulator/steps.py", line {rng.randint(10, 400)}, in {function}\n'
+        f"{code.title().replace('_', '')}Error"
+    )
+    return ErrorEvent(
+        error_code=code,
+        error_category=category,
+        error_severity=severity,
+        error_message=message.format(n=rng.randint(1000, 99999)),
+        service_name="simulator",
+        service_version=f"1.{rng.randint(0, 2)}.0",
+        environment="production",
+        stack_trace=trace,
+        context_data={"round_id": rng.randint(1, 1_000_000)},
+    )
+
+
+def _error_round(conn: Connection, rng: random.Random, counts: WorkloadCounts) -> int:
+    """Errors through the ingest (grouped by fingerprint, as the API posts them): usually one
+    occasional error; now and then a fix (a group resolved) that later regresses; and rarely a
+    storm of one error, which marks it escalating. Returns the occurrences posted."""
+    posted = 0
+    if rng.random() < 0.4:
+        ingest_error(conn, _event(rng, rng.choice(ERRORS)))
+        posted += 1
+    if counts.rounds % REGRESS_EVERY == REGRESS_EVERY - 1:
+        code = rng.choice(ERRORS)[0]
+        conn.execute(
+            text(
+                "UPDATE error_logs SET resolution_status = 'resolved', resolved_at = now(),"
+                " resolved_by = 'system', resolution_notes = 'Fixed (simulated)'"
+                " WHERE service_name = 'simulator' AND error_code = :code"
+                " AND resolution_status IN ('unresolved', 'investigating')"
+            ),
+            {"code": code},
+        )
+    if counts.rounds == STORM_FIRST_ROUND or rng.random() < 0.01:
+        for _ in range(STORM_SIZE):
+            ingest_error(conn, _event(rng, STORM))
+        posted += STORM_SIZE
+    return posted
 
 
 def _failing_statement(database: Database, counts: WorkloadCounts) -> None:
@@ -147,6 +193,8 @@ def _background_round(database: Database) -> None:
         SYSTEM_ACTOR,
         "SELECT count(*) AS unresolved FROM error_logs WHERE resolution_status = 'unresolved'",
     )
+    with database.transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
+        refresh_escalation(conn, datetime.now(UTC))  # a storm that ended stops escalating
 
 
 def run_workload(

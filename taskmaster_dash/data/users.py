@@ -459,3 +459,11 @@ def email_session(email: str) -> SessionRecord | None:
         return None
     user_id = _signable_user_id("lower(u.email) = lower(:e)", {"e": email})
     return session_record(user_id) if user_id else None
+
+
+def username_session(username: str) -> SessionRecord | None:
+    """The active user with this username (a configured Cloudflare service token maps to it)."""
+    if not username or len(username) > 100:
+        return None
+    user_id = _signable_user_id("u.username = :u", {"u": username})
+    return session_record(user_id) if user_id else None
