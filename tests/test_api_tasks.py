@@ -236,6 +236,9 @@ def test_developer_keys_see_and_change_only_their_own_and_unassigned_tasks(
     assert_error(developer.delete(f"/tasks/{theirs}"), 404)
     assert_error(developer.post(f"/tasks/{theirs}/contexts", {"context_type": "error"}), 404)
     assert developer.put(f"/tasks/{mine}", {"priority": 9}).status_code == 200
+    # nor hand a task to someone else, or create one for them: the row would leave their view
+    assert_error(developer.put(f"/tasks/{mine}", {"assigned_to": "test-viewer"}), 403)
+    assert_error(developer.post("/tasks", {"title": "gift", "assigned_to": "test-viewer"}), 403)
     with owner_engine.connect() as conn:
         assert (
             conn.scalar(text("SELECT title FROM tasks WHERE id = :id"), {"id": theirs}) == "theirs"
