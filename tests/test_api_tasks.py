@@ -265,6 +265,8 @@ def test_bad_input_is_refused_clearly_never_a_500(api, owner_engine, clean_data)
         {"title": "ok", "description": "d" * 100_001},
         {"title": "nul\x00byte"},
         {"title": "ok", "metadata": {"k": "v\x00"}},
+        {"title": "lone \ud800 surrogate"},
+        {"title": "ok", "tags": [{"\udfff": 1}]},
         {"title": "ok", "priority": 11},
         {"title": "ok", "priority": 2.5},
         {"title": "ok", "priority": True},
