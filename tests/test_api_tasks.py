@@ -236,6 +236,9 @@ def test_developer_keys_see_and_change_only_their_own_and_unassigned_tasks(
     assert_error(developer.delete(f"/tasks/{theirs}"), 404)
     assert_error(developer.post(f"/tasks/{theirs}/contexts", {"context_type": "error"}), 404)
     assert developer.put(f"/tasks/{mine}", {"priority": 9}).status_code == 200
+    # nor hand a task to someone else, or create one for them: the row would leave their view
+    assert_error(developer.put(f"/tasks/{mine}", {"assigned_to": "test-viewer"}), 403)
+    assert_error(developer.post("/tasks", {"title": "gift", "assigned_to": "test-viewer"}), 403)
     with owner_engine.connect() as conn:
         assert (
             conn.scalar(text("SELECT title FROM tasks WHERE id = :id"), {"id": theirs}) == "theirs"
@@ -262,6 +265,8 @@ def test_bad_input_is_refused_clearly_never_a_500(api, owner_engine, clean_data)
         {"title": "ok", "description": "d" * 100_001},
         {"title": "nul\x00byte"},
         {"title": "ok", "metadata": {"k": "v\x00"}},
+        {"title": "lone \ud800 surrogate"},
+        {"title": "ok", "tags": [{"\udfff": 1}]},
         {"title": "ok", "priority": 11},
         {"title": "ok", "priority": 2.5},
         {"title": "ok", "priority": True},

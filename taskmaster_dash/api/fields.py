@@ -12,10 +12,16 @@ T = TypeVar("T")
 
 
 def _no_nul(value: Any) -> Any:
-    """Refuse the NUL character anywhere in a string, a list or an object (keys too)."""
+    """Refuse the NUL character and lone surrogates anywhere in a string, a list or an object
+    (keys too): PostgreSQL cannot store them."""
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("may not contain the NUL character")
+        if not value.isascii():
+            try:  # a lone surrogate ("\ud800" in JSON) has no UTF-8 form to store
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("is not valid Unicode text") from None
     elif isinstance(value, dict):
         for key, item in value.items():
             _no_nul(key)

@@ -185,8 +185,8 @@ def respond(result: Any, status: int = 200, headers: dict[str, str] | None = Non
 
 
 class Body(BaseModel):
-    """Base of every request body: unknown fields are refused (and named), types are strict
-    (no "5" for 5), and strings may not hold NUL, which PostgreSQL cannot store."""
+    """Base of every request body: unknown fields are refused (and named) and types are strict
+    (no "5" for 5). The string and JSON types of api/fields.py add what PostgreSQL refuses."""
 
     model_config = ConfigDict(extra="forbid", strict=True, str_max_length=1_000_000)
 

@@ -29,6 +29,8 @@ class Filters:
         return self
 
     def any_of(self, column: str, values: list[Any] | None) -> Filters:
+        if values and len(values) == 1:
+            return self.equal(column, values[0])  # `=` lets an index on (column, time) order
         if values:
             self.clauses.append(f"{column} = ANY(:{self._param(list(values))})")
         return self
