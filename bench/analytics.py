@@ -143,10 +143,10 @@ def main() -> None:
         configure_database(database)
         if not args.no_rebuild:
             started = time.perf_counter()
-            analytics.refresh_rollups(database, None)
+            analytics.refresh_rollups(None)
             print(f"Full rollup rebuild: {time.perf_counter() - started:.1f} s", flush=True)
         started = time.perf_counter()
-        analytics.refresh_rollups(database, 3)
+        analytics.refresh_rollups(3)
         print(f"Incremental refresh (last 3 h): {time.perf_counter() - started:.2f} s")
         with owner.connect() as conn:
             for table in ROLLUP_TABLES:

@@ -155,11 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open(settings: Settings) -> OpenedDatabase:
-    from taskmaster_dash.data.db import configure_database
     from taskmaster_dash.data.runtime import open_database
+    from taskmaster_dash.services import Services, install
 
     opened = open_database(settings)
-    configure_database(opened.database)
+    install(Services(settings, opened.database))  # what the data functions reach
     return opened
 
 
@@ -187,7 +187,6 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from taskmaster_dash.alerts.evaluator import start_background as start_alert_evaluator
     from taskmaster_dash.app import create_app
     from taskmaster_dash.data.embedded import preload_pg_stat_statements
     from taskmaster_dash.data.prometheus import PrometheusReader
@@ -231,10 +230,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
             prometheus=PrometheusReader(prometheus_url) if prometheus_url else None,
             metrics_token=metrics_token,
             settings=settings,
+            workers=True,
         )
         if args.simulate:
             stack.callback(_background_workload(opened.database))
-        start_alert_evaluator(opened.database)
         print(demo_logins_table(logins))
         if not settings.secret_key:
             print("\nSECRET_KEY was not set: generated one for this run (sessions end on restart).")
@@ -384,7 +383,7 @@ def cmd_refresh_analytics(args: argparse.Namespace) -> None:
 
     opened = _open(load_settings())
     try:
-        steps = refresh_rollups(opened.database, None if args.full else max(1, args.hours))
+        steps = refresh_rollups(None if args.full else max(1, args.hours))
         print("Rollups refreshed: " + ", ".join(f"{k} {v} steps" for k, v in steps.items()))
     finally:
         opened.close()

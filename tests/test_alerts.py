@@ -282,7 +282,7 @@ def test_backlog_goes_pending_firing_then_resolves_with_webhooks(
 ):
     insert_pending_tasks(owner_engine, 101)
     # A short pending period, set the way an admin would: the override wins over the file.
-    store.save_override(database, users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
+    store.save_override(users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
     notifier = WebhookNotifier(receiver.url, backoff_seconds=0.2, external_url="http://dash")
     evaluator = AlertEvaluator(database, rules=[rule("TaskBacklog")], notifier=notifier)
     try:
@@ -397,7 +397,7 @@ def test_the_app_starts_the_evaluator_unless_switched_off(
 
 def test_state_survives_a_restart(database, clean_data, clean_alerts, owner_engine, users):
     insert_pending_tasks(owner_engine, 101)
-    store.save_override(database, users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
+    store.save_override(users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
     AlertEvaluator(database, rules=[rule("TaskBacklog")]).evaluate_once()
     time.sleep(1.1)
     # A new evaluator (a restarted process) continues from the stored pending state.
@@ -429,7 +429,7 @@ def test_prometheus_down_is_an_error_not_all_clear(
 
 def test_a_disabled_rule_is_not_evaluated(database, users, clean_alerts, clean_data, owner_engine):
     insert_pending_tasks(owner_engine, 150)
-    store.save_override(database, users.actor("admin"), "TaskBacklog", 100, ">", 0, False)
+    store.save_override(users.actor("admin"), "TaskBacklog", 100, ">", 0, False)
     (result,) = AlertEvaluator(database, rules=[rule("TaskBacklog")]).evaluate_once()
     assert result.state == "disabled" and result.value is None
 
@@ -882,21 +882,21 @@ def test_rls_lets_every_user_read_alerts_but_only_ack_holders_acknowledge(
 ):
     from sqlalchemy.exc import ProgrammingError
 
-    store.acknowledge(database, users.actor("admin"), "TaskBacklog", "seen")
-    store.acknowledge(database, users.actor("on_call"), "TaskBacklog", "seen too")
-    store.silence(database, users.actor("on_call"), "TaskBacklog", 15, "")
-    assert store.end_silences(database, users.actor("on_call"), "TaskBacklog") == 1
+    store.acknowledge(users.actor("admin"), "TaskBacklog", "seen")
+    store.acknowledge(users.actor("on_call"), "TaskBacklog", "seen too")
+    store.silence(users.actor("on_call"), "TaskBacklog", 15, "")
+    assert store.end_silences(users.actor("on_call"), "TaskBacklog") == 1
     for role in ("viewer", "api_client", "on_call"):
-        events = store.alert_history(database, users.actor(role))
+        events = store.alert_history(users.actor(role))
         assert sorted(e["what"] for e in events)[:2] == ["acknowledged", "acknowledged"]
     for role in ("viewer", "developer", "api_client"):
         with pytest.raises(ProgrammingError):
-            store.acknowledge(database, users.actor(role), "TaskBacklog", "sneaky")
+            store.acknowledge(users.actor(role), "TaskBacklog", "sneaky")
         with pytest.raises(ProgrammingError):
-            store.silence(database, users.actor(role), "TaskBacklog", 15, "sneaky")
+            store.silence(users.actor(role), "TaskBacklog", 15, "sneaky")
     for role in ("developer", "on_call"):
         with pytest.raises(ProgrammingError):
-            store.save_override(database, users.actor(role), "TaskBacklog", 1, ">", 0, True)
+            store.save_override(users.actor(role), "TaskBacklog", 1, ">", 0, True)
 
 
 # ------------------------------------------------------------------------------ browser
@@ -914,7 +914,7 @@ def test_the_banner_shows_a_firing_alert_in_the_browser(
     dash_duo, dash_app, database, users, clean_data, clean_alerts, owner_engine
 ):
     insert_pending_tasks(owner_engine, 101)
-    store.save_override(database, users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
+    store.save_override(users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
     evaluator = AlertEvaluator(database, rules=[rule("TaskBacklog")])
     assert evaluator.evaluate_once()[0].state == "pending"
     browser_sign_in(dash_duo, dash_app, "test-viewer", path="/")
@@ -1176,7 +1176,7 @@ def prometheus_server():
 @pytest.mark.prometheus
 def test_a_promql_rule_against_a_real_prometheus(prometheus_server, database, users, clean_alerts):
     proc, url, _target = prometheus_server
-    store.save_override(database, users.actor("admin"), "HighPoolUtilisation", 80, ">", 0, True)
+    store.save_override(users.actor("admin"), "HighPoolUtilisation", 80, ">", 0, True)
     reader = PrometheusReader(url, cache_seconds=0)
     evaluator = AlertEvaluator(
         database, rules=[rule("HighPoolUtilisation")], prometheus=lambda: reader

@@ -107,7 +107,7 @@ def demo(pg_server, database, dash_app, users, tmp_path_factory):
     configure_database(tour_db)
     configure_prometheus(None)  # the demo on a machine without Prometheus
     banner.clear_cache()
-    refresh_rollups(tour_db, None)
+    refresh_rollups(None)
     logins = ensure_demo_logins(tmp_path_factory.mktemp("demo"))
     engine = create_engine(server.owner_url)
     with engine.connect() as conn:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
 import re
@@ -12,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from taskmaster_dash.data.config import load_settings
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
 SEVERITIES = ("critical", "warning")  # worst first
@@ -275,7 +272,9 @@ def prometheus_rules_yaml(rules: list[Rule], group: str = "taskmaster-dash") -> 
     )
 
 
-@functools.cache
 def configured_rules() -> tuple[Rule, ...]:
-    """The rules file the app uses (ALERTS_RULES_FILE, or the shipped defaults), read once."""
-    return tuple(load_rules(load_settings().alerts_rules_file))
+    """The rules the app uses (ALERTS_RULES_FILE, or the shipped defaults): read once, when the
+    services are built."""
+    from taskmaster_dash.services import current
+
+    return current().rules
