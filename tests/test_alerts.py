@@ -612,7 +612,7 @@ def test_two_processes_one_evaluator(pg_server, database, owner_engine, clean_al
         SELECT count(DISTINCT a.pid) FILTER (WHERE l.granted), count(DISTINCT a.pid)
         FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid
              AND l.locktype = 'advisory' AND l.objid = :key
-        WHERE a.application_name = 'taskmaster_alert_evaluator'"""
+        WHERE a.application_name LIKE 'taskmaster_alert_evaluator (pid %'"""
 
     def start(*command: str) -> subprocess.Popen:
         return subprocess.Popen(
