@@ -19,12 +19,12 @@ def child_exit(server, worker):  # gunicorn's hook signature
 def worker_exit(server, worker):
     """A worker stopping (SIGTERM, a restart) ends its background jobs before its pools: a
     leader releases its advisory locks at once, so another worker takes over next interval."""
+    import contextlib
+
     from taskmaster_dash.services import current
 
-    try:
+    with contextlib.suppress(RuntimeError):  # RuntimeError: the app was never built here
         current().database.dispose()
-    except RuntimeError:  # the app was never built in this worker
-        pass
 
 
 def on_starting(server):

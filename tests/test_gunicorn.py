@@ -66,7 +66,8 @@ def start_gunicorn(pg_server, database, tmp_path):
 
         def answers() -> bool:
             if process.poll() is not None:
-                pytest.fail(f"gunicorn exited: {process.stderr.read()[-2000:]}")
+                stderr = process.stderr.read() if process.stderr else ""
+                pytest.fail(f"gunicorn exited: {stderr[-2000:]}")
             try:
                 return requests.get(f"{base}/api/v1/health", timeout=2).status_code == 200
             except requests.RequestException:
@@ -123,7 +124,7 @@ def elected(owner_engine, key: int, name: str) -> tuple[list[int], list[int]]:
     """(worker pids holding the lock, worker pids standing by) for one background job."""
     with owner_engine.connect() as conn:
         rows = conn.execute(text(SESSIONS), {"key": key, "name": f"taskmaster_{name} (pid %"})
-        sessions = [(int(PID.search(app)[1]), leads) for app, leads in rows]
+        sessions = [(int(PID.findall(app)[0]), leads) for app, leads in rows]
     return (
         sorted(pid for pid, leads in sessions if leads),
         sorted(pid for pid, leads in sessions if not leads),
