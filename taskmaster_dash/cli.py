@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from dash import Dash
 
     from taskmaster_dash.data.config import Settings
-    from taskmaster_dash.data.db import Database
     from taskmaster_dash.data.local_prometheus import LocalPrometheus
     from taskmaster_dash.data.runtime import OpenedDatabase
     from taskmaster_dash.data.seed import DemoLogin
@@ -233,7 +232,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
             workers=True,
         )
         if args.simulate:
-            stack.callback(_background_workload(opened.database))
+            stack.callback(_background_workload())
         print(demo_logins_table(logins))
         if not settings.secret_key:
             print("\nSECRET_KEY was not set: generated one for this run (sessions end on restart).")
@@ -281,7 +280,7 @@ def _demo_prometheus(
     return server
 
 
-def _background_workload(database: Database) -> Callable[[], None]:
+def _background_workload() -> Callable[[], None]:
     """Run the simulator in a daemon thread; returns the function that stops it."""
     import threading
 
@@ -290,7 +289,6 @@ def _background_workload(database: Database) -> Callable[[], None]:
     stop = threading.Event()
     thread = threading.Thread(
         target=run_workload,
-        args=(database,),
         kwargs={"stop": stop, "interval": 2.0},
         name="simulate",
         daemon=True,
@@ -326,9 +324,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
                     flush=True,
                 )
 
-        counts = run_workload(
-            opened.database, duration=args.duration, interval=args.interval, report=report
-        )
+        counts = run_workload(duration=args.duration, interval=args.interval, report=report)
         print(
             f"Done: {counts.rounds} rounds, {counts.tasks_created} tasks created, "
             f"{counts.validations} validation runs, {counts.errors_logged} errors logged, "
