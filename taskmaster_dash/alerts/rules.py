@@ -12,7 +12,9 @@ from typing import Any
 
 import yaml
 
-DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
+from taskmaster_dash.resources import shipped
+
+DEFAULT_RULES_FILE = shipped("alerts", "rules.yaml")
 SEVERITIES = ("critical", "warning")  # worst first
 COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
