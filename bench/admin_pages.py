@@ -19,10 +19,12 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from taskmaster_dash.data.audit import AuditFilter, audit_page
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, configure_database
+from taskmaster_dash.data.config import load_settings
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Database
 from taskmaster_dash.data.embedded import start_embedded
 from taskmaster_dash.data.runtime import migrate
 from taskmaster_dash.data.users import users_page
+from taskmaster_dash.services import Services, install
 
 AUDIT_ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 USERS = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
@@ -82,7 +84,7 @@ def main() -> None:
         took = time.perf_counter() - started
         print(f"loaded {USERS:,} users and {AUDIT_ROWS:,} audit rows in {took:.1f} s")
         database = Database(embedded.app_url)
-        configure_database(database)
+        install(Services.build(load_settings(), database))
         admin = SYSTEM_ACTOR
         cases = {
             "users: first 100, by username": lambda: users_page(

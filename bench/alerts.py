@@ -23,10 +23,12 @@ from sqlalchemy import create_engine, text
 
 from taskmaster_dash.alerts.evaluator import AlertEvaluator
 from taskmaster_dash.data.alerts import banner_alerts, state_periods
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, configure_database
+from taskmaster_dash.data.config import load_settings
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Database
 from taskmaster_dash.data.embedded import start_embedded
 from taskmaster_dash.data.runtime import migrate
 from taskmaster_dash.data.seed import SCALES, seed_demo_data
+from taskmaster_dash.services import Services, install
 
 
 def timed(func, rounds: int) -> tuple[float, float]:
@@ -69,27 +71,27 @@ def main() -> None:
         migrate(embedded.owner_url, embedded.app_url)
         seed_demo_data(embedded.owner_url, SCALES[args.scale])
         database = Database(embedded.app_url)
-        configure_database(database)
-        evaluator = AlertEvaluator(database, prometheus=lambda: None)
+        install(Services.build(load_settings(), database))
+        evaluator = AlertEvaluator(prometheus=lambda: None)
         evaluator.evaluate_once()  # warm the pools
         median, p95 = timed(evaluator.evaluate_once, args.rounds)
         print(
             f"evaluate all {len(evaluator.rules)} rules ({args.scale}): "
             f"median {median:.1f} ms, p95 {p95:.1f} ms"
         )
-        median, p95 = timed(lambda: banner_alerts(database, SYSTEM_ACTOR), args.rounds * 5)
+        median, p95 = timed(lambda: banner_alerts(SYSTEM_ACTOR), args.rounds * 5)
         print(f"banner query (uncached): median {median:.2f} ms, p95 {p95:.2f} ms")
         transitions = add_month_of_transitions(embedded.owner_url)
         rule_names = [rule.name for rule in evaluator.rules]
         for hours in (24, 168):
             median, p95 = timed(
-                partial(state_periods, database, SYSTEM_ACTOR, rule_names, hours), args.rounds
+                partial(state_periods, SYSTEM_ACTOR, rule_names, hours), args.rounds
             )
             print(
                 f"timeline periods, last {hours} h of {transitions:,} transitions: "
                 f"median {median:.1f} ms, p95 {p95:.1f} ms"
             )
-        configure_database(None)
+        install(None)
     finally:
         embedded.stop()
 

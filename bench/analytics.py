@@ -34,12 +34,17 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 import taskmaster_dash.data.analytics as analytics  # noqa: E402
-from taskmaster_dash.data.config import APP_DB_ROLE, sqlalchemy_url  # noqa: E402
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, Database, configure_database  # noqa: E402
+from taskmaster_dash.data.config import (  # noqa: E402
+    APP_DB_ROLE,
+    load_settings,
+    sqlalchemy_url,
+)
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, Database  # noqa: E402
 from taskmaster_dash.data.embedded import EmbeddedDatabase, start_embedded  # noqa: E402
 from taskmaster_dash.data.runtime import migrate  # noqa: E402
 from taskmaster_dash.data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
 from taskmaster_dash.data.users import create_user, login_record  # noqa: E402
+from taskmaster_dash.services import Services, install  # noqa: E402
 
 PASSWORD = "Bench-Password-42"
 RANGES = ("1h", "24h", "7d", "30d")
@@ -140,13 +145,13 @@ def main() -> None:
         print("Rows: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()), flush=True)
 
         database = Database(app_url, pool_max=20)
-        configure_database(database)
+        install(Services.build(load_settings(), database))
         if not args.no_rebuild:
             started = time.perf_counter()
-            analytics.refresh_rollups(database, None)
+            analytics.refresh_rollups(None)
             print(f"Full rollup rebuild: {time.perf_counter() - started:.1f} s", flush=True)
         started = time.perf_counter()
-        analytics.refresh_rollups(database, 3)
+        analytics.refresh_rollups(3)
         print(f"Incremental refresh (last 3 h): {time.perf_counter() - started:.2f} s")
         with owner.connect() as conn:
             for table in ROLLUP_TABLES:

@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from taskmaster_dash.data.config import APP_DB_ROLE, sqlalchemy_url  # noqa: E402
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, configure_database  # noqa: E402
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Database  # noqa: E402
 from taskmaster_dash.data.embedded import EmbeddedDatabase, start_embedded  # noqa: E402
 from taskmaster_dash.data.runtime import migrate  # noqa: E402
 from taskmaster_dash.data.users import create_user, issue_api_key, login_record  # noqa: E402
@@ -195,7 +195,6 @@ def main() -> None:
         count = seed_tasks(owner_url, args.tasks)
         print(f"Rows: tasks {count:,}", flush=True)
         database = Database(app_url, pool_max=20)
-        configure_database(database)
         from taskmaster_dash.app import create_app
 
         # "testing": no rollup refresher in the background, whose work would skew the figures

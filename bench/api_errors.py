@@ -31,8 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine, text
 
 from taskmaster_dash.data.config import load_settings
-from taskmaster_dash.data.db import SYSTEM_ACTOR, configure_database
+from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.data.runtime import open_database
+from taskmaster_dash.services import Services, install
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_USER = "bench-on-call"
@@ -183,7 +184,7 @@ def main() -> None:
     settings = load_settings()
     opened = open_database(settings)
     try:
-        configure_database(opened.database)
+        install(Services.build(settings, opened.database))
         print(f"Seeding up to {args.rows:,} error rows...", flush=True)
         total = seed(opened.owner_url, args.rows, args.groups)
         key = api_key(opened.database)

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text
 
 from taskmaster_dash.data.config import load_settings
-from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName, configure_database
+from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName
 from taskmaster_dash.data.errors import (
     ErrorFilter,
     count_errors,
@@ -33,6 +33,7 @@ from taskmaster_dash.data.runtime import open_database
 from taskmaster_dash.data.seed import SCALES, database_has_tasks, seed_demo_data
 from taskmaster_dash.data.tasks import task_detail
 from taskmaster_dash.pages._timerange import parse_query
+from taskmaster_dash.services import Services, install
 
 
 def timed(repeat: int, work: Callable[[], object]) -> tuple[float, float, object]:
@@ -64,7 +65,7 @@ def main() -> None:
             print(f"Loading demo data ({args.seed})...", flush=True)
             seed_demo_data(opened.owner_url, SCALES[args.seed])
         db = opened.database
-        configure_database(db)
+        install(Services.build(load_settings(), db))
         with db.transaction(PoolName.READ, SYSTEM_ACTOR) as conn:
             total = conn.scalar(text("SELECT count(*) FROM error_logs"))
             some_id = conn.scalar(

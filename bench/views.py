@@ -28,12 +28,14 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Connection, create_engine, text  # noqa: E402
 
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, Database, PoolName, configure_database  # noqa: E402
+from taskmaster_dash.data.config import load_settings  # noqa: E402
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, Database, PoolName  # noqa: E402
 from taskmaster_dash.data.embedded import start_embedded  # noqa: E402
 from taskmaster_dash.data.migrations import REPEATABLE_DIR, run_statements  # noqa: E402
 from taskmaster_dash.data.runtime import migrate  # noqa: E402
 from taskmaster_dash.data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
 from taskmaster_dash.data.users import create_user, login_record  # noqa: E402
+from taskmaster_dash.services import Services, install  # noqa: E402
 
 # Each view's reads: a label and the query ({task_id}: an existing task's id, quoted).
 READS = {
@@ -141,7 +143,7 @@ def main() -> None:
         )
 
         database = Database(embedded.app_url, pool_max=2)
-        configure_database(database)
+        install(Services.build(load_settings(), database))
         admin = admin_actor()
         wanted = set(args.only.split(",")) if args.only else set(READS)
         print(

@@ -12,22 +12,21 @@ from flask import Response, jsonify, request
 from flask_wtf.csrf import generate_csrf
 
 from taskmaster_dash.alerts import banner as alert_banner  # registers the banner's callback
-from taskmaster_dash.alerts.evaluator import start_background as start_alert_evaluator
-from taskmaster_dash.alerts.rules import load_rules
 from taskmaster_dash.api.framework import init_api
 from taskmaster_dash.auth.headers import init_security_headers
 from taskmaster_dash.auth.login import LoginPolicy, init_auth
 from taskmaster_dash.auth.permissions import has_permission, signed_in_user
 from taskmaster_dash.auth.scrape import refuse_metrics_request
 from taskmaster_dash.data.config import Settings, SettingsError, load_settings
-from taskmaster_dash.data.db import Database, configure_database, get_database
+from taskmaster_dash.data.db import Database
 from taskmaster_dash.data.health import basic_health, detailed_health
 from taskmaster_dash.data.metrics import render_metrics
-from taskmaster_dash.data.prometheus import PrometheusReader, configure_prometheus, load_promql
+from taskmaster_dash.data.prometheus import PrometheusReader
 from taskmaster_dash.pages._guard import callback_failed, message_area
 from taskmaster_dash.pages._guard import install as install_input_guard
 from taskmaster_dash.pages._panels import panels_as_json
 from taskmaster_dash.resources import shipped
+from taskmaster_dash.services import Services, install
 
 
 def navigation() -> html.Nav:
@@ -129,19 +128,6 @@ clientside_callback(
 )
 
 
-def _read_configured_files(settings: Settings) -> None:
-    """Read the files the settings name now, so a bad one stops the start, not a page."""
-    for name, path, read in (
-        ("PROMQL_CONFIG", settings.promql_config, load_promql),
-        ("ALERTS_RULES_FILE", settings.alerts_rules_file, load_rules),
-    ):
-        if path is not None:
-            try:
-                read(path)
-            except ValueError as exc:
-                raise SettingsError(f"{name}: {' '.join(str(exc).split())}") from None
-
-
 def create_app(
     database: Database,
     *,
@@ -151,16 +137,14 @@ def create_app(
     prometheus: PrometheusReader | None = None,
     metrics_token: str | None = None,
     settings: Settings | None = None,
+    workers: bool = False,
 ) -> Dash:
+    """The app, and the process's services (services.py). With `workers`, the background
+    workers start too: the rollup refresher (not under environment "testing", where tests
+    refresh on demand) and the alert evaluator (unless ALERTS_EVALUATOR is off)."""
     settings = settings or load_settings()
-    _read_configured_files(settings)
-    configure_database(database)
-    configure_prometheus(prometheus)
-    if environment != "testing":
-        # keeps the analytics rollups current (tests refresh them on demand instead)
-        from taskmaster_dash.data.analytics import RollupRefresher
-
-        RollupRefresher(database).start()
+    services = Services.build(settings, database, prometheus)
+    install(services)
     app = Dash(
         "taskmaster_dash",  # the package: Dash imports pages as taskmaster_dash.pages.*
         use_pages=True,
@@ -186,12 +170,12 @@ def create_app(
 
     @server.route(prefix + "api/v1/health")
     def health():
-        body, status = basic_health(get_database(), environment)
+        body, status = basic_health(environment)
         return jsonify(body), status
 
     @server.route(prefix + "api/v1/health/detailed")
     def health_detailed():
-        body, status = detailed_health(get_database(), environment)
+        body, status = detailed_health(environment)
         return jsonify(body), status
 
     @server.route(prefix + "api/v1/analytics/<page>")
@@ -211,6 +195,8 @@ def create_app(
         body, content_type = render_metrics()
         return Response(body, content_type=content_type)
 
+    if workers:
+        services.start_workers(refresher=environment != "testing")
     return app
 
 
@@ -233,8 +219,8 @@ def app_from_environment(settings: Settings | None = None) -> Dash:
         ),
         metrics_token=settings.metrics_token,
         settings=settings,
+        workers=True,
     )
-    start_alert_evaluator(opened.database)  # one process at a time works (advisory lock)
     return app
 
 

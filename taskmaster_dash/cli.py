@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from dash import Dash
 
     from taskmaster_dash.data.config import Settings
-    from taskmaster_dash.data.db import Database
     from taskmaster_dash.data.local_prometheus import LocalPrometheus
     from taskmaster_dash.data.runtime import OpenedDatabase
     from taskmaster_dash.data.seed import DemoLogin
@@ -174,11 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open(settings: Settings) -> OpenedDatabase:
-    from taskmaster_dash.data.db import configure_database
     from taskmaster_dash.data.runtime import open_database
+    from taskmaster_dash.services import Services, install
 
     opened = open_database(settings)
-    configure_database(opened.database)
+    install(Services(settings, opened.database))  # what the data functions reach
     return opened
 
 
@@ -206,7 +205,6 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from taskmaster_dash.alerts.evaluator import start_background as start_alert_evaluator
     from taskmaster_dash.app import create_app
     from taskmaster_dash.data.embedded import preload_pg_stat_statements
     from taskmaster_dash.data.prometheus import PrometheusReader
@@ -251,10 +249,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
             prometheus=PrometheusReader(prometheus_url) if prometheus_url else None,
             metrics_token=metrics_token,
             settings=settings,
+            workers=True,
         )
         if args.simulate:
-            stack.callback(_background_workload(opened.database))
-        start_alert_evaluator(opened.database)
+            stack.callback(_background_workload())
         print(demo_logins_table(logins))
         if not settings.secret_key:
             print("\nSECRET_KEY was not set: generated one for this run (sessions end on restart).")
@@ -317,7 +315,7 @@ def _demo_prometheus(
     return server
 
 
-def _background_workload(database: Database) -> Callable[[], None]:
+def _background_workload() -> Callable[[], None]:
     """Run the simulator in a daemon thread; returns the function that stops it."""
     import threading
 
@@ -326,7 +324,6 @@ def _background_workload(database: Database) -> Callable[[], None]:
     stop = threading.Event()
     thread = threading.Thread(
         target=run_workload,
-        args=(database,),
         kwargs={"stop": stop, "interval": 2.0},
         name="simulate",
         daemon=True,
@@ -362,9 +359,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
                     flush=True,
                 )
 
-        counts = run_workload(
-            opened.database, duration=args.duration, interval=args.interval, report=report
-        )
+        counts = run_workload(duration=args.duration, interval=args.interval, report=report)
         print(
             f"Done: {counts.rounds} rounds, {counts.tasks_created} tasks created, "
             f"{counts.validations} validation runs, {counts.errors_logged} errors logged, "
@@ -419,7 +414,7 @@ def cmd_refresh_analytics(args: argparse.Namespace) -> None:
 
     opened = _open(load_settings())
     try:
-        steps = refresh_rollups(opened.database, None if args.full else max(1, args.hours))
+        steps = refresh_rollups(None if args.full else max(1, args.hours))
         print("Rollups refreshed: " + ", ".join(f"{k} {v} steps" for k, v in steps.items()))
     finally:
         opened.close()

@@ -5,6 +5,9 @@
 With PROMETHEUS_MULTIPROC_DIR set (an empty directory, wiped at each deploy), every worker writes
 its metrics there and any worker answers /api/v1/metrics with the sum; this hook drops a dead
 worker's live gauges (pool state) while keeping its counts.
+
+Every worker starts the rollup refresher and the alert evaluator; each works only in the worker
+holding its PostgreSQL advisory lock, so N workers run one of each (data/leader.py).
 """
 
 
@@ -12,6 +15,17 @@ def child_exit(server, worker):  # gunicorn's hook signature
     from taskmaster_dash.data.metrics import mark_process_dead
 
     mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker):
+    """A worker stopping (SIGTERM, a restart) ends its background jobs before its pools: a
+    leader releases its advisory locks at once, so another worker takes over next interval."""
+    import contextlib
+
+    from taskmaster_dash.services import current
+
+    with contextlib.suppress(RuntimeError):  # RuntimeError: the app was never built here
+        current().database.dispose()
 
 
 def on_starting(server):

@@ -14,8 +14,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from taskmaster_dash.data.config import APP_DB_ROLE, load_settings, sqlalchemy_url
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, configure_database
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Database
 from taskmaster_dash.data.runtime import migrate
+from taskmaster_dash.services import Services, current, install
 from tests.helpers import ROLE_PASSWORD, TestUsers
 
 DATA_TABLES = (
@@ -105,9 +106,20 @@ def pg_server() -> Iterator[TestServer]:
 def database(pg_server: TestServer) -> Iterator[Database]:
     migrate(pg_server.owner_url, pg_server.app_url)
     db = Database(pg_server.app_url)
-    configure_database(db)
+    install(Services.build(load_settings(), db))  # create_app (dash_app) builds its own later
     yield db
-    configure_database(None)
+    install(None)
+    db.dispose()
+
+
+@pytest.fixture
+def services(database: Database) -> Iterator[Services]:
+    """The process's services (the app's, once dash_app is built: a session fixture, so built
+    before this one), with every cache empty before and after the test."""
+    built = current()
+    built.clear_caches()
+    yield built
+    built.clear_caches()
 
 
 @pytest.fixture(scope="session")

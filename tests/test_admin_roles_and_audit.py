@@ -257,7 +257,6 @@ def test_past_the_count_cap_the_total_is_unknown_until_the_last_block(database, 
 
 def test_the_audit_log_names_roles_users_and_tasks(dash_app, client_as, users, owner_engine):
     from taskmaster_dash.data import alerts as store
-    from taskmaster_dash.data.db import get_database
 
     admin = client_as("admin")
     name = f"renamed-{uuid.uuid4().hex[:8]}"
@@ -275,7 +274,7 @@ def test_the_audit_log_names_roles_users_and_tasks(dash_app, client_as, users, o
     assert changed["changes"] == "role: viewer → on_call"
     assert changed["entity"] == name  # the detail names the user, not their id
 
-    store.acknowledge(get_database(), users.actor("on_call"), "TaskBacklog", "seen")
+    store.acknowledge(users.actor("on_call"), "TaskBacklog", "seen")
     page, _ = audit_rows(admin, dash_app, {"table": "alert_acknowledgements"})
     assert "acknowledged_by: test-on-call" in page["rowData"][0]["changes"]
 

@@ -12,8 +12,9 @@ import jwt
 import pytest
 from sqlalchemy import create_engine, text
 
-from taskmaster_dash.data.db import Database, configure_database
+from taskmaster_dash.data.db import Database
 from taskmaster_dash.data.runtime import migrate
+from taskmaster_dash.services import current
 from tests.helpers import sign_in
 from tests.original_taskmaster import (
     ADMIN_ID,
@@ -43,10 +44,9 @@ def adopted(adopted_server, database):
     """The adopted database, read by the app for these tests; yields an owner's engine."""
     server = adopted_server
     adopted_db = Database(server.app_url)
-    configure_database(adopted_db)
     engine = create_engine(server.owner_url)
-    yield engine
-    configure_database(database)
+    with current().using(database=adopted_db):
+        yield engine
     adopted_db.dispose()
     engine.dispose()
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from dash.testing import wait
 from dash.testing.wait import until
 from sqlalchemy import text
 
-from taskmaster_dash.alerts import banner
 from taskmaster_dash.alerts.evaluator import LOCK_KEY, AlertEvaluator, Reading, decide
 from taskmaster_dash.alerts.notify import ZERO_TIME, WebhookNotifier
 from taskmaster_dash.alerts.rules import (
@@ -55,12 +55,23 @@ def rule(name: str):
 
 
 @pytest.fixture
-def clean_alerts(owner_engine, database):
+def clean_alerts(owner_engine, services):
+    """Empty alert tables; the services fixture empties the caches (the banner's answer)."""
     with owner_engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {ALERT_TABLES}, audit_logs"))
-    banner.clear_cache()
-    yield
-    banner.clear_cache()
+
+
+class Clock:
+    """The evaluator's clock, moved forward by the test: a pending period passes at once."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 def table_rows(owner_engine, sql: str, params=None) -> list[tuple]:
@@ -278,18 +289,19 @@ def test_comparisons(comparison, value, breached):
 
 
 def test_backlog_goes_pending_firing_then_resolves_with_webhooks(
-    database, users, clean_data, clean_alerts, owner_engine, receiver, dash_app, client_as
+    services, users, clean_data, clean_alerts, owner_engine, receiver, dash_app, client_as
 ):
     insert_pending_tasks(owner_engine, 101)
     # A short pending period, set the way an admin would: the override wins over the file.
-    store.save_override(database, users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
+    store.save_override(users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
     notifier = WebhookNotifier(receiver.url, backoff_seconds=0.2, external_url="http://dash")
-    evaluator = AlertEvaluator(database, rules=[rule("TaskBacklog")], notifier=notifier)
+    clock = Clock()
+    evaluator = AlertEvaluator(rules=[rule("TaskBacklog")], notifier=notifier, clock=clock)
     try:
         (first,) = evaluator.evaluate_once()
         assert (first.state, first.value) == ("pending", 101)
         assert receiver.payloads.empty()
-        time.sleep(1.1)
+        clock.advance(1.1)  # past the 1 s pending period
         (second,) = evaluator.evaluate_once()
         assert second.state == "firing"
 
@@ -307,7 +319,7 @@ def test_backlog_goes_pending_firing_then_resolves_with_webhooks(
         assert len(alert["fingerprint"]) == 16 and alert["startsAt"].endswith("Z")
 
         # Every signed-in user sees it in the banner, linking to the tasks page.
-        banner.clear_cache()
+        services.clear_caches()
         shown = callback_values(
             call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1, 0], [None])
         )["alert-banner"]["children"]
@@ -336,7 +348,7 @@ def test_backlog_goes_pending_firing_then_resolves_with_webhooks(
     assert table_rows(owner_engine, "SELECT state, notified FROM alert_states") == [
         ("normal", False)
     ]
-    banner.clear_cache()
+    services.clear_caches()
     cleared = callback_values(
         call_callback(client_as("viewer"), dash_app, "alert-banner.children", [1, 0], [None])
     )
@@ -347,7 +359,7 @@ def test_a_slow_receiver_never_holds_up_evaluation(database, clean_alerts, recei
     receiver.hold.clear()  # the receiver accepts the connection and then hangs
     notifier = WebhookNotifier(receiver.url, backoff_seconds=0.1)
     slow_rule = replace(rule("DatabaseConnectionFailures"), comparison=">=", for_seconds=0)
-    evaluator = AlertEvaluator(database, rules=[slow_rule], notifier=notifier)
+    evaluator = AlertEvaluator(rules=[slow_rule], notifier=notifier)
     try:
         (result,) = evaluator.evaluate_once()
         assert result.state == "firing"  # 0 failing pools >= 0
@@ -363,45 +375,47 @@ def test_a_slow_receiver_never_holds_up_evaluation(database, clean_alerts, recei
         notifier.close()
 
 
-def test_the_app_starts_the_evaluator_unless_switched_off(
-    database, clean_alerts, owner_engine, monkeypatch
-):
-    from taskmaster_dash.alerts.evaluator import start_background
-
-    monkeypatch.setenv("ALERTS_EVALUATOR", "off")
-    assert start_background(database) is None
-    monkeypatch.setenv("ALERTS_EVALUATOR", "on")
-    monkeypatch.setenv("ALERTS_INTERVAL_SECONDS", "1")
-    stop = start_background(database)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if table_rows(owner_engine, "SELECT count(*) FROM alert_states") == [(7,)]:
-                break
-            time.sleep(0.1)
-        assert table_rows(owner_engine, "SELECT count(*) FROM alert_states") == [(7,)]
-    finally:
-        stop.set()
-    # Stopping releases the lock, so the next evaluator can take over.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and table_rows(
-        owner_engine,
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k",
-        {"k": LOCK_KEY},
-    ) != [(0,)]:
-        time.sleep(0.1)
-    successor = AlertEvaluator(database, rules=[rule("TaskBacklog")])
+def test_the_services_start_the_evaluator_unless_switched_off(services, clean_alerts, owner_engine):
+    off = services.settings.model_copy(update={"alerts_evaluator": False})
+    with services.using(settings=off):
+        services.start_workers(refresher=False)
+        assert services.workers == []
+    on = services.settings.model_copy(update={"alerts_interval_seconds": 1.0})
+    with services.using(settings=on):
+        services.start_workers(refresher=False)
+        try:
+            assert [w.thread_name for w in services.workers] == ["alert-evaluator"]
+            wait.until(
+                lambda: table_rows(owner_engine, "SELECT count(*) FROM alert_states") == [(7,)],
+                30,
+            )
+        finally:
+            services.stop_workers()
+    # Stopping released the lock (its session ends), so the next evaluator can take over.
+    wait.until(
+        lambda: (
+            table_rows(
+                owner_engine,
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k",
+                {"k": LOCK_KEY},
+            )
+            == [(0,)]
+        ),
+        10,
+    )
+    successor = AlertEvaluator(rules=[rule("TaskBacklog")])
     assert successor.lead()
     successor.release()
 
 
 def test_state_survives_a_restart(database, clean_data, clean_alerts, owner_engine, users):
     insert_pending_tasks(owner_engine, 101)
-    store.save_override(database, users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
-    AlertEvaluator(database, rules=[rule("TaskBacklog")]).evaluate_once()
-    time.sleep(1.1)
+    store.save_override(users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
+    clock = Clock()
+    AlertEvaluator(rules=[rule("TaskBacklog")], clock=clock).evaluate_once()
+    clock.advance(1.1)
     # A new evaluator (a restarted process) continues from the stored pending state.
-    (result,) = AlertEvaluator(database, rules=[rule("TaskBacklog")]).evaluate_once()
+    (result,) = AlertEvaluator(rules=[rule("TaskBacklog")], clock=clock).evaluate_once()
     assert result.state == "firing"
 
 
@@ -409,9 +423,7 @@ def test_prometheus_down_is_an_error_not_all_clear(
     database, clean_alerts, owner_engine, dash_app, client_as
 ):
     closed = PrometheusReader(f"http://127.0.0.1:{free_port()}", timeout=1)
-    evaluator = AlertEvaluator(
-        database, rules=[rule("HighPoolUtilisation")], prometheus=lambda: closed
-    )
+    evaluator = AlertEvaluator(rules=[rule("HighPoolUtilisation")], prometheus=lambda: closed)
     (result,) = evaluator.evaluate_once()
     assert result.state == "error"
     assert "unavailable" in result.message and result.value is None
@@ -422,15 +434,15 @@ def test_prometheus_down_is_an_error_not_all_clear(
     assert "Cannot evaluate" in json.dumps(shown)
     # Prometheus switched off by configuration is "no data", also not "normal".
     (off,) = AlertEvaluator(
-        database, rules=[rule("HighPoolUtilisation")], prometheus=lambda: None
+        rules=[rule("HighPoolUtilisation")], prometheus=lambda: None
     ).evaluate_once()
     assert off.state == "no_data"
 
 
 def test_a_disabled_rule_is_not_evaluated(database, users, clean_alerts, clean_data, owner_engine):
     insert_pending_tasks(owner_engine, 150)
-    store.save_override(database, users.actor("admin"), "TaskBacklog", 100, ">", 0, False)
-    (result,) = AlertEvaluator(database, rules=[rule("TaskBacklog")]).evaluate_once()
+    store.save_override(users.actor("admin"), "TaskBacklog", 100, ">", 0, False)
+    (result,) = AlertEvaluator(rules=[rule("TaskBacklog")]).evaluate_once()
     assert result.state == "disabled" and result.value is None
 
 
@@ -445,7 +457,7 @@ def test_the_rules_table_tells_on_call_what_to_do(dash_app, client_as, clean_ale
 
 
 def test_the_banner_and_rules_table_redraw_only_when_what_they_show_changed(
-    dash_app, client_as, owner_engine, clean_alerts
+    dash_app, client_as, owner_engine, clean_alerts, services
 ):
     firing_alert(owner_engine)
     on_call = client_as("on_call")
@@ -459,7 +471,7 @@ def test_the_banner_and_rules_table_redraw_only_when_what_they_show_changed(
         assert call_callback(on_call, dash_app, output, inputs, [shown]).status_code == 204
     with owner_engine.begin() as conn:
         conn.execute(text("UPDATE alert_states SET value = 43"))
-    banner.clear_cache()
+    services.clear_caches()
     again = callback_values(
         call_callback(on_call, dash_app, "alert-banner.children", [2, 0], [shown])
     )
@@ -540,8 +552,8 @@ def test_timeline_chart_draws_each_rules_states_clipped_to_the_range(
 
 def test_only_one_evaluator_runs_and_another_takes_over(database, clean_alerts):
     rules = [rule("TaskBacklog")]
-    first = AlertEvaluator(database, rules=rules, interval=0.1)
-    second = AlertEvaluator(database, rules=rules, interval=0.1)
+    first = AlertEvaluator(rules=rules, interval=0.1)
+    second = AlertEvaluator(rules=rules, interval=0.1)
     stop_first, stop_second = threading.Event(), threading.Event()
     threads = [
         threading.Thread(target=first.run, args=(stop_first,), daemon=True),
@@ -550,9 +562,7 @@ def test_only_one_evaluator_runs_and_another_takes_over(database, clean_alerts):
     for t in threads:
         t.start()
     try:
-        deadline = time.monotonic() + 10
-        while first.evaluations + second.evaluations < 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait.until(lambda: first.evaluations + second.evaluations >= 5, 10, poll=0.05)
         assert (first.evaluations == 0) != (second.evaluations == 0)
         leader, stop_leader, other, stop_other = (
             (first, stop_first, second, stop_second)
@@ -561,10 +571,8 @@ def test_only_one_evaluator_runs_and_another_takes_over(database, clean_alerts):
         )
         stop_leader.set()
         threads[0 if leader is first else 1].join(5)
-        deadline = time.monotonic() + 10
-        while other.evaluations == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert other.evaluations > 0  # the lock was released and the other took over
+        # the lock was released and the other took over
+        wait.until(lambda: other.evaluations > 0, 10, poll=0.05)
     finally:
         stop_first.set()
         stop_second.set()
@@ -604,7 +612,7 @@ def test_two_processes_one_evaluator(pg_server, database, owner_engine, clean_al
         SELECT count(DISTINCT a.pid) FILTER (WHERE l.granted), count(DISTINCT a.pid)
         FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid
              AND l.locktype = 'advisory' AND l.objid = :key
-        WHERE a.application_name = 'taskmaster_alert_evaluator'"""
+        WHERE a.application_name LIKE 'taskmaster_alert_evaluator (pid %'"""
 
     def start(*command: str) -> subprocess.Popen:
         return subprocess.Popen(
@@ -795,7 +803,7 @@ def firing_alert(owner_engine, rule_name="HighErrorRate") -> None:
 
 
 def test_on_call_acknowledges_and_silences_audited_and_visible_to_everyone(
-    dash_app, client_as, users, clean_alerts, owner_engine
+    dash_app, client_as, users, clean_alerts, owner_engine, services
 ):
     firing_alert(owner_engine)
     on_call = client_as("on_call")
@@ -848,7 +856,7 @@ def test_on_call_acknowledges_and_silences_audited_and_visible_to_everyone(
         owner_engine,
         "SELECT until > now() + interval '59 minutes', username, note FROM alert_silences",
     ) == [(True, "test-on-call", "deploy")]
-    banner.clear_cache()
+    services.clear_caches()
     quiet = callback_values(
         call_callback(viewer, dash_app, "alert-banner.children", [1, 0], [None])
     )
@@ -872,7 +880,7 @@ def test_on_call_acknowledges_and_silences_audited_and_visible_to_everyone(
     assert "Ended the silence" in acted(act(on_call, dash_app, "HighErrorRate", "unsilence"))
     again = acted(act(on_call, dash_app, "HighErrorRate", "unsilence"))
     assert "was not silenced" in again and "message-warning" in again
-    banner.clear_cache()
+    services.clear_caches()
     back = callback_values(call_callback(viewer, dash_app, "alert-banner.children", [1, 0], [None]))
     assert "More than 10 errors" in json.dumps(back)
 
@@ -882,21 +890,21 @@ def test_rls_lets_every_user_read_alerts_but_only_ack_holders_acknowledge(
 ):
     from sqlalchemy.exc import ProgrammingError
 
-    store.acknowledge(database, users.actor("admin"), "TaskBacklog", "seen")
-    store.acknowledge(database, users.actor("on_call"), "TaskBacklog", "seen too")
-    store.silence(database, users.actor("on_call"), "TaskBacklog", 15, "")
-    assert store.end_silences(database, users.actor("on_call"), "TaskBacklog") == 1
+    store.acknowledge(users.actor("admin"), "TaskBacklog", "seen")
+    store.acknowledge(users.actor("on_call"), "TaskBacklog", "seen too")
+    store.silence(users.actor("on_call"), "TaskBacklog", 15, "")
+    assert store.end_silences(users.actor("on_call"), "TaskBacklog") == 1
     for role in ("viewer", "api_client", "on_call"):
-        events = store.alert_history(database, users.actor(role))
+        events = store.alert_history(users.actor(role))
         assert sorted(e["what"] for e in events)[:2] == ["acknowledged", "acknowledged"]
     for role in ("viewer", "developer", "api_client"):
         with pytest.raises(ProgrammingError):
-            store.acknowledge(database, users.actor(role), "TaskBacklog", "sneaky")
+            store.acknowledge(users.actor(role), "TaskBacklog", "sneaky")
         with pytest.raises(ProgrammingError):
-            store.silence(database, users.actor(role), "TaskBacklog", 15, "sneaky")
+            store.silence(users.actor(role), "TaskBacklog", 15, "sneaky")
     for role in ("developer", "on_call"):
         with pytest.raises(ProgrammingError):
-            store.save_override(database, users.actor(role), "TaskBacklog", 1, ">", 0, True)
+            store.save_override(users.actor(role), "TaskBacklog", 1, ">", 0, True)
 
 
 # ------------------------------------------------------------------------------ browser
@@ -911,17 +919,18 @@ def count_elements(dash_duo, selector: str) -> int:
 
 @pytest.mark.browser
 def test_the_banner_shows_a_firing_alert_in_the_browser(
-    dash_duo, dash_app, database, users, clean_data, clean_alerts, owner_engine
+    dash_duo, dash_app, services, users, clean_data, clean_alerts, owner_engine
 ):
     insert_pending_tasks(owner_engine, 101)
-    store.save_override(database, users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
-    evaluator = AlertEvaluator(database, rules=[rule("TaskBacklog")])
+    store.save_override(users.actor("admin"), "TaskBacklog", 100, ">", 1, True)
+    clock = Clock()
+    evaluator = AlertEvaluator(rules=[rule("TaskBacklog")], clock=clock)
     assert evaluator.evaluate_once()[0].state == "pending"
     browser_sign_in(dash_duo, dash_app, "test-viewer", path="/")
     assert count_elements(dash_duo, "#alert-banner a") == 0
-    time.sleep(1.1)
+    clock.advance(1.1)
     assert evaluator.evaluate_once()[0].state == "firing"
-    banner.clear_cache()
+    services.clear_caches()
     dash_duo.driver.refresh()
     dash_duo.wait_for_contains_text(
         "#alert-banner", "Task backlog over 100 pending: 101", timeout=15
@@ -1176,11 +1185,9 @@ def prometheus_server():
 @pytest.mark.prometheus
 def test_a_promql_rule_against_a_real_prometheus(prometheus_server, database, users, clean_alerts):
     proc, url, _target = prometheus_server
-    store.save_override(database, users.actor("admin"), "HighPoolUtilisation", 80, ">", 0, True)
+    store.save_override(users.actor("admin"), "HighPoolUtilisation", 80, ">", 0, True)
     reader = PrometheusReader(url, cache_seconds=0)
-    evaluator = AlertEvaluator(
-        database, rules=[rule("HighPoolUtilisation")], prometheus=lambda: reader
-    )
+    evaluator = AlertEvaluator(rules=[rule("HighPoolUtilisation")], prometheus=lambda: reader)
     (result,) = evaluator.evaluate_once()
     assert (result.state, result.value) == ("firing", 90)
     proc.terminate()

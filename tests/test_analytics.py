@@ -94,7 +94,7 @@ def known_data(owner_engine, clean_data, database, users):
                     "created": created,
                 },
             )
-    refresh_rollups(database, None)
+    refresh_rollups(None)
 
 
 def sql_df(engine, sql: str, **params) -> pd.DataFrame:
@@ -241,7 +241,7 @@ def test_incremental_refresh_follows_a_completed_task(known_data, users, owner_e
                        updated_at = now() WHERE title = 'task 40'"""
             )
         )
-    refresh_rollups(database, 3)
+    refresh_rollups(3)
     chart = tasks.backlog_over_time(users.actor("admin"), WEEK, Filters())
     assert as_dict(chart, ["bucket", "series"], "open") == backlog_truth(owner_engine, WEEK)
 
@@ -438,7 +438,7 @@ def test_incremental_refresh_follows_resolved_errors(known_data, users, owner_en
                                 ORDER BY created_at LIMIT 4)"""
             )
         )
-    refresh_rollups(database, 3)
+    refresh_rollups(3)
     viewer = users.actor("viewer")
     chart = errs.unresolved_over_time(viewer, WEEK, Filters())
     truth = sql_df(
@@ -480,7 +480,7 @@ def developer_tasks(known_data, owner_engine, database):
                            '["db"]', now() - interval '50 hours')"""
             )
         )
-    refresh_rollups(database, None)
+    refresh_rollups(None)
 
 
 def test_a_developer_reading_the_task_rollups_directly_sees_only_their_rows(

@@ -18,11 +18,9 @@ import dash
 import pytest
 from sqlalchemy import create_engine, text
 
-from taskmaster_dash.alerts import banner
 from taskmaster_dash.auth.permissions import SessionUser
 from taskmaster_dash.data.analytics import refresh_rollups
-from taskmaster_dash.data.db import Database, configure_database
-from taskmaster_dash.data.prometheus import configure_prometheus, get_prometheus
+from taskmaster_dash.data.db import Database
 from taskmaster_dash.data.runtime import migrate
 from taskmaster_dash.data.seed import (
     DEMO_ROLES,
@@ -32,6 +30,7 @@ from taskmaster_dash.data.seed import (
     seed_demo_data,
 )
 from taskmaster_dash.data.users import login_record, session_record
+from taskmaster_dash.services import current
 from tests.helpers import browser_sign_in
 
 SETTLE_SECONDS = 30
@@ -103,28 +102,24 @@ def demo(pg_server, database, dash_app, users, tmp_path_factory):
     migrate(server.owner_url, server.app_url)
     seed_demo_data(server.owner_url, SCALES["small"], progress=lambda *_: None)
     tour_db = Database(server.app_url)
-    previous_prometheus = get_prometheus()
-    configure_database(tour_db)
-    configure_prometheus(None)  # the demo on a machine without Prometheus
-    banner.clear_cache()
-    refresh_rollups(tour_db, None)
-    logins = ensure_demo_logins(tmp_path_factory.mktemp("demo"))
-    engine = create_engine(server.owner_url)
-    with engine.connect() as conn:
-        # An unassigned task (a developer may see it too) with validation runs and an error.
-        task_id, error_id = conn.execute(
-            text(
-                "SELECT t.id, e.id FROM tasks t JOIN error_logs e ON e.task_id = t.id"
-                " WHERE t.assigned_to IS NULL"
-                " AND EXISTS (SELECT 1 FROM validation_results v WHERE v.task_id = t.id)"
-                " ORDER BY t.id, e.id LIMIT 1"
-            )
-        ).one()
-    engine.dispose()
-    yield Demo({login.role: login for login in logins}, str(task_id), str(error_id))
-    configure_database(database)  # disposes the tour's database
-    configure_prometheus(previous_prometheus)
-    banner.clear_cache()
+    # the demo on a machine without Prometheus
+    with current().using(database=tour_db, prometheus=None):
+        refresh_rollups(None)
+        logins = ensure_demo_logins(tmp_path_factory.mktemp("demo"))
+        engine = create_engine(server.owner_url)
+        with engine.connect() as conn:
+            # An unassigned task (a developer may see it too) with validation runs and an error.
+            task_id, error_id = conn.execute(
+                text(
+                    "SELECT t.id, e.id FROM tasks t JOIN error_logs e ON e.task_id = t.id"
+                    " WHERE t.assigned_to IS NULL"
+                    " AND EXISTS (SELECT 1 FROM validation_results v WHERE v.task_id = t.id)"
+                    " ORDER BY t.id, e.id LIMIT 1"
+                )
+            ).one()
+        engine.dispose()
+        yield Demo({login.role: login for login in logins}, str(task_id), str(error_id))
+    tour_db.dispose()
 
 
 def page_paths(demo: Demo) -> list[tuple[str, str | None]]:

@@ -180,26 +180,36 @@ def data_dir() -> Path:
 def test_stopping_the_database_stops_its_background_threads_first(monkeypatch, caplog):
     """The alert evaluator and the rollup refresher end before the embedded server does, so
     stopping the demo logs no failed save."""
-    from taskmaster_dash.alerts.evaluator import start_background
-    from taskmaster_dash.data.analytics import RollupRefresher
     from taskmaster_dash.data.config import load_settings
     from taskmaster_dash.data.runtime import open_database
+    from taskmaster_dash.services import Services, current, install
 
     for name in ("DATABASE_URL", "DB_HOST"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TASKMASTER_DATA_DIR", str(data_dir()))
     monkeypatch.setenv("ALERTS_INTERVAL_SECONDS", "1")
+    monkeypatch.setenv("ANALYTICS_REFRESH_SECONDS", "1")
     monkeypatch.setenv("ALERTS_EVALUATOR", "on")
-    opened = open_database(load_settings())
-    start_background(opened.database)
-    RollupRefresher(opened.database, interval_seconds=1).start()
-    names = {"alert-evaluator", "analytics-refresh"}
-    assert names <= {t.name for t in threading.enumerate()}
-    with caplog.at_level(logging.WARNING):
-        opened.close()
-        assert not names & {t.name for t in threading.enumerate() if t.is_alive()}
-    assert [r.getMessage() for r in caplog.records if r.name.startswith(("alerts", "data"))] == []
-    opened.close()  # a second close (the exit hook) is harmless
+    settings = load_settings()
+    opened = open_database(settings)
+    try:
+        previous = current()
+    except RuntimeError:
+        previous = None
+    services = Services.build(settings, opened.database)
+    install(services)
+    try:
+        services.start_workers()
+        names = {"alert-evaluator", "analytics-refresh"}
+        assert names <= {t.name for t in threading.enumerate()}
+        with caplog.at_level(logging.WARNING):
+            opened.close()
+            assert not names & {t.name for t in threading.enumerate() if t.is_alive()}
+        logged = [r.getMessage() for r in caplog.records if r.name.startswith(("alerts", "data"))]
+        assert logged == []
+        opened.close()  # a second close (the exit hook) is harmless
+    finally:
+        install(previous)
 
 
 def sign_in_over_http(base: str, username: str, password: str) -> requests.Response:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from taskmaster_dash.data.db import DATABASE_UNREACHABLE, SYSTEM_ACTOR, Database, configure_database
+from taskmaster_dash.data.db import DATABASE_UNREACHABLE, SYSTEM_ACTOR, Database
 from taskmaster_dash.data.embedded import start_embedded
 from taskmaster_dash.data.runtime import migrate
 from taskmaster_dash.data.users import create_user
+from taskmaster_dash.services import current
 from tests.helpers import (
     ROLE_PASSWORD,
     browser_sign_in,
@@ -60,11 +61,10 @@ def outage(dash_app, database, outage_server):
     """The app reads the outage server during the test, and the session's afterwards."""
     outage_server.start()
     own = Database(outage_server.embedded.app_url)
-    configure_database(own)
     try:
-        yield outage_server
+        with current().using(database=own):
+            yield outage_server
     finally:
-        configure_database(database)
         own.dispose()
 
 

@@ -1,18 +1,22 @@
-"""The app under a real gunicorn with two workers: metrics add up across workers."""
+"""The app under a real gunicorn: metrics add up across workers, and N workers run one of each
+background job."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
+from dash.testing import wait
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 from tests.helpers import free_port
 
@@ -33,42 +37,55 @@ def read_queries(base: str) -> float:
 
 
 @pytest.fixture
-def gunicorn(pg_server, database, tmp_path):
-    port = free_port()
-    metrics_dir = tmp_path / "prometheus-multiproc"
-    metrics_dir.mkdir()
-    env = {
-        **os.environ,
-        "DATABASE_URL": pg_server.app_url,
-        "OWNER_DATABASE_URL": pg_server.owner_url,
-        "SECRET_KEY": "gunicorn-test-secret",
-        "METRICS_TOKEN": TOKEN,
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "ALERTS_EVALUATOR": "off",
-        "TASKMASTER_ENV": "testing",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-w", "2",
-         "-b", f"127.0.0.1:{port}", "taskmaster_dash.app:server"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited: {process.stderr.read()[-2000:]}")
-        time.sleep(0.5)
-    else:
+def start_gunicorn(pg_server, database, tmp_path):
+    """start_gunicorn(workers, env) -> (base URL, metrics directory, process); stopped after."""
+    started: list[subprocess.Popen] = []
+
+    def start(workers: int, extra_env: dict[str, str]):
+        port = free_port()
+        metrics_dir = tmp_path / f"prometheus-multiproc-{port}"
+        metrics_dir.mkdir()
+        env = {
+            **os.environ,
+            "DATABASE_URL": pg_server.app_url,
+            "OWNER_DATABASE_URL": pg_server.owner_url,
+            "SECRET_KEY": "gunicorn-test-secret",
+            "METRICS_TOKEN": TOKEN,
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            "ALERTS_EVALUATOR": "off",
+            "TASKMASTER_ENV": "testing",
+            **extra_env,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-w", str(workers),
+             "-b", f"127.0.0.1:{port}", "taskmaster_dash.app:server"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        started.append(process)
+        base = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                stderr = process.stderr.read() if process.stderr else ""
+                pytest.fail(f"gunicorn exited: {stderr[-2000:]}")
+            try:
+                return requests.get(f"{base}/api/v1/health", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait.until(answers, 90, poll=0.5, msg="gunicorn did not answer within 90 s")
+        return base, metrics_dir, process
+
+    yield start
+    for process in started:
         process.terminate()
-        pytest.fail("gunicorn did not answer within 90 s")
-    yield base, metrics_dir
-    process.terminate()
-    process.wait(timeout=30)
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def gunicorn(start_gunicorn):
+    base, metrics_dir, _process = start_gunicorn(2, {})
+    return base, metrics_dir
 
 
 def test_every_scrape_reports_the_queries_of_both_workers(gunicorn):
@@ -90,3 +107,84 @@ def test_every_scrape_reports_the_queries_of_both_workers(gunicorn):
     scrapes = [read_queries(base) for _ in range(10)]  # answered by either worker
     assert min(scrapes) >= before + 60
     assert scrapes == sorted(scrapes)  # sums over all workers never go backwards
+
+
+# --- one refresher and one evaluator across the workers ---------------------------------------
+
+SESSIONS = """
+    SELECT a.application_name, bool_or(l.granted IS TRUE) AS leads
+    FROM pg_stat_activity a
+    LEFT JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory' AND l.objid = :key
+    WHERE a.application_name LIKE :name
+    GROUP BY a.pid, a.application_name"""
+PID = re.compile(r"\(pid (\d+)\)$")
+
+
+def elected(owner_engine, key: int, name: str) -> tuple[list[int], list[int]]:
+    """(worker pids holding the lock, worker pids standing by) for one background job."""
+    with owner_engine.connect() as conn:
+        rows = conn.execute(text(SESSIONS), {"key": key, "name": f"taskmaster_{name} (pid %"})
+        sessions = [(int(PID.findall(app)[0]), leads) for app, leads in rows]
+    return (
+        sorted(pid for pid, leads in sessions if leads),
+        sorted(pid for pid, leads in sessions if not leads),
+    )
+
+
+def test_three_workers_run_one_refresher_and_one_evaluator_and_a_survivor_takes_over(
+    start_gunicorn, owner_engine
+):
+    """Every worker starts both background jobs; each job's advisory lock lets one work and the
+    others stand by; when the leading worker is killed, one of the others takes over."""
+    from taskmaster_dash.data.leader import EVALUATOR_LOCK_KEY, ROLLUP_REFRESHER_LOCK_KEY
+
+    jobs = {EVALUATOR_LOCK_KEY: "alert_evaluator", ROLLUP_REFRESHER_LOCK_KEY: "rollup_refresher"}
+    with owner_engine.begin() as conn:
+        conn.execute(text("TRUNCATE alert_states, alert_history"))
+        conn.execute(text("UPDATE analytics_rollup_state SET refreshed_at = NULL"))
+    _base, _metrics, master = start_gunicorn(
+        3,
+        {
+            "TASKMASTER_ENV": "development",
+            "ALERTS_EVALUATOR": "on",
+            "ALERTS_INTERVAL_SECONDS": "1",
+            "ANALYTICS_REFRESH_SECONDS": "1",
+        },
+    )
+    workers = {child.pid for child in psutil.Process(master.pid).children()}
+    assert len(workers) == 3
+
+    def one_leader_each(among: set[int]) -> dict[int, int] | None:
+        leaders = {}
+        for key, name in jobs.items():
+            leading, standing_by = elected(owner_engine, key, name)
+            if len(leading) != 1 or len(standing_by) != 2 or {*leading, *standing_by} != among:
+                return None
+            leaders[key] = leading[0]
+        return leaders
+
+    leaders = wait.until(lambda: one_leader_each(workers), 60, msg="not one leader per job")
+    # The leaders work: every rule evaluated, every rollup refreshed.
+    with owner_engine.connect() as conn:
+
+        def worked() -> bool:
+            evaluated = conn.execute(text("SELECT count(*) FROM alert_states")).scalar()
+            unrefreshed = conn.execute(
+                text("SELECT count(*) FROM analytics_rollup_state WHERE refreshed_at IS NULL")
+            ).scalar()
+            conn.rollback()
+            return evaluated == 7 and unrefreshed == 0
+
+        wait.until(worked, 60, msg="the leaders did not evaluate and refresh")
+
+    # Kill the evaluator's leader without warning: its sessions end, a survivor takes the lock,
+    # and gunicorn's replacement worker stands by.
+    killed = leaders[EVALUATOR_LOCK_KEY]
+    os.kill(killed, signal.SIGKILL)
+
+    def replaced() -> dict[int, int] | None:
+        now = {child.pid for child in psutil.Process(master.pid).children()}
+        return one_leader_each(now) if killed not in now and len(now) == 3 else None
+
+    after = wait.until(replaced, 60, msg="no worker took over from the killed leader")
+    assert killed not in after.values()

@@ -16,7 +16,6 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName
-from taskmaster_dash.data.metrics import TASK_COUNTS
 
 TOKEN = "test-metrics-token-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +102,9 @@ def test_query_counters_count_known_queries_per_pool(dash_app, database, metrics
         assert ("taskmaster_db_queries_failed", (("pool", pool),)) in after
 
 
-def test_tasks_total_counts_every_task_by_status(dash_app, owner_engine, clean_data, metrics_token):
+def test_tasks_total_counts_every_task_by_status(
+    dash_app, owner_engine, clean_data, metrics_token, services
+):
     with owner_engine.begin() as conn:
         conn.execute(
             text(
@@ -113,7 +114,7 @@ def test_tasks_total_counts_every_task_by_status(dash_app, owner_engine, clean_d
             )
         )
         expected = dict(conn.execute(text("SELECT status, count(*) FROM tasks GROUP BY 1")).all())
-    TASK_COUNTS.clear()
+    services.clear_caches()
     samples = scrape(dash_app)
     for status in ("pending", "in_progress", "completed", "failed", "cancelled"):
         assert value(samples, "taskmaster_tasks_total", status=status) == expected.get(status, 0)
@@ -198,9 +199,8 @@ def test_pool_gauges_show_connections_in_use_and_waiters(dash_app, database, met
 
 WORKER = """
 import json, sys
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, PoolName, configure_database
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, PoolName
 db = Database(sys.argv[1])
-configure_database(db)
 for _ in range(int(sys.argv[2])):
     db.fetch_rows(PoolName.READ, SYSTEM_ACTOR, "SELECT 1 AS one")
 try:

@@ -41,7 +41,7 @@ def known_data(owner_engine, clean_data, database):
     # the Overview reads the analytics rollups, which the app refreshes every minute
     from taskmaster_dash.data.analytics import refresh_rollups
 
-    refresh_rollups(database, None)
+    refresh_rollups(None)
 
 
 def test_overview_numbers_match_sql(dash_app, client_as, known_data, owner_engine):

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from taskmaster_dash.alerts import banner
 from tests.helpers import browser_sign_in
 
 
 @pytest.fixture
-def silenced_and_firing(owner_engine):
+def silenced_and_firing(owner_engine, services):
     """Two firing alerts, one of them silenced (so it is not in the banner)."""
     with owner_engine.begin() as conn:
         conn.execute(text("TRUNCATE alert_states, alert_silences, alert_acknowledgements"))
@@ -29,11 +28,9 @@ def silenced_and_firing(owner_engine):
                 " VALUES ('TaskBacklog', now() + interval '1 hour', 'test-on-call')"
             )
         )
-    banner.clear_cache()
     yield
     with owner_engine.begin() as conn:
         conn.execute(text("TRUNCATE alert_states, alert_silences, alert_acknowledgements"))
-    banner.clear_cache()
 
 
 @pytest.mark.browser

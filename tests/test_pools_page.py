@@ -23,10 +23,10 @@ from taskmaster_dash.data.local_prometheus import LocalPrometheus
 from taskmaster_dash.data.metrics import QUERIES_FAILED
 from taskmaster_dash.data.prometheus import (
     PrometheusReader,
-    configure_prometheus,
     load_promql,
     promql,
 )
+from taskmaster_dash.services import current
 from tests.helpers import browser_sign_in, call_callback, callback_values, free_port
 
 TOKEN = "pools-test-token-9876543210"
@@ -178,7 +178,7 @@ def _blocked_update(database):
 
 
 def test_the_pools_page_says_when_prometheus_is_disabled(dash_app, client_as):
-    configure_prometheus(None)
+    current().prometheus = None
     values = prom_panels(client_as("admin"), dash_app)
     status = text_of(values["pools-prom-status"]["children"])
     assert "Prometheus is disabled" in status and "PROMETHEUS_ENABLED" in status
@@ -188,7 +188,7 @@ def test_the_pools_page_says_when_prometheus_is_disabled(dash_app, client_as):
 
 @pytest.mark.browser
 def test_without_prometheus_the_page_shows_one_compact_notice(dash_duo, dash_app, users):
-    configure_prometheus(None)
+    current().prometheus = None
     browser_sign_in(dash_duo, dash_app, "test-admin", path="/pools")
     notice = dash_duo.wait_for_element("#pools-prom-down", timeout=20)
     dash_duo.wait_for_element("#pools-tables-table", timeout=20)  # PostgreSQL panels stay
@@ -206,7 +206,7 @@ def test_without_prometheus_the_page_shows_one_compact_notice(dash_duo, dash_app
 
 
 def test_detailed_health_reports_database_each_pool_and_prometheus(client_as):
-    configure_prometheus(None)
+    current().prometheus = None
     body = client_as("admin").get("/api/v1/health/detailed").get_json()
     assert body["checks"]["database"]["status"] == "connected"
     assert set(body["checks"]["pools"]) == {"read", "write", "analytics", "background"}
@@ -276,9 +276,9 @@ def prometheus_server(app_http):
 @pytest.fixture
 def prometheus(prometheus_server):
     """The dashboard reads this Prometheus (tiny cache, so a stop shows at once)."""
-    configure_prometheus(PrometheusReader(prometheus_server.url, timeout=2, cache_seconds=0.2))
-    yield prometheus_server
-    configure_prometheus(None)
+    reader = PrometheusReader(prometheus_server.url, timeout=2, cache_seconds=0.2)
+    with current().using(prometheus=reader):
+        yield prometheus_server
 
 
 SPEC_NAMES = [
@@ -414,7 +414,7 @@ def test_pools_page_degrades_when_prometheus_stops_and_recovers(prometheus, dash
     client = client_as("admin")
     prometheus.stop()
     try:
-        time.sleep(0.3)  # past the reader's brief cache
+        current().clear_caches()  # the reader's brief cache
         values = prom_panels(client, dash_app)
         status = text_of(values["pools-prom-status"]["children"])
         assert f"Prometheus at {prometheus.url} is unreachable" in status

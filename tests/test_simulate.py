@@ -22,7 +22,7 @@ def test_simulate_has_help_and_refuses_bad_durations():
 def test_workload_writes_what_it_reports_through_all_four_pools(database, owner_engine, clean_data):
     before = {pool: database.stats[pool].total for pool in PoolName}
     failed_before = QUERIES_FAILED.labels("write")._value.get()
-    counts = run_workload(database, duration=2.0, interval=0.2, seed=7)
+    counts = run_workload(duration=2.0, interval=0.2, seed=7)
     assert counts.rounds >= 2
     with owner_engine.connect() as conn:
         tasks = conn.scalar(

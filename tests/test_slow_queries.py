@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, PoolName, configure_database
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, PoolName
 from taskmaster_dash.data.embedded import preload_pg_stat_statements, start_embedded
 from taskmaster_dash.data.pool_health import slow_queries
 from taskmaster_dash.data.runtime import migrate
+from taskmaster_dash.services import current
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +26,9 @@ def statements_database(database):
     assert preload_pg_stat_statements(server) is False  # already loaded after the restart
     migrate(server.owner_url, server.app_url)
     other = Database(server.app_url)
-    configure_database(other)
-    yield other
-    configure_database(database)  # disposes `other`
+    with current().using(database=other):
+        yield other
+    other.dispose()
     server.stop()
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
 from typing import Any
 
 import dash
@@ -27,16 +25,16 @@ from taskmaster_dash.auth.permissions import (
     signed_in_user,
 )
 from taskmaster_dash.data import alerts as store
-from taskmaster_dash.data.db import DATABASE_UNREACHABLE, Actor, get_database, user_message
+from taskmaster_dash.data.db import DATABASE_UNREACHABLE, Actor, user_message
 from taskmaster_dash.pages._input import choice
 from taskmaster_dash.pages._ui import message
+from taskmaster_dash.services import current
 
 ACK = "alerts:ack"
 POLL_ID = "alert-banner-poll"
 HEALTH_URL_ID = "database-health-url"
 DATABASE_STATUS_ID = "database-status"
 POLL_MS = 15_000
-CACHE_SECONDS = 5.0
 SILENCE_MINUTES = {15: "15 minutes", 60: "1 hour", 240: "4 hours", 1440: "1 day"}
 MAX_NOTE = 2000
 # What each button does: its label, the form's title and its confirm button.
@@ -50,9 +48,6 @@ TARGET = "alert-action-target"  # {"rule", "action"} the open form acts on
 ACTED = "alert-acted"  # bumped after each change, so the banner and /alerts read again
 NEEDS_ACK = f"Acknowledging or silencing an alert needs the {ACK} permission."
 SHOWN = "alert-banner-shown"  # fingerprint of what the banner shows
-
-_cache: dict[str, Any] = {"at": -1e9, "rows": []}
-_cache_lock = threading.Lock()
 
 
 def poller() -> html.Div:
@@ -96,20 +91,9 @@ def fingerprint(shown: Any) -> str:
     return hashlib.sha256(repr(shown).encode()).hexdigest()[:16]
 
 
-def clear_cache() -> None:
-    with _cache_lock:
-        _cache["at"] = -1e9
-
-
 def _rows(actor: Actor) -> list[dict[str, Any]]:
     # Every signed-in user may read every alert, so one answer serves all sessions.
-    with _cache_lock:
-        if time.monotonic() - _cache["at"] < CACHE_SECONDS:
-            return _cache["rows"]
-    rows = store.banner_alerts(get_database(), actor)
-    with _cache_lock:
-        _cache.update(at=time.monotonic(), rows=rows)
-    return rows
+    return current().caches.banner.get("rows", lambda: store.banner_alerts(actor))
 
 
 def action_buttons(rule_name: str, place: str, actions: list[str]) -> html.Span:
@@ -312,20 +296,19 @@ def act_on_alert(_clicks: Any, target: Any, note: Any, minutes: Any, acted: Any)
     actor = actor_with(ACK)
     target = target if isinstance(target, dict) else {}
     action = choice(target.get("action"), ACTIONS)
-    database = get_database()
     try:
         name = known_rule(target.get("rule"))
         if action == "ack":
-            store.acknowledge(database, actor, name, _note(note, required=True))
+            store.acknowledge(actor, name, _note(note, required=True))
             done = message(f"Acknowledged {name}.", "success")
         elif action == "silence":
             duration = choice(minutes, SILENCE_MINUTES)
             if duration is None:
                 raise RuleError("choose a duration from the list")
-            store.silence(database, actor, name, duration, _note(note, required=False))
+            store.silence(actor, name, duration, _note(note, required=False))
             done = message(f"Silenced {name} for {SILENCE_MINUTES[duration]}.", "success")
         elif action == "unsilence":
-            ended = store.end_silences(database, actor, name)
+            ended = store.end_silences(actor, name)
             done = (
                 message(f"Ended the silence of {name}.", "success")
                 if ended
@@ -339,7 +322,7 @@ def act_on_alert(_clicks: Any, target: Any, note: Any, minutes: Any, acted: Any)
     except SQLAlchemyError as exc:
         problem = message(user_message(exc), "error")
     else:
-        clear_cache()
+        current().caches.banner.clear()
         return done, None, (acted if isinstance(acted, int) else 0) + 1, True, None
     keep = dash.no_update
     return keep, problem, keep, keep, keep

@@ -11,20 +11,21 @@ from pathlib import Path
 from taskmaster_dash.alerts.evaluator import (
     AlertEvaluator,
     effective_rules,
-    evaluator_from_environment,
+    evaluator_from_settings,
 )
-from taskmaster_dash.alerts.rules import configured_rules, format_number, prometheus_rules_yaml
+from taskmaster_dash.alerts.rules import format_number, load_rules, prometheus_rules_yaml
 from taskmaster_dash.data.config import load_settings
-from taskmaster_dash.data.prometheus import PrometheusReader, configure_prometheus
+from taskmaster_dash.data.prometheus import PrometheusReader
+from taskmaster_dash.services import Services, install
 
 
 def _open_with_prometheus(open_database: Callable):
+    """The database, and the services with the Prometheus reader the rules read."""
     settings = load_settings()
     opened = open_database(settings)
-    configure_prometheus(
-        PrometheusReader(settings.prometheus_url) if settings.prometheus_enabled else None
-    )
-    return opened
+    reader = PrometheusReader(settings.prometheus_url) if settings.prometheus_enabled else None
+    install(Services.build(settings, opened.database, reader))
+    return opened, settings
 
 
 def check(evaluator: AlertEvaluator) -> list[str]:
@@ -47,11 +48,12 @@ def check(evaluator: AlertEvaluator) -> list[str]:
 
 def run(args: argparse.Namespace, open_database: Callable) -> None:
     if args.alerts_command == "export-prometheus":
-        rules = list(configured_rules())
+        settings = load_settings()
+        rules = load_rules(settings.alerts_rules_file)
         if not args.no_overrides:
-            opened = open_database(load_settings())
+            opened = open_database(settings)
             try:
-                rules = effective_rules(opened.database, rules)
+                rules = effective_rules(rules)
             finally:
                 opened.close()
         text = prometheus_rules_yaml(rules)
@@ -62,9 +64,9 @@ def run(args: argparse.Namespace, open_database: Callable) -> None:
             sys.stdout.write(text)
         return
 
-    opened = _open_with_prometheus(open_database)
+    opened, settings = _open_with_prometheus(open_database)
     try:
-        evaluator = evaluator_from_environment(opened.database)
+        evaluator = evaluator_from_settings(settings)
         if args.alerts_command == "check":
             print("\n".join(check(evaluator)))
             return

@@ -2,35 +2,31 @@
 -> normal, or no_data / error / disabled), records transitions, and sends webhooks.
 
 Exactly one evaluator works at a time across all workers and hosts: it holds a PostgreSQL
-advisory lock on a dedicated connection for as long as it runs; the others find the lock taken,
-skip, and try again next interval (so one takes over when the holder stops).
+advisory lock on a dedicated connection for as long as it runs (data/leader.py); the others find
+the lock taken, skip, and try again next interval (so one takes over when the holder stops).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, create_engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
 from taskmaster_dash.alerts.notify import WebhookNotifier
 from taskmaster_dash.alerts.rules import Override, Rule, apply_overrides, configured_rules
 from taskmaster_dash.data import alerts as store
-from taskmaster_dash.data.config import load_settings
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, Database, PoolName, user_message
+from taskmaster_dash.data.config import Settings
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, PoolName, user_message
+from taskmaster_dash.data.leader import EVALUATOR_LOCK_KEY, ElectedLoop
 from taskmaster_dash.data.prometheus import PrometheusReader, PrometheusUnavailable, get_prometheus
 
 log = logging.getLogger(__name__)
-LOCK_KEY = store.EVALUATOR_LOCK_KEY
+LOCK_KEY = EVALUATOR_LOCK_KEY
 DEFAULT_INTERVAL = 15.0
 PROMETHEUS_OFF = "Prometheus is not configured (PROMETHEUS_ENABLED is off)"
 
@@ -115,94 +111,48 @@ def decide(
 
 
 def effective_rules(
-    database: Database,
     rules: list[Rule],
     actor: Actor = SYSTEM_ACTOR,
     pool: PoolName = PoolName.BACKGROUND,
 ) -> list[Rule]:
     """`rules` with the admins' overrides from the database applied."""
-    overrides = store.rule_overrides(database, actor, pool)
+    overrides = store.rule_overrides(actor, pool)
     return apply_overrides(rules, {name: Override(**values) for name, values in overrides.items()})
 
 
-class AlertEvaluator:
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AlertEvaluator(ElectedLoop):
+    """Evaluates every rule each `interval` seconds in the one process holding its lock.
+
+    `clock` gives "now" for the pending periods (tests pass one they move forward)."""
+
+    thread_name = "alert-evaluator"
+
     def __init__(
         self,
-        database: Database,
         *,
         rules: list[Rule] | None = None,
         prometheus: Callable[[], PrometheusReader | None] = get_prometheus,
         notifier: WebhookNotifier | None = None,
         interval: float = DEFAULT_INTERVAL,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.database = database
+        super().__init__(LOCK_KEY, "alert_evaluator", interval)
         self.rules = rules if rules is not None else list(configured_rules())
         self.prometheus = prometheus
         self.notifier = notifier
-        self.interval = interval
+        self.clock = clock
         self.evaluations = 0
         self._memory: dict[str, store.StoredState] = {}
         self._last_rules = self.rules
-        write = database.engines[PoolName.WRITE]
-        connect_args: dict[str, Any] = {
-            "application_name": "taskmaster_alert_evaluator",
-            "connect_timeout": 5,
-        }
-        if database.ssl_mode:
-            connect_args["sslmode"] = database.ssl_mode
-        self._lock_engine = create_engine(
-            write.url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=connect_args
-        )
-        self._lock_conn: Connection | None = None
-        self._leading = False
-
-    # -- the one-evaluator lock ---------------------------------------------------------------
-
-    def lead(self) -> bool:
-        """True when this evaluator holds the lock (taking it if free); False when another does.
-
-        The lock's connection stays open while this process stands by as well: a standby then
-        retries on the same session instead of opening a connection every interval, and it shows
-        in pg_stat_activity. If the database itself is unreachable, a leader carries on from
-        memory, so the database-connection rule can still fire and notify."""
-        if self._leading and self._lock_conn is not None:
-            try:
-                store.check_alive(self._lock_conn)
-                return True
-            except SQLAlchemyError:
-                self._drop_lock()  # the session, and so the lock, is gone: try to take it again
-        try:
-            if self._lock_conn is None:
-                self._lock_conn = self._lock_engine.connect()
-            got = store.try_evaluator_lock(self._lock_conn)
-        except SQLAlchemyError:
-            self._drop_lock()
-            if self._leading:
-                log.warning("alerts: database unreachable; evaluating from memory")
-            return self._leading
-        if got != self._leading:
-            log.info("alerts: this process %s the evaluator", "is now" if got else "is no longer")
-        self._leading = got
-        return got
-
-    def _drop_lock(self) -> None:
-        conn, self._lock_conn = self._lock_conn, None
-        if conn is not None:
-            with contextlib.suppress(SQLAlchemyError):
-                conn.close()
-
-    def release(self) -> None:
-        """Give up the lock (closing its connection releases it) so another may take over."""
-        self._drop_lock()
-        self._leading = False
-        self._lock_engine.dispose()
-
-    # -- evaluation -----------------------------------------------------------------------------
 
     def read(self, rule: Rule) -> Reading:
         if rule.source_kind == "sql":
             try:
-                value = store.SQL_SOURCES[rule.source](self.database)
+                value = store.SQL_SOURCES[rule.source]()
             except SQLAlchemyError as exc:
                 return Reading(None, user_message(exc), error=True)
         else:
@@ -217,13 +167,16 @@ class AlertEvaluator:
             return Reading(None, "the source returned no data")
         return Reading(value)
 
+    def work(self) -> None:
+        self.evaluate_once()
+
     def evaluate_once(self, *, persist: bool = True) -> list[Result]:
         """Evaluate every rule once. With persist, store states and history and notify."""
-        now = datetime.now(UTC)
+        now = self.clock()
         try:
-            rules = self._last_rules = effective_rules(self.database, self.rules)
-            previous = store.stored_states(self.database)
-            silenced = store.silenced_rules(self.database)
+            rules = self._last_rules = effective_rules(self.rules)
+            previous = store.stored_states()
+            silenced = store.silenced_rules()
         except SQLAlchemyError as exc:
             log.warning("alerts: cannot read alert state (%s); using memory", user_message(exc))
             rules, previous, silenced = self._last_rules, dict(self._memory), set()
@@ -240,7 +193,6 @@ class AlertEvaluator:
         if persist:
             try:
                 store.save_states(
-                    self.database,
                     [d.row for d in decisions],
                     [d.transition for d in decisions if d.transition],
                 )
@@ -263,51 +215,16 @@ class AlertEvaluator:
             for rule, d in zip(rules, decisions, strict=True)
         ]
 
-    def run(self, stop: threading.Event) -> None:
-        """Evaluate every `interval` seconds while holding the lock, until `stop` is set."""
-        try:
-            while not stop.is_set():
-                started = time.monotonic()
-                try:
-                    if self.lead():
-                        self.evaluate_once()
-                except Exception:  # the loop must survive anything and retry
-                    log.exception("alerts: evaluation failed; retrying next interval")
-                stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
-        finally:
-            self.release()
-            if self.notifier is not None:
-                self.notifier.flush(5)  # give queued notifications a moment to go out
+    def finish(self) -> None:
+        if self.notifier is not None:
+            self.notifier.flush(5)  # give queued notifications a moment to go out
 
 
-def evaluator_from_environment(database: Database) -> AlertEvaluator:
+def evaluator_from_settings(settings: Settings) -> AlertEvaluator:
     """Interval and webhook from ALERTS_INTERVAL_SECONDS, ALERT_WEBHOOK_URL and
-    ALERTS_EXTERNAL_URL; rules from ALERTS_RULES_FILE or the shipped file."""
-    settings = load_settings()
+    ALERTS_EXTERNAL_URL; rules from the services (ALERTS_RULES_FILE or the shipped file)."""
     url = settings.alert_webhook_url
     notifier = (
         WebhookNotifier(url, external_url=settings.alerts_external_url or "") if url else None
     )
-    return AlertEvaluator(database, notifier=notifier, interval=settings.alerts_interval_seconds)
-
-
-def start_background(database: Database) -> threading.Event | None:
-    """Start the evaluator in a daemon thread unless ALERTS_EVALUATOR is off; set the returned
-    event to stop it."""
-    if not load_settings().alerts_evaluator:
-        log.info("alerts: evaluator not started (ALERTS_EVALUATOR is off)")
-        return None
-    evaluator = evaluator_from_environment(database)
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=evaluator.run, args=(stop,), name="alert-evaluator", daemon=True
-    )
-    thread.start()
-
-    # Stopping the database first would make a running evaluation fail to save its state.
-    def halt() -> None:
-        stop.set()
-        thread.join(10)
-
-    database.stop_before_dispose(halt)
-    return stop
+    return AlertEvaluator(notifier=notifier, interval=settings.alerts_interval_seconds)

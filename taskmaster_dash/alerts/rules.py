@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
 import re
@@ -13,7 +12,6 @@ from typing import Any
 
 import yaml
 
-from taskmaster_dash.data.config import load_settings
 from taskmaster_dash.resources import shipped
 
 DEFAULT_RULES_FILE = shipped("alerts", "rules.yaml")
@@ -276,7 +274,9 @@ def prometheus_rules_yaml(rules: list[Rule], group: str = "taskmaster-dash") -> 
     )
 
 
-@functools.cache
 def configured_rules() -> tuple[Rule, ...]:
-    """The rules file the app uses (ALERTS_RULES_FILE, or the shipped defaults), read once."""
-    return tuple(load_rules(load_settings().alerts_rules_file))
+    """The rules the app uses (ALERTS_RULES_FILE, or the shipped defaults): read once, when the
+    services are built."""
+    from taskmaster_dash.services import current
+
+    return current().rules

@@ -10,52 +10,35 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, Database, PoolName
-
-EVALUATOR_LOCK_KEY = 7_310_050  # advisory lock id of the alert evaluator
-
-
-def try_evaluator_lock(conn: Connection) -> bool:
-    """Take the evaluator's session-level advisory lock on `conn` if no other session holds it."""
-    return bool(
-        conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": EVALUATOR_LOCK_KEY}).scalar()
-    )
-
-
-def check_alive(conn: Connection) -> None:
-    """Raise if the connection (and so the lock it holds) is gone."""
-    conn.execute(text("SELECT 1"))
-
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, PoolName, get_database
 
 # ---------------------------------------------------------------------------------------------
 # Named SQL sources: rules.yaml refers to them as `source: {sql: NAME}`. Each returns a number
 # or None (no data); an exception means the source could not be read.
 
 
-def _scalar(database: Database, sql: str) -> float | None:
-    with database.transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
+def _scalar(sql: str) -> float | None:
+    with get_database().transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
         value = conn.execute(text(sql)).scalar()
     return None if value is None else float(value)
 
 
-def pending_tasks(database: Database) -> float | None:
-    return _scalar(database, "SELECT count(*) FROM tasks WHERE status = 'pending'")
+def pending_tasks() -> float | None:
+    return _scalar("SELECT count(*) FROM tasks WHERE status = 'pending'")
 
 
-def errors_per_minute(database: Database) -> float | None:
+def errors_per_minute() -> float | None:
     """Errors logged per minute, averaged over the last five minutes."""
     return _scalar(
-        database,
         "SELECT count(*) / 5.0 FROM error_logs WHERE created_at >= now() - interval '5 minutes'",
     )
 
 
-def slow_query_seconds(database: Database) -> float | None:
+def slow_query_seconds() -> float | None:
     """Average run time of the app's statements running right now (0 when none run)."""
     return _scalar(
-        database,
         r"""SELECT COALESCE(avg(extract(epoch FROM clock_timestamp() - query_start)), 0)
             FROM pg_stat_activity
             WHERE state = 'active' AND application_name LIKE 'taskmaster\_%'
@@ -63,18 +46,18 @@ def slow_query_seconds(database: Database) -> float | None:
     )
 
 
-def connection_failures(database: Database) -> float | None:
+def connection_failures() -> float | None:
     """How many of the pools cannot run `SELECT 1` right now."""
     failed = 0
     for pool in PoolName:
         try:
-            database.ping(pool)
+            get_database().ping(pool)
         except Exception:  # any failure to connect counts
             failed += 1
     return float(failed)
 
 
-SQL_SOURCES: dict[str, Callable[[Database], float | None]] = {
+SQL_SOURCES: dict[str, Callable[[], float | None]] = {
     "pending_tasks": pending_tasks,
     "errors_per_minute": errors_per_minute,
     "slow_query_seconds": slow_query_seconds,
@@ -105,8 +88,8 @@ class Transition:
     message: str | None
 
 
-def stored_states(database: Database, actor: Actor = SYSTEM_ACTOR) -> dict[str, StoredState]:
-    rows = database.fetch_rows(
+def stored_states(actor: Actor = SYSTEM_ACTOR) -> dict[str, StoredState]:
+    rows = get_database().fetch_rows(
         PoolName.BACKGROUND,
         actor,
         """SELECT rule_name, state, value, message, since, fired_at, notified
@@ -115,13 +98,11 @@ def stored_states(database: Database, actor: Actor = SYSTEM_ACTOR) -> dict[str, 
     return {row["rule_name"]: StoredState(**row) for row in rows}
 
 
-def save_states(
-    database: Database, states: Iterable[dict[str, Any]], transitions: Iterable[Transition]
-) -> None:
+def save_states(states: Iterable[dict[str, Any]], transitions: Iterable[Transition]) -> None:
     """Upsert each rule's state and append its transitions, in one transaction. Rules that
     are no longer defined lose their state (so they leave the banner)."""
     states = list(states)
-    with database.transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
+    with get_database().transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
         conn.execute(
             text("DELETE FROM alert_states WHERE rule_name <> ALL(:names)"),
             {"names": [row["rule_name"] for row in states]},
@@ -157,9 +138,9 @@ def save_states(
 
 
 def rule_overrides(
-    database: Database, actor: Actor = SYSTEM_ACTOR, pool: PoolName = PoolName.BACKGROUND
+    actor: Actor = SYSTEM_ACTOR, pool: PoolName = PoolName.BACKGROUND
 ) -> dict[str, dict[str, Any]]:
-    rows = database.fetch_rows(
+    rows = get_database().fetch_rows(
         pool,
         actor,
         "SELECT rule_name, threshold, comparison, for_seconds, enabled FROM alert_rule_overrides",
@@ -168,7 +149,6 @@ def rule_overrides(
 
 
 def save_override(
-    database: Database,
     actor: Actor,
     rule_name: str,
     threshold: float,
@@ -176,7 +156,7 @@ def save_override(
     for_seconds: int,
     enabled: bool,
 ) -> None:
-    with database.transaction(PoolName.WRITE, actor) as conn:
+    with get_database().transaction(PoolName.WRITE, actor) as conn:
         conn.execute(
             text(
                 """INSERT INTO alert_rule_overrides (rule_name, threshold, comparison,
@@ -201,8 +181,8 @@ def save_override(
 # Acknowledgements and silences.
 
 
-def acknowledge(database: Database, actor: Actor, rule_name: str, note: str) -> None:
-    with database.transaction(PoolName.WRITE, actor) as conn:
+def acknowledge(actor: Actor, rule_name: str, note: str) -> None:
+    with get_database().transaction(PoolName.WRITE, actor) as conn:
         conn.execute(
             text(
                 """INSERT INTO alert_acknowledgements (rule_name, note, acknowledged_by, username)
@@ -212,8 +192,8 @@ def acknowledge(database: Database, actor: Actor, rule_name: str, note: str) -> 
         )
 
 
-def silence(database: Database, actor: Actor, rule_name: str, minutes: int, note: str) -> None:
-    with database.transaction(PoolName.WRITE, actor) as conn:
+def silence(actor: Actor, rule_name: str, minutes: int, note: str) -> None:
+    with get_database().transaction(PoolName.WRITE, actor) as conn:
         conn.execute(
             text(
                 """INSERT INTO alert_silences (rule_name, until, note, created_by, username)
@@ -224,8 +204,8 @@ def silence(database: Database, actor: Actor, rule_name: str, minutes: int, note
         )
 
 
-def end_silences(database: Database, actor: Actor, rule_name: str) -> int:
-    with database.transaction(PoolName.WRITE, actor) as conn:
+def end_silences(actor: Actor, rule_name: str) -> int:
+    with get_database().transaction(PoolName.WRITE, actor) as conn:
         return conn.execute(
             text(
                 """UPDATE alert_silences SET until = greatest(clock_timestamp(),
@@ -236,8 +216,8 @@ def end_silences(database: Database, actor: Actor, rule_name: str) -> int:
         ).rowcount
 
 
-def silenced_rules(database: Database, actor: Actor = SYSTEM_ACTOR) -> set[str]:
-    rows = database.fetch_rows(
+def silenced_rules(actor: Actor = SYSTEM_ACTOR) -> set[str]:
+    rows = get_database().fetch_rows(
         PoolName.BACKGROUND,
         actor,
         "SELECT DISTINCT rule_name FROM alert_silences WHERE until > now()",
@@ -257,9 +237,9 @@ _LATEST_ACK = """LEFT JOIN LATERAL (
         ORDER BY a.created_at DESC LIMIT 1) ack ON true"""
 
 
-def banner_alerts(database: Database, actor: Actor) -> list[dict[str, Any]]:
+def banner_alerts(actor: Actor) -> list[dict[str, Any]]:
     """Firing alerts and rules that cannot be evaluated, not silenced, worst first."""
-    return database.fetch_rows(
+    return get_database().fetch_rows(
         PoolName.READ,
         actor,
         f"""SELECT s.rule_name, s.title, s.severity, s.link, s.state, s.value, s.message,
@@ -277,8 +257,8 @@ class FiringSummary:
     acknowledged: int  # of the firing ones, since they started firing
 
 
-def firing_summary(database: Database, actor: Actor) -> FiringSummary:
-    row = database.fetch_rows(
+def firing_summary(actor: Actor) -> FiringSummary:
+    row = get_database().fetch_rows(
         PoolName.READ,
         actor,
         f"""SELECT count(*) AS firing, count(*) FILTER (WHERE {_SILENCED}) AS silenced,
@@ -289,9 +269,9 @@ def firing_summary(database: Database, actor: Actor) -> FiringSummary:
     return FiringSummary(**row)
 
 
-def alert_table(database: Database, actor: Actor) -> dict[str, dict[str, Any]]:
+def alert_table(actor: Actor) -> dict[str, dict[str, Any]]:
     """Per rule: stored state, latest acknowledgement in this state, active silence."""
-    rows = database.fetch_rows(
+    rows = get_database().fetch_rows(
         PoolName.READ,
         actor,
         f"""SELECT s.rule_name, s.state, s.value, s.message, s.since,
@@ -306,9 +286,9 @@ def alert_table(database: Database, actor: Actor) -> dict[str, dict[str, Any]]:
     return {row["rule_name"]: row for row in rows}
 
 
-def alert_history(database: Database, actor: Actor, limit: int = 200) -> list[dict[str, Any]]:
+def alert_history(actor: Actor, limit: int = 200) -> list[dict[str, Any]]:
     """Transitions, acknowledgements and silences, newest first."""
-    return database.fetch_rows(
+    return get_database().fetch_rows(
         PoolName.READ,
         actor,
         """SELECT * FROM (
@@ -329,14 +309,12 @@ def alert_history(database: Database, actor: Actor, limit: int = 200) -> list[di
     )
 
 
-def state_periods(
-    database: Database, actor: Actor, rule_names: list[str], hours: int
-) -> list[dict[str, Any]]:
+def state_periods(actor: Actor, rule_names: list[str], hours: int) -> list[dict[str, Any]]:
     """The rules' states over the last `hours` as periods (rule_name, state, started, ended):
     a state lasts from its transition to the rule's next one, clipped to the window. Each
     rule's last transition before the window (one index probe per rule) gives the state the
     window opens with."""
-    return database.fetch_rows(
+    return get_database().fetch_rows(
         PoolName.READ,
         actor,
         """WITH bounds AS (SELECT now() - make_interval(hours => :hours) AS since, now() AS until),

@@ -10,14 +10,14 @@ finer than the rollup's step, and for tasks when the user may not see every task
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, Database, PoolName, get_database
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, PoolName, get_database
+from taskmaster_dash.data.leader import ROLLUP_REFRESHER_LOCK_KEY, ElectedLoop
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +171,9 @@ def fetch_frame(actor: Actor, sql: str, params: dict[str, Any]) -> pd.DataFrame:
     return get_database().fetch_df(PoolName.READ, actor, sql, params)
 
 
-def refresh_rollups(database: Database, hours: int | None = 3) -> dict[str, int]:
+def refresh_rollups(hours: int | None = 3) -> dict[str, int]:
     """Recompute the last `hours` hours of every rollup (None: rebuild them all)."""
-    rows = database.fetch_rows(
+    rows = get_database().fetch_rows(
         PoolName.BACKGROUND,
         SYSTEM_ACTOR,
         "SELECT rollup, steps FROM analytics_refresh(CAST(:hours AS int))",
@@ -182,31 +182,16 @@ def refresh_rollups(database: Database, hours: int | None = 3) -> dict[str, int]
     return {row["rollup"]: row["steps"] for row in rows}
 
 
-@dataclass
-class RollupRefresher:
-    """Keeps the rollups current from a daemon thread on the BACKGROUND pool."""
+class RollupRefresher(ElectedLoop):
+    """Keeps the rollups current from a daemon thread on the BACKGROUND pool, in the one
+    process that holds its advisory lock (refreshing them from every worker would only repeat
+    the same work and contend on the same rows)."""
 
-    database: Database
-    interval_seconds: float = 60.0
-    hours: int = 3
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    thread_name = "analytics-refresh"
 
-    def start(self) -> RollupRefresher:
-        self._thread = threading.Thread(target=self._run, name="analytics-refresh", daemon=True)
-        self._thread.start()
-        self.database.stop_before_dispose(self.stop)
-        return self
+    def __init__(self, interval_seconds: float = 60.0, hours: int = 3) -> None:
+        super().__init__(ROLLUP_REFRESHER_LOCK_KEY, "rollup_refresher", interval_seconds)
+        self.hours = hours
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                refresh_rollups(self.database, self.hours)
-            except Exception:  # keep refreshing after a database outage
-                log.warning("analytics rollup refresh failed", exc_info=True)
-            self._stop.wait(self.interval_seconds)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def work(self) -> None:
+        refresh_rollups(self.hours)

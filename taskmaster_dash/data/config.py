@@ -332,6 +332,13 @@ class Settings(BaseSettings):
         alias="ALERTS_EXTERNAL_URL",
         description="the dashboard's public URL, for links in notifications",
     )
+    analytics_refresh_seconds: float = Field(
+        60,
+        alias="ANALYTICS_REFRESH_SECONDS",
+        ge=1,
+        le=3600,
+        description="how often the analytics rollups are brought up to date",
+    )
     environment: Literal["production", "development", "testing"] = Field(
         "production",
         alias="TASKMASTER_ENV",

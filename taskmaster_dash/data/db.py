@@ -24,6 +24,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import QueuePool
 
 from taskmaster_dash.data.metrics import instrumented_pool_class, record_query
+from taskmaster_dash.services import current as current_services
 
 log = logging.getLogger(__name__)
 SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001"
@@ -249,20 +250,9 @@ class Database:
             engine.dispose()
 
 
-_database: Database | None = None
-
-
-def configure_database(database: Database | None) -> None:
-    global _database
-    if _database is not None and _database is not database:
-        _database.dispose()
-    _database = database
-
-
 def get_database() -> Database:
-    if _database is None:
-        raise RuntimeError("the database is not configured (call configure_database first)")
-    return _database
+    """The current services' database: how every data function gets it (services.py)."""
+    return current_services().database
 
 
 DATABASE_UNREACHABLE = (

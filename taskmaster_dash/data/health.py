@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from taskmaster_dash.data.db import Database, user_message
+from taskmaster_dash.data.db import get_database, user_message
 from taskmaster_dash.data.prometheus import get_prometheus
 
 SLOW_DATABASE_MS = 1000
@@ -21,10 +21,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def basic_health(database: Database, environment: str) -> tuple[dict[str, Any], int]:
+def basic_health(environment: str) -> tuple[dict[str, Any], int]:
     """The spec's basic check: 503 when the database is unreachable or slower than 1 s."""
     try:
-        response_ms = database.ping()
+        response_ms = get_database().ping()
         connected = True
     except (SQLAlchemyError, OSError):
         response_ms, connected = None, False
@@ -41,9 +41,10 @@ def basic_health(database: Database, environment: str) -> tuple[dict[str, Any], 
     return body, 200 if healthy else 503
 
 
-def detailed_health(database: Database, environment: str) -> tuple[dict[str, Any], int]:
+def detailed_health(environment: str) -> tuple[dict[str, Any], int]:
     """Database, each pool, warnings and errors; unhealthy -> 503, degraded -> 200."""
-    body, _ = basic_health(database, environment)
+    database = get_database()
+    body, _ = basic_health(environment)
     warnings: list[str] = []
     errors: list[str] = []
     checks: dict[str, Any] = {

@@ -36,11 +36,11 @@ from sqlalchemy.pool import QueuePool
 
 from taskmaster_dash.data.config import default_data_dir, load_settings
 from taskmaster_dash.data.vocabulary import TASK_STATUSES
+from taskmaster_dash.services import current
 
 log = logging.getLogger(__name__)
 
 POOLS = ("read", "write", "analytics", "background")
-TASKS_CACHE_SECONDS = 15.0
 STARTED_AT = time.time()
 
 REGISTRY = CollectorRegistry()
@@ -176,51 +176,38 @@ def record_query(pool: str, seconds: float | None, ok: bool) -> None:
 # --- values computed when Prometheus scrapes -------------------------------------------------
 
 
-class _TaskCounts:
-    """Tasks per status, counted in one GROUP BY over the status index, cached briefly so a
-    1 s scrape interval does not become a 1 s query interval."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._at = 0.0
-        self._counts: dict[str, int] | None = None
-
-    def get(self) -> dict[str, int] | None:
-        with self._lock:
-            if self._counts is not None and time.monotonic() - self._at < TASKS_CACHE_SECONDS:
-                return self._counts
-        counts = self._count()
-        if counts is not None:
-            with self._lock:
-                self._counts, self._at = counts, time.monotonic()
-        return counts
-
-    def clear(self) -> None:
-        with self._lock:
-            self._counts = None
-
-    @staticmethod
-    def _count() -> dict[str, int] | None:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName, get_database
-
-        try:
-            database = get_database()
-            with database.transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
-                conn.execute(text("SET LOCAL statement_timeout = '2s'"))
-                rows = conn.execute(text("SELECT status, count(*) FROM tasks GROUP BY status"))
-                counts = {status: 0 for status in TASK_STATUSES}
-                counts.update({status: int(n) for status, n in rows})
-                return counts
-        except RuntimeError:  # no database in this process (e.g. a metrics-only renderer)
-            return None
-        except SQLAlchemyError as exc:
-            log.warning("taskmaster_tasks_total left out of this scrape: %s", exc)
-            return None
+def task_counts() -> dict[str, int] | None:
+    """Tasks per status, counted in one GROUP BY over the status index and kept briefly in the
+    services' cache; None when there is no database in this process or the count failed."""
+    try:
+        cache = current().caches.task_counts
+    except RuntimeError:  # no services in this process (e.g. a metrics-only renderer)
+        return None
+    try:
+        return cache.get("counts", _count_tasks)
+    except _NotCounted:
+        return None
 
 
-TASK_COUNTS = _TaskCounts()
+class _NotCounted(Exception):
+    """The count failed this time: nothing is cached, the next scrape tries again."""
+
+
+def _count_tasks() -> dict[str, int]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName, get_database
+
+    try:
+        with get_database().transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
+            conn.execute(text("SET LOCAL statement_timeout = '2s'"))
+            rows = conn.execute(text("SELECT status, count(*) FROM tasks GROUP BY status"))
+            counts = {status: 0 for status in TASK_STATUSES}
+            counts.update({status: int(n) for status, n in rows})
+            return counts
+    except SQLAlchemyError as exc:
+        log.warning("taskmaster_tasks_total left out of this scrape: %s", exc)
+        raise _NotCounted from exc
 
 
 def _metric_pids() -> list[psutil.Process]:
@@ -246,7 +233,7 @@ class ScrapeTimeCollector:
     """taskmaster_tasks_total, taskmaster_uptime_seconds, taskmaster_memory_usage_bytes."""
 
     def collect(self):
-        counts = TASK_COUNTS.get()
+        counts = task_counts()
         if counts is not None:
             tasks = GaugeMetricFamily(
                 "taskmaster_tasks_total",
@@ -314,11 +301,9 @@ REGISTRY.register(_SCRAPE_TIME)
 
 
 def _publish_current_pools() -> None:
-    from taskmaster_dash.data.db import get_database
-
     try:
-        engines = get_database().engines.values()
-    except RuntimeError:  # no database configured in this process
+        engines = current().database.engines.values()
+    except RuntimeError:  # no services in this process
         return
     for engine in engines:
         if isinstance(engine.pool, InstrumentedQueuePool):

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from taskmaster_dash.data.db import Actor, Database, PoolName, get_database
+from taskmaster_dash.data.db import Actor, PoolName, get_database
 from taskmaster_dash.data.prometheus import PrometheusReader, load_promql, promql, step_seconds
 
 SLOW_MEAN_MS = 1000.0  # the spec's "slow query performance (>1s average)"
@@ -26,9 +26,9 @@ RANGES = {"15m": 15, "1h": 60, "6h": 360, "24h": 1440, "7d": 10080}  # minutes
 # --- the app's own pools, live -----------------------------------------------------------------
 
 
-def own_pools(database: Database | None = None) -> pd.DataFrame:
+def own_pools() -> pd.DataFrame:
     """One row per pool of this process: in use, idle, waiting, max and query counters."""
-    database = database or get_database()
+    database = get_database()
     rows = []
     for name in database.engines:
         pool, stats, spec = database.pool(name), database.stats[name], database.specs[name]

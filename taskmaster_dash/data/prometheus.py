@@ -7,12 +7,9 @@ so a page can say plainly what is unreachable instead of showing "all clear".
 from __future__ import annotations
 
 import math
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import requests
@@ -20,8 +17,10 @@ import yaml
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
+from taskmaster_dash.data.cache import Cache
 from taskmaster_dash.data.config import load_settings
 from taskmaster_dash.resources import shipped
+from taskmaster_dash.services import current as current_services
 
 MAX_POINTS = 1000
 
@@ -55,22 +54,19 @@ class PrometheusReader:
         self._client = PrometheusConnect(
             url=self.url, disable_ssl=True, timeout=timeout, retry=Retry(total=0)
         )
-        self._cache: dict[tuple, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
+        self._cache = Cache(cache_seconds)
 
     def _cached(self, key: tuple, fetch):
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit and now - hit[0] < self.cache_seconds:
-                return hit[1]
-        try:
-            value = fetch()
-        except (requests.RequestException, PrometheusApiClientException, ValueError) as exc:
-            raise PrometheusUnavailable(self.url, _reason(exc)) from exc
-        with self._lock:
-            self._cache[key] = (now, value)
-        return value
+        def checked():
+            try:
+                return fetch()
+            except (requests.RequestException, PrometheusApiClientException, ValueError) as exc:
+                raise PrometheusUnavailable(self.url, _reason(exc)) from exc
+
+        return self._cache.get(key, checked)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
 
     def instant(self, promql: str) -> list[Sample]:
         def fetch() -> list[Sample]:
@@ -124,17 +120,9 @@ def _reason(exc: Exception) -> str:
     return str(exc)[:200]
 
 
-_reader: PrometheusReader | None = None
-
-
-def configure_prometheus(reader: PrometheusReader | None) -> None:
-    global _reader
-    _reader = reader
-
-
 def get_prometheus() -> PrometheusReader | None:
-    """The configured reader, or None when PROMETHEUS_ENABLED is off."""
-    return _reader
+    """The current services' reader, or None when PROMETHEUS_ENABLED is off."""
+    return current_services().prometheus
 
 
 # --- the PromQL behind the panels (data/promql.yaml, overridable with PROMQL_CONFIG) ---------

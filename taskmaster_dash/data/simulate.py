@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, PoolName
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, PoolName, get_database
 from taskmaster_dash.data.error_ingest import ErrorEvent, ingest_error, refresh_escalation
 
 VALIDATION_TYPES = ("syntax", "security", "performance", "style", "testing", "integration")
@@ -198,7 +198,6 @@ def _background_round(database: Database) -> None:
 
 
 def run_workload(
-    database: Database,
     *,
     duration: float | None = None,
     interval: float = 1.0,
@@ -206,7 +205,9 @@ def run_workload(
     seed: int | None = None,
     report: Callable[[WorkloadCounts], None] | None = None,
 ) -> WorkloadCounts:
-    """Run rounds until `duration` seconds have passed (None: until `stop` is set)."""
+    """Run rounds until `duration` seconds have passed (None: until `stop` is set), on the
+    current services' database."""
+    database = get_database()
     rng = random.Random(seed)
     stop = stop or threading.Event()
     counts = WorkloadCounts()

@@ -38,7 +38,7 @@ from taskmaster_dash.auth.permissions import (
     signed_in_user,
 )
 from taskmaster_dash.data import alerts as store
-from taskmaster_dash.data.db import PoolName, get_database, user_message
+from taskmaster_dash.data.db import PoolName, user_message
 from taskmaster_dash.pages._panels import chart
 from taskmaster_dash.pages._timerange import key_values, search_for, write_url_from
 from taskmaster_dash.pages._ui import CHART_CONFIG, empty_figure, message, when
@@ -303,7 +303,7 @@ def refresh_timeline_chart(_tick: Any, hours: Any):
         hours = 24  # only a hand-made request sends anything else
     titles = {r.name: r.title for r in configured_rules()}
     try:
-        periods = store.state_periods(get_database(), user.actor(), list(titles), hours)
+        periods = store.state_periods(user.actor(), list(titles), hours)
     except SQLAlchemyError as exc:
         return empty_figure(user_message(exc))
     return _timeline_figure(periods, titles, hours)
@@ -324,11 +324,10 @@ def refresh_alerts(_tick: Any, _edited: Any, _acted: Any, shown: Any):
     if user is None:
         raise dash.exceptions.PreventUpdate
     actor = user.actor()
-    database = get_database()
     try:
-        rules = effective_rules(database, list(configured_rules()), actor, PoolName.READ)
-        states = store.alert_table(database, actor)
-        events = store.alert_history(database, actor)
+        rules = effective_rules(list(configured_rules()), actor, PoolName.READ)
+        states = store.alert_table(actor)
+        events = store.alert_history(actor)
     except SQLAlchemyError as exc:
         problem = message(user_message(exc), "error")
         return problem, problem, None
@@ -350,9 +349,7 @@ def refresh_alerts(_tick: Any, _edited: Any, _acted: Any, shown: Any):
 def fill_edit_form(rule_name: Any):
     try:
         name = known_rule(rule_name)
-        rules = effective_rules(
-            get_database(), list(configured_rules()), actor_with(MANAGE), PoolName.READ
-        )
+        rules = effective_rules(list(configured_rules()), actor_with(MANAGE), PoolName.READ)
     except (RuleError, SQLAlchemyError):
         raise dash.exceptions.PreventUpdate from None
     rule = next(r for r in rules if r.name == name)
@@ -383,7 +380,6 @@ def save_rule(_clicks, rule_name, threshold, comparison, for_value, enabled):
             raise RuleError("enabled: expected a list")
         edit = validate_override(threshold, comparison, for_value, "enabled" in (enabled or []))
         store.save_override(
-            get_database(),
             actor,
             name,
             edit.threshold,

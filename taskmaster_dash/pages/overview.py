@@ -16,7 +16,7 @@ from taskmaster_dash.data.analytics_errors import STEP as ERROR_STEP
 from taskmaster_dash.data.analytics_errors import error_rate
 from taskmaster_dash.data.analytics_tasks import BACKLOG_SERIES, backlog_over_time
 from taskmaster_dash.data.analytics_tasks import STEP as TASK_STEP
-from taskmaster_dash.data.db import get_database, user_message
+from taskmaster_dash.data.db import user_message
 from taskmaster_dash.data.overview import (
     completed_per_day,
     error_headline,
@@ -154,7 +154,7 @@ def refresh_overview(_ticks: int | None):
     values: list[Any] = [NOT_ALLOWED] * len(CARDS)
     try:
         # Every signed-in user may read alerts (the banner shows them on every page).
-        values[6] = firing_card(firing_summary(get_database(), actor))
+        values[6] = firing_card(firing_summary(actor))
         if user.has("tasks:read"):
             tasks = task_headline(actor)
             values[0] = f"{tasks.open_backlog:,}"
