@@ -14,7 +14,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import free_port
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "gunicorn-test-token"

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from taskmaster_dash.alerts import banner
-from tests.helpers import browser_sign_in
+from tests.support.auth import browser_sign_in
 
 
 @pytest.fixture

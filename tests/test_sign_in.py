@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from taskmaster_dash.data.users import create_user
-from tests.helpers import ROLE_PASSWORD, call_callback, callback_values, sign_in
+from tests.support.auth import ROLE_PASSWORD, sign_in
+from tests.support.callbacks import call_callback, callback_values
 
 
 def test_pages_redirect_to_login_and_callbacks_answer_401(dash_app):
@@ -84,7 +85,7 @@ def test_login_refuses_an_open_redirect(dash_app, users):
 
 def test_deactivating_a_user_ends_their_session(dash_app, owner_engine, database):
     from taskmaster_dash.data.db import SYSTEM_ACTOR
-    from tests.helpers import signed_in_client
+    from tests.support.auth import signed_in_client
 
     create_user(SYSTEM_ACTOR, "short-lived", "short-lived@example.com", "viewer", ROLE_PASSWORD)
     client = signed_in_client(dash_app, "short-lived", ROLE_PASSWORD)
