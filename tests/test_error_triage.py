@@ -16,7 +16,7 @@ from taskmaster_dash.pages._timerange import parse_query
 from tests.support.auth import browser_sign_in
 from tests.support.callbacks import call_callback, callback_values, render_page
 from tests.support.grid import Grid, grid_page
-from tests.support.sql import all_rows, column, one_row
+from tests.support.sql import all_rows, column, one_row, one_tuple
 
 DEFAULT_VIEW = {"page": "errors"}  # what /errors opens with: the last 24 h, open errors
 ROWS = "triage-grid.getRowsResponse"
@@ -225,13 +225,11 @@ def test_a_preset_range_is_the_window_the_charts_draw():
 
 def test_a_custom_window_and_filters_match_sql(dash_app, client_as, errors):
     client = client_as("on_call")
-    with errors.connect() as conn:
-        since, until = conn.execute(
-            text(
-                "SELECT to_char(now() - interval '100 minutes', 'YYYY-MM-DD HH24:MI'),"
-                " to_char(now() - interval '90 minutes', 'YYYY-MM-DD HH24:MI')"
-            )
-        ).one()
+    since, until = one_tuple(
+        errors,
+        "SELECT to_char(now() - interval '100 minutes', 'YYYY-MM-DD HH24:MI'),"
+        " to_char(now() - interval '90 minutes', 'YYYY-MM-DD HH24:MI')",
+    )
     window = {
         "page": "errors",
         "range": "custom",

@@ -7,6 +7,7 @@ from sqlalchemy import text
 from taskmaster_dash.data.users import create_user
 from tests.support.auth import ROLE_PASSWORD, sign_in
 from tests.support.callbacks import call_callback, callback_values
+from tests.support.sql import one_tuple
 
 
 def test_pages_redirect_to_login_and_callbacks_answer_401(dash_app):
@@ -67,13 +68,11 @@ def test_success_resets_attempts_and_sets_last_login(dash_app, users, owner_engi
     client = dash_app.server.test_client()
     sign_in(client, "test-developer", "wrong-password-1")
     assert sign_in(client, "test-developer", ROLE_PASSWORD).status_code == 302
-    with owner_engine.connect() as conn:
-        attempts, recent = conn.execute(
-            text(
-                "SELECT login_attempts, last_login_at > now() - interval '1 minute'"
-                " FROM users WHERE username = 'test-developer'"
-            )
-        ).one()
+    attempts, recent = one_tuple(
+        owner_engine,
+        "SELECT login_attempts, last_login_at > now() - interval '1 minute'"
+        " FROM users WHERE username = 'test-developer'",
+    )
     assert (attempts, recent) == (0, True)
 
 

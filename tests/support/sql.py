@@ -31,3 +31,9 @@ def one_row(engine, sql: str, **params) -> dict[str, Any]:
 
 def count_rows(engine, table: str, where: str = "true", **params) -> int:
     return scalar(engine, f"SELECT count(*) FROM {table} WHERE {where}", **params)
+
+
+def one_tuple(engine, sql: str, **params) -> tuple[Any, ...]:
+    """The values of the single row `sql` finds, for unpacking."""
+    with engine.connect() as conn:
+        return tuple(conn.execute(text(sql), params).one())
