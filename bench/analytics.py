@@ -231,7 +231,8 @@ def bench_functions(admin: Actor, developers: list[Actor], args) -> None:
 
 
 def bench_http(database: Database, args) -> None:
-    from tests.helpers import call_callback, sign_in
+    from tests.support.auth import sign_in
+    from tests.support.callbacks import call_callback
 
     app = app_for(database)
     client = app.server.test_client()

@@ -17,7 +17,7 @@ from taskmaster_dash.data.config import APP_DB_ROLE, load_settings, sqlalchemy_u
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Database
 from taskmaster_dash.data.runtime import migrate
 from taskmaster_dash.services import Services, current, install
-from tests.helpers import ROLE_PASSWORD, TestUsers
+from tests.support.auth import ROLE_PASSWORD, TestUsers
 
 DATA_TABLES = (
     "error_logs, validation_results, workflow_states, task_dependencies, task_contexts, tasks"
@@ -163,7 +163,7 @@ def dash_app(database: Database):
 @pytest.fixture
 def client_as(dash_app, users):
     """client_as(role) -> a Flask test client signed in with that role's session."""
-    from tests.helpers import signed_in_client
+    from tests.support.auth import signed_in_client
 
     def make(role: str):
         return signed_in_client(dash_app, users.username(role), ROLE_PASSWORD)

@@ -11,14 +11,8 @@ from sqlalchemy import text
 from taskmaster_dash.auth.passwords import verify_password
 from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.data.users import create_user
-from tests.helpers import (
-    browser_sign_in,
-    call_callback,
-    callback_values,
-    render_page,
-    sign_in,
-    signed_in_client,
-)
+from tests.support.auth import browser_sign_in, sign_in, signed_in_client
+from tests.support.callbacks import call_callback, callback_values, render_page
 
 OLD, NEW = "Old-Password-17", "New-Password-23"
 OUTPUT = "account-message.children"

@@ -8,14 +8,9 @@ import pytest
 from dash.testing.wait import until
 from selenium.webdriver.common.by import By
 
-from tests.helpers import ROLE_PASSWORD, browser_sign_in, choose_option, sign_in
-
-
-def click_in_view(dash_duo, element) -> None:
-    """Click a grid cell after centring it: scrolled to the top it would sit under the sticky
-    header (taller while alerts fire), which would take the click."""
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    element.click()
+from tests.support.auth import ROLE_PASSWORD, browser_sign_in, sign_in
+from tests.support.browser import choose_option, click_in_view
+from tests.support.grid import Grid
 
 
 @pytest.mark.browser
@@ -37,7 +32,8 @@ def test_a_viewer_sees_no_admin_links_and_is_not_permitted_by_url(dash_duo, dash
 def test_an_admin_creates_a_user_who_signs_in_and_the_audit_log_shows_it(dash_duo, dash_app, users):
     name = f"aaa-{uuid.uuid4().hex[:8]}"  # sorts first in the users grid
     browser_sign_in(dash_duo, dash_app, "test-admin", path="/admin/users")
-    dash_duo.wait_for_element("#au-grid .ag-row", timeout=15)
+    users_grid, audit_grid = Grid(dash_duo, "au-grid"), Grid(dash_duo, "aa-grid")
+    users_grid.wait_for_rows()
     dash_duo.find_element("#au-new-username").send_keys(name)
     dash_duo.find_element("#au-new-email").send_keys(f"{name}@example.com")
     dash_duo.find_element("#au-new-password").send_keys(ROLE_PASSWORD)
@@ -54,10 +50,7 @@ def test_an_admin_creates_a_user_who_signs_in_and_the_audit_log_shows_it(dash_du
     assert sign_in(dash_app.server.test_client(), name, ROLE_PASSWORD).status_code == 302
 
     # Select them in the grid and issue an API key: shown once, then the grid shows its expiry.
-    cell = dash_duo.driver.find_element(
-        By.XPATH, f"//div[@id='au-grid']//div[contains(@class,'ag-cell') and text()='{name}']"
-    )
-    click_in_view(dash_duo, cell)
+    users_grid.open(name)
     dash_duo.wait_for_contains_text("#au-selected", name, timeout=10)
     assert dash_duo.find_element("#au-selected").text.endswith(" · viewer")
     choose_option(dash_duo, "#au-role-select", "on_call")
@@ -78,20 +71,12 @@ def test_an_admin_creates_a_user_who_signs_in_and_the_audit_log_shows_it(dash_du
 
     dash_duo.find_element("#nav-admin_audit").click()
     dash_duo.wait_for_contains_text("#aa-grid", f"username: {name}", timeout=15)
-    created = [
-        row
-        for row in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#aa-grid .ag-row")
-        if f"username: {name}" in row.text
-    ]
+    created = audit_grid.rows_containing(f"username: {name}")
     assert len(created) == 1 and "test-admin" in created[0].text and "create" in created[0].text
     click_in_view(dash_duo, created[0].find_element(By.CSS_SELECTOR, ".ag-cell"))
     dash_duo.wait_for_contains_text("#aa-detail", f"email: {name}@example.com", timeout=10)
     # The role change names the roles; the sign-in is the user's own event.
     dash_duo.wait_for_contains_text("#aa-grid", "role: viewer → on_call", timeout=10)
-    own = [
-        row.text
-        for row in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#aa-grid .ag-row")
-        if "signed in" in row.text and name in row.text
-    ]
+    own = [text for text in audit_grid.row_texts() if "signed in" in text and name in text]
     assert len(own) == 1 and "system" not in own[0]
     assert dash_duo.get_logs() == []

@@ -13,7 +13,9 @@ from taskmaster_dash.data.audit import AuditFilter, diff_text
 from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.data.roles import create_role
 from taskmaster_dash.data.users import UserInputError, create_user
-from tests.helpers import ROLE_PASSWORD, call_callback, callback_values
+from tests.support.auth import ROLE_PASSWORD
+from tests.support.callbacks import call_callback, callback_values
+from tests.support.grid import grid_page
 
 ROLE_BUTTONS = ["ar-create", "ar-save", "ar-deactivate", "ar-activate"]
 
@@ -136,16 +138,8 @@ def test_the_spec_roles_cannot_be_deleted_deactivated_or_renamed(
 
 
 def audit_rows(client, app, filters=None, start=0, end=100):
-    resp = call_callback(
-        client,
-        app,
-        "aa-grid.getRowsResponse",
-        [{"startRow": start, "endRow": end, "sortModel": [], "filterModel": {}}],
-        [filters or {}],
-    )
-    values = callback_values(resp)
-    message = values["aa-message"]["children"]
-    return values["aa-grid"]["getRowsResponse"], message
+    values = grid_page(client, app, "aa-grid", {"aa-filters": filters or {}}, start, end)
+    return values["aa-grid"]["getRowsResponse"], values["aa-message"]["children"]
 
 
 def test_the_audit_log_shows_who_changed_what_newest_first(dash_app, client_as):
@@ -265,8 +259,12 @@ def test_the_audit_log_names_roles_users_and_tasks(dash_app, client_as, users, o
         admin,
         dash_app,
         "au-action-message.children",
-        [1, 0, 0, 0, 0, 0, 0],
-        [[{"id": user_id, "username": name}], "on_call", None, 90, 0],
+        state={
+            "au-grid": [{"id": user_id, "username": name}],
+            "au-role-select": "on_call",
+            "au-key-days": 90,
+            "au-changed": 0,
+        },
         changed="au-role-apply.n_clicks",
     )
     page, _ = audit_rows(admin, dash_app, {"username": "test-admin", "table": "users"})
@@ -293,7 +291,7 @@ def test_the_audit_log_names_roles_users_and_tasks(dash_app, client_as, users, o
 
 
 def test_a_sign_in_is_the_users_own_event(dash_app, client_as):
-    from tests.helpers import signed_in_client
+    from tests.support.auth import signed_in_client
 
     name = f"signs-in-{uuid.uuid4().hex[:8]}"
     user_id = create_user(SYSTEM_ACTOR, name, f"{name}@example.com", "viewer", ROLE_PASSWORD)

@@ -12,18 +12,12 @@ from sqlalchemy.exc import DBAPIError
 from taskmaster_dash.data.db import SYSTEM_ACTOR, SYSTEM_USER_ID, PoolName, user_message
 from taskmaster_dash.data.users import (
     UserInputError,
-    create_user,
     set_user_active,
     set_user_role,
     unlock_user,
 )
-from tests.helpers import (
-    ROLE_PASSWORD,
-    call_callback,
-    callback_values,
-    sign_in,
-    signed_in_client,
-)
+from tests.support.auth import ROLE_PASSWORD, new_user, sign_in, signed_in_client
+from tests.support.callbacks import call_callback, callback_values
 
 BUTTONS = [
     "au-role-apply",
@@ -75,11 +69,6 @@ def row(owner_engine, user_id: str) -> dict:
             .mappings()
             .one()
         )
-
-
-def new_user(role: str = "viewer") -> tuple[str, str]:
-    name = f"u-{uuid.uuid4().hex[:10]}"
-    return create_user(SYSTEM_ACTOR, name, f"{name}@example.com", role, ROLE_PASSWORD), name
 
 
 def test_an_admin_creates_a_user_who_can_then_sign_in(dash_app, client_as, owner_engine):

@@ -15,7 +15,6 @@ from sqlalchemy import create_engine, text
 from taskmaster_dash.data.db import Database
 from taskmaster_dash.data.runtime import migrate
 from taskmaster_dash.services import current
-from tests.helpers import sign_in
 from tests.original_taskmaster import (
     ADMIN_ID,
     API_KEY,
@@ -25,6 +24,7 @@ from tests.original_taskmaster import (
     build_original,
     fill_original,
 )
+from tests.support.auth import sign_in
 
 SECRET = "original-api-secret-" + "x" * 16
 
@@ -296,7 +296,8 @@ def test_only_the_original_roles_get_their_access_without_a_current_user(
 
 def test_pools_charts_the_performance_metrics_for_who_may_see_pools(adopted, dash_app):
     from taskmaster_dash.auth.passwords import hash_password
-    from tests.helpers import call_callback, callback_values, signed_in_client
+    from tests.support.auth import signed_in_client
+    from tests.support.callbacks import call_callback, callback_values
 
     admin = signed_in_client(dash_app, BCRYPT_USER, BCRYPT_PASSWORD)
     response = call_callback(admin, dash_app, "pools-perf-metrics.figure", [1, "24h"])
@@ -329,7 +330,7 @@ def test_pools_charts_the_performance_metrics_for_who_may_see_pools(adopted, das
 
 
 def test_an_original_admin_sees_the_metrics_on_pools_in_the_browser(adopted, dash_app, dash_duo):
-    from tests.helpers import browser_sign_in
+    from tests.support.auth import browser_sign_in
 
     browser_sign_in(dash_duo, dash_app, BCRYPT_USER, BCRYPT_PASSWORD, path="/pools")
     dash_duo.wait_for_element("#pools-perf-metrics .main-svg", timeout=20)

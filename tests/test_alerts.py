@@ -37,13 +37,10 @@ from taskmaster_dash.alerts.rules import (
 )
 from taskmaster_dash.data import alerts as store
 from taskmaster_dash.data.prometheus import PrometheusReader
-from tests.helpers import (
-    browser_sign_in,
-    call_callback,
-    callback_values,
-    choose_option,
-    free_port,
-)
+from tests.support.auth import browser_sign_in
+from tests.support.browser import choose_option
+from tests.support.callbacks import call_callback, callback_values
+from tests.support.processes import free_port
 
 ALERT_TABLES = (
     "alert_states, alert_history, alert_rule_overrides, alert_acknowledgements, alert_silences"

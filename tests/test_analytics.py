@@ -123,6 +123,23 @@ DEV_VISIBLE = (
 DEV_OPEN = f"status IN ('pending', 'in_progress') AND {DEV_VISIBLE}"
 
 
+def assert_unresolved_matches_sql(chart: pd.DataFrame, owner_engine) -> None:
+    """The unresolved-errors chart over WEEK counts, per bucket and severity, what SQL counts."""
+    truth = sql_df(
+        owner_engine,
+        """SELECT b AS bucket, error_severity AS series, count(e.id) AS unresolved
+           FROM generate_series(CAST(:start AS timestamptz), :until, :bucket) AS b
+           JOIN error_logs e ON e.created_at < b + :bucket
+                AND (e.resolved_at IS NULL OR e.resolved_at >= b + :bucket)
+           WHERE b < :until GROUP BY 1, 2""",
+        start=WEEK.start,
+        until=WEEK.end,
+        bucket=WEEK.bucket,
+    )
+    key = ["bucket", "series"]
+    assert as_dict(chart, key, "unresolved") == as_dict(truth, key, "unresolved")
+
+
 def backlog_truth(engine, window: Window, visible: str = "true") -> dict:
     frame = sql_df(
         engine,
@@ -302,20 +319,7 @@ def test_error_panels_match_sql(known_data, users, owner_engine):
         truth, ["error_code"], "occurrences"
     )
     unresolved = errs.unresolved_over_time(viewer, WEEK, Filters())
-    truth = sql_df(
-        owner_engine,
-        """SELECT b AS bucket, error_severity AS series, count(e.id) AS unresolved
-           FROM generate_series(CAST(:start AS timestamptz), :until, :bucket) AS b
-           JOIN error_logs e ON e.created_at < b + :bucket
-                AND (e.resolved_at IS NULL OR e.resolved_at >= b + :bucket)
-           WHERE b < :until GROUP BY 1, 2""",
-        start=WEEK.start,
-        until=WEEK.end,
-        bucket=WEEK.bucket,
-    )
-    assert as_dict(unresolved, ["bucket", "series"], "unresolved") == as_dict(
-        truth, ["bucket", "series"], "unresolved"
-    )
+    assert_unresolved_matches_sql(unresolved, owner_engine)
     mttr = errs.time_to_resolve(viewer, WEEK, Filters())
     truth = sql_df(
         owner_engine,
@@ -441,20 +445,7 @@ def test_incremental_refresh_follows_resolved_errors(known_data, users, owner_en
     refresh_rollups(3)
     viewer = users.actor("viewer")
     chart = errs.unresolved_over_time(viewer, WEEK, Filters())
-    truth = sql_df(
-        owner_engine,
-        """SELECT b AS bucket, error_severity AS series, count(e.id) AS unresolved
-           FROM generate_series(CAST(:start AS timestamptz), :until, :bucket) AS b
-           JOIN error_logs e ON e.created_at < b + :bucket
-                AND (e.resolved_at IS NULL OR e.resolved_at >= b + :bucket)
-           WHERE b < :until GROUP BY 1, 2""",
-        start=WEEK.start,
-        until=WEEK.end,
-        bucket=WEEK.bucket,
-    )
-    assert as_dict(chart, ["bucket", "series"], "unresolved") == as_dict(
-        truth, ["bucket", "series"], "unresolved"
-    )
+    assert_unresolved_matches_sql(chart, owner_engine)
     with owner_engine.connect() as conn:
         hourly = conn.scalar(text("SELECT sum(resolved_n) FROM analytics_error_hourly"))
         raw = conn.scalar(

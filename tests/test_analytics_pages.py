@@ -15,7 +15,8 @@ from taskmaster_dash.data.analytics import BUCKETS, MAX_POINTS, bucket_for
 from taskmaster_dash.data.vocabulary import RESOLUTION_STATUSES
 from taskmaster_dash.pages._timerange import RANGES, ViewState, parse_query
 from tests import test_analytics
-from tests.helpers import browser_sign_in, call_callback, callback_values, render_page
+from tests.support.auth import browser_sign_in
+from tests.support.callbacks import call_callback, callback_values, render_page
 
 known_data = test_analytics.known_data  # the same seeded rows
 

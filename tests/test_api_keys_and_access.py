@@ -18,21 +18,11 @@ from taskmaster_dash.auth.cloudflare import CloudflareAccess, team_issuer
 from taskmaster_dash.auth.login import LoginPolicy, trust_proxy
 from taskmaster_dash.data.config import load_settings
 from taskmaster_dash.data.db import SYSTEM_ACTOR, SYSTEM_USER_ID
-from taskmaster_dash.data.users import UserInputError, create_user, issue_api_key, revoke_api_key
-from tests.helpers import (
-    ROLE_PASSWORD,
-    call_callback,
-    callback_values,
-    csrf_token_in,
-    sign_in,
-)
+from taskmaster_dash.data.users import UserInputError, issue_api_key, revoke_api_key
+from tests.support.auth import ROLE_PASSWORD, csrf_token_in, new_user, sign_in
+from tests.support.callbacks import call_callback, callback_values
 
 KEY_BUTTONS = ["au-role-apply", "au-activate", "au-deactivate", "au-unlock", "au-password-apply"]
-
-
-def new_user(role: str = "api_client") -> tuple[str, str]:
-    name = f"k-{uuid.uuid4().hex[:10]}"
-    return create_user(SYSTEM_ACTOR, name, f"{name}@example.com", role, ROLE_PASSWORD), name
 
 
 def key_action(client, app, button: str, user_id: str, days=90):
@@ -64,7 +54,7 @@ def me(app, key: str | None = None, path: str = "/api/v1/me", **headers):
 def test_an_issued_key_is_shown_once_stored_hashed_and_signs_in_on_the_api(
     dash_app, client_as, owner_engine
 ):
-    user_id, name = new_user()
+    user_id, name = new_user("api_client")
     shown = key_action(client_as("admin"), dash_app, "au-key-issue", user_id, days=30)
     key = shown["au-key-shown"]["children"]["props"]["children"][1]["props"]["children"]
     assert key.startswith("tmk_") and len(key) > 40
@@ -96,7 +86,7 @@ def test_an_issued_key_is_shown_once_stored_hashed_and_signs_in_on_the_api(
 
 
 def test_a_rotated_or_revoked_key_stops_working(dash_app, client_as):
-    user_id, _ = new_user()
+    user_id, _ = new_user("api_client")
     admin = client_as("admin")
     first, _ = issue_api_key(SYSTEM_ACTOR, user_id, 10)
     second, _ = issue_api_key(SYSTEM_ACTOR, user_id, 10)
@@ -108,7 +98,7 @@ def test_a_rotated_or_revoked_key_stops_working(dash_app, client_as):
 
 
 def test_expired_keys_and_keys_of_inactive_or_unknown_users_are_refused(dash_app, owner_engine):
-    user_id, _ = new_user()
+    user_id, _ = new_user("api_client")
     key, _ = issue_api_key(SYSTEM_ACTOR, user_id, 5)
     with owner_engine.begin() as conn:
         conn.execute(
@@ -120,7 +110,7 @@ def test_expired_keys_and_keys_of_inactive_or_unknown_users_are_refused(dash_app
         )
     assert me(dash_app, key).status_code == 401
 
-    other_id, _ = new_user()
+    other_id, _ = new_user("api_client")
     other_key, _ = issue_api_key(SYSTEM_ACTOR, other_id, 5)
     with owner_engine.begin() as conn:
         conn.execute(
@@ -133,7 +123,7 @@ def test_expired_keys_and_keys_of_inactive_or_unknown_users_are_refused(dash_app
 
 
 def test_key_lifetimes_outside_1_to_365_days_are_refused(dash_app, client_as):
-    user_id, _ = new_user()
+    user_id, _ = new_user("api_client")
     with pytest.raises(UserInputError):
         issue_api_key(SYSTEM_ACTOR, user_id, 0)
     with pytest.raises(UserInputError):

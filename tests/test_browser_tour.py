@@ -9,13 +9,14 @@ problems of one role are collected, so a failure names every page × role that i
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import dash
 import pytest
+from dash.testing.errors import TestingTimeoutError
+from dash.testing.wait import until
 from sqlalchemy import create_engine, text
 
 from taskmaster_dash.auth.permissions import SessionUser
@@ -31,7 +32,7 @@ from taskmaster_dash.data.seed import (
 )
 from taskmaster_dash.data.users import login_record, session_record
 from taskmaster_dash.services import current
-from tests.helpers import browser_sign_in
+from tests.support.auth import browser_sign_in
 
 SETTLE_SECONDS = 30
 
@@ -158,17 +159,17 @@ def unsettled(state: dict[str, Any]) -> list[str]:
 def settled_state(dash_duo) -> dict[str, Any]:
     """Wait until nothing keeps the page from having settled, for two readings in a row; on
     timeout return the last reading with what was still pending."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    previous = None
-    while True:
-        state = dash_duo.driver.execute_script(PAGE_STATE)
-        pending = unsettled(state)
-        if not pending and state == previous:
-            return state
-        if time.monotonic() > deadline:
-            return {**state, "pending": pending}
-        previous = None if pending else state
-        time.sleep(0.1)  # the polling interval of the wait, not a wait for time to pass
+    readings: list[dict[str, Any]] = []
+
+    def settled() -> bool:
+        readings.append(dash_duo.driver.execute_script(PAGE_STATE))
+        return len(readings) > 1 and not unsettled(readings[-1]) and readings[-1] == readings[-2]
+
+    try:
+        until(settled, SETTLE_SECONDS)
+    except TestingTimeoutError:
+        return {**readings[-1], "pending": unsettled(readings[-1])}
+    return readings[-1]
 
 
 def problems_on(state: dict[str, Any], permitted: bool, logs: list) -> list[str]:

@@ -26,7 +26,8 @@ from taskmaster_dash.data.grid import MAX_PAGE, MAX_START, grid_query, parse_gri
 from taskmaster_dash.data.users import create_user
 from taskmaster_dash.pages._guard import BAD_INPUT, MESSAGE_ID
 from taskmaster_dash.pages._input import choice, whole_number
-from tests.helpers import ROLE_PASSWORD, call_callback, signed_in_client
+from tests.support.auth import ROLE_PASSWORD, signed_in_client
+from tests.support.callbacks import call_callback
 
 DISPATCH = "/_dash-update-component"
 INF = math.inf

@@ -10,15 +10,16 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
 import requests
+from dash.testing.wait import until
 from sqlalchemy import text
 
 from taskmaster_dash.data.seed import DEMO_ROLES
-from tests.helpers import csrf_token_in, free_port, start_demo
+from tests.support.auth import csrf_token_in
+from tests.support.processes import free_port, start_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -225,14 +226,14 @@ def sign_in_over_http(base: str, username: str, password: str) -> requests.Respo
 
 
 def wait_until_serving(base: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
+    def answers() -> bool:
         try:
             requests.get(f"{base}/api/v1/health", timeout=5)
-            return
         except requests.ConnectionError:
-            assert time.monotonic() < deadline, f"nothing answers at {base}"
-            time.sleep(0.1)  # the polling interval of the wait
+            return False
+        return True
+
+    until(answers, seconds, msg=f"nothing answers at {base}")
 
 
 def test_the_demo_prints_logins_that_sign_in_and_stops_cleanly():

@@ -16,13 +16,8 @@ from taskmaster_dash.data.embedded import start_embedded
 from taskmaster_dash.data.runtime import migrate
 from taskmaster_dash.data.users import create_user
 from taskmaster_dash.services import current
-from tests.helpers import (
-    ROLE_PASSWORD,
-    browser_sign_in,
-    call_callback,
-    callback_values,
-    signed_in_client,
-)
+from tests.support.auth import ROLE_PASSWORD, browser_sign_in, signed_in_client
+from tests.support.callbacks import call_callback, callback_values
 
 
 class OutageServer:

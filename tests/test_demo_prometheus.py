@@ -10,15 +10,15 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 import requests
+from dash.testing.wait import until
 
 from taskmaster_dash.data.config import load_settings
-from tests.helpers import free_port, start_demo
+from tests.support.processes import free_port, start_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,14 +48,12 @@ def test_demo_runs_a_prometheus_that_scrapes_it_and_stops_with_it(tmp_path):
         assert (tmp_path / "prometheus" / "prometheus.yml").exists()
         config = (tmp_path / "prometheus" / "prometheus.yml").read_text()
         assert f"127.0.0.1:{port}" in config and "Bearer" in config
-        deadline = time.monotonic() + 60
-        while True:  # Prometheus reaches the demo's /api/v1/metrics with the token
+
+        def scraped() -> bool:  # Prometheus reaches the demo's /api/v1/metrics with the token
             targets = requests.get(f"{url}/api/v1/targets", timeout=5).json()["data"]
-            health = [t["health"] for t in targets["activeTargets"]]
-            if health == ["up"]:
-                break
-            assert time.monotonic() < deadline, targets
-            time.sleep(0.5)
+            return [t["health"] for t in targets["activeTargets"]] == ["up"]
+
+        until(scraped, 60, poll=0.5, msg="Prometheus never scraped the demo")
         servers = [
             p
             for p in psutil.process_iter(["name", "cmdline"])

@@ -14,11 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
-from sqlalchemy import text
 
 from taskmaster_dash.pages._timerange import parse_query
 from tests import test_analytics
-from tests.helpers import browser_sign_in, call_callback, callback_values
+from tests.support.auth import browser_sign_in
+from tests.support.callbacks import callback_values
+from tests.support.grid import grid_page
+from tests.support.sql import column
 from tests.test_analytics_pages import click_callback, draw_panel
 
 known_data = test_analytics.known_data  # 60 tasks, 90 validation runs, 80 errors over 10 days
@@ -74,11 +76,8 @@ def listed_runs(client, app, query: dict) -> list[str]:
 
 
 def listed_errors(client, app, query: dict) -> list[str]:
-    request = {"startRow": 0, "endRow": 500, "sortModel": [], "filterModel": {}}
-    response = call_callback(client, app, "triage-grid.getRowsResponse", [request], [query])
-    return [
-        row["id"] for row in callback_values(response)["triage-grid"]["getRowsResponse"]["rowData"]
-    ]
+    values = grid_page(client, app, "triage-grid", {"tr-view": query}, end=500)
+    return [row["id"] for row in values["triage-grid"]["getRowsResponse"]["rowData"]]
 
 
 def _titles(tree: Any) -> list[str]:
@@ -94,11 +93,6 @@ def _titles(tree: Any) -> list[str]:
         for item in tree:
             found.extend(_titles(item))
     return found
-
-
-def sql_ids(engine, sql: str, **params) -> list[str]:
-    with engine.connect() as conn:
-        return list(conn.scalars(text(sql), params))
 
 
 def window_of(query: dict) -> tuple[datetime, datetime]:
@@ -146,181 +140,134 @@ def _category(point: dict) -> str:
     return point["label"]
 
 
-CASES = [
-    Case(
-        "tasks-by-priority",
-        {"page": "tasks", "range": "7d"},
-        "pending",
-        "/tasks",
-        lambda p, q: (
-            TASKS,
-            "t.status = 'pending' AND t.priority = :v",
-            "t.created_at",
-            {"v": int(_category(p))},
-        ),
-    ),
-    Case(
-        "tasks-by-type",
-        {"page": "tasks", "range": "7d"},
-        "in_progress",
-        "/tasks",
-        lambda p, q: (
-            TASKS,
-            "t.status = 'in_progress' AND t.type = :v",
-            "t.created_at",
-            {"v": _category(p)},
-        ),
-    ),
-    Case(
-        "tasks-by-assignee",
-        {"page": "tasks", "range": "7d"},
-        "pending",
-        "/tasks",
-        lambda p, q: (
-            TASKS,
-            "t.status = 'pending' AND COALESCE(t.assigned_to, '(unassigned)') = :v",
-            "t.created_at",
-            {"v": _category(p)},
-        ),
-    ),
-    Case(
-        "tasks-by-tag",
-        {"page": "tasks", "range": "7d"},
-        "pending",
-        "/tasks",
-        lambda p, q: (
-            TASKS,
-            "t.status = 'pending' AND t.tags ? :v",
-            "t.created_at",
-            {"v": p["label"]},
-        ),
-    ),
-    Case(
-        "tasks-by-complexity",
-        {"page": "tasks", "range": "7d"},
-        "in_progress",
-        "/tasks",
-        lambda p, q: (
-            TASKS,
-            "t.status = 'in_progress' AND t.complexity_score = :v",
-            "t.created_at",
-            {"v": int(_category(p))},
-        ),
-    ),
-    Case(
-        "tasks-age",
-        {"page": "tasks", "range": "7d"},
-        "pending",
-        "/tasks",
-        lambda p, q: (
-            TASKS,
-            """t.status = 'pending' AND CASE
-                   WHEN now() - t.created_at < interval '1 day' THEN '< 1 day'
+def _in_bucket(size: timedelta) -> Callable[[dict, dict], dict]:
+    return lambda p, q: dict(zip("ab", _bucket(p, size), strict=True))
+
+
+def _category_is(cast: Callable[[str], Any] = str) -> Callable[[dict, dict], dict]:
+    return lambda p, q: {"v": cast(_category(p))}
+
+
+def _since_start(key: Callable[[dict], str]) -> Callable[[dict, dict], dict]:
+    """The clicked value, from the landing window's start."""
+    return lambda p, q: {"v": key(p), "a": datetime.fromisoformat(q["_start"])}
+
+
+def _case(
+    panel: str,
+    view: dict,
+    trace: str | None,
+    template: str,
+    where: str,
+    order: str,
+    params: Callable[[dict, dict], dict],
+) -> Case:
+    lands = {TASKS: "/tasks", RUNS: "/validations", ERRORS: "/errors"}[template]
+    return Case(panel, view, trace, lands, lambda p, q: (template, where, order, params(p, q)))
+
+
+TASKS_7D = {"page": "tasks", "range": "7d"}
+RUNS_7D = {"page": "validations", "range": "7d"}
+TASK_AGE = """CASE WHEN now() - t.created_at < interval '1 day' THEN '< 1 day'
                    WHEN now() - t.created_at < interval '3 days' THEN '1-3 days'
                    WHEN now() - t.created_at < interval '7 days' THEN '3-7 days'
                    WHEN now() - t.created_at < interval '14 days' THEN '7-14 days'
                    WHEN now() - t.created_at < interval '30 days' THEN '14-30 days'
-                   ELSE '> 30 days' END = :v""",
-            "t.created_at",
-            {"v": _category(p)},
-        ),
-    ),
-    Case(
-        "tasks-throughput",
-        {"page": "tasks", "range": "7d"},
-        "completed",
-        "/tasks",
-        lambda p, q: (
-            TASKS,
-            "t.status = 'completed' AND t.completed_at >= :a AND t.completed_at < :b",
-            "t.completed_at",
-            dict(zip("ab", _bucket(p, HOUR), strict=True)),
-        ),
-    ),
-    Case(
-        "tasks-throughput",
-        {"page": "tasks", "range": "7d"},
-        "created",
-        "/tasks",
-        lambda p, q: (
-            TASKS,
-            "t.created_at >= :a AND t.created_at < :b",
-            "t.created_at",
-            dict(zip("ab", _bucket(p, HOUR), strict=True)),
-        ),
-    ),
-    Case(
-        "tasks-hours",
-        {"page": "tasks", "range": "7d"},
-        "estimated h",
-        "/tasks",
-        lambda p, q: (
-            TASKS,
-            "t.status = 'completed' AND t.type = :v",
-            "t.completed_at",
-            {"v": _category(p)},
-        ),
-    ),
-    Case(
+                   ELSE '> 30 days' END"""
+COMPLETED_IN = "t.status = 'completed' AND t.completed_at >= :a AND t.completed_at < :b"
+RUN_SINCE = "v.validation_type = :v AND v.created_at >= :a AND v.created_at < now()"
+
+CASES = [
+    *[
+        _case(panel, TASKS_7D, trace, TASKS, where, order, params)
+        for panel, trace, where, order, params in (
+            (
+                "tasks-by-priority",
+                "pending",
+                "t.status = 'pending' AND t.priority = :v",
+                "t.created_at",
+                _category_is(int),
+            ),
+            (
+                "tasks-by-type",
+                "in_progress",
+                "t.status = 'in_progress' AND t.type = :v",
+                "t.created_at",
+                _category_is(),
+            ),
+            (
+                "tasks-by-assignee",
+                "pending",
+                "t.status = 'pending' AND COALESCE(t.assigned_to, '(unassigned)') = :v",
+                "t.created_at",
+                _category_is(),
+            ),
+            (
+                "tasks-by-tag",
+                "pending",
+                "t.status = 'pending' AND t.tags ? :v",
+                "t.created_at",
+                lambda p, q: {"v": p["label"]},
+            ),
+            (
+                "tasks-by-complexity",
+                "in_progress",
+                "t.status = 'in_progress' AND t.complexity_score = :v",
+                "t.created_at",
+                _category_is(int),
+            ),
+            (
+                "tasks-age",
+                "pending",
+                f"t.status = 'pending' AND {TASK_AGE} = :v",
+                "t.created_at",
+                _category_is(),
+            ),
+            ("tasks-throughput", "completed", COMPLETED_IN, "t.completed_at", _in_bucket(HOUR)),
+            (
+                "tasks-throughput",
+                "created",
+                "t.created_at >= :a AND t.created_at < :b",
+                "t.created_at",
+                _in_bucket(HOUR),
+            ),
+            (
+                "tasks-hours",
+                "estimated h",
+                "t.status = 'completed' AND t.type = :v",
+                "t.completed_at",
+                _category_is(),
+            ),
+        )
+    ],
+    _case(
         "ov-completed",
         {"page": "overview", "range": "24h"},
         None,
-        "/tasks",
-        lambda p, q: (
-            TASKS,
-            "t.status = 'completed' AND t.completed_at >= :a AND t.completed_at < :b",
-            "t.completed_at",
-            dict(zip("ab", _bucket(p, DAY), strict=True)),
-        ),
+        TASKS,
+        COMPLETED_IN,
+        "t.completed_at",
+        _in_bucket(DAY),
     ),
-    Case(
-        "val-score",
-        {"page": "validations", "range": "7d"},
-        "security",
-        "/validations",
-        lambda p, q: (
-            RUNS,
-            "v.validation_type = 'security' AND v.created_at >= :a AND v.created_at < :b",
-            "",
-            dict(zip("ab", _bucket(p, HOUR), strict=True)),
-        ),
-    ),
-    Case(
-        "val-share",
-        {"page": "validations", "range": "7d"},
-        "failed",
-        "/validations",
-        lambda p, q: (
-            RUNS,
-            "v.validation_status = 'failed' AND v.created_at >= :a AND v.created_at < :b",
-            "",
-            dict(zip("ab", _bucket(p, HOUR), strict=True)),
-        ),
-    ),
-    Case(
-        "val-exec",
-        {"page": "validations", "range": "7d"},
-        "p95",
-        "/validations",
-        lambda p, q: (
-            RUNS,
-            "v.validation_type = :v AND v.created_at >= :a AND v.created_at < now()",
-            "",
-            {"v": _category(p), "a": datetime.fromisoformat(q["_start"])},
-        ),
-    ),
-    Case(
-        "val-retries",
-        {"page": "validations", "range": "7d"},
-        None,
-        "/validations",
-        lambda p, q: (
-            RUNS,
-            "v.validation_type = :v AND v.created_at >= :a AND v.created_at < now()",
-            "",
-            {"v": _category(p), "a": datetime.fromisoformat(q["_start"])},
-        ),
-    ),
+    *[
+        _case(panel, RUNS_7D, trace, RUNS, where, "", params)
+        for panel, trace, where, params in (
+            (
+                "val-score",
+                "security",
+                "v.validation_type = 'security' AND v.created_at >= :a AND v.created_at < :b",
+                _in_bucket(HOUR),
+            ),
+            (
+                "val-share",
+                "failed",
+                "v.validation_status = 'failed' AND v.created_at >= :a AND v.created_at < :b",
+                _in_bucket(HOUR),
+            ),
+            ("val-exec", "p95", RUN_SINCE, _since_start(_category)),
+            ("val-retries", None, RUN_SINCE, _since_start(_category)),
+        )
+    ],
     *[
         Case(
             f"errors-by-{by}",
@@ -340,24 +287,16 @@ CASES = [
         {"page": "overview", "range": "7d"},
         None,
         "/errors",
-        lambda p, q: (
-            ERRORS,
-            "e.error_severity = :v AND e.last_occurred_at >= :a AND e.first_occurred_at <= :b",
-            "",
-            {"v": p["customdata"], **dict(zip("ab", _bucket(p, HOUR), strict=True))},
-        ),
+        _errors_in_hour("e.error_severity"),
     ),
-    Case(
+    _case(
         "errors-top",
         {"page": "errors", "range": "7d"},
         None,
-        "/errors",
-        lambda p, q: (
-            ERRORS,
-            "e.error_code = :v AND e.last_occurred_at >= :a",
-            "",
-            {"v": p["label"], "a": datetime.fromisoformat(q["_start"])},
-        ),
+        ERRORS,
+        "e.error_code = :v AND e.last_occurred_at >= :a",
+        "",
+        _since_start(lambda p: p["label"]),
     ),
 ]
 
@@ -383,7 +322,7 @@ def test_each_charts_click_lists_the_rows_sql_finds(
             assert end - start in (HOUR, DAY)
         window_start = parse_query(landing, page).window().start.isoformat()
         template, where, order, params = case.expect(point, {**query, "_start": window_start})
-        expected = sql_ids(owner_engine, template.format(where=where, order=order or "1"), **params)
+        expected = column(owner_engine, template.format(where=where, order=order or "1"), **params)
         listed = {"/tasks": listed_tasks, "/validations": listed_runs, "/errors": listed_errors}
         assert listed[path](client, dash_app, landing) == expected
         if expected:
@@ -402,7 +341,7 @@ def test_the_backlog_click_keeps_the_state_the_series_stands_for(
     _, query, _ = land(client, dash_app, "tasks-backlog", click, view)
     assert query["status"] == "completed,failed,cancelled"
     start, end = window_of(query)
-    expected = sql_ids(
+    expected = column(
         owner_engine,
         TASKS.format(
             where="t.status IN ('completed', 'failed', 'cancelled')"

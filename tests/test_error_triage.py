@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from taskmaster_dash.pages._error_panel import BUTTON_ACTIONS
-from taskmaster_dash.pages._error_triage import BULK_BUTTONS
 from taskmaster_dash.pages._timerange import parse_query
-from tests.helpers import browser_sign_in, call_callback, callback_values, render_page
+from tests.support.auth import browser_sign_in
+from tests.support.callbacks import call_callback, callback_values, render_page
+from tests.support.grid import Grid, grid_page
+from tests.support.sql import all_rows, column, one_row, one_tuple
 
 DEFAULT_VIEW = {"page": "errors"}  # what /errors opens with: the last 24 h, open errors
 ROWS = "triage-grid.getRowsResponse"
@@ -55,22 +56,19 @@ def errors(owner_engine, clean_data):
 
 
 def ids_from_sql(engine, where: str, order: str, limit: int, offset: int = 0, **params):
-    with engine.connect() as conn:
-        return list(
-            conn.scalars(
-                text(
-                    f"SELECT id::text FROM error_logs e WHERE {where} ORDER BY {order}"
-                    " LIMIT :limit OFFSET :offset"
-                ),
-                {**params, "limit": limit, "offset": offset},
-            )
-        )
+    return column(
+        engine,
+        f"SELECT id::text FROM error_logs e WHERE {where} ORDER BY {order}"
+        " LIMIT :limit OFFSET :offset",
+        **params,
+        limit=limit,
+        offset=offset,
+    )
 
 
 def grid_rows(client, app, view, start=0, end=100, sort=None):
     """The rows the grid gets for `view` (the page's tr-view store: the URL's keys)."""
-    request = {"startRow": start, "endRow": end, "sortModel": sort or [], "filterModel": {}}
-    values = callback_values(call_callback(client, app, ROWS, [request], [view]))
+    values = grid_page(client, app, "triage-grid", {"tr-view": view}, start, end, sort)
     return values["triage-grid"]["getRowsResponse"]
 
 
@@ -95,36 +93,22 @@ def one_error(engine, **columns) -> dict:
 
 
 def error_row(engine, error_id: str) -> dict:
-    with engine.connect() as conn:
-        return dict(
-            conn.execute(
-                text(
-                    """SELECT resolution_status, resolution_notes, resolved_at, resolved_by,
-                              updated_at, metadata FROM error_logs WHERE id = :id"""
-                ),
-                {"id": error_id},
-            )
-            .mappings()
-            .one()
-        )
+    return one_row(
+        engine,
+        """SELECT resolution_status, resolution_notes, resolved_at, resolved_by,
+                  updated_at, metadata FROM error_logs WHERE id = :id""",
+        id=error_id,
+    )
 
 
 def audit_rows(engine, error_id: str) -> list[dict]:
-    with engine.connect() as conn:
-        return [
-            dict(r)
-            for r in conn.execute(
-                text(
-                    """SELECT action, username, new_values->>'resolution_status' AS status
-                       FROM audit_logs WHERE entity_type = 'error_logs' AND entity_id = :id
-                         AND action <> 'create' ORDER BY "timestamp" """
-                ),
-                {"id": error_id},
-            ).mappings()
-        ]
-
-
-ACTION_BUTTONS = list(BUTTON_ACTIONS.values())  # the action callback's inputs, in order
+    return all_rows(
+        engine,
+        """SELECT action, username, new_values->>'resolution_status' AS status
+           FROM audit_logs WHERE entity_type = 'error_logs' AND entity_id = :id
+             AND action <> 'create' ORDER BY "timestamp" """,
+        id=error_id,
+    )
 
 
 def act(client, app, action: str, seen: dict, note: str | None, duplicate_of: str | None = None):
@@ -132,13 +116,9 @@ def act(client, app, action: str, seen: dict, note: str | None, duplicate_of: st
         client,
         app,
         ACT,
-        [1 if button == action else None for button in ACTION_BUTTONS],
-        [seen, note, duplicate_of],
+        state={"err-seen": seen, "err-note": note, "err-duplicate-of": duplicate_of},
         changed=f"err-{action}.n_clicks",
     )
-
-
-BULK_ACTIONS = list(BULK_BUTTONS.values())  # the bulk callback's inputs, in order
 
 
 def bulk(client, app, action: str, selected: list, note: str | None):
@@ -146,8 +126,7 @@ def bulk(client, app, action: str, selected: list, note: str | None):
         client,
         app,
         BULK,
-        [1 if button == action else None for button in BULK_ACTIONS],
-        [selected, note],
+        state={"triage-grid": selected, "triage-bulk-note": note},
         changed=f"triage-bulk-{action}.n_clicks",
     )
 
@@ -213,7 +192,7 @@ def test_default_list_is_open_errors_newest_first_paged_like_sql(dash_app, clien
 def test_filters_search_and_sort_match_sql(dash_app, client_as, errors, monkeypatch, id_limit):
     # A search with few matches filters by the ids the trigram index found; one with many
     # scans with ILIKE. Both must give the same rows.
-    monkeypatch.setattr("taskmaster_dash.data.errors.SEARCH_ID_LIMIT", id_limit)
+    monkeypatch.setattr("taskmaster_dash.data.errors.listing.SEARCH_ID_LIMIT", id_limit)
     client = client_as("on_call")
     filters = {
         "page": "errors",
@@ -246,13 +225,11 @@ def test_a_preset_range_is_the_window_the_charts_draw():
 
 def test_a_custom_window_and_filters_match_sql(dash_app, client_as, errors):
     client = client_as("on_call")
-    with errors.connect() as conn:
-        since, until = conn.execute(
-            text(
-                "SELECT to_char(now() - interval '100 minutes', 'YYYY-MM-DD HH24:MI'),"
-                " to_char(now() - interval '90 minutes', 'YYYY-MM-DD HH24:MI')"
-            )
-        ).one()
+    since, until = one_tuple(
+        errors,
+        "SELECT to_char(now() - interval '100 minutes', 'YYYY-MM-DD HH24:MI'),"
+        " to_char(now() - interval '90 minutes', 'YYYY-MM-DD HH24:MI')",
+    )
     window = {
         "page": "errors",
         "range": "custom",
@@ -595,13 +572,10 @@ def test_error_text_is_shown_as_text_and_never_runs(
     )
     browser_sign_in(dash_duo, dash_app, "test-on-call", path="/errors")
     dash_duo.wait_for_text_to_equal("#triage-count", "1 error match.", timeout=15)
-    # The list sits below the rate charts: bring it on screen, as a user would scroll to it.
-    dash_duo.driver.execute_script(
-        "arguments[0].scrollIntoView()", dash_duo.find_element("#error-triage")
-    )
-    cell = ".ag-row [col-id='error_message']"
-    dash_duo.wait_for_text_to_equal(cell, HOSTILE, timeout=10)
-    dash_duo.find_element(cell).click()
+    grid = Grid(dash_duo, "triage-grid")
+    grid.scroll_into_view()  # the list sits below the rate charts, as a user would scroll to it
+    grid.wait_for_cell("error_message", HOSTILE)
+    grid.click_cell("error_message")
     dash_duo.wait_for_text_to_equal("#err-message", HOSTILE, timeout=10)
     assert dash_duo.find_element("#err-code").text == "XSS_<b>1</b>"
     assert dash_duo.find_element("#err-stack").text == HOSTILE
@@ -629,8 +603,9 @@ def test_on_call_filters_opens_resolves_and_sees_the_history(
     search.send_keys("deadlock_42\n")
     dash_duo.wait_for_text_to_equal("#triage-count", "1 error match.", timeout=10)
     assert "q=deadlock_42" in dash_duo.driver.current_url
-    dash_duo.wait_for_text_to_equal(".ag-row [col-id='error_code']", "DB_DEADLOCK_42", timeout=10)
-    dash_duo.find_element(".ag-row [col-id='error_message']").click()
+    grid = Grid(dash_duo, "triage-grid")
+    grid.wait_for_cell("error_code", "DB_DEADLOCK_42")
+    grid.click_cell("error_message")
     dash_duo.wait_for_text_to_equal("#err-message", "Deadlock on tasks", timeout=10)
     dash_duo.find_element("#err-note").send_keys("Added a retry around the status update")
     dash_duo.find_element("#err-resolve").click()
@@ -658,16 +633,10 @@ def test_a_read_only_role_sees_the_triage_list_and_a_clean_console(
         one_error(owner_engine, error_message=f"read only {i}")
     browser_sign_in(dash_duo, dash_app, users.username(role), path="/errors")
     dash_duo.wait_for_text_to_equal("#triage-count", "3 errors match.", timeout=15)
-    dash_duo.driver.execute_script(
-        "arguments[0].scrollIntoView()", dash_duo.find_element("#error-triage")
-    )
-    dash_duo.wait_for_text_to_equal(
-        ".ag-row[row-index='0'] [col-id='error_message']", "read only 2", timeout=15
-    )
-    rows = dash_duo.driver.find_elements(
-        "css selector", "#triage-grid .ag-center-cols-container .ag-row"
-    )
-    assert len(rows) == 3
-    assert dash_duo.driver.find_elements("css selector", "#triage-grid .ag-checkbox-input") == []
+    grid = Grid(dash_duo, "triage-grid")
+    grid.scroll_into_view()
+    grid.wait_for_cell("error_message", "read only 2")
+    assert grid.cell_texts("error_message") == ["read only 2", "read only 1", "read only 0"]
+    assert grid.checkboxes() == []
     assert dash_duo.driver.find_elements("css selector", "#triage-bulk-resolve") == []
     assert dash_duo.get_logs() == []

@@ -18,7 +18,7 @@ from dash.testing import wait
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
-from tests.helpers import free_port
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "gunicorn-test-token"

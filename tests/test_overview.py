@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import browser_sign_in, call_callback, callback_values
+from tests.support.auth import browser_sign_in
+from tests.support.callbacks import call_callback, callback_values
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import browser_sign_in
+from tests.support.auth import browser_sign_in
 
 
 @pytest.fixture

@@ -21,7 +21,9 @@ from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.data.roles import create_role
 from taskmaster_dash.data.users import create_user
 from taskmaster_dash.pages._error_panel import BUTTON_ACTIONS
-from tests.helpers import ROLE_PASSWORD, call_callback, callback_values
+from tests.support.auth import ROLE_PASSWORD
+from tests.support.callbacks import call_callback, callback_values
+from tests.support.sql import scalar
 
 # The default roles' permissions as the spec (and migrations 002 and 060) define them.
 ROLE_PERMISSIONS = {
@@ -62,8 +64,7 @@ class Action:
 
 
 def _scalar(target: Target, sql: str, **params) -> Any:
-    with target.owner_engine.connect() as conn:
-        return conn.execute(text(sql), params).scalar()
+    return scalar(target.owner_engine, sql, **params)
 
 
 def _overview_card(card: str) -> tuple[Callable, Callable]:
@@ -122,24 +123,20 @@ def _error_action(name: str, button: str, note: str | None, done: str) -> Action
     )
 
 
-_tasks_ok, _tasks_refused = _overview_card("ov-open-backlog")
-_errors_ok, _errors_refused = _overview_card("ov-unresolved")
+def _read_card(what: str, card: str) -> Action:
+    ok, refused = _overview_card(card)
+    return Action(
+        f"read {what}",
+        f"{what}:read",
+        lambda c, app, t: call_callback(c, app, f"{card}.children", [None]),
+        succeeded=ok,
+        refused=refused,
+    )
+
 
 ACTIONS = [
-    Action(
-        "read tasks",
-        "tasks:read",
-        lambda c, app, t: call_callback(c, app, "ov-open-backlog.children", [None]),
-        succeeded=_tasks_ok,
-        refused=_tasks_refused,
-    ),
-    Action(
-        "read errors",
-        "errors:read",
-        lambda c, app, t: call_callback(c, app, "ov-unresolved.children", [None]),
-        succeeded=_errors_ok,
-        refused=_errors_refused,
-    ),
+    _read_card("tasks", "ov-open-backlog"),
+    _read_card("errors", "ov-unresolved"),
     Action(
         "create a user",
         "users:manage",
@@ -147,8 +144,12 @@ ACTIONS = [
             c,
             app,
             "au-create-message.children",
-            [1],
-            [f"made-{t.suffix}", f"made-{t.suffix}@example.com", "viewer", ROLE_PASSWORD, 0],
+            state={
+                "au-new-username": f"made-{t.suffix}",
+                "au-new-email": f"made-{t.suffix}@example.com",
+                "au-new-role": "viewer",
+                "au-new-password": ROLE_PASSWORD,
+            },
         ),
         snapshot=lambda t: _scalar(
             t, "SELECT count(*) FROM users WHERE username = :u", u=f"made-{t.suffix}"
@@ -163,8 +164,7 @@ ACTIONS = [
             c,
             app,
             "au-action-message.children",
-            [0, 0, 1, 0, 0, 0, 0],
-            [[{"id": t.user_id, "username": "victim"}], None, None, 90, 0],
+            state={"au-grid": [{"id": t.user_id, "username": "victim"}], "au-key-days": 90},
             changed="au-deactivate.n_clicks",
         ),
         snapshot=lambda t: _scalar(
@@ -180,8 +180,11 @@ ACTIONS = [
             c,
             app,
             "ar-message.children",
-            [0, 1, 0, 0],
-            [t.role_name, None, "edited", ["errors:read", "errors:write"], 0],
+            state={
+                "ar-role-select": t.role_name,
+                "ar-description": "edited",
+                "ar-permissions": ["errors:read", "errors:write"],
+            },
             changed="ar-save.n_clicks",
         ),
         snapshot=lambda t: _scalar(

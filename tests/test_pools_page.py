@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from dash.testing.wait import until
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.serving import make_server
@@ -27,7 +28,9 @@ from taskmaster_dash.data.prometheus import (
     promql,
 )
 from taskmaster_dash.services import current
-from tests.helpers import browser_sign_in, call_callback, callback_values, free_port
+from tests.support.auth import browser_sign_in
+from tests.support.callbacks import call_callback, callback_values
+from tests.support.processes import free_port
 
 TOKEN = "pools-test-token-9876543210"
 PROM_OUTPUTS = "pools-utilisation.figure"
@@ -147,14 +150,15 @@ def test_waiting_locks_and_long_running_queries_show_the_blocked_statement(
         blocked = threading.Thread(target=_blocked_update, args=(database,))
         blocked.start()
         try:
-            deadline = time.monotonic() + 15
-            while True:
+
+            def lock_table() -> tuple[dict, dict] | None:
                 values = pg_panels(client, dash_app)
-                locks = ids_in(values["pools-locks"]["children"]).get("pools-locks-table")
-                if locks and "children" in locks and isinstance(locks["children"], list):
-                    break
-                assert time.monotonic() < deadline, "the waiting lock never showed"
-                time.sleep(0.1)
+                table = ids_in(values["pools-locks"]["children"]).get("pools-locks-table")
+                if table and isinstance(table.get("children"), list):
+                    return values, table
+                return None
+
+            values, locks = until(lock_table, 15, msg="the waiting lock never showed")
             records = as_records(locks)
             assert any(
                 r["relation"] == "error_logs" and str(holder_pid) in r["blocked by"]
@@ -242,13 +246,14 @@ class PrometheusServer(LocalPrometheus):
         return response.json()["data"]["result"]
 
     def wait_for(self, promql_text: str, predicate, timeout: float = 30) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while True:
-            result = self.query(promql_text)
-            if predicate(result):
-                return result
-            assert time.monotonic() < deadline, f"Prometheus never satisfied: {promql_text}"
-            time.sleep(0.25)
+        found: list[list[dict]] = []
+
+        def satisfied() -> bool:
+            found.append(self.query(promql_text))
+            return bool(predicate(found[-1]))
+
+        until(satisfied, timeout, poll=0.25, msg=f"Prometheus never satisfied: {promql_text}")
+        return found[-1]
 
 
 @pytest.fixture(scope="session")
@@ -346,11 +351,21 @@ def test_pools_page_shows_what_prometheus_returns_for_the_same_queries(
         'taskmaster_db_queries_failed{pool="write"}',
         lambda r: r and float(r[0]["value"][1]) == failed_now,
     )
-    # Range points sit on a 15 s grid (the step): wait until a grid point after the failures,
-    # and after Prometheus's first scrapes, is a few seconds old.
-    scraped = time.time()
-    next_point = (scraped // 15 + 1) * 15
-    time.sleep(max(next_point + 3.5, prometheus.first_started_at + 20) - scraped)
+    # Range points sit on a 15 s grid (the step): wait until a grid point after the failures
+    # is a few seconds old (fully scraped) and Prometheus charts the failures at it.
+    queries = load_promql()
+    next_point = (time.time() // 15 + 1) * 15
+
+    def failures_charted() -> bool:
+        if time.time() < next_point + 3.5:
+            return False
+        rate = promql("query_failure_rate", 15, queries)
+        return any(
+            r["metric"]["pool"] == "write" and float(r["values"][0][1]) > 0
+            for r in prometheus.query_range(rate, next_point, next_point, 15)
+        )
+
+    until(failures_charted, 60, poll=0.5, msg="Prometheus never charted the failures")
     called_at = time.time()
     values = prom_panels(client_as("admin"), dash_app)
     assert "From Prometheus at" in text_of(values["pools-prom-status"]["children"])
@@ -361,7 +376,6 @@ def test_pools_page_shows_what_prometheus_returns_for_the_same_queries(
         r["pool"]: r
         for r in as_records(ids_in(values["pools-prom-current"]["children"])["pools-prom-table"])
     }
-    queries = load_promql()
     failed = {
         r["metric"]["pool"]: float(r["value"][1])
         for r in prometheus.query(promql("queries_failed_total", queries=queries))
@@ -414,10 +428,11 @@ def test_pools_page_degrades_when_prometheus_stops_and_recovers(prometheus, dash
     client = client_as("admin")
     prometheus.stop()
     try:
+        unreachable = f"Prometheus at {prometheus.url} is unreachable"
         current().clear_caches()  # the reader's brief cache
         values = prom_panels(client, dash_app)
         status = text_of(values["pools-prom-status"]["children"])
-        assert f"Prometheus at {prometheus.url} is unreachable" in status
+        assert unreachable in status
         assert "PostgreSQL below is live" in status
         assert values["pools-prom-charts"]["hidden"] is True
         # Everything from PostgreSQL still renders.

@@ -16,15 +16,11 @@ import taskmaster_dash.auth.login as login_module
 from taskmaster_dash.auth.throttle import ThrottlePolicy
 from taskmaster_dash.data.config import load_settings
 from taskmaster_dash.data.db import SYSTEM_ACTOR
-from taskmaster_dash.data.users import create_user, issue_api_key
-from tests.helpers import ROLE_PASSWORD, call_callback, callback_values, csrf_token, sign_in
+from taskmaster_dash.data.users import issue_api_key
+from tests.support.auth import ROLE_PASSWORD, csrf_token, new_user, sign_in
+from tests.support.callbacks import call_callback, callback_values
 
 ME = "/api/v1/me"
-
-
-def new_user(role: str = "viewer") -> tuple[str, str]:
-    name = f"s-{uuid.uuid4().hex[:10]}"
-    return create_user(SYSTEM_ACTOR, name, f"{name}@example.com", role, ROLE_PASSWORD), name
 
 
 def client_from(app, address: str, agent: str = "pytest"):
@@ -220,7 +216,7 @@ def test_session_lifetimes_read_the_environment(monkeypatch):
 
 
 def account_sessions(client, app):
-    from tests.helpers import render_page
+    from tests.support.callbacks import render_page
 
     return str(render_page(client, app, "/account"))
 
@@ -611,7 +607,7 @@ def visit(dash_duo, path: str, ready: str) -> None:
 
 @pytest.mark.browser
 def test_the_pages_run_under_the_content_security_policy(dash_duo, dash_app, users):
-    from tests.helpers import browser_sign_in
+    from tests.support.auth import browser_sign_in
 
     browser_sign_in(dash_duo, dash_app, "test-admin", path="/")
     visit(dash_duo, "/", "#ov-backlog-graph .main-svg")  # Plotly draws
@@ -625,7 +621,7 @@ def test_the_pages_run_under_the_content_security_policy(dash_duo, dash_app, use
 
 @pytest.mark.browser
 def test_ending_another_session_from_the_account_page(dash_duo, dash_app, owner_engine):
-    from tests.helpers import browser_sign_in
+    from tests.support.auth import browser_sign_in
 
     user_id, name = new_user()
     other = signed_in(dash_app, name, "192.0.2.50", "Other-Browser/1.0")
@@ -643,7 +639,7 @@ def test_ending_another_session_from_the_account_page(dash_duo, dash_app, owner_
 
 @pytest.mark.browser
 def test_the_header_sign_out_button_ends_the_session(dash_duo, dash_app, owner_engine):
-    from tests.helpers import browser_sign_in
+    from tests.support.auth import browser_sign_in
 
     user_id, name = new_user()
     browser_sign_in(dash_duo, dash_app, name, path="/")

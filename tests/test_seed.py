@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from taskmaster_dash.data.runtime import migrate
 from taskmaster_dash.data.seed import SCALES, seed_demo_data
+from tests.support.sql import scalar
 
 
 @pytest.fixture(scope="module")
@@ -18,11 +19,6 @@ def seeded(pg_server):
     engine = create_engine(server.owner_url)
     yield engine, steps
     engine.dispose()
-
-
-def scalar(engine, sql: str):
-    with engine.connect() as conn:
-        return conn.scalar(text(sql))
 
 
 def test_small_scale_has_the_promised_sizes(seeded):

@@ -8,30 +8,33 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
+from dash.testing.errors import TestingTimeoutError
+from dash.testing.wait import until
 from sqlalchemy import text
 
 from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.data.users import create_user
-from tests.helpers import ROLE_PASSWORD, csrf_token_in, free_port
+from tests.support.auth import ROLE_PASSWORD, csrf_token_in
+from tests.support.processes import free_port
 
 STARTUP_SECONDS = 90
 
 
 def _wait_until(ready, process: subprocess.Popen, what: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
+    def up() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"{what} exited early:\n{log.read_text()[-3000:]}")
-        if ready():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not become ready:\n{log.read_text()[-3000:]}")
+        return bool(ready())
+
+    try:
+        until(up, STARTUP_SECONDS)
+    except TestingTimeoutError:
+        raise AssertionError(f"{what} did not become ready:\n{log.read_text()[-3000:]}") from None
 
 
 def _answers(url: str) -> bool:

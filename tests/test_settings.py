@@ -24,7 +24,7 @@ from taskmaster_dash.data.config import (
     readme_with_table,
 )
 from taskmaster_dash.data.db import PoolName
-from tests.helpers import free_port
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

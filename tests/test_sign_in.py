@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from taskmaster_dash.data.users import create_user
-from tests.helpers import ROLE_PASSWORD, call_callback, callback_values, sign_in
+from tests.support.auth import ROLE_PASSWORD, sign_in
+from tests.support.callbacks import call_callback, callback_values
+from tests.support.sql import one_tuple
 
 
 def test_pages_redirect_to_login_and_callbacks_answer_401(dash_app):
@@ -66,13 +68,11 @@ def test_success_resets_attempts_and_sets_last_login(dash_app, users, owner_engi
     client = dash_app.server.test_client()
     sign_in(client, "test-developer", "wrong-password-1")
     assert sign_in(client, "test-developer", ROLE_PASSWORD).status_code == 302
-    with owner_engine.connect() as conn:
-        attempts, recent = conn.execute(
-            text(
-                "SELECT login_attempts, last_login_at > now() - interval '1 minute'"
-                " FROM users WHERE username = 'test-developer'"
-            )
-        ).one()
+    attempts, recent = one_tuple(
+        owner_engine,
+        "SELECT login_attempts, last_login_at > now() - interval '1 minute'"
+        " FROM users WHERE username = 'test-developer'",
+    )
     assert (attempts, recent) == (0, True)
 
 
@@ -84,7 +84,7 @@ def test_login_refuses_an_open_redirect(dash_app, users):
 
 def test_deactivating_a_user_ends_their_session(dash_app, owner_engine, database):
     from taskmaster_dash.data.db import SYSTEM_ACTOR
-    from tests.helpers import signed_in_client
+    from tests.support.auth import signed_in_client
 
     create_user(SYSTEM_ACTOR, "short-lived", "short-lived@example.com", "viewer", ROLE_PASSWORD)
     client = signed_in_client(dash_app, "short-lived", ROLE_PASSWORD)

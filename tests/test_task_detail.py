@@ -9,7 +9,8 @@ import pytest
 from selenium.webdriver.common.by import By
 from sqlalchemy import text
 
-from tests.helpers import browser_sign_in, render_page
+from tests.support.auth import browser_sign_in
+from tests.support.callbacks import render_page
 
 HOSTILE = '<img src=x onerror="window.hacked=1"> and <script>window.hacked=2</script>'
 

@@ -18,7 +18,7 @@ import pytest
 import requests
 from dash.testing.wait import until
 
-from tests.helpers import ROOT, free_port
+from tests.support.processes import ROOT, free_port
 
 pytestmark = [pytest.mark.wheel, pytest.mark.timeout(240)]
 
