@@ -64,7 +64,7 @@ def some_data(owner_engine, clean_data, database) -> None:
             ),
             {"task": task},
         )
-    refresh_rollups(database, None)
+    refresh_rollups(None)
 
 
 @pytest.fixture(scope="module")
