@@ -22,13 +22,9 @@ from sqlalchemy import text
 
 from taskmaster_dash.data.config import load_settings
 from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName, configure_database
-from taskmaster_dash.data.errors import (
-    ErrorFilter,
-    count_errors,
-    error_detail,
-    error_page,
-    service_names,
-)
+from taskmaster_dash.data.errors.detail import error_detail
+from taskmaster_dash.data.errors.filters import ErrorFilter
+from taskmaster_dash.data.errors.listing import count_errors, error_page, service_names
 from taskmaster_dash.data.runtime import open_database
 from taskmaster_dash.data.seed import SCALES, database_has_tasks, seed_demo_data
 from taskmaster_dash.data.tasks import task_detail

@@ -213,7 +213,7 @@ def test_default_list_is_open_errors_newest_first_paged_like_sql(dash_app, clien
 def test_filters_search_and_sort_match_sql(dash_app, client_as, errors, monkeypatch, id_limit):
     # A search with few matches filters by the ids the trigram index found; one with many
     # scans with ILIKE. Both must give the same rows.
-    monkeypatch.setattr("taskmaster_dash.data.errors.SEARCH_ID_LIMIT", id_limit)
+    monkeypatch.setattr("taskmaster_dash.data.errors.listing.SEARCH_ID_LIMIT", id_limit)
     client = client_as("on_call")
     filters = {
         "page": "errors",

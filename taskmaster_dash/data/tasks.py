@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 
 from taskmaster_dash.data.db import Actor, PoolName, get_database
-from taskmaster_dash.data.errors import parse_uuid
+from taskmaster_dash.data.errors.filters import parse_uuid
 
 RECENT = 50  # validation runs, errors and contexts shown per task, newest first
 

@@ -20,18 +20,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.auth.permissions import actor_with, require_permission
 from taskmaster_dash.data.db import user_message
-from taskmaster_dash.data.errors import (
+from taskmaster_dash.data.errors.actions import (
     ACTIONS,
-    CLOSED_STATUSES,
     MAX_NOTE,
-    OPEN_STATUSES,
-    ErrorDetail,
     TriageRefused,
     change_errors,
-    error_detail,
     parse_seen,
-    parse_uuid,
 )
+from taskmaster_dash.data.errors.detail import ErrorDetail, error_detail
+from taskmaster_dash.data.errors.filters import CLOSED_STATUSES, OPEN_STATUSES, parse_uuid
 from taskmaster_dash.pages._ui import message, panel_message, when
 
 CHANGED = "err-changed"  # data: {"ids": [...], "at": ms} after a successful action

@@ -22,18 +22,17 @@ from taskmaster_dash.auth.permissions import (
     signed_in_user,
 )
 from taskmaster_dash.data.db import user_message
-from taskmaster_dash.data.errors import (
+from taskmaster_dash.data.errors.actions import (
     ACTIONS,
     MAX_BULK,
     MAX_NOTE,
     TriageRefused,
     change_errors,
-    count_errors,
-    error_detail,
-    error_page,
     parse_seen,
-    parse_uuid,
 )
+from taskmaster_dash.data.errors.detail import error_detail
+from taskmaster_dash.data.errors.filters import parse_uuid
+from taskmaster_dash.data.errors.listing import count_errors, error_page
 from taskmaster_dash.data.grid import parse_grid_request
 from taskmaster_dash.pages._admin import refresh_grid_on
 from taskmaster_dash.pages._error_panel import CHANGED, error_view, no_such_error, ok_message

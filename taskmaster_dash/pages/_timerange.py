@@ -23,7 +23,7 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, 
 from taskmaster_dash.data.analytics import UNASSIGNED, Filters, Window
 from taskmaster_dash.data.analytics_tasks import AGE_BUCKETS
 from taskmaster_dash.data.audit import ACTIONS as AUDIT_ACTIONS
-from taskmaster_dash.data.errors import OPEN_STATUSES, ErrorFilter
+from taskmaster_dash.data.errors.filters import OPEN_STATUSES, ErrorFilter
 from taskmaster_dash.data.pool_health import RANGES as POOL_RANGES
 from taskmaster_dash.data.vocabulary import (
     CATEGORIES,

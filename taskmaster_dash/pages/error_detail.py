@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.auth.permissions import actor_with, has_permission
 from taskmaster_dash.data.db import user_message
-from taskmaster_dash.data.errors import error_detail
+from taskmaster_dash.data.errors.detail import error_detail
 from taskmaster_dash.pages._error_panel import error_view, no_such_error
 from taskmaster_dash.pages._ui import not_permitted, panel_message
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.auth.permissions import actor_with, has_permission
 from taskmaster_dash.data import analytics_errors as q
-from taskmaster_dash.data.errors import service_names
+from taskmaster_dash.data.errors.listing import service_names
 from taskmaster_dash.pages._error_triage import triage_section
 from taskmaster_dash.pages._panels import (
     Panel,
