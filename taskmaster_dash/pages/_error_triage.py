@@ -8,6 +8,7 @@ resolve / ignore of the selected rows.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import dash
@@ -32,12 +33,12 @@ from taskmaster_dash.data.errors.actions import (
 )
 from taskmaster_dash.data.errors.detail import error_detail
 from taskmaster_dash.data.errors.filters import parse_uuid
-from taskmaster_dash.data.errors.listing import count_errors, error_page
+from taskmaster_dash.data.errors.listing import SPARK_WINDOWS, count_errors, error_page
 from taskmaster_dash.data.grid import parse_grid_request
 from taskmaster_dash.pages._admin import refresh_grid_on
 from taskmaster_dash.pages._error_panel import CHANGED, error_view, no_such_error, ok_message
 from taskmaster_dash.pages._timerange import PAGE_KEYS, ViewState, control, view_from_store
-from taskmaster_dash.pages._ui import panel_message
+from taskmaster_dash.pages._ui import panel_message, when
 
 GRID = "triage-grid"
 PANEL = "triage-panel"
@@ -54,9 +55,11 @@ BULK_BUTTONS = {BULK_INVESTIGATE: "investigate", BULK_RESOLVE: "resolve", BULK_I
 BULK_MESSAGE = "triage-bulk-message"
 PAGE_SIZE = 100
 
+# One row per error group (migration 080). The status cell carries the Regressed / Escalating
+# badges and the Occurrences cell the hourly sparkline: both drawn by assets/error_groups.js.
 COLUMNS = [
     {"field": "error_severity", "headerName": "Severity", "sortable": True, "width": 105},
-    {"field": "error_code", "headerName": "Code", "width": 170},
+    {"field": "error_code", "headerName": "Code", "width": 160},
     {
         "field": "error_message",
         "headerName": "Message",
@@ -64,21 +67,47 @@ COLUMNS = [
         "minWidth": 240,
         "tooltipField": "error_message",
     },
-    {"field": "error_category", "headerName": "Category", "width": 130},
-    {"field": "service", "headerName": "Service", "width": 150},
-    {"field": "environment", "headerName": "Env", "width": 110},
+    {
+        "field": "resolution_status",
+        "headerName": "Status",
+        "width": 230,
+        "cellRenderer": "ErrorGroupStatus",
+    },
     {"field": "occurrence_count", "headerName": "Count", "sortable": True, "width": 90},
-    {"field": "first_occurred_at", "headerName": "First", "sortable": True, "width": 165},
+    {
+        "field": "sparkline",
+        "headerName": "Occurrences / hour",
+        "width": 140,
+        "cellRenderer": "OccurrenceSparkline",
+    },
+    {"field": "seen_in", "headerName": "Seen in", "width": 180, "tooltipField": "seen_in"},
+    {"field": "environment", "headerName": "Env", "width": 110},
+    {"field": "first_occurred_at", "headerName": "First seen", "sortable": True, "width": 185},
     {
         "field": "last_occurred_at",
-        "headerName": "Last",
+        "headerName": "Last seen",
         "sortable": True,
         "sort": "desc",
-        "width": 165,
+        "width": 185,
     },
-    {"field": "resolution_status", "headerName": "Status", "width": 125},
+    {
+        "field": "escalating_since",
+        "headerName": "Escalating since",
+        "sortable": True,
+        "sortingOrder": ["desc", "asc", None],  # the first click: escalating first
+        "width": 185,
+    },
+    {"field": "error_category", "headerName": "Category", "width": 130},
     {"field": "task", "headerName": "Task", "width": 160, "tooltipField": "task"},
 ]
+TIME_COLUMNS = ("first_occurred_at", "last_occurred_at", "escalating_since")
+
+
+def spark_hours(view: ViewState) -> int:
+    """The sparkline spans the last 24 hours for a view of a day or less, else 7 days."""
+    day, week = SPARK_WINDOWS
+    window = view.window()
+    return day if window.end - window.start <= timedelta(hours=day) else week
 
 
 LIST_KEYS = [key for key in PAGE_KEYS["errors"] if not key.charts]  # the charts' keys sit above
@@ -184,10 +213,11 @@ PURGED = refresh_grid_on(GRID, "tr-view", REFRESH)
 def rows_for_grid(request: Any, view_data: Any):
     actor = actor_with("errors:read")
     block = parse_grid_request(request, PAGE_SIZE)
-    flt = view_from_store(view_data).error_filter()
+    view = view_from_store(view_data)
+    flt = view.error_filter()
     sort_model = request.get("sortModel") if isinstance(request, dict) else None
     try:
-        rows = error_page(actor, flt, sort_model, block.start, block.end)
+        rows = error_page(actor, flt, sort_model, block.start, block.end, spark_hours(view))
     except SQLAlchemyError as exc:
         # rowCount 1, never 0: a grid told "0 rows" never asks again after a purge.
         return {"rowData": [], "rowCount": 1}, panel_message(
@@ -196,6 +226,9 @@ def rows_for_grid(request: Any, view_data: Any):
     # A short page is the last one: then the grid knows where the list ends. Otherwise the
     # count stays open (None) and the grid asks for more as the user scrolls.
     row_count = max(1, block.start + len(rows)) if len(rows) < block.end - block.start else None
+    for row in rows:
+        for column in TIME_COLUMNS:
+            row[column] = when(row[column], seconds=True) or None
     return {"rowData": rows, "rowCount": row_count}, None
 
 
