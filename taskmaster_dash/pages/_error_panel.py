@@ -150,26 +150,45 @@ def _history(detail: ErrorDetail) -> Any:
     )
 
 
+def group_badges(group: dict[str, Any]) -> list[html.Span]:
+    """The Regressed / Escalating badges of a group (the triage grid draws the same ones in
+    assets/error_groups.js)."""
+    badges = []
+    if group.get("regressed"):
+        badges.append(html.Span("Regressed", className="badge badge-regressed"))
+    if group.get("escalating"):
+        badges.append(html.Span("Escalating", className="badge badge-escalating"))
+    return badges
+
+
 def _same_code(detail: ErrorDetail) -> Any:
     if not detail.same_code:
-        return html.P("No other errors with this code.", className="muted")
+        return html.P("No other error groups with this code.", className="muted")
     more = detail.same_code_total - len(detail.same_code)
-    total = f"{detail.same_code_total:,}" + ("+" if detail.same_code_total > 10_000 else "")
+    total = f"{detail.same_code_total:,}" + ("+" if detail.same_code_more else "")
+    noun = "group" if detail.same_code_total == 1 and not detail.same_code_more else "groups"
     return html.Div(
         [
-            html.P(f"{total} other errors with this code; the newest:", className="muted"),
+            html.P(f"{total} other error {noun} with this code; the newest:", className="muted"),
             html.Ul(
                 [
                     html.Li(
                         [
                             error_link(row["id"], row["id"][:8]),
                             f" {row['error_severity']} · {row['resolution_status']} · "
-                            f"{_time(row['last_occurred_at'])} · ×{row['occurrence_count']} — ",
+                            f"last seen {_time(row['last_occurred_at'])} · "
+                            f"×{row['occurrence_count']:,}"
+                            + (f" in {row['group_rows']:,} rows" if row["group_rows"] > 1 else "")
+                            + " ",
+                            *group_badges(row),
+                            " — ",
                             html.Span(row["error_message"]),
-                        ]
+                        ],
+                        className="same-code-group",
                     )
                     for row in detail.same_code
-                ]
+                ],
+                id="err-same-code",
             ),
             html.P(f"and {more:,} more", className="muted") if more > 0 else None,
         ]
@@ -250,6 +269,7 @@ def detail_body(detail: ErrorDetail, can_write: bool) -> list[Any]:
                 ),
                 html.Span(error["error_code"], className="error-code", id="err-code"),
                 html.Span(error["resolution_status"], className="badge status", id="err-status"),
+                *group_badges(error),
             ],
             className="error-heading",
         ),
@@ -262,10 +282,16 @@ def detail_body(detail: ErrorDetail, can_write: bool) -> list[Any]:
                     "Service",
                     " ".join(p for p in (error["service_name"], error["service_version"]) if p),
                 ),
+                ("Seen in", detail.seen_in),
                 ("Environment", error["environment"]),
                 ("Occurrences", f"{error['occurrence_count']:,}"),
                 ("First seen", _time(error["first_occurred_at"])),
                 ("Last seen", _time(error["last_occurred_at"])),
+                ("Regressed", _time(error["regressed_at"]) if error["regressed_at"] else None),
+                (
+                    "Escalating since",
+                    _time(error["escalating_since"]) if error["escalating"] else None,
+                ),
                 *resolution,
                 *_linked(detail),
             ]

@@ -37,7 +37,13 @@ from taskmaster_dash.data.errors.listing import SPARK_WINDOWS, count_errors, err
 from taskmaster_dash.data.grid import parse_grid_request
 from taskmaster_dash.pages._admin import refresh_grid_on
 from taskmaster_dash.pages._error_panel import CHANGED, error_view, no_such_error, ok_message
-from taskmaster_dash.pages._timerange import PAGE_KEYS, ViewState, control, view_from_store
+from taskmaster_dash.pages._timerange import (
+    PAGE_KEYS,
+    RANGES,
+    ViewState,
+    control,
+    view_from_store,
+)
 from taskmaster_dash.pages._ui import panel_message, when
 
 GRID = "triage-grid"
@@ -107,7 +113,8 @@ def spark_hours(view: ViewState) -> int:
     """The sparkline spans the last 24 hours for a view of a day or less, else 7 days."""
     day, week = SPARK_WINDOWS
     window = view.window()
-    return day if window.end - window.start <= timedelta(hours=day) else week
+    span = RANGES.get(view.range) or window.end - window.start  # presets: not floored
+    return day if span <= timedelta(hours=day) else week
 
 
 LIST_KEYS = [key for key in PAGE_KEYS["errors"] if not key.charts]  # the charts' keys sit above

@@ -17,6 +17,8 @@ from taskmaster_dash.data.analytics_errors import error_rate
 from taskmaster_dash.data.analytics_tasks import BACKLOG_SERIES, backlog_over_time
 from taskmaster_dash.data.analytics_tasks import STEP as TASK_STEP
 from taskmaster_dash.data.db import get_database, user_message
+from taskmaster_dash.data.errors.filters import ErrorFilter
+from taskmaster_dash.data.errors.listing import count_errors
 from taskmaster_dash.data.overview import (
     completed_per_day,
     error_headline,
@@ -97,6 +99,16 @@ def firing_card(summary: FiringSummary) -> list:
     return [f"{summary.firing:,}", note]
 
 
+def unresolved_card(unresolved: int, actor) -> Any:
+    """The open error groups; regressed ones are among them (they are unresolved again), and
+    the card says how many."""
+    regressed, more = count_errors(actor, ErrorFilter(regressed=True))
+    if not regressed:
+        return f"{unresolved:,}"
+    note = f"{regressed:,}{'+' if more else ''} regressed"
+    return [f"{unresolved:,}", html.Div(note, className="stat-note", id="ov-regressed")]
+
+
 def backlog_change_24h(actor) -> int:
     """Open tasks now minus open tasks 24 hours ago (from the backlog series)."""
     frame = backlog_over_time(actor, Window.last(timedelta(hours=24), step=TASK_STEP), Filters())
@@ -166,7 +178,7 @@ def refresh_overview(_ticks: int | None):
         if user.has("errors:read"):
             errors = error_headline(actor)
             values[3] = f"{errors.errors_last_hour:,}"
-            values[4] = f"{errors.unresolved:,}"
+            values[4] = unresolved_card(errors.unresolved, actor)
     except SQLAlchemyError as exc:
         return [*values, panel_message(user_message(exc))]
     return [*values, None]
