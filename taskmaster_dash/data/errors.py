@@ -19,6 +19,7 @@ from sqlalchemy import Connection, text
 
 from taskmaster_dash.data.db import Actor, PoolName, get_database
 from taskmaster_dash.data.grid import parse_grid_request
+from taskmaster_dash.data.refusal import Refused
 
 OPEN_STATUSES = ("unresolved", "investigating")
 CLOSED_STATUSES = ("resolved", "wont_fix", "duplicate")
@@ -28,7 +29,7 @@ MAX_PAGE = 500
 COUNT_CAP = 10_000
 
 
-class TriageRefused(Exception):
+class TriageRefused(Refused):
     """A request that cannot be carried out as asked; the message is meant for the user.
     Nothing was written."""
 

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from taskmaster_dash.auth.permissions import actor_with, has_permission, require_permission
 from taskmaster_dash.data.analytics import Window, floor_to
 from taskmaster_dash.data.db import Actor, user_message
+from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._timerange import (
     PAGE_PATHS,
     ViewState,
@@ -33,7 +34,7 @@ from taskmaster_dash.pages._timerange import (
     parse_time,
     view_from_store,
 )
-from taskmaster_dash.pages._ui import CHART_CONFIG, empty_figure, not_permitted, panel_message
+from taskmaster_dash.pages._ui import CHART_CONFIG, empty_figure, href, not_permitted
 
 NO_DATA = "no data in this range"
 # Built once: a go.Figure costs milliseconds to make.
@@ -99,11 +100,7 @@ def draw(panel: Panel, view: ViewState) -> tuple[Any, Any]:
     """(figure or table, message) for `view`, as the signed-in user."""
     actor = actor_with(panel.permission)
     blank = BLANK if panel.figure else html.Div(NO_DATA, className="muted")
-    try:
-        frame = panel.fetch(actor, view)
-    except SQLAlchemyError as exc:
-        failed = FAILED if panel.figure else None
-        return failed, panel_message(f"{panel.title}: {user_message(exc)}")
+    frame = panel.fetch(actor, view)
     if _is_empty(panel, frame):
         return blank, html.Div(NO_DATA, className="muted an-empty")
     if panel.figure:
@@ -125,6 +122,7 @@ def draw(panel: Panel, view: ViewState) -> tuple[Any, Any]:
 def _register_one(panel: Panel) -> None:
     target = f"{panel.id}-graph.figure" if panel.figure else f"{panel.id}-table.children"
     target_id, target_prop = target.split(".")
+    failed = f"{panel.title}: {{}}"  # the database's sentence, named by the panel
 
     @callback(
         Output(target_id, target_prop),
@@ -133,6 +131,7 @@ def _register_one(panel: Panel) -> None:
         Input("tr-interval", "n_intervals"),
     )
     @require_permission(panel.permission)
+    @failure_message(outputs=2, at=1, database=failed, failed={0: FAILED if panel.figure else None})
     def _draw(view_data, _ticks):
         return draw(panel, view_from_store(view_data))
 
@@ -144,12 +143,10 @@ def _register_one(panel: Panel) -> None:
         prevent_initial_call=True,
     )
     @require_permission(panel.permission)
+    @failure_message(outputs=2, at=1, database=failed)
     def _csv(_clicks, view_data):
         view = view_from_store(view_data)
-        try:
-            frame = panel.fetch(actor_with(panel.permission), view)
-        except SQLAlchemyError as exc:
-            return no_update, panel_message(f"{panel.title}: {user_message(exc)}")
+        frame = panel.fetch(actor_with(panel.permission), view)
         name = f"{panel.id}-{view.range}.csv"
         return dcc.send_data_frame(frame.to_csv, name, index=False), no_update
 
@@ -446,7 +443,7 @@ def click_to(
             wanted = keys[name].parse(value, [])
             if target.values(keys[name]) != wanted or not wanted:
                 return None  # not a value the list accepts: say nothing rather than half
-        return f"{PAGE_PATHS[page]}{target.search()}#{PAGE_LISTS.get(page, '')}"
+        return href(f"{PAGE_PATHS[page]}{target.search()}#{PAGE_LISTS.get(page, '')}")
 
     return handler
 
