@@ -39,8 +39,8 @@ from taskmaster_dash.auth.permissions import (
 )
 from taskmaster_dash.data import alerts as store
 from taskmaster_dash.data.db import PoolName, get_database, user_message
+from taskmaster_dash.pages._figures import chart
 from taskmaster_dash.pages._guard import failure_message
-from taskmaster_dash.pages._panels import chart
 from taskmaster_dash.pages._timerange import key_values, search_for, write_url_from
 from taskmaster_dash.pages._ui import (
     CHART_CONFIG,

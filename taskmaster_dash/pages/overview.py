@@ -22,15 +22,9 @@ from taskmaster_dash.data.overview import (
     mean_validation_score,
     task_headline,
 )
+from taskmaster_dash.pages._figures import bars, series_figure
 from taskmaster_dash.pages._guard import failure_message
-from taskmaster_dash.pages._panels import (
-    Panel,
-    bars,
-    click_to,
-    panel_layout,
-    register,
-    series_figure,
-)
+from taskmaster_dash.pages._panels import Panel, click_to, panel_layout, register
 from taskmaster_dash.pages._timerange import controls, parse_query
 from taskmaster_dash.pages._ui import stat_card
 

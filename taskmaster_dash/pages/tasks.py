@@ -12,15 +12,8 @@ from dash import html
 
 from taskmaster_dash.data import analytics_tasks as q
 from taskmaster_dash.data.db import Actor
-from taskmaster_dash.pages._panels import (
-    Fetch,
-    Panel,
-    analytics_page,
-    bars,
-    click_to,
-    register,
-    series_figure,
-)
+from taskmaster_dash.pages._figures import bars, series_figure
+from taskmaster_dash.pages._panels import Fetch, Panel, analytics_page, click_to, register
 from taskmaster_dash.pages._timerange import ViewState
 from taskmaster_dash.pages._ui import data_table, link, when
 

@@ -10,14 +10,8 @@ import pandas as pd
 from dash import html
 
 from taskmaster_dash.data import analytics_validations as q
-from taskmaster_dash.pages._panels import (
-    Panel,
-    analytics_page,
-    bars,
-    click_to,
-    register,
-    series_figure,
-)
+from taskmaster_dash.pages._figures import bars, series_figure
+from taskmaster_dash.pages._panels import Panel, analytics_page, click_to, register
 from taskmaster_dash.pages._timerange import ViewState
 from taskmaster_dash.pages._ui import data_table, link, when
 
