@@ -16,6 +16,7 @@ from flask_wtf.csrf import generate_csrf
 from taskmaster_dash.alerts import banner as alert_banner  # registers the banner's callback
 from taskmaster_dash.alerts.evaluator import start_background as start_alert_evaluator
 from taskmaster_dash.alerts.rules import load_rules
+from taskmaster_dash.api.analytics import panels_as_json
 from taskmaster_dash.auth.headers import init_security_headers
 from taskmaster_dash.auth.login import LoginPolicy, init_auth
 from taskmaster_dash.auth.permissions import has_permission, signed_in_user
@@ -27,7 +28,6 @@ from taskmaster_dash.data.metrics import render_metrics
 from taskmaster_dash.data.prometheus import PrometheusReader, configure_prometheus, load_promql
 from taskmaster_dash.pages._guard import callback_failed, message_area
 from taskmaster_dash.pages._guard import install as install_input_guard
-from taskmaster_dash.pages._panels import panels_as_json
 
 ROOT = Path(__file__).resolve().parent
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -91,7 +92,12 @@ def sql_ids(engine, where: str, order: str = "last_occurred_at DESC, id DESC") -
 
 
 def grid_rows(client, app, view: dict, sort=None) -> dict:
-    request = {"startRow": 0, "endRow": 100, "sortModel": sort or [], "filterModel": {}}
+    request: dict[str, Any] = {
+        "startRow": 0,
+        "endRow": 100,
+        "sortModel": sort or [],
+        "filterModel": {},
+    }
     values = callback_values(call_callback(client, app, ROWS, [request], [view]))
     return values["triage-grid"]["getRowsResponse"]
 

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from taskmaster_dash.data.config import load_settings
+from taskmaster_dash.data.refusal import Refused
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
 SEVERITIES = ("critical", "warning")  # worst first
@@ -44,7 +45,7 @@ _FIELDS = {
 }
 
 
-class RuleError(ValueError):
+class RuleError(Refused, ValueError):
     """A rule or an edit that cannot be accepted; the message says which and why."""
 
 

@@ -23,13 +23,13 @@ from taskmaster_dash.data.db import user_message
 from taskmaster_dash.data.errors.actions import (
     ACTIONS,
     MAX_NOTE,
-    TriageRefused,
     change_errors,
     parse_seen,
 )
 from taskmaster_dash.data.errors.detail import ErrorDetail, error_detail
 from taskmaster_dash.data.errors.filters import CLOSED_STATUSES, OPEN_STATUSES, parse_uuid
-from taskmaster_dash.pages._ui import message, panel_message, when
+from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._ui import data_table, link, message, when
 
 CHANGED = "err-changed"  # data: {"ids": [...], "at": ms} after a successful action
 MESSAGE = "err-action-message"
@@ -49,12 +49,12 @@ BUTTON_ACTIONS = {
 }
 
 
-def ok_message(text: str) -> html.Div:
-    return message(text, "success")
+# A change that failed on the database: the note typed stays in its field.
+NOT_SAVED = "The change was not saved. {} Your note is kept; try again."
 
 
 def error_link(error_id: str, label: str | None = None) -> dcc.Link:
-    return dcc.Link(label or error_id, href=dash.get_relative_path(f"/errors/{error_id}"))
+    return link(label or error_id, f"/errors/{error_id}")
 
 
 _time = partial(when, seconds=True, missing="—")
@@ -92,7 +92,7 @@ def _linked(detail: ErrorDetail) -> list[Any]:
     if task:
         task_text: Any = html.Div(
             [
-                dcc.Link(task["title"], href=dash.get_relative_path(f"/tasks/{task['id']}")),
+                link(task["title"], f"/tasks/{task['id']}"),
                 html.Span(f" ({task['status']})", className="muted"),
             ]
         )
@@ -130,24 +130,9 @@ def _history(detail: ErrorDetail) -> Any:
             change = f"{item['old_status']} → {item['new_status']}"
         else:
             change = item["action"]
-        rows.append(
-            html.Tr(
-                [
-                    html.Td(_time(item["timestamp"])),
-                    html.Td(_text(item["username"])),
-                    html.Td(change),
-                    html.Td(_text(item["notes"]), className="note-cell"),
-                ]
-            )
-        )
-    return html.Table(
-        [
-            html.Thead(html.Tr([html.Th(h) for h in ("When", "Who", "Change", "Note")])),
-            html.Tbody(rows),
-        ],
-        className="table",
-        id="err-history",
-    )
+        note = html.Td(_text(item["notes"]), className="note-cell")
+        rows.append([_time(item["timestamp"]), _text(item["username"]), change, note])
+    return data_table(["When", "Who", "Change", "Note"], rows, "err-history")
 
 
 def group_badges(group: dict[str, Any]) -> list[html.Span]:
@@ -352,6 +337,7 @@ def no_such_error() -> html.Div:
     prevent_initial_call=True,
 )
 @require_permission("errors:write")
+@failure_message(outputs=3, at=1, database=NOT_SAVED)
 def act_on_error(*args: Any):
     seen, note, duplicate_of = args[len(BUTTON_ACTIONS) :]
     actor = actor_with("errors:write")
@@ -359,25 +345,15 @@ def act_on_error(*args: Any):
     if action is None:
         raise dash.exceptions.PreventUpdate
     seen = seen if isinstance(seen, dict) else {}
-    try:
-        item = parse_seen(seen.get("id"), seen.get("updated_at"))
-        change_errors(actor, [item], action, note, duplicate_of if action == "ignore" else None)
-    except TriageRefused as exc:
-        return no_update, panel_message(str(exc)), no_update
-    except SQLAlchemyError as exc:
-        return (
-            no_update,
-            panel_message(
-                f"The change was not saved. {user_message(exc)} Your note is kept; try again."
-            ),
-            no_update,
-        )
+    item = parse_seen(seen.get("id"), seen.get("updated_at"))
+    change_errors(actor, [item], action, note, duplicate_of if action == "ignore" else None)
     changed = {"ids": [item.error_id], "at": int(time.time() * 1000)}
     done = f"{ACTIONS[action].label.capitalize()}."  # "Resolved.", "Marked investigating."
-    try:
+    try:  # saved: a failing re-read must not say otherwise
         detail = error_detail(actor, item.error_id)
     except SQLAlchemyError as exc:
-        return no_update, ok_message(f"{done} (Reload to see it: {user_message(exc)})"), changed
+        reload = f"{done} (Reload to see it: {user_message(exc)})"
+        return no_update, message(reload, "warning"), changed
     if detail is None:
-        return no_update, ok_message(done), changed
-    return detail_body(detail, True), ok_message(done), changed
+        return no_update, message(done, "success"), changed
+    return detail_body(detail, True), message(done, "success"), changed

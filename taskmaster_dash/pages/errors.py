@@ -14,14 +14,8 @@ from taskmaster_dash.auth.permissions import actor_with, has_permission
 from taskmaster_dash.data import analytics_errors as q
 from taskmaster_dash.data.errors.listing import service_names
 from taskmaster_dash.pages._error_triage import triage_section
-from taskmaster_dash.pages._panels import (
-    Panel,
-    analytics_page,
-    bars,
-    click_to,
-    register,
-    series_figure,
-)
+from taskmaster_dash.pages._figures import bars, series_figure
+from taskmaster_dash.pages._panels import Panel, analytics_page, click_to, register
 from taskmaster_dash.pages._timerange import ViewState, describe
 
 PERMISSION = "errors:read"

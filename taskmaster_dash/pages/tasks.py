@@ -8,20 +8,14 @@ from functools import partial
 
 import dash
 import pandas as pd
-from dash import dcc, html
+from dash import html
 
 from taskmaster_dash.data import analytics_tasks as q
 from taskmaster_dash.data.db import Actor
-from taskmaster_dash.pages._panels import (
-    Fetch,
-    Panel,
-    analytics_page,
-    bars,
-    click_to,
-    register,
-    series_figure,
-)
+from taskmaster_dash.pages._figures import bars, series_figure
+from taskmaster_dash.pages._panels import Fetch, Panel, analytics_page, click_to, register
 from taskmaster_dash.pages._timerange import ViewState
+from taskmaster_dash.pages._ui import data_table, link, when
 
 PERMISSION = "tasks:read"
 dash.register_page(
@@ -70,15 +64,13 @@ def task_table(frame: pd.DataFrame, view: ViewState) -> html.Div:
     body = [
         html.Tr(
             [
-                html.Td(dcc.Link(row["title"], href=dash.get_relative_path(f"/tasks/{row['id']}"))),
+                html.Td(link(row["title"], f"/tasks/{row['id']}")),
                 html.Td(row["status"]),
                 html.Td(row["type"]),
                 html.Td(row["priority"]),
                 html.Td(row["assignee"] or "—"),
-                html.Td(f"{row['created_at']:%Y-%m-%d %H:%M}"),
-                html.Td(
-                    "" if pd.isna(row["completed_at"]) else f"{row['completed_at']:%Y-%m-%d %H:%M}"
-                ),
+                html.Td(when(row["created_at"])),
+                html.Td(when(row["completed_at"])),
             ],
             title=row["id"],
         )
@@ -87,17 +79,13 @@ def task_table(frame: pd.DataFrame, view: ViewState) -> html.Div:
     pager = []
     if view.offset:
         back = view.with_changes(offset=max(0, view.offset - PAGE_SIZE))
-        pager.append(dcc.Link("← newer", href=back.href("/tasks"), id="task-list-prev"))
+        pager.append(link("← newer", back.href("/tasks"), id="task-list-prev"))
     if more:
         nxt = view.with_changes(offset=view.offset + PAGE_SIZE)
-        pager.append(dcc.Link("older →", href=nxt.href("/tasks"), id="task-list-next"))
+        pager.append(link("older →", nxt.href("/tasks"), id="task-list-next"))
     return html.Div(
         [
-            html.Table(
-                [html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(body)],
-                className="an-list",
-                id="task-list-rows",
-            ),
+            data_table(header, body, "task-list-rows"),
             html.Div(pager, className="an-pager"),
         ]
     )

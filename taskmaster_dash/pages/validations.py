@@ -7,18 +7,13 @@ from functools import partial
 
 import dash
 import pandas as pd
-from dash import dcc, html
+from dash import html
 
 from taskmaster_dash.data import analytics_validations as q
-from taskmaster_dash.pages._panels import (
-    Panel,
-    analytics_page,
-    bars,
-    click_to,
-    register,
-    series_figure,
-)
+from taskmaster_dash.pages._figures import bars, series_figure
+from taskmaster_dash.pages._panels import Panel, analytics_page, click_to, register
 from taskmaster_dash.pages._timerange import ViewState
+from taskmaster_dash.pages._ui import data_table, link, when
 
 PERMISSION = "validations:read"
 dash.register_page(
@@ -59,7 +54,7 @@ def _version_figure(frame: pd.DataFrame, _view: ViewState):
     return bars(frame, "version", {"score": "mean score", "passed_percent": "% passed"})
 
 
-def runs_table(frame: pd.DataFrame, _view: ViewState) -> html.Table:
+def runs_table(frame: pd.DataFrame, _view: ViewState) -> html.Table | html.P:
     header = ["Score", "Type", "Status", "Version", "When", "Task"]
     rows = [
         html.Tr(
@@ -68,23 +63,14 @@ def runs_table(frame: pd.DataFrame, _view: ViewState) -> html.Table:
                 html.Td(row["validation_type"]),
                 html.Td(row["validation_status"]),
                 html.Td(row["version"] or "—"),
-                html.Td(f"{row['created_at']:%Y-%m-%d %H:%M}"),
-                html.Td(
-                    dcc.Link(
-                        row["task_title"] or row["task_id"][:8],
-                        href=f"/tasks/{row['task_id']}",
-                    )
-                ),
+                html.Td(when(row["created_at"])),
+                html.Td(link(row["task_title"] or row["task_id"][:8], f"/tasks/{row['task_id']}")),
             ],
             title=row["id"],
         )
         for row in frame.to_dict("records")
     ]
-    return html.Table(
-        [html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(rows)],
-        className="an-list",
-        id="validation-runs-rows",
-    )
+    return data_table(header, rows, "validation-runs-rows")
 
 
 def _panel(panel_id, title, fetch, figure, **kw) -> Panel:
