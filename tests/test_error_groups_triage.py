@@ -91,10 +91,10 @@ def sql_ids(engine, where: str, order: str = "last_occurred_at DESC, id DESC") -
         )
 
 
-def grid_rows(client, app, view: dict, sort=None) -> dict:
+def grid_rows(client, app, view: dict, sort=None, start: int = 0, end: int = 100) -> dict:
     request: dict[str, Any] = {
-        "startRow": 0,
-        "endRow": 100,
+        "startRow": start,
+        "endRow": end,
         "sortModel": sort or [],
         "filterModel": {},
     }
@@ -188,16 +188,31 @@ def test_regressed_and_escalating_filters_match_sql(
     )
 
 
-def test_escalating_sorts_first_in_both_directions(dash_app, client_as, groups, owner_engine):
+def test_escalating_sorts_first_in_both_directions_and_pages_like_sql(
+    dash_app, client_as, groups, owner_engine
+):
     client = client_as("on_call")
+    with owner_engine.begin() as conn:  # three escalating groups, so pages cross the boundary
+        conn.execute(
+            text(
+                """UPDATE error_logs SET escalating_since = now() - interval '1 hour'
+                   WHERE id IN (CAST(:a AS uuid), CAST(:b AS uuid))"""
+            ),
+            {"a": groups.timeout, "b": groups.resolved},
+        )
     view = {"page": "errors", "status": "any"}
     for direction in ("desc", "asc"):
-        got = grid_rows(client, dash_app, view, [{"colId": "escalating_since", "sort": direction}])
+        sort = [{"colId": "escalating_since", "sort": direction}]
         order = (
             f"escalating_since {direction} NULLS LAST, last_occurred_at {direction}, id {direction}"
         )
-        assert [r["id"] for r in got["rowData"]] == sql_ids(owner_engine, "true", order)
-        assert got["rowData"][0]["id"] == groups.escalating
+        expected = sql_ids(owner_engine, "true", order)
+        assert len(expected) == 5
+        got = grid_rows(client, dash_app, view, sort)
+        assert [r["id"] for r in got["rowData"]] == expected
+        for start, end in ((0, 2), (1, 4), (3, 5), (4, 6)):
+            page = grid_rows(client, dash_app, view, sort, start, end)
+            assert [r["id"] for r in page["rowData"]] == expected[start:end], (start, end)
 
 
 def test_the_flags_are_url_keys_of_the_view_state():

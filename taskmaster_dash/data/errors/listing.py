@@ -133,6 +133,52 @@ def seen_in(conn: Connection, ids: list[str]) -> dict[str, list[tuple[str, str]]
     return found
 
 
+def _page_ids(
+    conn: Connection, where: str, params: dict[str, Any], order: str, start: int, limit: int
+) -> list[str]:
+    return list(
+        conn.scalars(
+            text(
+                f"""SELECT e.id::text FROM error_logs e WHERE {where}
+                    ORDER BY {order} LIMIT :limit OFFSET :offset"""
+            ),
+            {**params, "limit": limit, "offset": start},
+        )
+    )
+
+
+def _escalating_first_ids(
+    conn: Connection, where: str, params: dict[str, Any], order: str, start: int, limit: int
+) -> list[str]:
+    """The escalating sort in two index walks instead of one sort of every row: the escalating
+    groups (few: the partial index of migration 080), then the rest newest first, the same
+    order as `ORDER BY escalating_since NULLS LAST, last_occurred_at, id`."""
+    escalating = _page_ids(
+        conn, f"{where} AND e.escalating_since IS NOT NULL", params, order, start, limit
+    )
+    if len(escalating) == limit:
+        return escalating
+    ahead = start + len(escalating)  # escalating rows before the first quiet one on this page
+    if not escalating:
+        ahead = conn.scalar(
+            text(
+                f"""SELECT count(*) FROM error_logs e
+                    WHERE {where} AND e.escalating_since IS NOT NULL"""
+            ),
+            params,
+        )
+    rest_order = order.split(", ", 1)[1]  # without the escalating key
+    rest = _page_ids(
+        conn,
+        f"{where} AND e.escalating_since IS NULL",
+        params,
+        rest_order,
+        max(0, start - ahead),
+        limit - len(escalating),
+    )
+    return escalating + rest
+
+
 def error_page(
     actor: Actor,
     flt: ErrorFilter,
@@ -153,15 +199,10 @@ def error_page(
     # The page's ids first (an index-only scan can skip OFFSET rows without reading the table),
     # then just those rows, planned normally.
     with _list_query(actor, flt, broad_search_in_order=True) as (conn, where, params):
-        ids = list(
-            conn.scalars(
-                text(
-                    f"""SELECT e.id::text FROM error_logs e WHERE {where}
-                        ORDER BY {order} LIMIT :limit OFFSET :offset"""
-                ),
-                {**params, "limit": limit, "offset": start},
-            )
-        )
+        if order.startswith("e.escalating_since"):
+            ids = _escalating_first_ids(conn, where, params, order, start, limit)
+        else:
+            ids = _page_ids(conn, where, params, order, start, limit)
         conn.execute(text("RESET enable_sort"))
         # t.id, not e.task_id: a task the user may not see (RLS) joins as NULL, so its id is
         # blanked like its title.
