@@ -153,6 +153,7 @@ def create_app(
     prometheus: PrometheusReader | None = None,
     metrics_token: str | None = None,
     settings: Settings | None = None,
+    url_base_pathname: str = "/",  # "/dash/": the app answers under that prefix, behind a proxy
 ) -> Dash:
     settings = settings or load_settings()
     _read_configured_files(settings)
@@ -169,6 +170,7 @@ def create_app(
         pages_folder=str(ROOT / "pages"),
         assets_folder=str(ROOT / "assets"),
         title="TaskMaster Dash",
+        url_base_pathname=url_base_pathname,
         suppress_callback_exceptions=True,
         on_error=callback_failed,  # a callback that raises answers with a message, not a 500
     )

@@ -14,8 +14,7 @@ import time
 from functools import partial
 from typing import Any
 
-import dash
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, dcc, html, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.auth.permissions import actor_with, require_permission
@@ -29,6 +28,7 @@ from taskmaster_dash.data.errors.actions import (
 from taskmaster_dash.data.errors.detail import ErrorDetail, error_detail
 from taskmaster_dash.data.errors.filters import CLOSED_STATUSES, OPEN_STATUSES, parse_uuid
 from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._input import pressed
 from taskmaster_dash.pages._ui import data_table, link, message, when
 
 CHANGED = "err-changed"  # data: {"ids": [...], "at": ms} after a successful action
@@ -180,6 +180,13 @@ def _same_code(detail: ErrorDetail) -> Any:
     )
 
 
+def note_input(input_id: str, placeholder: str) -> dcc.Textarea:
+    """Where the note of a triage action is typed (kept when the action fails)."""
+    return dcc.Textarea(
+        id=input_id, maxLength=MAX_NOTE, placeholder=placeholder, className="note-input"
+    )
+
+
 def _actions(detail: ErrorDetail) -> html.Div:
     error = detail.error
     status = error["resolution_status"]
@@ -190,12 +197,7 @@ def _actions(detail: ErrorDetail) -> html.Div:
                 id=SEEN, data={"id": error["id"], "updated_at": error["updated_at"].isoformat()}
             ),
             html.Label("Note", htmlFor=NOTE),
-            dcc.Textarea(
-                id=NOTE,
-                maxLength=MAX_NOTE,
-                placeholder="What was done, or why it can be ignored (required for both)",
-                className="note-input",
-            ),
+            note_input(NOTE, "What was done, or why it can be ignored (required for both)"),
             html.Div(
                 [
                     html.Button(
@@ -341,9 +343,7 @@ def no_such_error() -> html.Div:
 def act_on_error(*args: Any):
     seen, note, duplicate_of = args[len(BUTTON_ACTIONS) :]
     actor = actor_with("errors:write")
-    action = BUTTON_ACTIONS.get(ctx.triggered_id)
-    if action is None:
-        raise dash.exceptions.PreventUpdate
+    action = BUTTON_ACTIONS[pressed(BUTTON_ACTIONS)]
     seen = seen if isinstance(seen, dict) else {}
     item = parse_seen(seen.get("id"), seen.get("updated_at"))
     change_errors(actor, [item], action, note, duplicate_of if action == "ignore" else None)

@@ -20,7 +20,6 @@ from dash import (
     State,
     callback,
     clientside_callback,
-    ctx,
     dcc,
     html,
 )
@@ -34,7 +33,6 @@ from taskmaster_dash.auth.permissions import (
 from taskmaster_dash.data.errors.actions import (
     ACTIONS,
     MAX_BULK,
-    MAX_NOTE,
     TriageRefused,
     change_errors,
     parse_seen,
@@ -43,8 +41,15 @@ from taskmaster_dash.data.errors.detail import error_detail
 from taskmaster_dash.data.errors.filters import parse_uuid
 from taskmaster_dash.data.errors.listing import SPARK_WINDOWS, count_errors, error_page
 from taskmaster_dash.data.grid import parse_grid_request
-from taskmaster_dash.pages._error_panel import CHANGED, NOT_SAVED, error_view, no_such_error
+from taskmaster_dash.pages._error_panel import (
+    CHANGED,
+    NOT_SAVED,
+    error_view,
+    no_such_error,
+    note_input,
+)
 from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._input import pressed
 from taskmaster_dash.pages._timerange import (
     PAGE_KEYS,
     RANGES,
@@ -131,11 +136,8 @@ LIST_KEYS = [key for key in PAGE_KEYS["errors"] if not key.charts]  # the charts
 def _bulk_bar() -> html.Div:
     return html.Div(
         [
-            dcc.Textarea(
-                id=BULK_NOTE,
-                maxLength=MAX_NOTE,
-                placeholder="One note for all selected errors (required to resolve or ignore)",
-                className="note-input",
+            note_input(
+                BULK_NOTE, "One note for all selected errors (required to resolve or ignore)"
             ),
             html.Button(
                 "Investigating",
@@ -327,9 +329,7 @@ def close_side_panel(clicks: Any):
 def bulk_action(*args: Any):
     selected, note = args[len(BULK_BUTTONS) :]
     actor = actor_with("errors:write")
-    action = BULK_BUTTONS.get(ctx.triggered_id)
-    if action is None:
-        raise dash.exceptions.PreventUpdate
+    action = BULK_BUTTONS[pressed(BULK_BUTTONS)]
     if not isinstance(selected, list):
         selected = []
     if len(selected) > MAX_BULK:

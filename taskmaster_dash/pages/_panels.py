@@ -20,7 +20,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from taskmaster_dash.auth.permissions import actor_with, has_permission, require_permission
-from taskmaster_dash.data.analytics import floor_to
+from taskmaster_dash.data.analytics import Window, floor_to
 from taskmaster_dash.data.db import Actor
 from taskmaster_dash.pages._figures import time_axis
 from taskmaster_dash.pages._guard import failure_message
@@ -273,30 +273,41 @@ def click_to(
     return handler
 
 
-def analytics_page(
-    query: dict[str, str],
+def windowed(query: Callable[[Actor, Window, Any], pd.DataFrame], step: timedelta) -> Fetch:
+    """The fetch of a panel drawn from `query(actor, window, filters)` over the view's window
+    at the rollup `step` and its filters: what most panels are."""
+    return lambda actor, view: query(actor, view.window(step), view.filters)
+
+
+def analytics_layout(
+    page: str,
+    panels: Sequence[Panel],
     *,
     permission: str,
     what: str,
     title: str,
-    page: str,
     step: timedelta,
-    panels: Sequence[Panel],
     section: str | None = None,
     below: Sequence[Callable[[ViewState], Any]] = (),
-    choices: Mapping[str, Sequence[str]] | None = None,
-) -> html.Div:
-    """The layout every analytics page shares: the permission check, the range picker and
-    filters from the URL, the panel grid, and anything the page adds below it."""
-    if not has_permission(permission):
-        return not_permitted(what)
-    view = parse_query(query, page)
-    return html.Div(
-        [
-            html.H1(title),
-            controls(view, step, choices),
-            *([html.H2(section, className="an-section")] if section else []),
-            html.Div([panel_layout(p) for p in panels], className="an-grid"),
-            *[part(view) for part in below],
-        ]
-    )
+    choices: Callable[[], Mapping[str, Sequence[str]]] | None = None,
+) -> Callable[..., html.Div]:
+    """Register the page's panels and return its `layout`: the one every analytics page
+    shares (the permission check, the range picker and filters from the URL, the panel grid,
+    and anything the page adds below it). `choices` is asked per request, once permitted."""
+    register(page, panels)
+
+    def layout(**query: str) -> html.Div:
+        if not has_permission(permission):
+            return not_permitted(what)
+        view = parse_query(query, page)
+        return html.Div(
+            [
+                html.H1(title),
+                controls(view, step, choices() if choices else None),
+                *([html.H2(section, className="an-section")] if section else []),
+                html.Div([panel_layout(p) for p in panels], className="an-grid"),
+                *[part(view) for part in below],
+            ]
+        )
+
+    return layout

@@ -4,7 +4,7 @@ the catalogue, deactivate or reactivate a role."""
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, callback, ctx, dcc, html
+from dash import Input, Output, State, callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.auth.permissions import actor_with, has_permission, require_permission
@@ -17,7 +17,7 @@ from taskmaster_dash.data.roles import (
     set_role_permissions,
 )
 from taskmaster_dash.pages._guard import failure_message
-from taskmaster_dash.pages._input import choice
+from taskmaster_dash.pages._input import choice, pressed
 from taskmaster_dash.pages._ui import data_table, field, message, not_permitted
 
 PERMISSION = "users:manage"
@@ -171,9 +171,7 @@ def load_role(role_name):
 @failure_message(outputs=2)
 def act_on_role(*args):
     selected, new_name, description, permissions, changed = args[len(ACTIONS) :]
-    action = ctx.triggered_id
-    if action not in ACTIONS:
-        raise dash.exceptions.PreventUpdate
+    action = pressed(ACTIONS)
     actor = actor_with(PERMISSION)
     if action == "ar-create":
         name = new_name.strip() if isinstance(new_name, str) else new_name

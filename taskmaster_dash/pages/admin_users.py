@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dash
 import dash_ag_grid as dag
-from dash import Input, Output, State, callback, ctx, dcc, html
+from dash import Input, Output, State, callback, dcc, html
 
 from taskmaster_dash.auth.permissions import actor_with, has_permission, require_permission
 from taskmaster_dash.data.users import (
@@ -24,7 +24,7 @@ from taskmaster_dash.data.users import (
     users_page,
 )
 from taskmaster_dash.pages._guard import failure_message
-from taskmaster_dash.pages._input import whole_number
+from taskmaster_dash.pages._input import pressed, whole_number
 from taskmaster_dash.pages._ui import (
     field,
     grid_response,
@@ -292,9 +292,7 @@ def _selected(selected) -> dict | None:
 @failure_message(outputs=4, failed={1: None, 3: ""})
 def act_on_user(*args):
     selected, role, password, days, changed = args[len(ACTIONS) :]
-    action = ctx.triggered_id
-    if action not in ACTIONS:
-        raise dash.exceptions.PreventUpdate
+    action = pressed(ACTIONS)
     row = _selected(selected)
     if row is None:
         return message("Select a user in the table first.", "error"), None, dash.no_update, ""

@@ -13,7 +13,7 @@ from dash import html
 from taskmaster_dash.data import analytics_tasks as q
 from taskmaster_dash.data.db import Actor
 from taskmaster_dash.pages._figures import bars, series_figure
-from taskmaster_dash.pages._panels import Fetch, Panel, analytics_page, click_to, register
+from taskmaster_dash.pages._panels import Fetch, Panel, analytics_layout, click_to, windowed
 from taskmaster_dash.pages._timerange import ViewState
 from taskmaster_dash.pages._ui import data_table, link, when
 
@@ -109,7 +109,7 @@ PANELS = [
         "tasks-backlog",
         "Open tasks over time (by status now)",
         PERMISSION,
-        lambda actor, v: q.backlog_over_time(actor, v.window(q.STEP), v.filters),
+        windowed(q.backlog_over_time, q.STEP),
         _backlog_figure,
         click=TASK_CLICK(series_key="status", series_values=q.BACKLOG_SERIES),
         value_column="open",
@@ -120,7 +120,7 @@ PANELS = [
         "tasks-throughput",
         "Created vs completed",
         PERMISSION,
-        lambda actor, v: q.created_vs_completed(actor, v.window(q.STEP), v.filters),
+        windowed(q.created_vs_completed, q.STEP),
         _created_completed_figure,
         # created: every task created in the bucket; completed: the ones completed in it
         click=TASK_CLICK(series_key="status", series_values={"created": "any"}),
@@ -151,7 +151,7 @@ PANELS = [
         "tasks-hours",
         "Estimated vs actual hours (completed in range, mean)",
         PERMISSION,
-        lambda actor, v: q.estimated_vs_actual(actor, v.window(q.STEP), v.filters),
+        windowed(q.estimated_vs_actual, q.STEP),
         _hours_figure,
         click=TASK_CLICK(x_key="type", fixed={"status": "completed"}),
     ),
@@ -173,16 +173,11 @@ PANELS = [
         wide=True,
     ),
 ]
-register("tasks", PANELS)
-
-
-def layout(**query: str) -> html.Div:
-    return analytics_page(
-        query,
-        permission=PERMISSION,
-        what="backlog and throughput",
-        title="Backlog and throughput",
-        page="tasks",
-        step=q.STEP,
-        panels=PANELS,
-    )
+layout = analytics_layout(
+    "tasks",
+    PANELS,
+    permission=PERMISSION,
+    what="backlog and throughput",
+    title="Backlog and throughput",
+    step=q.STEP,
+)
