@@ -81,6 +81,8 @@ def main() -> None:
         resolved_week = triage_filter(status="resolved", range="7d")
         by_count = [{"colId": "occurrence_count", "sort": "desc"}]
         by_severity = [{"colId": "error_severity", "sort": "desc"}]
+        regressed = triage_filter(regressed="yes", range="30d")
+        escalating_first = [{"colId": "escalating_since", "sort": "desc"}]
         cases: list[tuple[str, Callable[[], object]]] = [
             (
                 "page 1, open, newest first",
@@ -112,6 +114,19 @@ def main() -> None:
                 lambda: error_page(SYSTEM_ACTOR, resolved_week, by_severity, 0, 100),
             ),
             ("count, resolved in 7d", lambda: count_errors(SYSTEM_ACTOR, resolved_week)),
+            (
+                "page 1, open, 7-day sparklines",
+                lambda: error_page(SYSTEM_ACTOR, open_default, [], 0, 100, 7 * 24),
+            ),
+            ("page 1, regressed, 30d", lambda: error_page(SYSTEM_ACTOR, regressed, [], 0, 100)),
+            (
+                "count, regressed (the Overview's note)",
+                lambda: count_errors(SYSTEM_ACTOR, ErrorFilter(regressed=True)),
+            ),
+            (
+                "page 1, open, escalating first",
+                lambda: error_page(SYSTEM_ACTOR, open_default, escalating_first, 0, 100),
+            ),
             ("detail of one error", lambda: error_detail(SYSTEM_ACTOR, some_id)),
             ("its task's page (/tasks/<id>)", lambda: task_detail(SYSTEM_ACTOR, some_task or "")),
             ("service names (filter options)", lambda: service_names(SYSTEM_ACTOR)),

@@ -12,6 +12,7 @@ from flask import Response, jsonify, request
 from flask_wtf.csrf import generate_csrf
 
 from taskmaster_dash.alerts import banner as alert_banner  # registers the banner's callback
+from taskmaster_dash.api.analytics import panels_as_json
 from taskmaster_dash.api.framework import init_api
 from taskmaster_dash.auth.headers import init_security_headers
 from taskmaster_dash.auth.login import LoginPolicy, init_auth
@@ -24,7 +25,6 @@ from taskmaster_dash.data.metrics import render_metrics
 from taskmaster_dash.data.prometheus import PrometheusReader
 from taskmaster_dash.pages._guard import callback_failed, message_area
 from taskmaster_dash.pages._guard import install as install_input_guard
-from taskmaster_dash.pages._panels import panels_as_json
 from taskmaster_dash.resources import shipped
 from taskmaster_dash.services import Services, install
 
@@ -138,6 +138,7 @@ def create_app(
     metrics_token: str | None = None,
     settings: Settings | None = None,
     workers: bool = False,
+    url_base_pathname: str = "/",  # "/dash/": the app answers under that prefix, behind a proxy
 ) -> Dash:
     """The app, and the process's services (services.py). With `workers`, the background
     workers start too: the rollup refresher (not under environment "testing", where tests
@@ -151,6 +152,7 @@ def create_app(
         pages_folder=str(shipped("pages")),
         assets_folder=str(shipped("assets")),
         title="TaskMaster Dash",
+        url_base_pathname=url_base_pathname,
         suppress_callback_exceptions=True,
         on_error=callback_failed,  # a callback that raises answers with a message, not a 500
     )

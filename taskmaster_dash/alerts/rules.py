@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from taskmaster_dash.data.refusal import Refused
 from taskmaster_dash.resources import shipped
 
 DEFAULT_RULES_FILE = shipped("alerts", "rules.yaml")
@@ -43,7 +44,7 @@ _FIELDS = {
 }
 
 
-class RuleError(ValueError):
+class RuleError(Refused, ValueError):
     """A rule or an edit that cannot be accepted; the message says which and why."""
 
 

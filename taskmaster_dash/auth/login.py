@@ -92,6 +92,7 @@ def _now() -> datetime:
 _PAGE_HEAD = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }} · TaskMaster Dash</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="{{ prefix }}_favicon.ico">
 <link rel="stylesheet" href="{{ prefix }}assets/style.css"></head>
 <body class="login-body">
 <main class="login-card">
@@ -345,6 +346,7 @@ DATABASE_DOWN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Database unreachable · TaskMaster Dash</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="{{ retry }}">
+<link rel="icon" href="{{ prefix }}_favicon.ico">
 <link rel="stylesheet" href="{{ prefix }}assets/style.css"></head>
 <body class="login-body">
 <main class="login-card">

@@ -119,6 +119,8 @@ class Filters:
     # the triage list only
     environment: tuple[str, ...] = ()
     q: str | None = None
+    regressed: str | None = None  # "yes" / "no" (error groups, migration 080)
+    escalating: str | None = None
 
     def params(self) -> dict[str, Any]:
         """Bound parameters f_<name>: a list, or None when the filter is not set."""

@@ -14,12 +14,13 @@ from sqlalchemy import Connection, text
 from taskmaster_dash.auth.passwords import hash_password, password_problem
 from taskmaster_dash.data.db import SYSTEM_ACTOR, SYSTEM_USER_ID, Actor, PoolName, get_database
 from taskmaster_dash.data.grid import grid_query
+from taskmaster_dash.data.refusal import Refused
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,99}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class UserInputError(ValueError):
+class UserInputError(Refused, ValueError):
     """Input a person typed that we refuse, with a sentence saying why."""
 
 

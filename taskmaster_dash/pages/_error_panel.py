@@ -14,8 +14,7 @@ import time
 from functools import partial
 from typing import Any
 
-import dash
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, dcc, html, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.auth.permissions import actor_with, require_permission
@@ -23,13 +22,14 @@ from taskmaster_dash.data.db import user_message
 from taskmaster_dash.data.errors.actions import (
     ACTIONS,
     MAX_NOTE,
-    TriageRefused,
     change_errors,
     parse_seen,
 )
 from taskmaster_dash.data.errors.detail import ErrorDetail, error_detail
 from taskmaster_dash.data.errors.filters import CLOSED_STATUSES, OPEN_STATUSES, parse_uuid
-from taskmaster_dash.pages._ui import message, panel_message, when
+from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._input import pressed
+from taskmaster_dash.pages._ui import data_table, link, message, when
 
 CHANGED = "err-changed"  # data: {"ids": [...], "at": ms} after a successful action
 MESSAGE = "err-action-message"
@@ -49,12 +49,12 @@ BUTTON_ACTIONS = {
 }
 
 
-def ok_message(text: str) -> html.Div:
-    return message(text, "success")
+# A change that failed on the database: the note typed stays in its field.
+NOT_SAVED = "The change was not saved. {} Your note is kept; try again."
 
 
 def error_link(error_id: str, label: str | None = None) -> dcc.Link:
-    return dcc.Link(label or error_id, href=dash.get_relative_path(f"/errors/{error_id}"))
+    return link(label or error_id, f"/errors/{error_id}")
 
 
 _time = partial(when, seconds=True, missing="—")
@@ -92,7 +92,7 @@ def _linked(detail: ErrorDetail) -> list[Any]:
     if task:
         task_text: Any = html.Div(
             [
-                dcc.Link(task["title"], href=dash.get_relative_path(f"/tasks/{task['id']}")),
+                link(task["title"], f"/tasks/{task['id']}"),
                 html.Span(f" ({task['status']})", className="muted"),
             ]
         )
@@ -130,49 +130,60 @@ def _history(detail: ErrorDetail) -> Any:
             change = f"{item['old_status']} → {item['new_status']}"
         else:
             change = item["action"]
-        rows.append(
-            html.Tr(
-                [
-                    html.Td(_time(item["timestamp"])),
-                    html.Td(_text(item["username"])),
-                    html.Td(change),
-                    html.Td(_text(item["notes"]), className="note-cell"),
-                ]
-            )
-        )
-    return html.Table(
-        [
-            html.Thead(html.Tr([html.Th(h) for h in ("When", "Who", "Change", "Note")])),
-            html.Tbody(rows),
-        ],
-        className="table",
-        id="err-history",
-    )
+        note = html.Td(_text(item["notes"]), className="note-cell")
+        rows.append([_time(item["timestamp"]), _text(item["username"]), change, note])
+    return data_table(["When", "Who", "Change", "Note"], rows, "err-history")
+
+
+def group_badges(group: dict[str, Any]) -> list[html.Span]:
+    """The Regressed / Escalating badges of a group (the triage grid draws the same ones in
+    assets/error_groups.js)."""
+    badges = []
+    if group.get("regressed"):
+        badges.append(html.Span("Regressed", className="badge badge-regressed"))
+    if group.get("escalating"):
+        badges.append(html.Span("Escalating", className="badge badge-escalating"))
+    return badges
 
 
 def _same_code(detail: ErrorDetail) -> Any:
     if not detail.same_code:
-        return html.P("No other errors with this code.", className="muted")
+        return html.P("No other error groups with this code.", className="muted")
     more = detail.same_code_total - len(detail.same_code)
-    total = f"{detail.same_code_total:,}" + ("+" if detail.same_code_total > 10_000 else "")
+    total = f"{detail.same_code_total:,}" + ("+" if detail.same_code_more else "")
+    noun = "group" if detail.same_code_total == 1 and not detail.same_code_more else "groups"
     return html.Div(
         [
-            html.P(f"{total} other errors with this code; the newest:", className="muted"),
+            html.P(f"{total} other error {noun} with this code; the newest:", className="muted"),
             html.Ul(
                 [
                     html.Li(
                         [
                             error_link(row["id"], row["id"][:8]),
                             f" {row['error_severity']} · {row['resolution_status']} · "
-                            f"{_time(row['last_occurred_at'])} · ×{row['occurrence_count']} — ",
+                            f"last seen {_time(row['last_occurred_at'])} · "
+                            f"×{row['occurrence_count']:,}"
+                            + (f" in {row['group_rows']:,} rows" if row["group_rows"] > 1 else "")
+                            + " ",
+                            *group_badges(row),
+                            " — ",
                             html.Span(row["error_message"]),
-                        ]
+                        ],
+                        className="same-code-group",
                     )
                     for row in detail.same_code
-                ]
+                ],
+                id="err-same-code",
             ),
             html.P(f"and {more:,} more", className="muted") if more > 0 else None,
         ]
+    )
+
+
+def note_input(input_id: str, placeholder: str) -> dcc.Textarea:
+    """Where the note of a triage action is typed (kept when the action fails)."""
+    return dcc.Textarea(
+        id=input_id, maxLength=MAX_NOTE, placeholder=placeholder, className="note-input"
     )
 
 
@@ -186,12 +197,7 @@ def _actions(detail: ErrorDetail) -> html.Div:
                 id=SEEN, data={"id": error["id"], "updated_at": error["updated_at"].isoformat()}
             ),
             html.Label("Note", htmlFor=NOTE),
-            dcc.Textarea(
-                id=NOTE,
-                maxLength=MAX_NOTE,
-                placeholder="What was done, or why it can be ignored (required for both)",
-                className="note-input",
-            ),
+            note_input(NOTE, "What was done, or why it can be ignored (required for both)"),
             html.Div(
                 [
                     html.Button(
@@ -250,6 +256,7 @@ def detail_body(detail: ErrorDetail, can_write: bool) -> list[Any]:
                 ),
                 html.Span(error["error_code"], className="error-code", id="err-code"),
                 html.Span(error["resolution_status"], className="badge status", id="err-status"),
+                *group_badges(error),
             ],
             className="error-heading",
         ),
@@ -262,10 +269,16 @@ def detail_body(detail: ErrorDetail, can_write: bool) -> list[Any]:
                     "Service",
                     " ".join(p for p in (error["service_name"], error["service_version"]) if p),
                 ),
+                ("Seen in", detail.seen_in),
                 ("Environment", error["environment"]),
                 ("Occurrences", f"{error['occurrence_count']:,}"),
                 ("First seen", _time(error["first_occurred_at"])),
                 ("Last seen", _time(error["last_occurred_at"])),
+                ("Regressed", _time(error["regressed_at"]) if error["regressed_at"] else None),
+                (
+                    "Escalating since",
+                    _time(error["escalating_since"]) if error["escalating"] else None,
+                ),
                 *resolution,
                 *_linked(detail),
             ]
@@ -326,32 +339,21 @@ def no_such_error() -> html.Div:
     prevent_initial_call=True,
 )
 @require_permission("errors:write")
+@failure_message(outputs=3, at=1, database=NOT_SAVED)
 def act_on_error(*args: Any):
     seen, note, duplicate_of = args[len(BUTTON_ACTIONS) :]
     actor = actor_with("errors:write")
-    action = BUTTON_ACTIONS.get(ctx.triggered_id)
-    if action is None:
-        raise dash.exceptions.PreventUpdate
+    action = BUTTON_ACTIONS[pressed(BUTTON_ACTIONS)]
     seen = seen if isinstance(seen, dict) else {}
-    try:
-        item = parse_seen(seen.get("id"), seen.get("updated_at"))
-        change_errors(actor, [item], action, note, duplicate_of if action == "ignore" else None)
-    except TriageRefused as exc:
-        return no_update, panel_message(str(exc)), no_update
-    except SQLAlchemyError as exc:
-        return (
-            no_update,
-            panel_message(
-                f"The change was not saved. {user_message(exc)} Your note is kept; try again."
-            ),
-            no_update,
-        )
+    item = parse_seen(seen.get("id"), seen.get("updated_at"))
+    change_errors(actor, [item], action, note, duplicate_of if action == "ignore" else None)
     changed = {"ids": [item.error_id], "at": int(time.time() * 1000)}
     done = f"{ACTIONS[action].label.capitalize()}."  # "Resolved.", "Marked investigating."
-    try:
+    try:  # saved: a failing re-read must not say otherwise
         detail = error_detail(actor, item.error_id)
     except SQLAlchemyError as exc:
-        return no_update, ok_message(f"{done} (Reload to see it: {user_message(exc)})"), changed
+        reload = f"{done} (Reload to see it: {user_message(exc)})"
+        return no_update, message(reload, "warning"), changed
     if detail is None:
-        return no_update, ok_message(done), changed
-    return detail_body(detail, True), ok_message(done), changed
+        return no_update, message(done, "success"), changed
+    return detail_body(detail, True), message(done, "success"), changed

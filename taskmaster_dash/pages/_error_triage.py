@@ -8,12 +8,21 @@ resolve / ignore of the selected rows.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import dash
 import dash_ag_grid as dag
-from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
-from sqlalchemy.exc import SQLAlchemyError
+from dash import (
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    dcc,
+    html,
+)
 
 from taskmaster_dash.auth.permissions import (
     actor_with,
@@ -21,23 +30,34 @@ from taskmaster_dash.auth.permissions import (
     require_permission,
     signed_in_user,
 )
-from taskmaster_dash.data.db import user_message
 from taskmaster_dash.data.errors.actions import (
     ACTIONS,
     MAX_BULK,
-    MAX_NOTE,
     TriageRefused,
     change_errors,
     parse_seen,
 )
 from taskmaster_dash.data.errors.detail import error_detail
 from taskmaster_dash.data.errors.filters import parse_uuid
-from taskmaster_dash.data.errors.listing import count_errors, error_page
+from taskmaster_dash.data.errors.listing import SPARK_WINDOWS, count_errors, error_page
 from taskmaster_dash.data.grid import parse_grid_request
-from taskmaster_dash.pages._admin import refresh_grid_on
-from taskmaster_dash.pages._error_panel import CHANGED, error_view, no_such_error, ok_message
-from taskmaster_dash.pages._timerange import PAGE_KEYS, ViewState, control, view_from_store
-from taskmaster_dash.pages._ui import panel_message
+from taskmaster_dash.pages._error_panel import (
+    CHANGED,
+    NOT_SAVED,
+    error_view,
+    no_such_error,
+    note_input,
+)
+from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._input import pressed
+from taskmaster_dash.pages._timerange import (
+    PAGE_KEYS,
+    RANGES,
+    ViewState,
+    control,
+    view_from_store,
+)
+from taskmaster_dash.pages._ui import grid_response, link, message, refresh_grid_on, when
 
 GRID = "triage-grid"
 PANEL = "triage-panel"
@@ -54,9 +74,11 @@ BULK_BUTTONS = {BULK_INVESTIGATE: "investigate", BULK_RESOLVE: "resolve", BULK_I
 BULK_MESSAGE = "triage-bulk-message"
 PAGE_SIZE = 100
 
+# One row per error group (migration 080). The status cell carries the Regressed / Escalating
+# badges and the Occurrences cell the hourly sparkline: both drawn by assets/error_groups.js.
 COLUMNS = [
     {"field": "error_severity", "headerName": "Severity", "sortable": True, "width": 105},
-    {"field": "error_code", "headerName": "Code", "width": 170},
+    {"field": "error_code", "headerName": "Code", "width": 160},
     {
         "field": "error_message",
         "headerName": "Message",
@@ -64,21 +86,48 @@ COLUMNS = [
         "minWidth": 240,
         "tooltipField": "error_message",
     },
-    {"field": "error_category", "headerName": "Category", "width": 130},
-    {"field": "service", "headerName": "Service", "width": 150},
-    {"field": "environment", "headerName": "Env", "width": 110},
+    {
+        "field": "resolution_status",
+        "headerName": "Status",
+        "width": 230,
+        "cellRenderer": "ErrorGroupStatus",
+    },
     {"field": "occurrence_count", "headerName": "Count", "sortable": True, "width": 90},
-    {"field": "first_occurred_at", "headerName": "First", "sortable": True, "width": 165},
+    {
+        "field": "sparkline",
+        "headerName": "Occurrences / hour",
+        "width": 140,
+        "cellRenderer": "OccurrenceSparkline",
+    },
+    {"field": "seen_in", "headerName": "Seen in", "width": 180, "tooltipField": "seen_in"},
+    {"field": "environment", "headerName": "Env", "width": 110},
+    {"field": "first_occurred_at", "headerName": "First seen", "sortable": True, "width": 185},
     {
         "field": "last_occurred_at",
-        "headerName": "Last",
+        "headerName": "Last seen",
         "sortable": True,
         "sort": "desc",
-        "width": 165,
+        "width": 185,
     },
-    {"field": "resolution_status", "headerName": "Status", "width": 125},
+    {
+        "field": "escalating_since",
+        "headerName": "Escalating since",
+        "sortable": True,
+        "sortingOrder": ["desc", "asc", None],  # the first click: escalating first
+        "width": 185,
+    },
+    {"field": "error_category", "headerName": "Category", "width": 130},
     {"field": "task", "headerName": "Task", "width": 160, "tooltipField": "task"},
 ]
+TIME_COLUMNS = ("first_occurred_at", "last_occurred_at", "escalating_since")
+
+
+def spark_hours(view: ViewState) -> int:
+    """The sparkline spans the last 24 hours for a view of a day or less, else 7 days."""
+    day, week = SPARK_WINDOWS
+    window = view.window()
+    span = RANGES.get(view.range) or window.end - window.start  # presets: not floored
+    return day if span <= timedelta(hours=day) else week
 
 
 LIST_KEYS = [key for key in PAGE_KEYS["errors"] if not key.charts]  # the charts' keys sit above
@@ -87,11 +136,8 @@ LIST_KEYS = [key for key in PAGE_KEYS["errors"] if not key.charts]  # the charts
 def _bulk_bar() -> html.Div:
     return html.Div(
         [
-            dcc.Textarea(
-                id=BULK_NOTE,
-                maxLength=MAX_NOTE,
-                placeholder="One note for all selected errors (required to resolve or ignore)",
-                className="note-input",
+            note_input(
+                BULK_NOTE, "One note for all selected errors (required to resolve or ignore)"
             ),
             html.Button(
                 "Investigating",
@@ -181,22 +227,20 @@ PURGED = refresh_grid_on(GRID, "tr-view", REFRESH)
     prevent_initial_call=True,
 )
 @require_permission("errors:read")
+@failure_message(
+    outputs=2, at=1, database="The error list could not be loaded. {}", failed={0: grid_response()}
+)
 def rows_for_grid(request: Any, view_data: Any):
     actor = actor_with("errors:read")
     block = parse_grid_request(request, PAGE_SIZE)
-    flt = view_from_store(view_data).error_filter()
+    view = view_from_store(view_data)
+    flt = view.error_filter()
     sort_model = request.get("sortModel") if isinstance(request, dict) else None
-    try:
-        rows = error_page(actor, flt, sort_model, block.start, block.end)
-    except SQLAlchemyError as exc:
-        # rowCount 1, never 0: a grid told "0 rows" never asks again after a purge.
-        return {"rowData": [], "rowCount": 1}, panel_message(
-            f"The error list could not be loaded. {user_message(exc)}"
-        )
-    # A short page is the last one: then the grid knows where the list ends. Otherwise the
-    # count stays open (None) and the grid asks for more as the user scrolls.
-    row_count = max(1, block.start + len(rows)) if len(rows) < block.end - block.start else None
-    return {"rowData": rows, "rowCount": row_count}, None
+    rows = error_page(actor, flt, sort_model, block.start, block.end, spark_hours(view))
+    for row in rows:
+        for column in TIME_COLUMNS:
+            row[column] = when(row[column], seconds=True) or None
+    return grid_response(rows, total=None, block=block), None
 
 
 @callback(
@@ -206,13 +250,11 @@ def rows_for_grid(request: Any, view_data: Any):
     Input(REFRESH, "data"),
 )
 @require_permission("errors:read")
+@failure_message(outputs=2, at=1, database="Could not count the errors. {}", failed={0: ""})
 def count_matching(view_data: Any, _changed: Any):
     actor = actor_with("errors:read")
     flt = view_from_store(view_data).error_filter()
-    try:
-        count, more = count_errors(actor, flt)
-    except SQLAlchemyError as exc:
-        return "", panel_message(f"Could not count the errors. {user_message(exc)}")
+    count, more = count_errors(actor, flt)
     if count == 0:
         return "No errors match these filters.", None
     noun = "error" if count == 1 and not more else "errors"
@@ -221,7 +263,7 @@ def count_matching(view_data: Any, _changed: Any):
 
 # A change made in the side panel refreshes the list too.
 clientside_callback(
-    "function(changed) { return changed; }",
+    ClientsideFunction("triage", "refreshOnChange"),  # assets/clientside.js
     Output(REFRESH, "data", allow_duplicate=True),
     Input(CHANGED, "data"),
     prevent_initial_call=True,
@@ -234,6 +276,7 @@ clientside_callback(
     prevent_initial_call=True,
 )
 @require_permission("errors:read")
+@failure_message(database="This error could not be loaded. {}")
 def open_side_panel(clicked: Any):
     actor = actor_with("errors:read")
     if not isinstance(clicked, dict) or str(clicked.get("colId", "")).startswith("ag-Grid-"):
@@ -241,10 +284,7 @@ def open_side_panel(clicked: Any):
     error_id = parse_uuid(clicked.get("rowId"))
     if error_id is None:
         return no_such_error()
-    try:
-        detail = error_detail(actor, error_id)
-    except SQLAlchemyError as exc:
-        return panel_message(f"This error could not be loaded. {user_message(exc)}")
+    detail = error_detail(actor, error_id)
     if detail is None:
         return no_such_error()
     user = signed_in_user()
@@ -252,11 +292,7 @@ def open_side_panel(clicked: Any):
         [
             html.Div(
                 [
-                    dcc.Link(
-                        "Open on its own page",
-                        href=dash.get_relative_path(f"/errors/{error_id}"),
-                        id="triage-panel-link",
-                    ),
+                    link("Open on its own page", f"/errors/{error_id}", id="triage-panel-link"),
                     html.Button("Close", id=PANEL_CLOSE, className="button secondary"),
                 ],
                 className="panel-toolbar",
@@ -289,38 +325,25 @@ def close_side_panel(clicks: Any):
     prevent_initial_call=True,
 )
 @require_permission("errors:write")
+@failure_message(outputs=4, database=NOT_SAVED)
 def bulk_action(*args: Any):
     selected, note = args[len(BULK_BUTTONS) :]
     actor = actor_with("errors:write")
-    action = BULK_BUTTONS.get(ctx.triggered_id)
-    if action is None:
-        raise dash.exceptions.PreventUpdate
-    try:
-        if not isinstance(selected, list):
-            selected = []
-        if len(selected) > MAX_BULK:
-            raise TriageRefused(f"At most {MAX_BULK} errors at once; nothing was saved.")
-        seen = [
-            parse_seen(row.get("id"), row.get("updated_at"))
-            if isinstance(row, dict)
-            else parse_seen(None, None)
-            for row in selected
-        ]
-        changed = change_errors(actor, seen, action, note)
-    except TriageRefused as exc:
-        return panel_message(str(exc)), no_update, no_update, no_update
-    except SQLAlchemyError as exc:
-        return (
-            panel_message(
-                f"The change was not saved. {user_message(exc)} Your note is kept; try again."
-            ),
-            no_update,
-            no_update,
-            no_update,
-        )
+    action = BULK_BUTTONS[pressed(BULK_BUTTONS)]
+    if not isinstance(selected, list):
+        selected = []
+    if len(selected) > MAX_BULK:
+        raise TriageRefused(f"At most {MAX_BULK} errors at once; nothing was saved.")
+    seen = [
+        parse_seen(row.get("id"), row.get("updated_at"))
+        if isinstance(row, dict)
+        else parse_seen(None, None)
+        for row in selected
+    ]
+    changed = change_errors(actor, seen, action, note)
     plural = "error" if len(changed) == 1 else "errors"
     return (
-        ok_message(f"{len(changed)} {plural} {ACTIONS[action].label}."),
+        message(f"{len(changed)} {plural} {ACTIONS[action].label}.", "success"),
         "",
         {"ids": changed, "at": int(time.time() * 1000)},
         True,

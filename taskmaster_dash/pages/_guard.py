@@ -19,7 +19,8 @@ import functools
 import json
 import logging
 import traceback
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import dash
 from dash import Dash, Input, Output, clientside_callback, html
@@ -30,6 +31,8 @@ from werkzeug.exceptions import HTTPException
 
 from taskmaster_dash.auth.permissions import PermissionDenied
 from taskmaster_dash.data.db import user_message
+from taskmaster_dash.data.refusal import Refused
+from taskmaster_dash.pages._ui import message
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +80,54 @@ def callback_failed(exc: Exception) -> None:
     if isinstance(exc, PermissionDenied):
         raise exc
     if isinstance(exc, SQLAlchemyError):
-        message = user_message(exc)
+        text = user_message(exc)
         log.warning("callback %s: database error %s", _output_name(), _where(exc))
     else:
-        message = BAD_INPUT
+        text = BAD_INPUT
         log.warning("callback %s failed on its input: %s", _output_name(), _where(exc))
-    dash.set_props(MESSAGE_ID, {"children": html.Div(message, className="panel-message")})
+    dash.set_props(MESSAGE_ID, {"children": message(text, "error")})
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def failure_message(
+    *,
+    outputs: int = 1,
+    at: int = 0,
+    database: str = "{}",
+    refused: str = "{}",
+    failed: Mapping[int, Any] | None = None,
+) -> Callable[[F], F]:
+    """For a callback (or a layout part) whose output `at` of `outputs` is a message: a
+    Refused becomes that message (its sentence, its kind) and a database error the standard
+    sentence for it (data.db.user_message), with a log line. `database` and `refused` word it
+    for the place ("{}" stands for the sentence); the other outputs are not updated, or take
+    the value `failed` gives them. Put it under @require_permission: refusing comes first."""
+
+    def answer(shown: html.Div) -> Any:
+        if outputs == 1:
+            return shown
+        values: list[Any] = [dash.no_update] * outputs
+        for index, value in (failed or {}).items():
+            values[index] = value
+        values[at] = shown
+        return tuple(values)
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except Refused as exc:
+                return answer(message(refused.replace("{}", str(exc), 1), exc.kind))
+            except SQLAlchemyError as exc:
+                log.warning("%s: database error %s", function.__qualname__, _where(exc))
+                return answer(message(database.replace("{}", user_message(exc), 1), "error"))
+
+        return run  # type: ignore[return-value]
+
+    return decorate
 
 
 def _depth_within(value: Any, limit: int) -> bool:

@@ -12,6 +12,9 @@ import math
 from collections.abc import Collection
 from typing import Any, TypeVar, overload
 
+from dash import ctx
+from dash.exceptions import PreventUpdate
+
 T = TypeVar("T", str, int)
 
 
@@ -33,3 +36,12 @@ def whole_number(value: Any, low: int, high: int) -> int | None:
     if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
         return None
     return int(value) if low <= value <= high else None
+
+
+def pressed(buttons: Collection[str]) -> str:
+    """The id of the button (one of `buttons`) that fired this callback; anything else (a
+    button drawn again, a hand-made request) updates nothing."""
+    button = ctx.triggered_id
+    if not isinstance(button, str) or button not in buttons:
+        raise PreventUpdate
+    return button

@@ -2,28 +2,28 @@
 its own callback so a failing query shows its message in that panel and nowhere else.
 
 A page lists its `Panel`s, puts `panel_layout(p)` in its layout and calls
-`register(page, panels)` once at import; the analytics API serves the same panels as JSON.
+`register(page, panels)` once at import; the analytics API (api/analytics.py) serves the same
+panels as JSON. The figures themselves are built in pages/_figures.py.
 Every callback (and the API) checks the panel's permission on the server before any query, and
 runs the query as the signed-in user so RLS applies.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
-from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.auth.permissions import actor_with, has_permission, require_permission
 from taskmaster_dash.data.analytics import Window, floor_to
-from taskmaster_dash.data.db import Actor, user_message
+from taskmaster_dash.data.db import Actor
+from taskmaster_dash.pages._figures import time_axis
+from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._timerange import (
     PAGE_PATHS,
     ViewState,
@@ -33,7 +33,7 @@ from taskmaster_dash.pages._timerange import (
     parse_time,
     view_from_store,
 )
-from taskmaster_dash.pages._ui import CHART_CONFIG, empty_figure, not_permitted, panel_message
+from taskmaster_dash.pages._ui import CHART_CONFIG, empty_figure, href, not_permitted
 
 NO_DATA = "no data in this range"
 # Built once: a go.Figure costs milliseconds to make.
@@ -99,11 +99,7 @@ def draw(panel: Panel, view: ViewState) -> tuple[Any, Any]:
     """(figure or table, message) for `view`, as the signed-in user."""
     actor = actor_with(panel.permission)
     blank = BLANK if panel.figure else html.Div(NO_DATA, className="muted")
-    try:
-        frame = panel.fetch(actor, view)
-    except SQLAlchemyError as exc:
-        failed = FAILED if panel.figure else None
-        return failed, panel_message(f"{panel.title}: {user_message(exc)}")
+    frame = panel.fetch(actor, view)
     if _is_empty(panel, frame):
         return blank, html.Div(NO_DATA, className="muted an-empty")
     if panel.figure:
@@ -125,6 +121,7 @@ def draw(panel: Panel, view: ViewState) -> tuple[Any, Any]:
 def _register_one(panel: Panel) -> None:
     target = f"{panel.id}-graph.figure" if panel.figure else f"{panel.id}-table.children"
     target_id, target_prop = target.split(".")
+    failed = f"{panel.title}: {{}}"  # the database's sentence, named by the panel
 
     @callback(
         Output(target_id, target_prop),
@@ -133,6 +130,7 @@ def _register_one(panel: Panel) -> None:
         Input("tr-interval", "n_intervals"),
     )
     @require_permission(panel.permission)
+    @failure_message(outputs=2, at=1, database=failed, failed={0: FAILED if panel.figure else None})
     def _draw(view_data, _ticks):
         return draw(panel, view_from_store(view_data))
 
@@ -144,12 +142,10 @@ def _register_one(panel: Panel) -> None:
         prevent_initial_call=True,
     )
     @require_permission(panel.permission)
+    @failure_message(outputs=2, at=1, database=failed)
     def _csv(_clicks, view_data):
         view = view_from_store(view_data)
-        try:
-            frame = panel.fetch(actor_with(panel.permission), view)
-        except SQLAlchemyError as exc:
-            return no_update, panel_message(f"{panel.title}: {user_message(exc)}")
+        frame = panel.fetch(actor_with(panel.permission), view)
         name = f"{panel.id}-{view.range}.csv"
         return dcc.send_data_frame(frame.to_csv, name, index=False), no_update
 
@@ -177,180 +173,6 @@ def register(page: str, panels: Sequence[Panel]) -> None:
     PAGE_PANELS[page] = list(panels)
     for panel in panels:
         _register_one(panel)
-
-
-def panels_as_json(page: str, query: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-    """(body, HTTP status) for GET /api/v1/analytics/<page>: the rows behind every panel of the
-    page the signed-in user may read, for the range and filters in `query` (the page's own URL
-    keys; values it does not accept fall back to the defaults, and `view` says what was used).
-    A panel whose query fails carries its message; the others are still answered."""
-    meta = {"requestId": f"req_{uuid.uuid4().hex[:16]}", "timestamp": _iso(datetime.now(UTC))}
-    panels = PAGE_PANELS.get(page)
-    if panels is None:
-        known = ", ".join(sorted(PAGE_PANELS))
-        return {"error": f"No analytics named {page!r}; there are: {known}.", "meta": meta}, 404
-    readable = [p for p in panels if has_permission(p.permission)]
-    if not readable:
-        return {"error": "Not permitted.", "meta": meta}, 403
-    view = parse_query(query, page)
-    window = view.window()
-    answered: dict[str, Any] = {}
-    for panel in readable:
-        try:
-            frame = panel.fetch(actor_with(panel.permission), view)
-        except SQLAlchemyError as exc:
-            answered[panel.id] = {"title": panel.title, "error": user_message(exc)}
-            continue
-        rows = json.loads(frame.to_json(orient="records", date_format="iso"))
-        answered[panel.id] = {"title": panel.title, "rows": rows}
-    data = {
-        "view": view.query(),
-        "window": {"start": _iso(window.start), "end": _iso(window.end)},
-        "panels": answered,
-    }
-    return {"data": data, "meta": meta}, 200
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-# --- figures ------------------------------------------------------------------------------
-# Plain dicts, not plotly.graph_objects: building and validating a go.Figure costs tens of
-# milliseconds per chart, more than the query behind it. The styling matches _ui.style_figure.
-
-GRID = "rgba(138,148,166,0.2)"
-# Severities and task states keep one colour on every chart (worst in red) and their own order
-# (worst first, at the bottom of a stack); other series take plotly's palette alphabetically.
-SERIES_COLOURS = {
-    "critical": "#e5484d",
-    "high": "#f76b15",
-    "medium": "#f5a524",
-    "low": "#3e8ed0",
-    "info": "#8a94a6",
-    "pending": "#f5a524",
-    "in_progress": "#3e8ed0",
-    "closed since": "#c1c8d4",
-    "completed": "#30a46c",
-    "failed": "#e5484d",
-    "cancelled": "#8a94a6",
-}
-SERIES_ORDER = {name: rank for rank, name in enumerate(SERIES_COLOURS)}
-
-
-def chart(
-    traces: list[dict],
-    *,
-    barmode: str | None = None,
-    y_title: str = "",
-    y_range: list[float] | None = None,
-    y_log: bool = False,
-    reversed_y: bool = False,
-    showlegend: bool = True,
-) -> dict:
-    yaxis: dict[str, Any] = {
-        "gridcolor": GRID,
-        "rangemode": "tozero",
-        "title": {"text": y_title},
-        "automargin": True,  # long category labels (error codes, rule names) stay readable
-    }
-    if y_range:
-        yaxis["range"] = y_range
-    if y_log:
-        yaxis["type"] = "log"
-    if reversed_y:
-        yaxis["autorange"] = "reversed"
-    return {
-        "data": traces,
-        "layout": {
-            "paper_bgcolor": "rgba(0,0,0,0)",
-            "plot_bgcolor": "rgba(0,0,0,0)",
-            "font": {"color": "#8a94a6"},
-            "margin": {"l": 48, "r": 16, "t": 40 if showlegend else 16, "b": 40},
-            # above the plot on the left: the mode bar (top right, on hover) never covers it
-            "legend": {
-                "orientation": "h",
-                "x": 0,
-                "xanchor": "left",
-                "y": 1.02,
-                "yanchor": "bottom",
-            },
-            "hovermode": "x unified",
-            "barmode": barmode,
-            "showlegend": showlegend,
-            "xaxis": {"gridcolor": GRID},
-            "yaxis": yaxis,
-        },
-    }
-
-
-def _plain(values: pd.Series) -> list:
-    """Plain JSON values; times as UTC wall-clock, which is what a click reports back."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M:%S").tolist()
-    return values.tolist()
-
-
-def series_figure(
-    frame: pd.DataFrame, x: str, y: str, series: str, *, kind: str = "line", **layout: Any
-) -> dict:
-    """One trace per value of `series`; each point carries its series value as customdata."""
-    traces = []
-    xs, ys = _plain(frame[x]), _plain(frame[y])
-    groups = frame.groupby(series, sort=True).indices
-    for name in sorted(groups, key=lambda n: (SERIES_ORDER.get(str(n), len(SERIES_ORDER)), str(n))):
-        index = groups[name]
-        trace: dict[str, Any] = {  # Plotly's JSON for one trace
-            "x": [xs[i] for i in index],
-            "y": [ys[i] for i in index],
-            "name": str(name),
-        }
-        trace["customdata"] = [str(name)] * len(index)
-        if str(name) in SERIES_COLOURS:
-            trace["marker" if kind == "bar" else "line"] = {"color": SERIES_COLOURS[str(name)]}
-        if kind == "bar":
-            trace["type"] = "bar"
-        else:
-            trace.update(type="scatter", mode="lines")
-            if kind == "area":
-                trace["stackgroup"] = "one"
-        traces.append(trace)
-    figure = chart(traces, **{"barmode": "stack" if kind == "bar" else None, **layout})
-    if isinstance(frame[x].dtype, pd.DatetimeTZDtype):
-        figure["layout"]["xaxis"]["type"] = "date"  # draw() sets the ticks for the window
-    return figure
-
-
-def bars(
-    frame: pd.DataFrame, x: str, ys: dict[str, str], *, horizontal: bool = False, **layout: Any
-) -> dict:
-    """One bar trace per column in `ys` ({column: label}), side by side."""
-    keys = _plain(frame[x].astype(str))
-    traces = [
-        (
-            {"type": "bar", "orientation": "h", "y": keys, "x": _plain(frame[c]), "name": label}
-            if horizontal
-            else {"type": "bar", "x": keys, "y": _plain(frame[c]), "name": label}
-        )
-        for c, label in ys.items()
-    ]
-    return chart(traces, **{"barmode": "group", "reversed_y": horizontal, **layout})
-
-
-def time_axis(window: Window) -> dict[str, Any]:
-    """Ticks for a time axis over `window`: on whole buckets (never "14:01:59.9996"), at most
-    about 8 of them, labelled to the minute or the day; the axis spans the whole window."""
-    bucket = window.bucket
-    buckets = max(1, math.ceil((window.end - window.start) / bucket))
-    per_tick = next(n for n in (1, 2, 3, 4, 6, 12, 24, 48, 96, 192, 10**6) if buckets / n <= 8)
-    daily = bucket >= timedelta(days=1)
-    return {
-        "tick0": f"{window.start:%Y-%m-%d %H:%M:%S}",
-        "dtick": int((bucket * per_tick).total_seconds() * 1000),
-        "tickformat": "%b %-d" if daily else "%H:%M<br>%b %-d",
-        "hoverformat": "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M",
-        "range": [f"{window.start:%Y-%m-%d %H:%M:%S}", f"{window.end:%Y-%m-%d %H:%M:%S}"],
-    }
 
 
 # --- click-through ------------------------------------------------------------------------
@@ -446,35 +268,46 @@ def click_to(
             wanted = keys[name].parse(value, [])
             if target.values(keys[name]) != wanted or not wanted:
                 return None  # not a value the list accepts: say nothing rather than half
-        return f"{PAGE_PATHS[page]}{target.search()}#{PAGE_LISTS.get(page, '')}"
+        return href(f"{PAGE_PATHS[page]}{target.search()}#{PAGE_LISTS.get(page, '')}")
 
     return handler
 
 
-def analytics_page(
-    query: dict[str, str],
+def windowed(query: Callable[[Actor, Window, Any], pd.DataFrame], step: timedelta) -> Fetch:
+    """The fetch of a panel drawn from `query(actor, window, filters)` over the view's window
+    at the rollup `step` and its filters: what most panels are."""
+    return lambda actor, view: query(actor, view.window(step), view.filters)
+
+
+def analytics_layout(
+    page: str,
+    panels: Sequence[Panel],
     *,
     permission: str,
     what: str,
     title: str,
-    page: str,
     step: timedelta,
-    panels: Sequence[Panel],
     section: str | None = None,
     below: Sequence[Callable[[ViewState], Any]] = (),
-    choices: Mapping[str, Sequence[str]] | None = None,
-) -> html.Div:
-    """The layout every analytics page shares: the permission check, the range picker and
-    filters from the URL, the panel grid, and anything the page adds below it."""
-    if not has_permission(permission):
-        return not_permitted(what)
-    view = parse_query(query, page)
-    return html.Div(
-        [
-            html.H1(title),
-            controls(view, step, choices),
-            *([html.H2(section, className="an-section")] if section else []),
-            html.Div([panel_layout(p) for p in panels], className="an-grid"),
-            *[part(view) for part in below],
-        ]
-    )
+    choices: Callable[[], Mapping[str, Sequence[str]]] | None = None,
+) -> Callable[..., html.Div]:
+    """Register the page's panels and return its `layout`: the one every analytics page
+    shares (the permission check, the range picker and filters from the URL, the panel grid,
+    and anything the page adds below it). `choices` is asked per request, once permitted."""
+    register(page, panels)
+
+    def layout(**query: str) -> html.Div:
+        if not has_permission(permission):
+            return not_permitted(what)
+        view = parse_query(query, page)
+        return html.Div(
+            [
+                html.H1(title),
+                controls(view, step, choices() if choices else None),
+                *([html.H2(section, className="an-section")] if section else []),
+                html.Div([panel_layout(p) for p in panels], className="an-grid"),
+                *[part(view) for part in below],
+            ]
+        )
+
+    return layout

@@ -145,12 +145,26 @@ CODE = Key("code", "Error code", _CODE)
 ERROR_STATUS = Key("status", "Status", RESOLUTION_STATUSES, default=OPEN_STATUSES, charts=False)
 ENVIRONMENT = Key("environment", "Environment", ENVIRONMENTS, charts=False)
 SEARCH = Key("q", "Search code or message", (), multi=False, charts=False, text=True)
+# Error groups (migration 080): "yes" lists only the regressed / escalating ones, "no" hides them.
+FLAG_VALUES = ("yes", "no")
+REGRESSED = Key("regressed", "Regressed", FLAG_VALUES, multi=False, charts=False)
+ESCALATING = Key("escalating", "Escalating", FLAG_VALUES, multi=False, charts=False)
 
 # Per page: the filters it accepts, in the order the controls show them.
 PAGE_KEYS: dict[str, tuple[Key, ...]] = {
     "tasks": (TASK_STATUS, TASK_TYPE, ASSIGNEE, PRIORITY, COMPLEXITY, TAG, AGE, TASK),
     "validations": (VALIDATION_TYPE, VALIDATION_STATUS),
-    "errors": (SEVERITY, CATEGORY, SERVICE, CODE, ERROR_STATUS, ENVIRONMENT, SEARCH),
+    "errors": (
+        SEVERITY,
+        CATEGORY,
+        SERVICE,
+        CODE,
+        ERROR_STATUS,
+        ENVIRONMENT,
+        REGRESSED,
+        ESCALATING,
+        SEARCH,
+    ),
     "overview": (),
 }
 # Pages whose URL holds only their own keys (no analytics time range): what their controls
@@ -303,7 +317,13 @@ class ViewState:
             since=window.start,
             until=window.end,
             search=f.q or "",
+            regressed=_flag(f.regressed),
+            escalating=_flag(f.escalating),
         )
+
+
+def _flag(value: str | None) -> bool | None:
+    return None if value is None else value == "yes"
 
 
 def parse_query(query: Mapping[str, Any] | None, page: str) -> ViewState:

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import dash
 import plotly.graph_objects as go
-from dash import dcc, html
+from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
+
+from taskmaster_dash.data.grid import GridRequest
 
 # Every chart's Plotly config: the mode bar only while the pointer is over the chart (it covers
 # legends otherwise), no Plotly logo.
 CHART_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": "hover"}
 
 
-def stat_card(card_id: str, label: str, href: str) -> dcc.Link:
+def href(path: str) -> str:
+    """An app path ("/tasks?range=7d") as the browser must ask for it: under the app's URL
+    prefix (url_base_pathname / requests_pathname_prefix), "/dash/tasks?range=7d"."""
+    return dash.get_relative_path(path)
+
+
+def link(children: Any, path: str, **props: Any) -> dcc.Link:
+    """A link to a page of the app; `path` is the app path, the prefix is added here."""
+    return dcc.Link(children, href=href(path), **props)
+
+
+def stat_card(card_id: str, label: str, path: str) -> dcc.Link:
     """A headline figure that links to the page with its detail; the value is filled in later."""
-    return dcc.Link(
+    return link(
         html.Div(
             [
                 html.Div(label, className="stat-label"),
@@ -23,15 +38,78 @@ def stat_card(card_id: str, label: str, href: str) -> dcc.Link:
             ],
             className="stat-card",
         ),
-        href=href,
+        path,
         className="stat-link",
     )
 
 
 def when(value: datetime | None, seconds: bool = False, missing: str = "") -> str:
     """A moment as the app shows it everywhere: UTC, to the minute (or second)."""
+    if not isinstance(value, datetime) or value != value:  # None, text, pandas' NaT
+        return missing
     shape = "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC"
-    return value.astimezone(UTC).strftime(shape) if isinstance(value, datetime) else missing
+    return value.astimezone(UTC).strftime(shape)
+
+
+def field(label: str, component: Any) -> html.Label:
+    """A form control with its label above it."""
+    return html.Label([html.Span(label, className="field-label"), component], className="field")
+
+
+def data_table(
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any] | html.Tr],
+    table_id: str | None = None,
+    *,
+    empty: str | None = None,
+) -> html.Table | html.P:
+    """A plain table: a header row and one row per item (a list of cells, or an html.Tr when
+    the row needs its own id or class; an html.Td cell keeps its own class). With `empty`,
+    no rows give that sentence instead of a table with no body."""
+    body = [row if isinstance(row, html.Tr) else html.Tr([_cell(c) for c in row]) for row in rows]
+    named: dict[str, Any] = {"id": table_id} if table_id else {}
+    if not body and empty is not None:
+        return html.P(empty, className="muted", **named)
+    return html.Table(
+        [html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(body)],
+        className="data-table",
+        **named,
+    )
+
+
+def _cell(value: Any) -> html.Td:
+    return value if isinstance(value, html.Td) else html.Td(value)
+
+
+def grid_response(
+    rows: Sequence[dict] = (), *, total: int | None = 0, block: GridRequest | None = None
+) -> dict[str, Any]:
+    """An infinite grid's getRowsResponse. rowCount is the total when it was counted (no rows,
+    as when the query failed: 1, because a grid told 0 never asks again); uncounted (total
+    None), a short block is the last one and ends the list, a full one leaves it open (None)
+    so the grid asks for more as the user scrolls."""
+    if total is not None:
+        count: int | None = max(total, 1)
+    elif block is not None and len(rows) < block.limit:
+        count = max(1, block.start + len(rows))
+    else:
+        count = None
+    return {"rowData": list(rows), "rowCount": count}
+
+
+def refresh_grid_on(grid_id: str, *stores: str) -> str:
+    """After a server-side change (or a new external filter) the infinite grid drops its cached
+    blocks and asks the server again. Call at import time; put a dcc.Store with the returned id
+    in the page's layout."""
+    done = f"{grid_id}-purged"
+    clientside_callback(
+        ClientsideFunction("grid", "purge"),  # assets/clientside.js
+        Output(done, "data"),
+        [Input(store, "data") for store in stores],
+        State(grid_id, "id"),
+        prevent_initial_call=True,
+    )
+    return done
 
 
 def not_permitted(what: str = "this page") -> html.Div:
@@ -55,11 +133,6 @@ def message(text: Any, kind: MessageKind = "error", **props: Any) -> html.Div:
         role="alert" if kind == "error" else "status",
         **props,
     )
-
-
-def panel_message(text: Any) -> html.Div:
-    """An error message; the older name of message(text, "error")."""
-    return message(text, "error")
 
 
 def style_figure(figure: go.Figure, title: str | None = None) -> go.Figure:

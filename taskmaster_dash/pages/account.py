@@ -8,16 +8,14 @@ from typing import Any
 
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
-from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.auth.login import change_own_password, own_sessions
 from taskmaster_dash.auth.passwords import MAX_PASSWORD_LENGTH
 from taskmaster_dash.auth.permissions import PERMISSIONS, signed_in_user
-from taskmaster_dash.data.db import user_message
 from taskmaster_dash.data.sessions import end_session
 from taskmaster_dash.data.users import UserInputError, own_account
-from taskmaster_dash.pages._admin import result
-from taskmaster_dash.pages._ui import panel_message, when
+from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._ui import data_table, field, message, when
 
 dash.register_page(
     __name__, path="/account", name="Account", title="Account · TaskMaster Dash", nav=False
@@ -27,26 +25,26 @@ END_SESSION = "account-end-session"  # pattern-matching id type of each session'
 
 
 def _password_field(label: str, component_id: str, autocomplete: str) -> html.Label:
-    return html.Label(
-        [
-            label,
-            dcc.Input(
-                id=component_id,
-                type="password",
-                maxLength=MAX_PASSWORD_LENGTH,
-                autoComplete=autocomplete,
-            ),
-        ],
-        className="form-field",
+    return field(
+        label,
+        dcc.Input(
+            id=component_id,
+            type="password",
+            maxLength=MAX_PASSWORD_LENGTH,
+            autoComplete=autocomplete,
+        ),
     )
 
 
+@failure_message()
+def _account_dates(user, dates: dict) -> None:
+    """Fill `dates` (last sign-in, API key); what the session knows is shown without them."""
+    dates.update(own_account(user.actor()) or {})
+
+
 def _details(user) -> html.Div:
-    dates, problem = {}, None
-    try:
-        dates = own_account(user.actor()) or {}
-    except SQLAlchemyError as exc:
-        problem = panel_message(user_message(exc))
+    dates: dict = {}
+    problem = _account_dates(user, dates)
     granted = sorted(user.record.permissions)
     allowed = (
         ["everything (*)"]
@@ -80,35 +78,27 @@ def _details(user) -> html.Div:
     )
 
 
-def _sessions_table(user) -> html.Div | html.Table:
+@failure_message()
+def _sessions_table(user) -> html.Div | html.Table | html.P:
     """The user's live sessions; each but this one has an End button."""
-    try:
-        found = own_sessions(user)
-    except SQLAlchemyError as exc:
-        return panel_message(user_message(exc))
-    header = html.Tr([html.Th(h) for h in ("Signed in", "Last seen", "IP address", "Browser", "")])
     rows = [
-        html.Tr(
-            [
-                html.Td(when(s["created_at"])),
-                html.Td(when(s["last_seen_at"])),
-                html.Td(s["ip_address"] or "—"),
-                html.Td(s["user_agent"] or "—"),
-                html.Td(
-                    html.Span("this session", className="muted")
-                    if s["id"] == user.record.session_id
-                    else html.Button(
-                        "End",
-                        id={"type": END_SESSION, "session": s["id"]},
-                        className="button secondary",
-                        n_clicks=0,
-                    )
-                ),
-            ]
-        )
-        for s in found
+        [
+            when(s["created_at"]),
+            when(s["last_seen_at"]),
+            s["ip_address"] or "—",
+            s["user_agent"] or "—",
+            html.Span("this session", className="muted")
+            if s["id"] == user.record.session_id
+            else html.Button(
+                "End",
+                id={"type": END_SESSION, "session": s["id"]},
+                className="button secondary",
+                n_clicks=0,
+            ),
+        ]
+        for s in own_sessions(user)
     ]
-    return html.Table([html.Thead(header), html.Tbody(rows)], className="role-table")
+    return data_table(["Signed in", "Last seen", "IP address", "Browser", ""], rows)
 
 
 def _sessions_panel(user) -> html.Div:
@@ -169,30 +159,26 @@ def layout(**_query: str) -> html.Div:
     State("account-repeat", "value"),
     prevent_initial_call=True,
 )
+@failure_message(outputs=4, database="Not changed: {}")
 def change_password(_clicks: Any, current: Any, new: Any, repeat: Any):
     # Any signed-in user may change their own password, and only their own: the user comes
     # from the session, never from the request.
     user = signed_in_user()
     if user is None:
         raise dash.exceptions.PreventUpdate
-    keep = (dash.no_update,) * 3
     if not (isinstance(current, str) and current and isinstance(new, str) and new):
-        return result("Type your current password and the new one.", ok=False), *keep
+        raise UserInputError("Type your current password and the new one.")
     if max(len(current), len(new)) > MAX_PASSWORD_LENGTH:
-        return result(f"A password has at most {MAX_PASSWORD_LENGTH} characters.", ok=False), *keep
+        raise UserInputError(f"A password has at most {MAX_PASSWORD_LENGTH} characters.")
     if new != repeat:
-        return result("The two new passwords differ.", ok=False), dash.no_update, "", ""
+        return message("The two new passwords differ."), dash.no_update, "", ""
     if new == current:
-        return result("Choose a password different from the current one.", ok=False), *keep
-    try:
-        problem = change_own_password(user, current, new)
-    except UserInputError as exc:
-        return result(str(exc), ok=False), *keep
-    except SQLAlchemyError as exc:
-        return result(f"Not changed: {user_message(exc)}", ok=False), *keep
+        raise UserInputError("Choose a password different from the current one.")
+    problem = change_own_password(user, current, new)
     if problem:
-        return result(problem, ok=False), "", dash.no_update, dash.no_update
-    return result("Your password is changed; your other sessions have ended."), "", "", ""
+        return message(problem), "", dash.no_update, dash.no_update
+    done = message("Your password is changed; your other sessions have ended.", "success")
+    return done, "", "", ""
 
 
 @callback(
@@ -201,6 +187,7 @@ def change_password(_clicks: Any, current: Any, new: Any, repeat: Any):
     Input({"type": END_SESSION, "session": ALL}, "n_clicks"),
     prevent_initial_call=True,
 )
+@failure_message(outputs=2, at=1, database="Not ended: {}")
 def end_one_session(_clicks: Any):
     # Only the signed-in user's own sessions: end_session matches the session id against the
     # user from the server-side session, whatever id the client sends.
@@ -208,13 +195,10 @@ def end_one_session(_clicks: Any):
     pressed = ctx.triggered_id
     if user is None or not isinstance(pressed, dict) or not ctx.triggered[0].get("value"):
         raise dash.exceptions.PreventUpdate
-    try:
-        ended = end_session(user.actor(), pressed.get("session"), "ended from /account")
-    except SQLAlchemyError as exc:
-        return dash.no_update, result(f"Not ended: {user_message(exc)}", ok=False)
-    message = (
-        result("The session has ended; that browser is signed out.")
+    ended = end_session(user.actor(), pressed.get("session"), "ended from /account")
+    said = (
+        message("The session has ended; that browser is signed out.", "success")
         if ended
-        else result("That session had already ended.", ok=False)
+        else message("That session had already ended.", "warning")
     )
-    return _sessions_table(user), message
+    return _sessions_table(user), said

@@ -6,16 +6,13 @@ from __future__ import annotations
 import dash
 import dash_ag_grid as dag
 from dash import Input, Output, State, callback, dcc, html
-from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.auth.permissions import actor_with, has_permission, require_permission
 from taskmaster_dash.data.audit import ACTIONS, AuditFilter, audit_page, audited_tables
-from taskmaster_dash.data.db import user_message
 from taskmaster_dash.data.grid import parse_grid_request
-from taskmaster_dash.data.users import UserInputError
-from taskmaster_dash.pages._admin import field, refresh_grid_on
+from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._timerange import key_values, search_for, write_url_from
-from taskmaster_dash.pages._ui import message, not_permitted, when
+from taskmaster_dash.pages._ui import field, grid_response, not_permitted, refresh_grid_on, when
 
 PERMISSION = "audit:read"
 dash.register_page(
@@ -46,11 +43,12 @@ URL_WRITTEN = write_url_from(URL)
 def layout(**query: str) -> html.Div:
     if not has_permission(PERMISSION):
         return not_permitted("the audit log")
-    chosen = key_values(query, "audit")  # ?user=&table=&operation=&from=&to=
-    try:
-        tables = audited_tables(actor_with(PERMISSION))
-    except SQLAlchemyError as exc:
-        return message(user_message(exc), "error")
+    return _page(key_values(query, "audit"))  # ?user=&table=&operation=&from=&to=
+
+
+@failure_message()
+def _page(chosen: dict[str, str | None]) -> html.Div:
+    tables = audited_tables(actor_with(PERMISSION))
     return html.Div(
         [
             html.H1("Audit log"),
@@ -153,19 +151,15 @@ def choose_filters(user, table, action, since, until):
     prevent_initial_call=True,
 )
 @require_permission(PERMISSION)
+@failure_message(outputs=2, at=1, failed={0: grid_response()})
 def load_audit(request, filters):
     block = parse_grid_request(request)
-    try:
-        chosen = AuditFilter.parse(**_known(filters))
-        rows, total = audit_page(actor_with(PERMISSION), chosen, block.start, block.limit)
-    except UserInputError as exc:
-        return {"rowData": [], "rowCount": 1}, message(str(exc), "error")
-    except SQLAlchemyError as exc:
-        return {"rowData": [], "rowCount": 1}, message(user_message(exc), "error")
+    chosen = AuditFilter.parse(**_known(filters))
+    rows, total = audit_page(actor_with(PERMISSION), chosen, block.start, block.limit)
     for row in rows:
         row["timestamp"] = when(row["timestamp"], seconds=True)
-    # rowCount -1: more rows than we count; never 0 (the grid would stop asking).
-    return {"rowData": rows, "rowCount": -1 if total is None else max(total, 1)}, None
+    # total None: more rows than are counted; the grid learns the end from a short block.
+    return grid_response(rows, total=total, block=block), None
 
 
 def _known(filters) -> dict:

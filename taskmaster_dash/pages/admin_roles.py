@@ -4,23 +4,21 @@ the catalogue, deactivate or reactivate a role."""
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, State, callback, ctx, dcc, html
+from dash import Input, Output, State, callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.auth.permissions import actor_with, has_permission, require_permission
-from taskmaster_dash.data.db import user_message
 from taskmaster_dash.data.roles import (
     SPEC_ROLES,
-    UserInputError,
     create_role,
     known_permissions,
     roles,
     set_role_active,
     set_role_permissions,
 )
-from taskmaster_dash.pages._admin import field, result
-from taskmaster_dash.pages._input import choice
-from taskmaster_dash.pages._ui import not_permitted
+from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._input import choice, pressed
+from taskmaster_dash.pages._ui import data_table, field, message, not_permitted
 
 PERMISSION = "users:manage"
 dash.register_page(
@@ -120,14 +118,10 @@ def layout(**_query: str) -> html.Div:
     Input(CHANGED, "data"),
 )
 @require_permission(PERMISSION)
+@failure_message(outputs=2, failed={1: []})
 def show_roles(_changed):
-    try:
-        found = roles(actor_with(PERMISSION))
-    except SQLAlchemyError as exc:
-        return result(user_message(exc), ok=False), []
-    header = html.Tr(
-        [html.Th(h) for h in ("Role", "Description", "Permissions", "Active", "Active users")]
-    )
+    found = roles(actor_with(PERMISSION))
+    header = ["Role", "Description", "Permissions", "Active", "Active users"]
     body = [
         html.Tr(
             [
@@ -141,9 +135,7 @@ def show_roles(_changed):
         )
         for r in found
     ]
-    return html.Table([html.Thead(header), html.Tbody(body)], className="role-table"), [
-        r["role_name"] for r in found
-    ]
+    return data_table(header, body), [r["role_name"] for r in found]
 
 
 @callback(
@@ -176,25 +168,19 @@ def load_role(role_name):
     prevent_initial_call=True,
 )
 @require_permission(PERMISSION)
+@failure_message(outputs=2)
 def act_on_role(*args):
     selected, new_name, description, permissions, changed = args[len(ACTIONS) :]
-    action = ctx.triggered_id
-    if action not in ACTIONS:
-        raise dash.exceptions.PreventUpdate
+    action = pressed(ACTIONS)
     actor = actor_with(PERMISSION)
-    try:
-        if action == "ar-create":
-            name = new_name.strip() if isinstance(new_name, str) else new_name
-            create_role(actor, name, description, permissions)
-            done = f"Created the role {name}."
-        elif action == "ar-save":
-            set_role_permissions(actor, selected, permissions, description)
-            done = f"Saved the permissions of {selected}."
-        else:
-            set_role_active(actor, selected, action == "ar-activate")
-            done = f"{selected} is now {'active' if action == 'ar-activate' else 'inactive'}."
-    except UserInputError as exc:
-        return result(str(exc), ok=False), dash.no_update
-    except SQLAlchemyError as exc:
-        return result(user_message(exc), ok=False), dash.no_update
-    return result(done), (changed or 0) + 1
+    if action == "ar-create":
+        name = new_name.strip() if isinstance(new_name, str) else new_name
+        create_role(actor, name, description, permissions)
+        done = f"Created the role {name}."
+    elif action == "ar-save":
+        set_role_permissions(actor, selected, permissions, description)
+        done = f"Saved the permissions of {selected}."
+    else:
+        set_role_active(actor, selected, action == "ar-activate")
+        done = f"{selected} is now {'active' if action == 'ar-activate' else 'inactive'}."
+    return message(done, "success"), (changed or 0) + 1

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import dash
 import dash_ag_grid as dag
-from dash import Input, Output, State, callback, ctx, dcc, html
-from sqlalchemy.exc import SQLAlchemyError
+from dash import Input, Output, State, callback, dcc, html
 
 from taskmaster_dash.auth.permissions import actor_with, has_permission, require_permission
-from taskmaster_dash.data.db import user_message
 from taskmaster_dash.data.users import (
     API_KEY_MAX_DAYS,
     UserInputError,
@@ -25,9 +23,16 @@ from taskmaster_dash.data.users import (
     user_summary,
     users_page,
 )
-from taskmaster_dash.pages._admin import field, refresh_grid_on
-from taskmaster_dash.pages._input import whole_number
-from taskmaster_dash.pages._ui import message, not_permitted, when
+from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._input import pressed, whole_number
+from taskmaster_dash.pages._ui import (
+    field,
+    grid_response,
+    message,
+    not_permitted,
+    refresh_grid_on,
+    when,
+)
 
 PERMISSION = "users:manage"
 dash.register_page(
@@ -79,10 +84,12 @@ def _button(label: str, button_id: str, kind: str = "") -> html.Button:
 def layout(**_query: str) -> html.Div:
     if not has_permission(PERMISSION):
         return not_permitted("user administration")
-    try:
-        roles = role_names(actor_with(PERMISSION))
-    except SQLAlchemyError as exc:
-        return message(user_message(exc), "error")
+    return _page()
+
+
+@failure_message()
+def _page() -> html.Div:
+    roles = role_names(actor_with(PERMISSION))
     return html.Div(
         [
             html.H1("Users"),
@@ -134,7 +141,7 @@ def layout(**_query: str) -> html.Div:
                     html.Section(
                         [
                             html.H2("Selected user"),
-                            html.P(
+                            html.Div(
                                 "Select a user in the table.", id="au-selected", className="muted"
                             ),
                             field(
@@ -204,13 +211,10 @@ def _grid_row(row: dict) -> dict:
     prevent_initial_call=True,
 )
 @require_permission(PERMISSION)
+@failure_message(outputs=2, at=1, failed={0: grid_response()})
 def load_users(request: dict | None):
-    try:
-        rows, total = users_page(actor_with(PERMISSION), request)
-    except SQLAlchemyError as exc:
-        return {"rowData": [], "rowCount": 1}, message(user_message(exc), "error")
-    # The grid must never be told rowCount 0 (it would stop asking): 1 with no rows instead.
-    return {"rowData": [_grid_row(r) for r in rows], "rowCount": max(total, 1)}, None
+    rows, total = users_page(actor_with(PERMISSION), request)
+    return grid_response([_grid_row(r) for r in rows], total=total), None
 
 
 NEW_ROLE = "viewer"  # what the create form starts with
@@ -230,20 +234,14 @@ CREATE_FORM = ("au-new-username", "au-new-email", "au-new-role", "au-new-passwor
     prevent_initial_call=True,
 )
 @require_permission(PERMISSION)
+@failure_message(outputs=6, failed={5: ""})
 def create(_clicks, username, email, role, password, created):
     """A refused user keeps the form (but the password) for correcting; a created one empties
     it for the next."""
-    keep = (dash.no_update, dash.no_update, dash.no_update, "")
     values = [username, email, role, password]
     if not all(isinstance(v, str) and v.strip() for v in values):
-        problem = "Fill in username, e-mail, role and password."
-        return message(problem, "error"), dash.no_update, *keep
-    try:
-        create_user(actor_with(PERMISSION), username.strip(), email.strip(), role, password)
-    except UserInputError as exc:
-        return message(str(exc), "error"), dash.no_update, *keep
-    except SQLAlchemyError as exc:
-        return message(user_message(exc), "error"), dash.no_update, *keep
+        raise UserInputError("Fill in username, e-mail, role and password.")
+    create_user(actor_with(PERMISSION), username.strip(), email.strip(), role, password)
     done = message(f"Created {username.strip()} ({role}).", "success")
     return done, (created if isinstance(created, int) else 0) + 1, "", "", NEW_ROLE, ""
 
@@ -256,14 +254,12 @@ def create(_clicks, username, email, role, password, created):
     prevent_initial_call=True,
 )
 @require_permission(PERMISSION)
+@failure_message(outputs=2)
 def show_selected(selected, _changed):
     """The selected user as the database holds them now: read again after every action (the
     grid's selected row keeps the values it was selected with)."""
     row = _selected(selected)
-    try:
-        user = row and user_summary(actor_with(PERMISSION), row.get("id"))
-    except SQLAlchemyError as exc:
-        return user_message(exc), dash.no_update
+    user = row and user_summary(actor_with(PERMISSION), row.get("id"))
     if not user:
         return "Select a user in the table.", None
     states = [
@@ -293,48 +289,42 @@ def _selected(selected) -> dict | None:
     prevent_initial_call=True,
 )
 @require_permission(PERMISSION)
+@failure_message(outputs=4, failed={1: None, 3: ""})
 def act_on_user(*args):
     selected, role, password, days, changed = args[len(ACTIONS) :]
-    action = ctx.triggered_id
-    if action not in ACTIONS:
-        raise dash.exceptions.PreventUpdate
+    action = pressed(ACTIONS)
     row = _selected(selected)
     if row is None:
         return message("Select a user in the table first.", "error"), None, dash.no_update, ""
     actor = actor_with(PERMISSION)
     user_id, name = row.get("id"), str(row.get("username", "the user"))[:100]
     key_shown = None
-    try:
-        if action == "au-role-apply":
-            set_user_role(actor, user_id, role)
-            done = f"{name} now has the role {role}."
-        elif action in ("au-activate", "au-deactivate"):
-            set_user_active(actor, user_id, action == "au-activate")
-            done = f"{name} is now {'active' if action == 'au-activate' else 'inactive'}."
-        elif action == "au-unlock":
-            unlock_user(actor, user_id)
-            done = f"{name} is unlocked."
-        elif action == "au-password-apply":
-            if not isinstance(password, str) or not password:
-                raise UserInputError("Type the new password first.")
-            admin_set_password(actor, user_id, password)
-            done = f"The password of {name} is changed; their other sessions have ended."
-        elif action == "au-key-issue":
-            key, expires = issue_api_key(actor, user_id, _whole_days(days))
-            done = f"New API key for {name}, valid until {when(expires)}."
-            key_shown = html.Div(
-                [
-                    html.P("Copy it now: it will not be shown again.", className="muted"),
-                    html.Div(key, id="au-api-key", className="api-key"),
-                ]
-            )
-        else:
-            revoke_api_key(actor, user_id)
-            done = f"The API key of {name} is revoked."
-    except UserInputError as exc:
-        return message(str(exc), "error"), None, dash.no_update, ""
-    except SQLAlchemyError as exc:
-        return message(user_message(exc), "error"), None, dash.no_update, ""
+    if action == "au-role-apply":
+        set_user_role(actor, user_id, role)
+        done = f"{name} now has the role {role}."
+    elif action in ("au-activate", "au-deactivate"):
+        set_user_active(actor, user_id, action == "au-activate")
+        done = f"{name} is now {'active' if action == 'au-activate' else 'inactive'}."
+    elif action == "au-unlock":
+        unlock_user(actor, user_id)
+        done = f"{name} is unlocked."
+    elif action == "au-password-apply":
+        if not isinstance(password, str) or not password:
+            raise UserInputError("Type the new password first.")
+        admin_set_password(actor, user_id, password)
+        done = f"The password of {name} is changed; their other sessions have ended."
+    elif action == "au-key-issue":
+        key, expires = issue_api_key(actor, user_id, _whole_days(days))
+        done = f"New API key for {name}, valid until {when(expires)}."
+        key_shown = html.Div(
+            [
+                html.P("Copy it now: it will not be shown again.", className="muted"),
+                html.Div(key, id="au-api-key", className="api-key"),
+            ]
+        )
+    else:
+        revoke_api_key(actor, user_id)
+        done = f"The API key of {name} is revoked."
     return message(done, "success"), key_shown, (changed if isinstance(changed, int) else 0) + 1, ""
 
 
@@ -345,6 +335,7 @@ def act_on_user(*args):
     prevent_initial_call=True,
 )
 @require_permission(PERMISSION)
+@failure_message()
 def end_sessions(clicks, selected):
     if not clicks:
         raise dash.exceptions.PreventUpdate
@@ -352,12 +343,7 @@ def end_sessions(clicks, selected):
     if row is None:
         return message("Select a user in the table first.", "error")
     name = str(row.get("username", "the user"))[:100]
-    try:
-        ended = end_all_sessions(actor_with(PERMISSION), row.get("id"))
-    except UserInputError as exc:
-        return message(str(exc), "error")
-    except SQLAlchemyError as exc:
-        return message(user_message(exc), "error")
+    ended = end_all_sessions(actor_with(PERMISSION), row.get("id"))
     return message(f"Ended {ended} session(s) of {name}; they must sign in again.", "success")
 
 

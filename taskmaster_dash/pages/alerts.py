@@ -39,9 +39,18 @@ from taskmaster_dash.auth.permissions import (
 )
 from taskmaster_dash.data import alerts as store
 from taskmaster_dash.data.db import PoolName, user_message
-from taskmaster_dash.pages._panels import chart
+from taskmaster_dash.pages._figures import chart
+from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._timerange import key_values, search_for, write_url_from
-from taskmaster_dash.pages._ui import CHART_CONFIG, empty_figure, message, when
+from taskmaster_dash.pages._ui import (
+    CHART_CONFIG,
+    data_table,
+    empty_figure,
+    field,
+    link,
+    message,
+    when,
+)
 
 dash.register_page(
     __name__, path="/alerts", name="Alerts", title="Alerts · TaskMaster Dash", order=80
@@ -65,10 +74,6 @@ def _rule_options() -> list[dict[str, str]]:
     return [{"label": r.title, "value": r.name} for r in configured_rules()]
 
 
-def _field(label: str, control: Any) -> html.Label:
-    return html.Label([html.Span(label), control], className="form-field")
-
-
 def _edit_form() -> html.Section:
     first = configured_rules()[0].name
     return html.Section(
@@ -76,18 +81,18 @@ def _edit_form() -> html.Section:
             html.H2("Edit a rule"),
             html.Div(
                 [
-                    _field(
+                    field(
                         "Rule",
                         dcc.Dropdown(
                             _rule_options(), first, id="alerts-edit-rule", clearable=False
                         ),
                     ),
-                    _field(
+                    field(
                         "Comparison",
                         dcc.Dropdown(list(COMPARISONS), id="alerts-edit-cmp", clearable=False),
                     ),
-                    _field("Threshold", dcc.Input(id="alerts-edit-threshold", type="text")),
-                    _field(
+                    field("Threshold", dcc.Input(id="alerts-edit-threshold", type="text")),
+                    field(
                         "Pending period (30s, 5m, 1h)",
                         dcc.Input(id="alerts-edit-for", type="text"),
                     ),
@@ -158,7 +163,7 @@ def _row_actions(state: dict[str, Any]) -> list[str]:
     return [*acknowledge, "unsilence" if state.get("silenced_until") else "silence"]
 
 
-def _table(rules, states: dict[str, dict[str, Any]], can_act: bool) -> html.Table:
+def _table(rules, states: dict[str, dict[str, Any]], can_act: bool) -> html.Table | html.P:
     header = [
         "Rule",
         "Severity",
@@ -184,7 +189,7 @@ def _table(rules, states: dict[str, dict[str, Any]], can_act: bool) -> html.Tabl
                 [
                     html.Td(
                         [
-                            dcc.Link(rule.title, href=rule.link),
+                            link(rule.title, rule.link),
                             html.Details(
                                 [
                                     html.Summary("what to do"),
@@ -215,40 +220,25 @@ def _table(rules, states: dict[str, dict[str, Any]], can_act: bool) -> html.Tabl
                 id=f"alert-row-{rule.name}",
             )
         )
-    return html.Table(
-        [html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(body)],
-        className="table",
-        id="alerts-rules-table",
-    )
+    return data_table(header, body, "alerts-rules-table")
 
 
-def _timeline(events: list[dict[str, Any]]) -> html.Table | html.Div:
+def _timeline(events: list[dict[str, Any]]) -> html.Table | html.P | html.Div:
     if not events:
         return message("No transitions yet.", "info")
-    return html.Table(
+    rows = [
         [
-            html.Thead(
-                html.Tr([html.Th(h) for h in ("When", "Rule", "What", "Value", "Who", "Detail")])
-            ),
-            html.Tbody(
-                [
-                    html.Tr(
-                        [
-                            html.Td(_when(e["at"])),
-                            html.Td(e["rule_name"]),
-                            html.Td(e["what"]),
-                            html.Td(format_number(e["value"])),
-                            html.Td(e["who"] or ""),
-                            html.Td(e["detail"] or ""),
-                        ]
-                    )
-                    for e in events
-                ]
-            ),
-        ],
-        className="table",
-        id="alerts-timeline-table",
-    )
+            _when(e["at"]),
+            e["rule_name"],
+            e["what"],
+            format_number(e["value"]),
+            e["who"] or "",
+            e["detail"] or "",
+        ]
+        for e in events
+    ]
+    header = ["When", "Rule", "What", "Value", "Who", "Detail"]
+    return data_table(header, rows, "alerts-timeline-table")
 
 
 def _timeline_figure(periods: list[dict[str, Any]], titles: dict[str, str], hours: int):
@@ -372,25 +362,21 @@ def fill_edit_form(rule_name: Any):
     prevent_initial_call=True,
 )
 @require_permission(MANAGE)
+@failure_message(refused="Not saved: {}.")
 def save_rule(_clicks, rule_name, threshold, comparison, for_value, enabled):
     actor = actor_with(MANAGE)
-    try:
-        name = known_rule(rule_name)
-        if enabled is not None and not isinstance(enabled, list):
-            raise RuleError("enabled: expected a list")
-        edit = validate_override(threshold, comparison, for_value, "enabled" in (enabled or []))
-        store.save_override(
-            actor,
-            name,
-            edit.threshold,
-            edit.comparison,
-            edit.for_seconds,
-            edit.enabled,
-        )
-    except RuleError as exc:
-        return message(f"Not saved: {exc}.", "error")
-    except SQLAlchemyError as exc:
-        return message(user_message(exc), "error")
+    name = known_rule(rule_name)
+    if enabled is not None and not isinstance(enabled, list):
+        raise RuleError("enabled: expected a list")
+    edit = validate_override(threshold, comparison, for_value, "enabled" in (enabled or []))
+    store.save_override(
+        actor,
+        name,
+        edit.threshold,
+        edit.comparison,
+        edit.for_seconds,
+        edit.enabled,
+    )
     return message(
         f"Saved {name}: {edit.comparison} {format_number(edit.threshold)} for "
         f"{format_duration(edit.for_seconds)}, {'enabled' if edit.enabled else 'disabled'}.",

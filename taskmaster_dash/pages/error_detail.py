@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dash
-from dash import dcc, html
-from sqlalchemy.exc import SQLAlchemyError
+from dash import html
 
 from taskmaster_dash.auth.permissions import actor_with, has_permission
-from taskmaster_dash.data.db import user_message
 from taskmaster_dash.data.errors.detail import error_detail
 from taskmaster_dash.pages._error_panel import error_view, no_such_error
-from taskmaster_dash.pages._ui import not_permitted, panel_message
+from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._ui import link, not_permitted
 
 dash.register_page(
     __name__,
@@ -25,18 +24,17 @@ dash.register_page(
 def layout(error_id: str | None = None, **_query: str) -> html.Div:
     if not has_permission("errors:read"):
         return not_permitted("errors")
-    back = dcc.Link("← All errors", href=dash.get_relative_path("/errors"), className="back-link")
-    try:
-        detail = error_detail(actor_with("errors:read"), error_id or "")
-    except SQLAlchemyError as exc:
-        return html.Div(
-            [back, panel_message(f"This error could not be loaded. {user_message(exc)}")]
-        )
+    back = link("← All errors", "/errors", className="back-link")
+    return html.Div([back, _error(error_id or "")])
+
+
+@failure_message(database="This error could not be loaded. {}")
+def _error(error_id: str) -> html.Div:
+    detail = error_detail(actor_with("errors:read"), error_id)
     if detail is None:
-        return html.Div([back, no_such_error()])
+        return no_such_error()
     return html.Div(
         [
-            back,
             html.H1(f"Error {detail.error['error_code']}"),
             error_view(detail, has_permission("errors:write")),
         ]

@@ -7,21 +7,14 @@ from functools import partial
 
 import dash
 import pandas as pd
-from dash import html
 from sqlalchemy.exc import SQLAlchemyError
 
-from taskmaster_dash.auth.permissions import actor_with, has_permission
+from taskmaster_dash.auth.permissions import actor_with
 from taskmaster_dash.data import analytics_errors as q
 from taskmaster_dash.data.errors.listing import service_names
 from taskmaster_dash.pages._error_triage import triage_section
-from taskmaster_dash.pages._panels import (
-    Panel,
-    analytics_page,
-    bars,
-    click_to,
-    register,
-    series_figure,
-)
+from taskmaster_dash.pages._figures import bars, series_figure
+from taskmaster_dash.pages._panels import Panel, analytics_layout, click_to, windowed
 from taskmaster_dash.pages._timerange import ViewState, describe
 
 PERMISSION = "errors:read"
@@ -80,7 +73,7 @@ PANELS = [
         "errors-top",
         "Top errors by occurrence",
         PERMISSION,
-        lambda actor, v: q.top_errors(actor, v.window(q.STEP), v.filters),
+        windowed(q.top_errors, q.STEP),
         _top_figure,
         click=ERROR_CLICK(x_key="code"),
         value_column="occurrences",
@@ -89,7 +82,7 @@ PANELS = [
         "errors-unresolved",
         "Unresolved errors over time (by severity)",
         PERMISSION,
-        lambda actor, v: q.unresolved_over_time(actor, v.window(q.STEP), v.filters),
+        windowed(q.unresolved_over_time, q.STEP),
         _unresolved_figure,
         click=ERROR_CLICK(series_key="severity"),
         value_column="unresolved",
@@ -99,14 +92,13 @@ PANELS = [
         "errors-mttr",
         "Mean time to resolve (errors resolved per bucket)",
         PERMISSION,
-        lambda actor, v: q.time_to_resolve(actor, v.window(q.STEP), v.filters),
+        windowed(q.time_to_resolve, q.STEP),
         _resolve_figure,
         click=ERROR_CLICK(series_key="severity"),
         value_column="resolved",
         step=q.STEP,
     ),
 ]
-register("errors", PANELS)
 
 
 def _service_names() -> list[str]:
@@ -116,16 +108,14 @@ def _service_names() -> list[str]:
         return []  # the field still takes the names in the URL
 
 
-def layout(**query: str) -> html.Div:
-    return analytics_page(
-        query,
-        permission=PERMISSION,
-        what="errors",
-        title="Errors",
-        page="errors",
-        step=q.STEP,
-        panels=PANELS,
-        section="Error rates",
-        below=[triage_section],
-        choices={"service": _service_names()} if has_permission(PERMISSION) else None,
-    )
+layout = analytics_layout(
+    "errors",
+    PANELS,
+    permission=PERMISSION,
+    what="errors",
+    title="Errors",
+    step=q.STEP,
+    section="Error rates",
+    below=[triage_section],
+    choices=lambda: {"service": _service_names()},
+)

@@ -7,45 +7,43 @@ from typing import Any
 
 import dash
 from dash import Input, Output, callback, dcc, html
-from sqlalchemy.exc import SQLAlchemyError
 
-from taskmaster_dash.auth.permissions import has_permission, signed_in_user
+from taskmaster_dash.auth.permissions import SessionUser, has_permission, signed_in_user
 from taskmaster_dash.data.alerts import FiringSummary, firing_summary
 from taskmaster_dash.data.analytics import Filters, Window
 from taskmaster_dash.data.analytics_errors import STEP as ERROR_STEP
 from taskmaster_dash.data.analytics_errors import error_rate
 from taskmaster_dash.data.analytics_tasks import BACKLOG_SERIES, backlog_over_time
 from taskmaster_dash.data.analytics_tasks import STEP as TASK_STEP
-from taskmaster_dash.data.db import user_message
+from taskmaster_dash.data.errors.filters import ErrorFilter
+from taskmaster_dash.data.errors.listing import count_errors
 from taskmaster_dash.data.overview import (
     completed_per_day,
     error_headline,
     mean_validation_score,
     task_headline,
 )
-from taskmaster_dash.pages._panels import (
-    Panel,
-    bars,
-    click_to,
-    panel_layout,
-    register,
-    series_figure,
-)
+from taskmaster_dash.pages._figures import bars, series_figure
+from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._panels import Panel, click_to, panel_layout, register
 from taskmaster_dash.pages._timerange import controls, parse_query
-from taskmaster_dash.pages._ui import panel_message, stat_card
+from taskmaster_dash.pages._ui import stat_card
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · TaskMaster Dash", order=0)
 
 REFRESH = "overview-refresh"
+# (id, label, the page with its detail), in the order shown.
 CARDS = [
-    "ov-open-backlog",
-    "ov-completed-per-day",
-    "ov-mean-score",
-    "ov-errors-hour",
-    "ov-unresolved",
-    "ov-backlog-trend",
-    "ov-firing-alerts",
+    ("ov-open-backlog", "Open backlog", "/tasks"),
+    ("ov-backlog-trend", "Backlog change (24 h)", "/tasks?range=24h"),
+    ("ov-completed-per-day", "Completed per day (7 d)", "/tasks?range=7d"),
+    ("ov-mean-score", "Mean validation score (7 d)", "/validations?range=7d"),
+    ("ov-errors-hour", "Errors in the last hour", "/errors?range=1h&status=any"),
+    # Triage follows the page range: the widest one lists (nearly) every open error.
+    ("ov-unresolved", "Unresolved errors", "/errors?range=30d#error-triage"),
+    ("ov-firing-alerts", "Firing alerts", "/alerts"),
 ]
+CARD_IDS = [card_id for card_id, _, _ in CARDS]
 NOT_ALLOWED = "—"
 
 # The backlog and error-rate charts of /tasks and /errors, over the range picked here; a click
@@ -97,6 +95,16 @@ def firing_card(summary: FiringSummary) -> list:
     return [f"{summary.firing:,}", note]
 
 
+def unresolved_card(unresolved: int, actor) -> Any:
+    """The open error groups; regressed ones are among them (they are unresolved again), and
+    the card says how many."""
+    regressed, more = count_errors(actor, ErrorFilter(regressed=True))
+    if not regressed:
+        return f"{unresolved:,}"
+    note = f"{regressed:,}{'+' if more else ''} regressed"
+    return [f"{unresolved:,}", html.Div(note, className="stat-note", id="ov-regressed")]
+
+
 def backlog_change_24h(actor) -> int:
     """Open tasks now minus open tasks 24 hours ago (from the backlog series)."""
     frame = backlog_over_time(actor, Window.last(timedelta(hours=24), step=TASK_STEP), Filters())
@@ -113,25 +121,7 @@ def layout(**query: str) -> html.Div:
             html.H1("Overview"),
             controls(view),
             dcc.Interval(id=REFRESH, interval=60_000),
-            html.Div(
-                [
-                    stat_card("ov-open-backlog", "Open backlog", "/tasks"),
-                    stat_card("ov-backlog-trend", "Backlog change (24 h)", "/tasks?range=24h"),
-                    stat_card("ov-completed-per-day", "Completed per day (7 d)", "/tasks?range=7d"),
-                    stat_card(
-                        "ov-mean-score", "Mean validation score (7 d)", "/validations?range=7d"
-                    ),
-                    stat_card(
-                        "ov-errors-hour", "Errors in the last hour", "/errors?range=1h&status=any"
-                    ),
-                    # Triage follows the page range: the widest one lists (nearly) every open error.
-                    stat_card(
-                        "ov-unresolved", "Unresolved errors", "/errors?range=30d#error-triage"
-                    ),
-                    stat_card("ov-firing-alerts", "Firing alerts", "/alerts"),
-                ],
-                className="stat-grid",
-            ),
+            html.Div([stat_card(*card) for card in CARDS], className="stat-grid"),
             html.Div(id="ov-message"),
             html.Div(
                 [panel_layout(p) for p in PANELS if has_permission(p.permission)],
@@ -142,7 +132,7 @@ def layout(**query: str) -> html.Div:
 
 
 @callback(
-    [Output(card, "children") for card in CARDS] + [Output("ov-message", "children")],
+    [Output(card_id, "children") for card_id in CARD_IDS] + [Output("ov-message", "children")],
     Input(REFRESH, "n_intervals"),
 )
 def refresh_overview(_ticks: int | None):
@@ -150,23 +140,27 @@ def refresh_overview(_ticks: int | None):
     user = signed_in_user()
     if user is None:
         raise dash.exceptions.PreventUpdate
+    values: dict[str, Any] = dict.fromkeys(CARD_IDS, NOT_ALLOWED)
+    problem = _fill_cards(user, values)
+    return [*(values[card_id] for card_id in CARD_IDS), problem]
+
+
+@failure_message()
+def _fill_cards(user: SessionUser, values: dict[str, Any]) -> None:
+    """Fill `values` (card id -> shown value) as far as the user's permissions and the
+    database allow; the cards filled before a failure keep their values."""
     actor = user.actor()
-    values: list[Any] = [NOT_ALLOWED] * len(CARDS)
-    try:
-        # Every signed-in user may read alerts (the banner shows them on every page).
-        values[6] = firing_card(firing_summary(actor))
-        if user.has("tasks:read"):
-            tasks = task_headline(actor)
-            values[0] = f"{tasks.open_backlog:,}"
-            values[1] = f"{tasks.completed_per_day:,.1f}"
-            values[5] = f"{backlog_change_24h(actor):+,}"
-        if user.has("validations:read"):
-            score = mean_validation_score(actor)
-            values[2] = "no data" if score is None else f"{score:.1f}"
-        if user.has("errors:read"):
-            errors = error_headline(actor)
-            values[3] = f"{errors.errors_last_hour:,}"
-            values[4] = f"{errors.unresolved:,}"
-    except SQLAlchemyError as exc:
-        return [*values, panel_message(user_message(exc))]
-    return [*values, None]
+    # Every signed-in user may read alerts (the banner shows them on every page).
+    values["ov-firing-alerts"] = firing_card(firing_summary(actor))
+    if user.has("tasks:read"):
+        tasks = task_headline(actor)
+        values["ov-open-backlog"] = f"{tasks.open_backlog:,}"
+        values["ov-completed-per-day"] = f"{tasks.completed_per_day:,.1f}"
+        values["ov-backlog-trend"] = f"{backlog_change_24h(actor):+,}"
+    if user.has("validations:read"):
+        score = mean_validation_score(actor)
+        values["ov-mean-score"] = "no data" if score is None else f"{score:.1f}"
+    if user.has("errors:read"):
+        errors = error_headline(actor)
+        values["ov-errors-hour"] = f"{errors.errors_last_hour:,}"
+        values["ov-unresolved"] = unresolved_card(errors.unresolved, actor)

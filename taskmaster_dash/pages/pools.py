@@ -12,17 +12,21 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.auth.permissions import actor_with, has_permission, require_permission
 from taskmaster_dash.data import pool_health as health
-from taskmaster_dash.data.db import user_message
+from taskmaster_dash.data.db import Actor, user_message
 from taskmaster_dash.data.performance_metrics import metric_series
 from taskmaster_dash.data.prometheus import PrometheusUnavailable, get_prometheus
+from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._input import choice
 from taskmaster_dash.pages._timerange import key_values, search_for, write_url_from
 from taskmaster_dash.pages._ui import (
     CHART_CONFIG,
+    MessageKind,
+    data_table,
     empty_figure,
+    message,
     not_permitted,
-    panel_message,
     style_figure,
+    when,
 )
 
 PERMISSION = "pools:read"
@@ -199,23 +203,23 @@ def refresh_prometheus(_ticks: int | None, range_key: str | None):
     minutes = health.RANGES[choice(range_key, health.RANGES, "15m")]
     reader = get_prometheus()
     if reader is None:
-        message = (
+        disabled = (
             "Prometheus is disabled (PROMETHEUS_ENABLED is not set), so there is no pool history "
             "or query rates. `make demo` runs one when the `prometheus` binary is installed "
             "(`sudo apt-get install prometheus`); or set PROMETHEUS_ENABLED=true and "
             "PROMETHEUS_URL. Everything from PostgreSQL below is live."
         )
-        return _prometheus_down(message)
+        return _prometheus_down(disabled, "info")
     try:
         panels = health.prometheus_panels(reader, minutes)
     except ValueError as exc:  # PROMQL_CONFIG names a file that is missing or malformed
         return _prometheus_down(f"The PromQL configuration is not usable: {exc}")
     except PrometheusUnavailable as exc:
-        message = (
+        away = (
             f"Prometheus at {exc.url} is unreachable ({exc.reason}): no pool history or rates "
             "right now. Everything from PostgreSQL below is live; this recovers by itself."
         )
-        return _prometheus_down(message)
+        return _prometheus_down(away)
     window = panels.window
     meta = {"start": window.start.isoformat(), "end": window.end.isoformat(), "step": window.step}
     status = html.Div(
@@ -248,15 +252,15 @@ def refresh_prometheus(_ticks: int | None, range_key: str | None):
         ),
         _current_table(panels.current)
         if not panels.current.empty
-        else panel_message("Prometheus has no pool series yet: is it scraping /api/v1/metrics?"),
+        else message("Prometheus has no pool series yet: is it scraping /api/v1/metrics?"),
         False,
     )
 
 
-def _prometheus_down(message: str):
+def _prometheus_down(text: str, kind: MessageKind = "warning"):
     """One compact notice instead of the charts, which stay hidden (and empty)."""
     empty = empty_figure("Prometheus unavailable")
-    notice = html.Div(message, className="panel-message", id="pools-prom-down")
+    notice = message(text, kind, id="pools-prom-down")
     return notice, empty, empty, empty, None, True
 
 
@@ -294,29 +298,23 @@ def _table(
     empty: str = "None right now.",
 ) -> html.Table | html.P:
     if frame is None or frame.empty:
-        return html.P(empty, className="muted", id=table_id)
+        return data_table([], [], table_id, empty=empty)
     columns = [c for c in frame.columns if not c.startswith("_")]
-    body = []
-    for record in frame.to_dict("records"):
-        warn = bool(highlight and highlight(record))
-        body.append(
-            html.Tr(
-                [html.Td(_cell(record[c])) for c in columns],
-                className="row-warning" if warn else None,
-            )
+    body = [
+        html.Tr(
+            [html.Td(_cell(record[c])) for c in columns],
+            className="row-warning" if highlight and highlight(record) else None,
         )
-    return html.Table(
-        [html.Thead(html.Tr([html.Th(c.replace("_", " ")) for c in columns])), html.Tbody(body)],
-        className="data-table",
-        id=table_id,
-    )
+        for record in frame.to_dict("records")
+    ]
+    return data_table([c.replace("_", " ") for c in columns], body, table_id)
 
 
 def _cell(value) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "–"
     if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d %H:%M")
+        return when(value)
     if isinstance(value, float):
         return f"{value:,.2f}"
     if isinstance(value, int):
@@ -345,7 +343,7 @@ def _card(card_id: str, label: str, value: str, warn: bool = False) -> html.Div:
 def slow_queries_view(slow: health.SlowQueries):
     """The statements table (mean over 1 s highlighted), or the note saying why there is none."""
     if slow.frame is None:
-        return html.P(slow.note, className="panel-message", id="pools-slow-note")
+        return message(slow.note, "info", id="pools-slow-note")
     return _table(
         slow.frame,
         "pools-slow-table",
@@ -374,15 +372,18 @@ def refresh_postgres(_ticks: int | None):
         _warn=own["utilisation"] > health.UTILISATION_WARNING,
     )
     own_table = _table(own_view, "pools-own-table", lambda r: r["_warn"])
-    try:
-        summary = health.database_summary(actor)
-        by_state, max_connections = health.connections(actor)
-        running = health.long_running_queries(actor)
-        locks = health.waiting_locks(actor)
-        slow = health.slow_queries(actor)
-        tables = health.table_health(actor)
-    except SQLAlchemyError as exc:
-        return own_table, panel_message(user_message(exc)), None, None, None, None, None, None
+    return own_table, *_postgres_panels(actor)
+
+
+@failure_message(outputs=7, failed=dict.fromkeys(range(1, 7)))
+def _postgres_panels(actor: Actor) -> tuple:
+    """What PostgreSQL says about itself: (message, cards, and the five tables)."""
+    summary = health.database_summary(actor)
+    by_state, max_connections = health.connections(actor)
+    running = health.long_running_queries(actor)
+    locks = health.waiting_locks(actor)
+    slow = health.slow_queries(actor)
+    tables = health.table_health(actor)
     used = int(by_state["connections"].sum()) if not by_state.empty else 0
     ratio = summary.cache_hit_ratio
     cards = [
@@ -400,9 +401,9 @@ def refresh_postgres(_ticks: int | None):
         ),
         _card("pools-db-size", "Database size", _bytes(summary.database_bytes)),
     ]
-    message = None
+    note = None
     if not summary.sees_all_sessions:
-        message = html.P(
+        note = html.P(
             "The app's database role cannot see other roles' query text. Grant it with: "
             "GRANT pg_read_all_stats TO taskmaster_app;",
             className="muted",
@@ -411,8 +412,7 @@ def refresh_postgres(_ticks: int | None):
         size=[_bytes(b) if pd.notna(b) else "locked now" for b in tables["bytes"]]
     ).drop(columns="bytes")
     return (
-        own_table,
-        message,
+        note,
         cards,
         _table(by_state, "pools-connections-table"),
         _table(running, "pools-long-running-table", lambda r: (r["seconds"] or 0) > 1),

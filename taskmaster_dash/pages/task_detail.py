@@ -9,12 +9,11 @@ from typing import Any
 
 import dash
 from dash import dcc, html
-from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.auth.permissions import actor_with, has_permission
-from taskmaster_dash.data.db import user_message
 from taskmaster_dash.data.tasks import RECENT, TaskDetail, task_detail
-from taskmaster_dash.pages._ui import not_permitted, panel_message, when
+from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._ui import data_table, link, not_permitted, when
 
 PERMISSION = "tasks:read"
 dash.register_page(
@@ -35,20 +34,7 @@ def _shown(value: Any) -> str:
 
 
 def task_link(row: dict[str, Any]) -> dcc.Link:
-    return dcc.Link(row["title"], href=dash.get_relative_path(f"/tasks/{row['id']}"))
-
-
-def _table(header: list[str], body: list[list[Any]], table_id: str, empty: str) -> Any:
-    if not body:
-        return html.P(empty, className="muted", id=table_id)
-    return html.Table(
-        [
-            html.Thead(html.Tr([html.Th(h) for h in header])),
-            html.Tbody([html.Tr([html.Td(cell) for cell in row]) for row in body]),
-        ],
-        className="an-list",
-        id=table_id,
-    )
+    return link(row["title"], f"/tasks/{row['id']}")
 
 
 def _items(values: Any) -> Any:
@@ -108,13 +94,13 @@ def _related(detail: TaskDetail) -> html.Section:
         html.Div(
             [
                 html.H3("Child tasks"),
-                _table(["Task", "Status"], children, "task-children", "No child tasks."),
+                data_table(["Task", "Status"], children, "task-children", empty="No child tasks."),
                 html.H3("Dependencies"),
-                _table(
+                data_table(
                     ["Relation", "Task", "Status"],
                     dependencies,
                     "task-dependencies",
-                    "No dependencies.",
+                    empty="No dependencies.",
                 ),
             ]
         ),
@@ -135,7 +121,9 @@ def _workflow(detail: TaskDetail) -> html.Section:
         for w in detail.workflow
     ]
     header = ["Workflow", "Step", "Status", "Started", "Completed", "Retries", "Error"]
-    return _section("Workflow steps", _table(header, body, "task-workflow", "No workflow steps."))
+    return _section(
+        "Workflow steps", data_table(header, body, "task-workflow", empty="No workflow steps.")
+    )
 
 
 def _contexts(detail: TaskDetail) -> html.Section:
@@ -149,7 +137,7 @@ def _contexts(detail: TaskDetail) -> html.Section:
     ]
     return _section(
         f"Contexts (newest {RECENT})",
-        _table(["Type", "Added", "Data"], body, "task-contexts", "No contexts."),
+        data_table(["Type", "Added", "Data"], body, "task-contexts", empty="No contexts."),
     )
 
 
@@ -169,7 +157,7 @@ def _validations(detail: TaskDetail) -> html.Section:
     header = ["Type", "Status", "Score", "Time (ms)", "Retries", "Claude Code", "Run"]
     return _section(
         f"Validation runs (newest {RECENT})",
-        _table(header, body, "task-validations", "No validation runs."),
+        data_table(header, body, "task-validations", empty="No validation runs."),
     )
 
 
@@ -177,7 +165,7 @@ def _errors(detail: TaskDetail) -> html.Section:
     body = [
         [
             e["error_severity"],
-            dcc.Link(e["error_code"], href=dash.get_relative_path(f"/errors/{e['id']}")),
+            link(e["error_code"], f"/errors/{e['id']}"),
             e["error_message"],
             e["resolution_status"],
             _when(e["last_occurred_at"]),
@@ -187,33 +175,28 @@ def _errors(detail: TaskDetail) -> html.Section:
     header = ["Severity", "Code", "Message", "Status", "Last seen"]
     return _section(
         f"Errors (most recent {RECENT})",
-        _table(header, body, "task-errors", "No errors linked to this task."),
+        data_table(header, body, "task-errors", empty="No errors linked to this task."),
     )
 
 
 def layout(task_id: str | None = None, **_query: str) -> html.Div:
     if not has_permission(PERMISSION):
         return not_permitted("tasks")
-    back = dcc.Link("← Tasks", href=dash.get_relative_path("/tasks"), className="back-link")
-    try:
-        detail = task_detail(actor_with(PERMISSION), task_id or "")
-    except SQLAlchemyError as exc:
-        return html.Div(
-            [back, panel_message(f"This task could not be loaded. {user_message(exc)}")]
-        )
+    back = link("← Tasks", "/tasks", className="back-link")
+    return html.Div([back, _task(task_id or "")])
+
+
+@failure_message(database="This task could not be loaded. {}")
+def _task(task_id: str) -> html.Div:
+    detail = task_detail(actor_with(PERMISSION), task_id)
     if detail is None:
         return html.Div(
             [
-                back,
-                html.Div(
-                    [
-                        html.H2("No such task"),
-                        html.P("There is no task with that id, or you may not see it."),
-                    ],
-                    className="panel",
-                    id="no-such-task",
-                ),
-            ]
+                html.H2("No such task"),
+                html.P("There is no task with that id, or you may not see it."),
+            ],
+            className="panel",
+            id="no-such-task",
         )
     # Validation runs and errors need their own read permission (RLS would return none anyway).
     sections = [_overview(detail), _related(detail), _workflow(detail), _contexts(detail)]
@@ -221,4 +204,4 @@ def layout(task_id: str | None = None, **_query: str) -> html.Div:
         sections.append(_validations(detail))
     if has_permission("errors:read"):
         sections.append(_errors(detail))
-    return html.Div([back, html.H1(detail.task["title"], id="task-title"), *sections])
+    return html.Div([html.H1(detail.task["title"], id="task-title"), *sections])

@@ -8,20 +8,14 @@ from functools import partial
 
 import dash
 import pandas as pd
-from dash import dcc, html
+from dash import html
 
 from taskmaster_dash.data import analytics_tasks as q
 from taskmaster_dash.data.db import Actor
-from taskmaster_dash.pages._panels import (
-    Fetch,
-    Panel,
-    analytics_page,
-    bars,
-    click_to,
-    register,
-    series_figure,
-)
+from taskmaster_dash.pages._figures import bars, series_figure
+from taskmaster_dash.pages._panels import Fetch, Panel, analytics_layout, click_to, windowed
 from taskmaster_dash.pages._timerange import ViewState
+from taskmaster_dash.pages._ui import data_table, link, when
 
 PERMISSION = "tasks:read"
 dash.register_page(
@@ -70,15 +64,13 @@ def task_table(frame: pd.DataFrame, view: ViewState) -> html.Div:
     body = [
         html.Tr(
             [
-                html.Td(dcc.Link(row["title"], href=dash.get_relative_path(f"/tasks/{row['id']}"))),
+                html.Td(link(row["title"], f"/tasks/{row['id']}")),
                 html.Td(row["status"]),
                 html.Td(row["type"]),
                 html.Td(row["priority"]),
                 html.Td(row["assignee"] or "—"),
-                html.Td(f"{row['created_at']:%Y-%m-%d %H:%M}"),
-                html.Td(
-                    "" if pd.isna(row["completed_at"]) else f"{row['completed_at']:%Y-%m-%d %H:%M}"
-                ),
+                html.Td(when(row["created_at"])),
+                html.Td(when(row["completed_at"])),
             ],
             title=row["id"],
         )
@@ -87,17 +79,13 @@ def task_table(frame: pd.DataFrame, view: ViewState) -> html.Div:
     pager = []
     if view.offset:
         back = view.with_changes(offset=max(0, view.offset - PAGE_SIZE))
-        pager.append(dcc.Link("← newer", href=back.href("/tasks"), id="task-list-prev"))
+        pager.append(link("← newer", back.href("/tasks"), id="task-list-prev"))
     if more:
         nxt = view.with_changes(offset=view.offset + PAGE_SIZE)
-        pager.append(dcc.Link("older →", href=nxt.href("/tasks"), id="task-list-next"))
+        pager.append(link("older →", nxt.href("/tasks"), id="task-list-next"))
     return html.Div(
         [
-            html.Table(
-                [html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(body)],
-                className="an-list",
-                id="task-list-rows",
-            ),
+            data_table(header, body, "task-list-rows"),
             html.Div(pager, className="an-pager"),
         ]
     )
@@ -121,7 +109,7 @@ PANELS = [
         "tasks-backlog",
         "Open tasks over time (by status now)",
         PERMISSION,
-        lambda actor, v: q.backlog_over_time(actor, v.window(q.STEP), v.filters),
+        windowed(q.backlog_over_time, q.STEP),
         _backlog_figure,
         click=TASK_CLICK(series_key="status", series_values=q.BACKLOG_SERIES),
         value_column="open",
@@ -132,7 +120,7 @@ PANELS = [
         "tasks-throughput",
         "Created vs completed",
         PERMISSION,
-        lambda actor, v: q.created_vs_completed(actor, v.window(q.STEP), v.filters),
+        windowed(q.created_vs_completed, q.STEP),
         _created_completed_figure,
         # created: every task created in the bucket; completed: the ones completed in it
         click=TASK_CLICK(series_key="status", series_values={"created": "any"}),
@@ -163,7 +151,7 @@ PANELS = [
         "tasks-hours",
         "Estimated vs actual hours (completed in range, mean)",
         PERMISSION,
-        lambda actor, v: q.estimated_vs_actual(actor, v.window(q.STEP), v.filters),
+        windowed(q.estimated_vs_actual, q.STEP),
         _hours_figure,
         click=TASK_CLICK(x_key="type", fixed={"status": "completed"}),
     ),
@@ -185,16 +173,11 @@ PANELS = [
         wide=True,
     ),
 ]
-register("tasks", PANELS)
-
-
-def layout(**query: str) -> html.Div:
-    return analytics_page(
-        query,
-        permission=PERMISSION,
-        what="backlog and throughput",
-        title="Backlog and throughput",
-        page="tasks",
-        step=q.STEP,
-        panels=PANELS,
-    )
+layout = analytics_layout(
+    "tasks",
+    PANELS,
+    permission=PERMISSION,
+    what="backlog and throughput",
+    title="Backlog and throughput",
+    step=q.STEP,
+)

@@ -4,21 +4,17 @@ distribution, execution-time percentiles, retries, Claude Code versions, lowest-
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import dash
 import pandas as pd
-from dash import dcc, html
+from dash import html
 
 from taskmaster_dash.data import analytics_validations as q
-from taskmaster_dash.pages._panels import (
-    Panel,
-    analytics_page,
-    bars,
-    click_to,
-    register,
-    series_figure,
-)
+from taskmaster_dash.pages._figures import bars, series_figure
+from taskmaster_dash.pages._panels import Panel, analytics_layout, click_to, windowed
 from taskmaster_dash.pages._timerange import ViewState
+from taskmaster_dash.pages._ui import data_table, link, when
 
 PERMISSION = "validations:read"
 dash.register_page(
@@ -59,7 +55,7 @@ def _version_figure(frame: pd.DataFrame, _view: ViewState):
     return bars(frame, "version", {"score": "mean score", "passed_percent": "% passed"})
 
 
-def runs_table(frame: pd.DataFrame, _view: ViewState) -> html.Table:
+def runs_table(frame: pd.DataFrame, _view: ViewState) -> html.Table | html.P:
     header = ["Score", "Type", "Status", "Version", "When", "Task"]
     rows = [
         html.Tr(
@@ -68,99 +64,65 @@ def runs_table(frame: pd.DataFrame, _view: ViewState) -> html.Table:
                 html.Td(row["validation_type"]),
                 html.Td(row["validation_status"]),
                 html.Td(row["version"] or "—"),
-                html.Td(f"{row['created_at']:%Y-%m-%d %H:%M}"),
-                html.Td(
-                    dcc.Link(
-                        row["task_title"] or row["task_id"][:8],
-                        href=f"/tasks/{row['task_id']}",
-                    )
-                ),
+                html.Td(when(row["created_at"])),
+                html.Td(link(row["task_title"] or row["task_id"][:8], f"/tasks/{row['task_id']}")),
             ],
             title=row["id"],
         )
         for row in frame.to_dict("records")
     ]
-    return html.Table(
-        [html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(rows)],
-        className="an-list",
-        id="validation-runs-rows",
-    )
+    return data_table(header, rows, "validation-runs-rows")
 
 
-def _panel(panel_id, title, fetch, figure, **kw) -> Panel:
-    return Panel(panel_id, title, PERMISSION, fetch, figure, **kw)
+def _panel(panel_id: str, title: str, query: Any, figure: Any, **kw: Any) -> Panel:
+    """A chart of `query` over the view's window; "no data" when no run counts."""
+    fetch = windowed(query, q.STEP)
+    return Panel(panel_id, title, PERMISSION, fetch, figure, value_column="runs", step=q.STEP, **kw)
 
 
 PANELS = [
     _panel(
         "val-score",
         "Mean score over time by validation type",
-        lambda a, v: q.score_over_time(a, v.window(q.STEP), v.filters),
+        q.score_over_time,
         _score_figure,
         click=RUN_CLICK(series_key="type"),
-        value_column="runs",
         wide=True,
-        step=q.STEP,
     ),
     _panel(
         "val-share",
         "Outcome share (pass / warning / fail …)",
-        lambda a, v: q.status_share(a, v.window(q.STEP), v.filters),
+        q.status_share,
         _share_figure,
         click=RUN_CLICK(series_key="status"),
-        value_column="runs",
         wide=True,
-        step=q.STEP,
     ),
-    _panel(
-        "val-distribution",
-        "Score distribution",
-        lambda a, v: q.score_distribution(a, v.window(q.STEP), v.filters),
-        _distribution_figure,
-        value_column="runs",
-    ),
+    _panel("val-distribution", "Score distribution", q.score_distribution, _distribution_figure),
     _panel(
         "val-exec",
         "Execution time percentiles by type (histogram bins, ≤13% high)",
-        lambda a, v: q.execution_percentiles(a, v.window(q.STEP), v.filters),
+        q.execution_percentiles,
         _percentile_figure,
         click=RUN_CLICK(x_key="type"),
-        value_column="runs",
     ),
     _panel(
-        "val-retries",
-        "Retries by type",
-        lambda a, v: q.retries(a, v.window(q.STEP), v.filters),
-        _retries_figure,
-        click=RUN_CLICK(x_key="type"),
-        value_column="runs",
+        "val-retries", "Retries by type", q.retries, _retries_figure, click=RUN_CLICK(x_key="type")
     ),
-    _panel(
-        "val-version",
-        "Claude Code versions compared",
-        lambda a, v: q.by_version(a, v.window(q.STEP), v.filters),
-        _version_figure,
-        value_column="runs",
-    ),
+    _panel("val-version", "Claude Code versions compared", q.by_version, _version_figure),
     Panel(
         "val-lowest",
         "Lowest-scoring runs in this range",
         PERMISSION,
-        lambda a, v: q.lowest_scoring_runs(a, v.window(q.STEP), v.filters),
+        windowed(q.lowest_scoring_runs, q.STEP),
         table=runs_table,
         wide=True,
     ),
 ]
-register("validations", PANELS)
-
-
-def layout(**query: str) -> html.Div:
-    return analytics_page(
-        query,
-        permission=PERMISSION,
-        what="validation scores",
-        title="Validation scores",
-        page="validations",
-        step=q.STEP,
-        panels=PANELS,
-    )
+layout = analytics_layout(
+    "validations",
+    PANELS,
+    permission=PERMISSION,
+    what="validation scores",
+    title="Validation scores",
+    step=q.STEP,
+)

@@ -19,12 +19,13 @@ from taskmaster_dash.data.errors.filters import (
     parse_timestamp,
     parse_uuid,
 )
+from taskmaster_dash.data.refusal import Refused
 
 MAX_NOTE = 5000
 MAX_BULK = 500
 
 
-class TriageRefused(Exception):
+class TriageRefused(Refused):
     """A request that cannot be carried out as asked; the message is meant for the user.
     Nothing was written."""
 

@@ -8,8 +8,16 @@ from typing import Any
 from sqlalchemy import text
 
 from taskmaster_dash.data.db import Actor, PoolName, get_database
-from taskmaster_dash.data.errors.filters import parse_uuid
-from taskmaster_dash.data.errors.listing import COUNT_CAP
+from taskmaster_dash.data.errors.filters import ESCALATING_SQL, REGRESSED_SQL, parse_uuid
+from taskmaster_dash.data.errors.listing import seen_in, seen_in_label
+
+# A group is one row (migration 080), but rows that share a fingerprint are one group too (the
+# rows group-errors has not folded yet): "other errors with this code" counts those once.
+_GROUP_KEY = "COALESCE(e.fingerprint, e.id::text)"
+# How many of the code's newest rows are read to find its groups: about 20 ms (10,000 rows took
+# 200 ms, bench/triage.py). Once rows are folded a group is a row, so this is plenty; beyond it
+# the total says "N+".
+SAME_CODE_SCAN = 1_000
 
 
 @dataclass(frozen=True)
@@ -18,9 +26,11 @@ class ErrorDetail:
     task: dict[str, Any] | None
     validation: dict[str, Any] | None
     workflow: dict[str, Any] | None
-    same_code: list[dict[str, Any]]
+    same_code: list[dict[str, Any]]  # other groups with this code, the newest first
     same_code_total: int
     history: list[dict[str, Any]]
+    seen_in: str = ""  # the services and versions the group was seen in
+    same_code_more: bool = False  # more rows with this code than were read: the total is "N+"
 
 
 def error_detail(actor: Actor, error_id: str, same_code_limit: int = 10) -> ErrorDetail | None:
@@ -34,15 +44,17 @@ def error_detail(actor: Actor, error_id: str, same_code_limit: int = 10) -> Erro
             return [dict(r) for r in conn.execute(text(sql), params).mappings()]
 
         found = rows(
-            """SELECT id::text AS id, task_id::text AS task_id,
+            f"""SELECT id::text AS id, task_id::text AS task_id,
                       validation_result_id::text AS validation_result_id,
                       workflow_state_id::text AS workflow_state_id, error_code, error_category,
                       error_severity, error_message, error_details, stack_trace, context_data,
                       resolution_status, resolution_notes, resolved_at, resolved_by,
                       occurrence_count, first_occurred_at, last_occurred_at, user_id, session_id,
                       host(ip_address) AS ip_address, user_agent, environment, service_name,
-                      service_version, metadata, created_at, updated_at
-               FROM error_logs WHERE id = :id""",
+                      service_version, metadata, created_at, updated_at, fingerprint,
+                      regressed_at, escalating_since, {REGRESSED_SQL} AS regressed,
+                      {ESCALATING_SQL} AS escalating
+               FROM error_logs e WHERE id = :id""",
             id=canonical,
         )
         if not found:
@@ -82,22 +94,41 @@ def error_detail(actor: Actor, error_id: str, same_code_limit: int = 10) -> Erro
                 ),
                 None,
             )
+        # Read along the code's index, the newest SAME_CODE_SCAN rows at most (fast at millions
+        # of rows); within them, the newest row of each group stands for it, occurrences summed.
+        recent = f"""WITH recent AS (
+                SELECT e.id, e.error_severity, e.error_message, e.resolution_status,
+                       e.last_occurred_at, e.occurrence_count, e.regressed_at,
+                       e.escalating_since, {_GROUP_KEY} AS group_key
+                FROM error_logs e
+                WHERE e.error_code = :code ORDER BY e.last_occurred_at DESC LIMIT :cap)"""
+        group = {"code": error["error_code"], "key": error["fingerprint"] or canonical}
         same_code = rows(
-            """SELECT id::text, error_severity, error_message, resolution_status,
-                      last_occurred_at, occurrence_count
-               FROM error_logs WHERE error_code = :code AND id <> :id
-               ORDER BY last_occurred_at DESC LIMIT :limit""",
-            code=error["error_code"],
-            id=canonical,
+            f"""{recent}
+                SELECT id::text, error_severity, error_message, resolution_status,
+                       last_occurred_at, occurrence_count, regressed, escalating, group_rows
+                FROM (SELECT DISTINCT ON (e.group_key) e.id, e.error_severity, e.error_message,
+                             e.resolution_status,
+                             max(e.last_occurred_at) OVER g AS last_occurred_at,
+                             sum(e.occurrence_count) OVER g AS occurrence_count,
+                             {REGRESSED_SQL} AS regressed, {ESCALATING_SQL} AS escalating,
+                             count(*) OVER g AS group_rows
+                      FROM recent e WHERE e.group_key <> :key
+                      WINDOW g AS (PARTITION BY e.group_key)
+                      ORDER BY e.group_key, e.last_occurred_at DESC, e.id DESC) newest
+                ORDER BY last_occurred_at DESC, id DESC LIMIT :limit""",
+            **group,
+            cap=SAME_CODE_SCAN + 1,
             limit=same_code_limit,
         )
-        same_code_total = conn.scalar(
+        scanned, same_code_total = conn.execute(
             text(
-                """SELECT count(*) FROM (SELECT 1 FROM error_logs
-                   WHERE error_code = :code AND id <> :id LIMIT :cap) s"""
+                f"""{recent} SELECT count(*), count(DISTINCT group_key) FILTER (
+                        WHERE group_key <> :key) FROM recent"""
             ),
-            {"code": error["error_code"], "id": canonical, "cap": COUNT_CAP + 1},
-        )
+            {**group, "cap": SAME_CODE_SCAN + 1},
+        ).one()
+        versions = seen_in(conn, [canonical]).get(canonical)
         history = rows(
             """SELECT "timestamp", username, action,
                       old_values->>'resolution_status' AS old_status,
@@ -108,4 +139,15 @@ def error_detail(actor: Actor, error_id: str, same_code_limit: int = 10) -> Erro
                ORDER BY "timestamp" DESC LIMIT 100""",
             id=canonical,
         )
-    return ErrorDetail(error, task, validation, workflow, same_code, same_code_total, history)
+    own = [(error["service_name"], error["service_version"] or "")] if error["service_name"] else []
+    return ErrorDetail(
+        error,
+        task,
+        validation,
+        workflow,
+        same_code,
+        same_code_total,
+        history,
+        seen_in_label(versions or own),
+        same_code_more=scanned > SAME_CODE_SCAN,
+    )

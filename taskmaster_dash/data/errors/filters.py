@@ -11,6 +11,14 @@ from typing import Any
 OPEN_STATUSES = ("unresolved", "investigating")
 CLOSED_STATUSES = ("resolved", "wont_fix", "duplicate")
 
+# A group (one error_logs row, migration 080) is regressed while it is open again after a
+# resolved one came back (ingest sets regressed_at and leaves it: resolving it again ends the
+# regression), and escalating while ingest marks its hourly rate a spike (escalating_since).
+# The one definition of each, for the badges, the filters and the Overview.
+_OPEN_SQL = "e.resolution_status IN ('unresolved', 'investigating')"
+REGRESSED_SQL = f"(e.regressed_at IS NOT NULL AND {_OPEN_SQL})"
+ESCALATING_SQL = f"(e.escalating_since IS NOT NULL AND {_OPEN_SQL})"
+
 
 def parse_uuid(value: Any) -> str | None:
     """The canonical form of a UUID, or None for anything else."""
@@ -46,6 +54,8 @@ class ErrorFilter:
     since: datetime | None = None  # errors whose first..last occurrence overlaps the window
     until: datetime | None = None
     search: str = ""
+    regressed: bool | None = None  # True: only regressed groups; False: none; None: either
+    escalating: bool | None = None
 
 
 def search_pattern(search: str) -> str:
@@ -78,6 +88,9 @@ def where_clause(
     if until:
         clauses.append("e.first_occurred_at <= :until")
         params["until"] = until
+    for condition, wanted in ((REGRESSED_SQL, flt.regressed), (ESCALATING_SQL, flt.escalating)):
+        if wanted is not None:
+            clauses.append(condition if wanted else f"NOT {condition}")
     if flt.search and search_ids is not None:
         clauses.append("e.id = ANY(CAST(:search_ids AS uuid[]))")
         params["search_ids"] = search_ids

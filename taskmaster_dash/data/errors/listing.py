@@ -1,17 +1,21 @@
-"""The triage list: one page of the filtered, sorted errors, how many match, service names."""
+"""The triage list: one page of the filtered, sorted error groups (one error_logs row each,
+migration 080) with their hourly sparkline and the services and versions they were seen in,
+how many match, service names."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from taskmaster_dash.data.db import Actor, PoolName, get_database
 from taskmaster_dash.data.errors.filters import (
+    ESCALATING_SQL,
+    REGRESSED_SQL,
     ErrorFilter,
-    fmt_time,
     search_pattern,
     where_clause,
 )
@@ -59,34 +63,146 @@ SORTABLE = {
     "first_occurred_at": ("e.first_occurred_at",),
     "occurrence_count": ("e.occurrence_count",),
     "error_severity": ("error_severity_rank(e.error_severity)", "e.last_occurred_at"),
+    # Escalating first, the newest spike first (few rows: a partial index, migration 080).
+    "escalating_since": ("e.escalating_since", "e.last_occurred_at"),
 }
+NULLS_LAST = {"e.escalating_since"}  # the groups that are not escalating come last either way
+SPARK_WINDOWS = (24, 7 * 24)  # hours of the sparkline: the last 24 h, or the last 7 days
+VERSIONS_SHOWN = 4  # per service; the tooltip says how many more
 
 
 def _order_by(sort_model: Any) -> str:
     sort = parse_grid_request({"sortModel": sort_model}).sort
     column, direction = sort[0] if sort and sort[0][0] in SORTABLE else ("last_occurred_at", "desc")
-    return ", ".join(f"{key} {direction.upper()}" for key in (*SORTABLE[column], "e.id"))
+    return ", ".join(
+        f"{key} {direction.upper()}" + (" NULLS LAST" if key in NULLS_LAST else "")
+        for key in (*SORTABLE[column], "e.id")
+    )
+
+
+def _sparklines(
+    conn: Connection, ids: list[str], hours: int, now: datetime
+) -> dict[str, list[int]]:
+    """Occurrences per hour of each group over the last `hours` hours (oldest first, the
+    current hour last, zero-filled), from error_occurrence_hourly."""
+    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    result = conn.execute(
+        text(
+            """SELECT g.id::text AS id,
+                      array_agg(COALESCE(h.occurrences, 0) ORDER BY s.bucket) AS counts
+               FROM unnest(CAST(:ids AS uuid[])) AS g(id)
+               CROSS JOIN generate_series(CAST(:start AS timestamptz), CAST(:end AS timestamptz),
+                                          interval '1 hour') AS s(bucket)
+               LEFT JOIN error_occurrence_hourly h ON h.error_id = g.id AND h.bucket = s.bucket
+               GROUP BY g.id"""
+        ),
+        {"ids": ids, "start": end - timedelta(hours=hours - 1), "end": end},
+    )
+    return {row.id: list(row.counts) for row in result}
+
+
+def seen_in_label(versions: list[tuple[str, str]]) -> str:
+    """'api 1.4, 1.3 · worker 2.0': services (newest first) with their versions (newest first)."""
+    by_service: dict[str, list[str]] = {}
+    for service, version in versions:
+        by_service.setdefault(service, [])
+        if version and version not in by_service[service]:
+            by_service[service].append(version)
+    parts = []
+    for service, seen in by_service.items():
+        shown = ", ".join(seen[:VERSIONS_SHOWN]) + (
+            f" +{len(seen) - VERSIONS_SHOWN}" if len(seen) > VERSIONS_SHOWN else ""
+        )
+        parts.append(" ".join(p for p in (service or "(no service)", shown) if p))
+    return " · ".join(parts)
+
+
+def seen_in(conn: Connection, ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """(service, version) pairs each group was seen in, newest first (error_group_versions)."""
+    result = conn.execute(
+        text(
+            """SELECT error_id::text AS id, service_name, service_version
+               FROM error_group_versions WHERE error_id = ANY(CAST(:ids AS uuid[]))
+               ORDER BY error_id, last_seen_at DESC, service_name, service_version"""
+        ),
+        {"ids": ids},
+    )
+    found: dict[str, list[tuple[str, str]]] = {}
+    for row in result:
+        found.setdefault(row.id, []).append((row.service_name, row.service_version))
+    return found
+
+
+def _page_ids(
+    conn: Connection, where: str, params: dict[str, Any], order: str, start: int, limit: int
+) -> list[str]:
+    return list(
+        conn.scalars(
+            text(
+                f"""SELECT e.id::text FROM error_logs e WHERE {where}
+                    ORDER BY {order} LIMIT :limit OFFSET :offset"""
+            ),
+            {**params, "limit": limit, "offset": start},
+        )
+    )
+
+
+def _escalating_first_ids(
+    conn: Connection, where: str, params: dict[str, Any], order: str, start: int, limit: int
+) -> list[str]:
+    """The escalating sort in two index walks instead of one sort of every row: the escalating
+    groups (few: the partial index of migration 080), then the rest newest first, the same
+    order as `ORDER BY escalating_since NULLS LAST, last_occurred_at, id`."""
+    escalating = _page_ids(
+        conn, f"{where} AND e.escalating_since IS NOT NULL", params, order, start, limit
+    )
+    if len(escalating) == limit:
+        return escalating
+    ahead = start + len(escalating)  # escalating rows before the first quiet one on this page
+    if not escalating:
+        ahead = conn.scalar(
+            text(
+                f"""SELECT count(*) FROM error_logs e
+                    WHERE {where} AND e.escalating_since IS NOT NULL"""
+            ),
+            params,
+        )
+    rest_order = order.split(", ", 1)[1]  # without the escalating key
+    rest = _page_ids(
+        conn,
+        f"{where} AND e.escalating_since IS NULL",
+        params,
+        rest_order,
+        max(0, start - ahead),
+        limit - len(escalating),
+    )
+    return escalating + rest
 
 
 def error_page(
-    actor: Actor, flt: ErrorFilter, sort_model: Any, start: int, end: int
+    actor: Actor,
+    flt: ErrorFilter,
+    sort_model: Any,
+    start: int,
+    end: int,
+    spark_hours: int = SPARK_WINDOWS[0],
+    now: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows start..end-1 of the filtered list, sorted in SQL; JSON-ready dicts for the grid."""
+    """Groups start..end-1 of the filtered list, sorted in SQL, each with `sparkline` (its
+    occurrences in each of the last `spark_hours` hours, up to `now`), `seen_in` (services and
+    versions), and whether it is `regressed` / `escalating`. Times stay datetimes (the page
+    formats them); the rest is ready for the grid."""
+    spark_hours = spark_hours if spark_hours in SPARK_WINDOWS else SPARK_WINDOWS[0]
     start = max(0, int(start))
     limit = max(1, min(MAX_PAGE, int(end) - start))
     order = _order_by(sort_model)
     # The page's ids first (an index-only scan can skip OFFSET rows without reading the table),
     # then just those rows, planned normally.
     with _list_query(actor, flt, broad_search_in_order=True) as (conn, where, params):
-        ids = list(
-            conn.scalars(
-                text(
-                    f"""SELECT e.id::text FROM error_logs e WHERE {where}
-                        ORDER BY {order} LIMIT :limit OFFSET :offset"""
-                ),
-                {**params, "limit": limit, "offset": start},
-            )
-        )
+        if order.startswith("e.escalating_since"):
+            ids = _escalating_first_ids(conn, where, params, order, start, limit)
+        else:
+            ids = _page_ids(conn, where, params, order, start, limit)
         conn.execute(text("RESET enable_sort"))
         # t.id, not e.task_id: a task the user may not see (RLS) joins as NULL, so its id is
         # blanked like its title.
@@ -96,7 +212,8 @@ def error_page(
                        e.error_category, e.service_name, e.service_version, e.environment,
                        e.occurrence_count, e.first_occurred_at, e.last_occurred_at,
                        e.resolution_status, t.id::text AS task_id, t.title AS task_title,
-                       e.updated_at
+                       e.updated_at, e.escalating_since, {REGRESSED_SQL} AS regressed,
+                       {ESCALATING_SQL} AS escalating
                     FROM error_logs e LEFT JOIN tasks t ON t.id = e.task_id
                     WHERE e.id = ANY(CAST(:ids AS uuid[]))
                     ORDER BY {order}"""
@@ -104,11 +221,15 @@ def error_page(
             {"ids": ids},
         )
         rows = [dict(row) for row in result.mappings()]
+        sparks = _sparklines(conn, ids, spark_hours, now or datetime.now(UTC)) if ids else {}
+        versions = seen_in(conn, ids) if ids else {}
     for row in rows:
         row["service"] = " ".join(p for p in (row["service_name"], row["service_version"]) if p)
+        # Groups recorded before migration 080 have no version rows: their own service counts.
+        own = [(row["service_name"], row["service_version"] or "")] if row["service_name"] else []
+        row["seen_in"] = seen_in_label(versions.get(row["id"]) or own)
+        row["sparkline"] = sparks.get(row["id"], [0] * spark_hours)
         row["task"] = row["task_title"] or (row["task_id"][:8] if row["task_id"] else None)
-        row["first_occurred_at"] = fmt_time(row["first_occurred_at"])
-        row["last_occurred_at"] = fmt_time(row["last_occurred_at"])
         row["updated_at"] = row["updated_at"].isoformat()
     return rows
 
