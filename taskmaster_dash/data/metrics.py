@@ -114,6 +114,7 @@ class InstrumentedQueuePool(QueuePool):
         self._waiting = 0
         self._gauge_lock = threading.Lock()
         label = self.pool_label
+        self._max = POOL_MAX.labels(label)
         self._in_use, self._idle, self._size, self._waiters, self._wait_time = (
             POOL_IN_USE.labels(label),
             POOL_IDLE.labels(label),
@@ -121,7 +122,6 @@ class InstrumentedQueuePool(QueuePool):
             POOL_WAITING.labels(label),
             CONNECTION_WAIT.labels(label),
         )
-        POOL_MAX.labels(label).set(self.size() + max(self._max_overflow, 0))
         self.publish()
 
     def connect(self):
@@ -151,8 +151,10 @@ class InstrumentedQueuePool(QueuePool):
 
     def publish(self) -> None:
         """Write this pool's current state to its gauges (taken under one lock, so the last
-        writer always writes the newest state)."""
+        writer always writes the newest state). The limit too: a scrape republishes the app's
+        own pools, so another pool in the process (a CLI command's, a test's) does not stay."""
         with self._gauge_lock:
+            self._max.set(self.size() + max(self._max_overflow, 0))
             in_use, idle = max(self.checkedout(), 0), self.checkedin()
             self._in_use.set(in_use)
             self._idle.set(idle)
