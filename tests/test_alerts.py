@@ -140,9 +140,9 @@ def insert_pending_tasks(owner_engine, count: int) -> None:
 # ------------------------------------------------------------------------------ rules file
 
 
-def test_the_shipped_rules_are_the_specs_seven():
+def test_the_shipped_rules_are_the_specs_seven_and_the_watchdog():
     rules = {r.name: r for r in load_rules()}
-    assert len(rules) == 7
+    assert len(rules) == 8 and rules.pop("Watchdog").severity == "none"
     critical = {n for n, r in rules.items() if r.severity == "critical"}
     assert critical == {
         "DatabaseConnectionFailures",
@@ -386,7 +386,10 @@ def test_the_services_start_the_evaluator_unless_switched_off(services, clean_al
         try:
             assert [w.thread_name for w in services.workers] == ["alert-evaluator"]
             wait.until(
-                lambda: table_rows(owner_engine, "SELECT count(*) FROM alert_states") == [(7,)],
+                lambda: (
+                    table_rows(owner_engine, "SELECT count(*) FROM alert_states")
+                    == [(len(load_rules()),)]
+                ),
                 30,
             )
         finally:
@@ -666,13 +669,13 @@ def test_alerts_check_prints_every_rule(pg_server, database, clean_alerts, owner
     result = run_cli(["alerts", "check"], pg_server)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 7
+    assert len(lines) == len(load_rules())
     backlog = next(line for line in lines if line.startswith("TaskBacklog"))
     pending = table_rows(owner_engine, "SELECT count(*) FROM tasks WHERE status = 'pending'")[0][0]
     assert backlog.split()[1:3] == ["normal" if pending <= 100 else "pending", str(pending)]
     memory = next(line for line in lines if line.startswith("HighMemoryUsage"))
     assert memory.split()[1] == "no_data" and "PROMETHEUS_ENABLED" in memory
-    assert table_rows(owner_engine, "SELECT count(*) FROM alert_states")[0][0] == 7
+    assert table_rows(owner_engine, "SELECT count(*) FROM alert_states")[0][0] == len(load_rules())
 
 
 # ------------------------------------------------------------------------------ page actions

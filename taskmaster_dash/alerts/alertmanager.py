@@ -37,7 +37,12 @@ VALID_INTERVALS = 4  # an alert not heard of for 4 intervals resolves itself (as
 
 
 class AlertmanagerError(RuntimeError):
-    """No Alertmanager answered as expected; the message says which and why (one line)."""
+    """No Alertmanager answered as expected; the message says which and why (one line),
+    `reason` only why."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def rfc3339(moment: datetime) -> str:
@@ -162,14 +167,14 @@ class AlertmanagerClient:
 
     def _call(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """The response if it is a success; AlertmanagerError naming the URL otherwise."""
-        response = None
         try:
             response = self._http.request(method, url, timeout=self.timeout, **kwargs)
             if response.ok:
                 return response
-            raise AlertmanagerError(f"{url}: {_reason(None, response)}")
+            reason = _reason(None, response)
         except requests.RequestException as exc:
-            raise AlertmanagerError(f"{url}: {_reason(exc, None)}") from None
+            reason = _reason(exc, None)
+        raise AlertmanagerError(f"{url}: {reason}", reason)
 
     def post_alerts(self, alerts: list[dict[str, Any]]) -> dict[str, str | None]:
         """Post to every Alertmanager; per URL, None for delivered or what went wrong."""
@@ -179,7 +184,7 @@ class AlertmanagerClient:
                 self._call("POST", f"{url}/api/v2/alerts", json=alerts)
                 outcome[url] = None
             except AlertmanagerError as exc:
-                outcome[url] = str(exc).removeprefix(f"{url}: ")
+                outcome[url] = exc.reason
         return outcome
 
     def _first(self, method: str, path: str, **kwargs: Any) -> requests.Response:
