@@ -35,5 +35,5 @@ if [ "$required" -eq 1 ]; then
   echo "Install them with: sudo apt-get install ${missing[*]}" >&2
   exit 1
 fi
-echo "make $target: no ${missing[*]} here: without prometheus the Pools page shows no pool history, without prometheus-alertmanager alerts stay in the app." >&2
-echo "To add it: sudo apt-get install ${missing[*]} (or run make $target as root)." >&2
+echo "make $target: no ${missing[*]} here, so the Pools page will show no pool history (prometheus) and alerts stay in the app (prometheus-alertmanager)." >&2
+echo "To add them: sudo apt-get install ${missing[*]} (or run make $target as root)." >&2
