@@ -277,6 +277,9 @@ def test_silences_go_both_ways(
     am_services, alertmanager, dash_app, client_as, owner_engine, pg_server
 ):
     firing_alert(owner_engine, "HighErrorRate")
+    # Without alerts:ack, a direct POST is refused and nothing reaches Alertmanager.
+    refused = act(client_as("viewer"), dash_app, "HighErrorRate", "silence", "sneaky", 60)
+    assert refused.status_code == 403 and am_silences(alertmanager) == []
     on_call = client_as("on_call")
     said = acted(act(on_call, dash_app, "HighErrorRate", "silence", "deploying", 60))
     assert "Silenced HighErrorRate for 1 hour" in said and "message-success" in said
@@ -381,3 +384,30 @@ def test_alerts_page_shows_alertmanager_silences_in_the_browser(
     )
     assert count_elements(dash_duo, "#alerts-notify-failing") == 0
     assert dash_duo.get_logs() == []
+
+
+def test_an_ha_pair_gets_every_alert_and_one_down_is_reported(
+    am_services, alertmanager, tmp_path, hook, clean_data, dash_app, client_as
+):
+    second = LocalAlertmanager(tmp_path / "second", am_config(hook.url))
+    second.start()
+    dead = f"http://127.0.0.1:{free_port()}"
+    client = AlertmanagerClient([alertmanager.url, second.url, dead], timeout=1)
+    pair = AlertmanagerSender(client, interval=1)
+    try:
+        evaluator = AlertEvaluator(rules=[always("TaskBacklog")], alertmanager=pair, clock=Clock())
+        assert evaluator.evaluate_once()[0].state == "firing"
+        until(lambda: all("TaskBacklog" in am_alerts(s) for s in (alertmanager, second)), 15)
+        assert pair.flush()
+    finally:
+        pair.close()
+        second.stop()
+    page = json.dumps(
+        callback_values(
+            call_callback(
+                client_as("viewer"), dash_app, "alerts-table.children", [1, None, 0], [None]
+            )
+        )
+    )
+    assert f"Notifications to {dead} are failing" in page
+    assert alertmanager.url not in page and second.url not in page
