@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/make-venv.sh
+$(STAMP): pyproject.toml uv.lock scripts/make-venv.sh
 	@PYTHON=$(PYTHON) bash scripts/make-venv.sh
 	@touch $(STAMP)
 

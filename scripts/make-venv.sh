@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# Create .venv and install the project with its test extras. On a fresh Debian/Ubuntu the venv
-# module may lack ensurepip (package python3-venv): as root we install it, otherwise we say so.
+# Create .venv and install into it exactly the versions in uv.lock, with the dev extras, and the
+# project itself in editable mode (tests and `make demo` run from the checkout). On a fresh
+# Debian/Ubuntu the venv module may lack ensurepip (package python3-venv): as root we install it,
+# otherwise we say so.
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
+if [ -L "$VENV" ]; then
+  # A venv shared with another checkout (a git worktree): installing would point its editable
+  # install at this checkout, under the other one's feet.
+  echo "make setup: $VENV links to $(readlink -f "$VENV"), another checkout's venv; left as it is" >&2
+  exit 0
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   if ! "$PYTHON" -m venv "$VENV" >/dev/null 2>&1; then
     rm -rf "$VENV"
@@ -21,6 +29,13 @@ if [ ! -x "$VENV/bin/python" ]; then
     fi
   fi
 fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv
-# uv resolves and installs the whole set in seconds (pip takes ~40 s for the same versions).
-"$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet -e '.[dev]'
+# The uv that wrote uv.lock (another version may want to rewrite the lock); it installs the whole
+# set in seconds (pip takes ~40 s for the same versions).
+UV_VERSION=0.13.9
+if [ "$("$VENV/bin/uv" --version 2>/dev/null)" != "uv $UV_VERSION" ]; then
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+fi
+# --locked: a pyproject.toml changed without `uv lock` stops here, saying so, rather than
+# installing something else. --inexact: keep what is not in the lock (pip and uv, which bootstrap
+# it); on a fresh clone that is nothing else, so the venv holds exactly the lock.
+UV_PROJECT_ENVIRONMENT="$VENV" "$VENV/bin/uv" sync --quiet --locked --extra dev --inexact

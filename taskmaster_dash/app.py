@@ -6,8 +6,6 @@ database from the environment on first use.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dash
 from dash import Dash, Input, Output, clientside_callback, dcc, html
 from flask import Response, jsonify, request
@@ -26,9 +24,8 @@ from taskmaster_dash.data.prometheus import PrometheusReader
 from taskmaster_dash.pages._guard import callback_failed, message_area
 from taskmaster_dash.pages._guard import install as install_input_guard
 from taskmaster_dash.pages._panels import panels_as_json
+from taskmaster_dash.resources import shipped
 from taskmaster_dash.services import Services, install
-
-ROOT = Path(__file__).resolve().parent
 
 
 def navigation() -> html.Nav:
@@ -150,8 +147,8 @@ def create_app(
     app = Dash(
         "taskmaster_dash",  # the package: Dash imports pages as taskmaster_dash.pages.*
         use_pages=True,
-        pages_folder=str(ROOT / "pages"),
-        assets_folder=str(ROOT / "assets"),
+        pages_folder=str(shipped("pages")),
+        assets_folder=str(shipped("assets")),
         title="TaskMaster Dash",
         suppress_callback_exceptions=True,
         on_error=callback_failed,  # a callback that raises answers with a message, not a 500

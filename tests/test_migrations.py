@@ -4,6 +4,7 @@ it kept in schema_migrations, verified checksums, repeatable files, one-line err
 from __future__ import annotations
 
 import shutil
+import signal
 import uuid
 
 import pytest
@@ -162,3 +163,30 @@ def test_plan_on_an_up_to_date_database_of_ours_has_nothing_to_do(fresh):
     assert result.returncode == 0, result.stderr
     assert f"Found a TaskMaster Dash database at version {latest}." in result.stdout
     assert "Nothing to do: the schema is up to date." in result.stdout
+
+
+def test_migrate_without_migration_files_fails_loudly(pg_server, tmp_path, monkeypatch, capsys):
+    # An install that lost its sql/ (the first wheels did) must not report "up to date".
+    from taskmaster_dash.cli import main
+
+    server = pg_server.create_database(f"nofiles_{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("DATABASE_URL", server.app_url)
+    monkeypatch.setenv("OWNER_DATABASE_URL", server.owner_url)
+    monkeypatch.setattr(migrations, "MIGRATIONS_DIR", tmp_path / "missing")
+    sigterm = signal.getsignal(signal.SIGTERM)  # main() installs its own handler
+    for args in (["migrate"], ["migrate", "--plan"]):
+        try:
+            assert main(args) == 1
+        finally:
+            signal.signal(signal.SIGTERM, sigterm)
+        out, err = capsys.readouterr()
+        assert "up to date" not in out.lower()
+        assert err.startswith(f"taskmaster-dash migrate: error: no migration files in {tmp_path}")
+        assert "incomplete" in err and len(err.strip().splitlines()) == 1
+    engine = create_engine(server.owner_url)
+    with engine.connect() as conn:
+        tables = conn.scalar(
+            text("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace")
+        )
+    engine.dispose()
+    assert tables == 0  # not even the history table

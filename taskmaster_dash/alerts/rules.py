@@ -12,7 +12,9 @@ from typing import Any
 
 import yaml
 
-DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
+from taskmaster_dash.resources import shipped
+
+DEFAULT_RULES_FILE = shipped("alerts", "rules.yaml")
 # Worst first; "none" is a heartbeat (the Watchdog): never in the banner or the counts.
 SEVERITIES = ("critical", "warning", "none")
 COMPARISONS: dict[str, Callable[[float, float], bool]] = {

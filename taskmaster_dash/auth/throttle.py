@@ -56,7 +56,7 @@ def _api_key() -> str | None:
 
 
 def _is_sign_in() -> bool:
-    return request.method == "POST" and request.endpoint == "taskmaster_dash.auth.login"
+    return request.method == "POST" and request.endpoint == "auth.login"
 
 
 def _api_key_bucket() -> str:

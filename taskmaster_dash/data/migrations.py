@@ -21,7 +21,9 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import Connection, Engine, text
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+from taskmaster_dash.resources import shipped
+
+SQL_DIR = shipped("sql")
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 REPEATABLE_DIR = SQL_DIR / "repeatable"
 HISTORY_TABLE = "taskmaster_dash_migrations"
@@ -69,6 +71,12 @@ def available_migrations(directory: Path | None = None) -> list[SqlFile]:
         if not match:
             raise MigrationError(f"migration file name must look like 001_name.sql: {path.name}")
         found.append(SqlFile(match[1], match[2].replace("_", " "), path))
+    if not found:
+        # Never "up to date" on a database we could not check: an install without its sql/.
+        raise MigrationError(
+            f"no migration files in {directory}: this installation of taskmaster-dash is "
+            "incomplete (its sql/ package data is missing); reinstall it"
+        )
     versions = [m.version for m in found]
     if len(versions) != len(set(versions)):
         raise MigrationError(f"two migrations share a version number in {directory}")

@@ -19,6 +19,7 @@ from urllib3.util.retry import Retry
 
 from taskmaster_dash.data.cache import Cache
 from taskmaster_dash.data.config import load_settings
+from taskmaster_dash.resources import shipped
 from taskmaster_dash.services import current as current_services
 
 MAX_POINTS = 1000
@@ -126,7 +127,7 @@ def get_prometheus() -> PrometheusReader | None:
 
 # --- the PromQL behind the panels (data/promql.yaml, overridable with PROMQL_CONFIG) ---------
 
-DEFAULT_PROMQL_FILE = Path(__file__).resolve().parent / "promql.yaml"
+DEFAULT_PROMQL_FILE = shipped("data", "promql.yaml")
 
 
 def load_promql(path: str | Path | None = None) -> dict[str, str]:

@@ -19,8 +19,9 @@ from sqlalchemy import TextClause, create_engine, text
 
 from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.data.users import create_user, login_record, set_password
+from taskmaster_dash.resources import shipped
 
-SEED_DIR = Path(__file__).resolve().parent.parent / "sql" / "seed"
+SEED_DIR = shipped("sql", "seed")
 CHUNK_ROWS = 100_000
 DEMO_ROLES = ("admin", "developer", "viewer", "api_client", "on_call")
 
