@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from dash import Dash
 
     from taskmaster_dash.data.config import Settings
+    from taskmaster_dash.data.local_alertmanager import LocalAlertmanager
     from taskmaster_dash.data.local_prometheus import LocalPrometheus
     from taskmaster_dash.data.runtime import OpenedDatabase
     from taskmaster_dash.data.seed import DemoLogin
@@ -242,6 +243,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
             if local is not None:
                 stack.callback(local.stop)
                 prometheus_url = local.url
+        if settings.alertmanager_url is None:
+            alertmanager = _demo_alertmanager(settings)
+            if alertmanager is not None:
+                stack.callback(alertmanager.stop)
+                external = settings.alerts_external_url or f"http://{args.host}:{args.port}"
+                settings = settings.model_copy(
+                    update={"alertmanager_url": alertmanager.url, "alerts_external_url": external}
+                )
         app = create_app(
             opened.database,
             secret_key=secret_key,
@@ -310,6 +319,31 @@ def _demo_prometheus(
     print(
         f"\nPrometheus on {server.url} (scraping the demo every 5 s; data in "
         f"{server.directory}); the Pools page reads it.",
+        flush=True,
+    )
+    return server
+
+
+def _demo_alertmanager(settings: Settings) -> LocalAlertmanager | None:
+    """Start our own Alertmanager for the demo's alerts and silences, when the binary is here."""
+    from taskmaster_dash.data.local_alertmanager import LocalAlertmanager, alertmanager_binary
+
+    if alertmanager_binary() is None:
+        print(
+            "\nNo `prometheus-alertmanager` binary on PATH, so alerts stay in the app. To add "
+            "one: `sudo apt-get install prometheus-alertmanager`; or set ALERTMANAGER_URL.",
+            flush=True,
+        )
+        return None
+    server = LocalAlertmanager(settings.data_dir / "alertmanager")
+    try:
+        server.start()
+    except (OSError, RuntimeError) as exc:
+        print(f"\nAlertmanager did not start ({exc}); continuing without it.", flush=True)
+        return None
+    print(
+        f"\nAlertmanager on {server.url} (the demo's alerts and silences go there too; "
+        "its receivers deliver nowhere).",
         flush=True,
     )
     return server

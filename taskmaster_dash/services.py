@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from taskmaster_dash.data.cache import Cache
 
 if TYPE_CHECKING:
+    from taskmaster_dash.alerts.alertmanager import AlertmanagerClient
     from taskmaster_dash.alerts.rules import Rule
     from taskmaster_dash.data.config import Settings
     from taskmaster_dash.data.db import Database
@@ -29,16 +30,21 @@ log = logging.getLogger(__name__)
 # How long each shared answer is kept (seconds).
 BANNER_CACHE_SECONDS = 5.0  # firing alerts: the banner polls every 15 s in every session
 TASK_COUNTS_CACHE_SECONDS = 15.0  # a 1 s scrape interval must not become a 1 s query interval
+ALERTMANAGER_SILENCES_CACHE_SECONDS = 10.0  # /alerts polls every 15 s in every session
 
 
 @dataclass
 class Caches:
     banner: Cache = field(default_factory=lambda: Cache(BANNER_CACHE_SECONDS, maxsize=1))
     task_counts: Cache = field(default_factory=lambda: Cache(TASK_COUNTS_CACHE_SECONDS, maxsize=1))
+    alertmanager_silences: Cache = field(
+        default_factory=lambda: Cache(ALERTMANAGER_SILENCES_CACHE_SECONDS, maxsize=1)
+    )
 
     def clear(self) -> None:
         self.banner.clear()
         self.task_counts.clear()
+        self.alertmanager_silences.clear()
 
 
 @dataclass
@@ -49,6 +55,7 @@ class Services:
     rules: tuple[Rule, ...] = ()
     caches: Caches = field(default_factory=Caches)
     workers: list[ElectedLoop] = field(default_factory=list)
+    alertmanager: AlertmanagerClient | None = None  # ALERTMANAGER_URL: silences go there too
 
     @classmethod
     def build(
@@ -58,6 +65,7 @@ class Services:
         prometheus: PrometheusReader | None = None,
     ) -> Services:
         """Read the files the settings name now, so a bad one stops the start, not a page."""
+        from taskmaster_dash.alerts.alertmanager import AlertmanagerClient
         from taskmaster_dash.alerts.rules import load_rules
         from taskmaster_dash.data.config import SettingsError
         from taskmaster_dash.data.prometheus import load_promql
@@ -71,7 +79,13 @@ class Services:
                 load_promql(settings.promql_config)
             except ValueError as exc:
                 raise SettingsError(f"PROMQL_CONFIG: {' '.join(str(exc).split())}") from None
-        return cls(settings, database, prometheus, rules)
+        return cls(
+            settings,
+            database,
+            prometheus,
+            rules,
+            alertmanager=AlertmanagerClient.from_settings(settings),
+        )
 
     def clear_caches(self) -> None:
         self.caches.clear()

@@ -115,8 +115,10 @@ def test_without_root_make_demo_says_how_to_add_prometheus_and_carries_on():
     demo = ensure_tools("demo", path, as_user="nobody")
     assert demo.returncode == 0, demo.stderr
     assert demo.stderr.splitlines() == [
-        "make demo: no prometheus here, so the Pools page will show no pool history.",
-        "To add it: sudo apt-get install prometheus (or run make demo as root).",
+        "make demo: no prometheus prometheus-alertmanager here, so the Pools page will show no "
+        "pool history (prometheus) and alerts stay in the app (prometheus-alertmanager).",
+        "To add them: sudo apt-get install prometheus prometheus-alertmanager "
+        "(or run make demo as root).",
     ]
     test = ensure_tools("test", path, as_user="nobody")  # the suite cannot do without them
     assert test.returncode == 1
@@ -127,8 +129,9 @@ def test_without_root_make_demo_says_how_to_add_prometheus_and_carries_on():
 def test_as_root_make_demo_installs_the_prometheus_package_and_says_so():
     result = ensure_tools("demo", path_without_prometheus())
     assert result.returncode == 0, result.stderr
-    assert "make demo: installing prometheus from Debian packages..." in result.stdout
-    assert "make demo: installed prometheus." in result.stdout
+    both = "prometheus prometheus-alertmanager"
+    assert f"make demo: installing {both} from Debian packages..." in result.stdout
+    assert f"make demo: installed {both}." in result.stdout
     status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "prometheus"], capture_output=True)
     assert status.stdout == b"install ok installed"
     assert shutil.which("prometheus")

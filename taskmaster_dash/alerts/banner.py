@@ -17,6 +17,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
+from taskmaster_dash.alerts.alertmanager import expire_in_alertmanager, silence_in_alertmanager
 from taskmaster_dash.alerts.rules import RuleError, configured_rules, format_number
 from taskmaster_dash.auth.permissions import (
     actor_with,
@@ -305,12 +306,21 @@ def act_on_alert(_clicks: Any, target: Any, note: Any, minutes: Any, acted: Any)
             duration = choice(minutes, SILENCE_MINUTES)
             if duration is None:
                 raise RuleError("choose a duration from the list")
-            store.silence(actor, name, duration, _note(note, required=False))
-            done = message(f"Silenced {name} for {SILENCE_MINUTES[duration]}.", "success")
+            text = _note(note, required=False)
+            silence_id = store.silence(actor, name, duration, text)
+            mirrored = silence_in_alertmanager(actor, name, silence_id, duration, text)
+            said = f"Silenced {name} for {SILENCE_MINUTES[duration]}."
+            done = (
+                message(f"{said} {mirrored}", "warning") if mirrored else message(said, "success")
+            )
         elif action == "unsilence":
             ended = store.end_silences(actor, name)
+            expired = expire_in_alertmanager(ended.alertmanager_ids)
+            said = f"Ended the silence of {name}."
             done = (
-                message(f"Ended the silence of {name}.", "success")
+                message(
+                    f"{said} {expired}" if expired else said, "warning" if expired else "success"
+                )
                 if ended
                 else message(f"{name} was not silenced.", "warning")
             )

@@ -6,15 +6,21 @@ import argparse
 import sys
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from taskmaster_dash.alerts.alertmanager import AmSilence, alertmanager_silences
 from taskmaster_dash.alerts.evaluator import (
     AlertEvaluator,
     effective_rules,
     evaluator_from_settings,
 )
 from taskmaster_dash.alerts.rules import format_number, load_rules, prometheus_rules_yaml
+from taskmaster_dash.data import alerts as store
 from taskmaster_dash.data.config import load_settings
+from taskmaster_dash.data.db import SYSTEM_ACTOR, user_message
 from taskmaster_dash.data.prometheus import PrometheusReader
 from taskmaster_dash.services import Services, install
 
@@ -28,8 +34,25 @@ def _open_with_prometheus(open_database: Callable):
     return opened, settings
 
 
+def _marks(name: str, state: dict, am: dict[str, list[AmSilence]]) -> list[str]:
+    """What holds the rule's notifications: app and Alertmanager silences, acknowledgement."""
+    marks = []
+    if state.get("silenced_until"):
+        marks.append(f"silenced in the app until {_utc(state['silenced_until'])}")
+    marks += [f"silenced in Alertmanager until {_utc(s.ends_at)}" for s in am.get(name, [])]
+    if state.get("ack_by"):
+        marks.append(f"acknowledged by {state['ack_by']}")
+    return marks
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def check(evaluator: AlertEvaluator) -> list[str]:
-    """Evaluate every rule once; store the result only when no other evaluator is running."""
+    """Evaluate every rule once; store the result only when no other evaluator is running.
+    Each line: rule, state, value, and whether it is silenced (in the app or in
+    Alertmanager) or acknowledged."""
     leader = evaluator.lead()
     try:
         results = evaluator.evaluate_once(persist=leader)
@@ -37,13 +60,30 @@ def check(evaluator: AlertEvaluator) -> list[str]:
         evaluator.release()
         if evaluator.notifier is not None:  # deliver what this check sent before exiting
             evaluator.notifier.flush(60)
+        if evaluator.alertmanager is not None:
+            evaluator.alertmanager.flush(60)
+    problems = []
+    try:
+        states = store.alert_table(SYSTEM_ACTOR)
+    except SQLAlchemyError as exc:
+        states, problems = {}, [f"(silences and acknowledgements unknown: {user_message(exc)})"]
+    try:
+        am, reading = alertmanager_silences([r.rule for r in results], SYSTEM_ACTOR)
+    except SQLAlchemyError as exc:
+        am, reading = {}, user_message(exc)
+    if reading:
+        problems.append(f"({reading})")
     lines = []
     for r in results:
         line = f"{r.rule.name:<28} {r.state:<9} {format_number(r.value):>10}"
-        lines.append(line + (f"  ({r.message})" if r.message else ""))
+        details = [
+            *([r.message] if r.message else []),
+            *_marks(r.rule.name, states.get(r.rule.name, {}), am),
+        ]
+        lines.append(line + (f"  ({'; '.join(details)})" if details else ""))
     if not leader:
         lines.append("(another evaluator is running: these results were not stored)")
-    return lines
+    return lines + problems
 
 
 def run(args: argparse.Namespace, open_database: Callable) -> None:

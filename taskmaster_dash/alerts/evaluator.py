@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from taskmaster_dash.alerts.alertmanager import AlertmanagerClient, AlertmanagerSender, Observed
 from taskmaster_dash.alerts.notify import WebhookNotifier
 from taskmaster_dash.alerts.rules import Override, Rule, apply_overrides, configured_rules
 from taskmaster_dash.data import alerts as store
@@ -137,6 +138,7 @@ class AlertEvaluator(ElectedLoop):
         rules: list[Rule] | None = None,
         prometheus: Callable[[], PrometheusReader | None] = get_prometheus,
         notifier: WebhookNotifier | None = None,
+        alertmanager: AlertmanagerSender | None = None,
         interval: float = DEFAULT_INTERVAL,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -144,6 +146,7 @@ class AlertEvaluator(ElectedLoop):
         self.rules = rules if rules is not None else list(configured_rules())
         self.prometheus = prometheus
         self.notifier = notifier
+        self.alertmanager = alertmanager
         self.clock = clock
         self.evaluations = 0
         self._memory: dict[str, store.StoredState] = {}
@@ -209,6 +212,16 @@ class AlertEvaluator(ElectedLoop):
                     if d.notification:
                         status, starts, ends = d.notification
                         self.notifier.notify(rule, status, d.row["value"], starts, ends)
+            if self.alertmanager is not None:  # every open alert, every evaluation
+                self.alertmanager.publish(
+                    (
+                        Observed(
+                            rule, d.row, p.fired_at if (p := previous.get(rule.name)) else None
+                        )
+                        for rule, d in zip(rules, decisions, strict=True)
+                    ),
+                    now,
+                )
             self.evaluations += 1
         return [
             Result(rule, d.row["state"], d.row["value"], d.row["message"], d.row["since"])
@@ -218,13 +231,22 @@ class AlertEvaluator(ElectedLoop):
     def finish(self) -> None:
         if self.notifier is not None:
             self.notifier.flush(5)  # give queued notifications a moment to go out
+        if self.alertmanager is not None:
+            self.alertmanager.flush(5)
 
 
 def evaluator_from_settings(settings: Settings) -> AlertEvaluator:
-    """Interval and webhook from ALERTS_INTERVAL_SECONDS, ALERT_WEBHOOK_URL and
-    ALERTS_EXTERNAL_URL; rules from the services (ALERTS_RULES_FILE or the shipped file)."""
-    url = settings.alert_webhook_url
-    notifier = (
-        WebhookNotifier(url, external_url=settings.alerts_external_url or "") if url else None
+    """Interval, webhook and Alertmanager from ALERTS_INTERVAL_SECONDS, ALERT_WEBHOOK_URL,
+    ALERTMANAGER_URL and ALERTS_EXTERNAL_URL; rules from the services (ALERTS_RULES_FILE or the
+    shipped file)."""
+    url, external = settings.alert_webhook_url, settings.alerts_external_url or ""
+    notifier = WebhookNotifier(url, external_url=external) if url else None
+    client = AlertmanagerClient.from_settings(settings)
+    sender = (
+        AlertmanagerSender(client, external_url=external, interval=settings.alerts_interval_seconds)
+        if client
+        else None
     )
-    return AlertEvaluator(notifier=notifier, interval=settings.alerts_interval_seconds)
+    return AlertEvaluator(
+        notifier=notifier, alertmanager=sender, interval=settings.alerts_interval_seconds
+    )

@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 
+from taskmaster_dash.alerts.alertmanager import alert_labels
 from taskmaster_dash.alerts.rules import Rule, format_number
 
 log = logging.getLogger(__name__)
@@ -24,10 +25,6 @@ ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "no end yet"
 
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def alert_labels(rule: Rule) -> dict[str, str]:
-    return {"alertname": rule.name, "severity": rule.severity, "service": "taskmaster-dash"}
 
 
 def fingerprint(labels: dict[str, str]) -> str:

@@ -16,7 +16,8 @@ from taskmaster_dash.data.refusal import Refused
 from taskmaster_dash.resources import shipped
 
 DEFAULT_RULES_FILE = shipped("alerts", "rules.yaml")
-SEVERITIES = ("critical", "warning")  # worst first
+# Worst first; "none" is a heartbeat (the Watchdog): never in the banner or the counts.
+SEVERITIES = ("critical", "warning", "none")
 COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -30,6 +31,8 @@ MAX_THRESHOLD = 1e12
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 _DURATION = re.compile(r"^\s*(\d{1,7})\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")  # Prometheus label names
+RESERVED_LABELS = frozenset({"alertname", "severity"})
 _FIELDS = {
     "name",
     "title",
@@ -41,6 +44,8 @@ _FIELDS = {
     "description",
     "runbook",
     "link",
+    "labels",
+    "runbook_url",
 }
 
 
@@ -62,6 +67,8 @@ class Rule:
     runbook: str
     link: str
     enabled: bool = True
+    labels: tuple[tuple[str, str], ...] = ()  # extra Alertmanager labels, e.g. team, receiver
+    runbook_url: str = ""
 
     def breached(self, value: float) -> bool:
         return COMPARISONS[self.comparison](value, self.threshold)
@@ -140,6 +147,24 @@ def _text(entry: Mapping[str, Any], key: str, where: str, *, required: bool = Tr
     return " ".join(value.split())
 
 
+def _labels(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise RuleError(f"{where}: labels must be a mapping of name: value")
+    labels = []
+    for name, text in value.items():
+        if not isinstance(name, str) or not _LABEL.match(name) or name in RESERVED_LABELS:
+            raise RuleError(
+                f"{where}: label {str(name)[:40]!r} must be letters, digits and underscores, "
+                "and not alertname or severity"
+            )
+        if not isinstance(text, (str, int, float)) or isinstance(text, bool) or not str(text):
+            raise RuleError(f"{where}: label {name} must have a text value")
+        labels.append((name, str(text)[:200]))
+    return tuple(sorted(labels))
+
+
 def parse_rule(entry: Any, index: int, sql_sources: frozenset[str]) -> Rule:
     where = f"rule {index + 1}"
     if not isinstance(entry, Mapping):
@@ -164,6 +189,10 @@ def parse_rule(entry: Any, index: int, sql_sources: frozenset[str]) -> Rule:
         raise RuleError(
             f"{where}: unknown sql source {query!r}; known: {', '.join(sorted(sql_sources))}"
         )
+    labels = _labels(entry.get("labels"), where)
+    runbook_url = _text(entry, "runbook_url", where, required=False)
+    if runbook_url and not runbook_url.startswith(("http://", "https://")):
+        raise RuleError(f"{where}: runbook_url must be an http(s) URL")
     link = _text(entry, "link", where)
     if not link.startswith("/"):
         raise RuleError(f"{where}: link must be a path in the app, such as /tasks")
@@ -180,6 +209,8 @@ def parse_rule(entry: Any, index: int, sql_sources: frozenset[str]) -> Rule:
             description=_text(entry, "description", where),
             runbook=_text(entry, "runbook", where, required=False),
             link=link,
+            labels=labels,
+            runbook_url=runbook_url,
         )
     except RuleError as exc:
         raise RuleError(f"{where}: {exc}") from None

@@ -57,7 +57,14 @@ def connection_failures() -> float | None:
     return float(failed)
 
 
+def watchdog() -> float | None:
+    """Always 1: the Watchdog rule's heartbeat (it reads nothing, so only a stopped evaluator
+    silences it)."""
+    return 1.0
+
+
 SQL_SOURCES: dict[str, Callable[[], float | None]] = {
+    "watchdog": watchdog,
     "pending_tasks": pending_tasks,
     "errors_per_minute": errors_per_minute,
     "slow_query_seconds": slow_query_seconds,
@@ -192,28 +199,102 @@ def acknowledge(actor: Actor, rule_name: str, note: str) -> None:
         )
 
 
-def silence(actor: Actor, rule_name: str, minutes: int, note: str) -> None:
+def silence(actor: Actor, rule_name: str, minutes: int, note: str) -> str:
+    """Silence the rule for `minutes`; the new silence's id."""
     with get_database().transaction(PoolName.WRITE, actor) as conn:
-        conn.execute(
-            text(
-                """INSERT INTO alert_silences (rule_name, until, note, created_by, username)
-                   VALUES (:rule, clock_timestamp() + make_interval(mins => :minutes),
-                           NULLIF(:note, ''), current_app_user_id(), :username)"""
-            ),
-            {"rule": rule_name, "minutes": minutes, "note": note, "username": actor.username},
+        return str(
+            conn.execute(
+                text(
+                    """INSERT INTO alert_silences (rule_name, until, note, created_by, username)
+                       VALUES (:rule, clock_timestamp() + make_interval(mins => :minutes),
+                               NULLIF(:note, ''), current_app_user_id(), :username)
+                       RETURNING id"""
+                ),
+                {"rule": rule_name, "minutes": minutes, "note": note, "username": actor.username},
+            ).scalar_one()
         )
 
 
-def end_silences(actor: Actor, rule_name: str) -> int:
+def link_alertmanager_silences(actor: Actor, silence_id: str, ids: list[str]) -> None:
+    """Record the Alertmanager silences made for the app's silence `silence_id`."""
     with get_database().transaction(PoolName.WRITE, actor) as conn:
-        return conn.execute(
+        conn.execute(
+            text("UPDATE alert_silences SET alertmanager_ids = :ids WHERE id = :id"),
+            {"ids": ids, "id": silence_id},
+        )
+
+
+def end_silences(actor: Actor, rule_name: str) -> EndedSilences:
+    """End the rule's active silences: how many, and the Alertmanager silences they had."""
+    with get_database().transaction(PoolName.WRITE, actor) as conn:
+        rows = conn.execute(
             text(
                 """UPDATE alert_silences SET until = greatest(clock_timestamp(),
                           created_at + interval '1 millisecond')
-                   WHERE rule_name = :rule AND until > clock_timestamp()"""
+                   WHERE rule_name = :rule AND until > clock_timestamp()
+                   RETURNING alertmanager_ids"""
             ),
             {"rule": rule_name},
-        ).rowcount
+        ).all()
+    return EndedSilences(len(rows), [i for row in rows for i in row[0]])
+
+
+@dataclass(frozen=True)
+class EndedSilences:
+    count: int
+    alertmanager_ids: list[str]
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+def app_alertmanager_silence_ids(actor: Actor) -> set[str]:
+    """Ids of the Alertmanager silences the app made for its active silences."""
+    rows = get_database().fetch_rows(
+        PoolName.READ,
+        actor,
+        "SELECT unnest(alertmanager_ids) AS id FROM alert_silences WHERE until > now()",
+    )
+    return {row["id"] for row in rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# Notification delivery (written by the evaluator's Alertmanager sender).
+
+
+def record_delivery(target: str, error: str | None) -> None:
+    """The latest delivery to `target`: None for success, else what went wrong."""
+    with get_database().transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
+        conn.execute(
+            text(
+                """INSERT INTO alert_notifier_status AS s (target, last_success_at,
+                       last_failure_at, last_error)
+                   VALUES (:target, CASE WHEN :ok THEN clock_timestamp() END,
+                           CASE WHEN :ok THEN NULL ELSE clock_timestamp() END, :error)
+                   ON CONFLICT (target) DO UPDATE SET
+                       last_success_at = CASE WHEN :ok THEN clock_timestamp()
+                                              ELSE s.last_success_at END,
+                       last_failure_at = CASE WHEN :ok THEN s.last_failure_at
+                                              ELSE clock_timestamp() END,
+                       last_error = CASE WHEN :ok THEN s.last_error ELSE :error END,
+                       updated_at = clock_timestamp()"""
+            ),
+            {"target": target, "ok": error is None, "error": error},
+        )
+
+
+def failing_deliveries(actor: Actor) -> list[dict[str, Any]]:
+    """Targets whose latest delivery failed: target, last_failure_at, last_error,
+    last_success_at."""
+    return get_database().fetch_rows(
+        PoolName.READ,
+        actor,
+        """SELECT target, last_failure_at, last_error, last_success_at
+           FROM alert_notifier_status
+           WHERE last_failure_at IS NOT NULL
+             AND (last_success_at IS NULL OR last_failure_at > last_success_at)
+           ORDER BY target""",
+    )
 
 
 def silenced_rules(actor: Actor = SYSTEM_ACTOR) -> set[str]:
@@ -245,7 +326,7 @@ def banner_alerts(actor: Actor) -> list[dict[str, Any]]:
         f"""SELECT s.rule_name, s.title, s.severity, s.link, s.state, s.value, s.message,
                    s.since, ack.ack_by
             FROM alert_states s {_LATEST_ACK}
-            WHERE s.state IN ('firing', 'error') AND NOT {_SILENCED}
+            WHERE s.state IN ('firing', 'error') AND s.severity <> 'none' AND NOT {_SILENCED}
             ORDER BY s.state = 'error', s.severity = 'warning', s.since""",
     )
 
@@ -264,7 +345,7 @@ def firing_summary(actor: Actor) -> FiringSummary:
         f"""SELECT count(*) AS firing, count(*) FILTER (WHERE {_SILENCED}) AS silenced,
                    count(ack.ack_by) AS acknowledged
             FROM alert_states s {_LATEST_ACK}
-            WHERE s.state = 'firing'""",
+            WHERE s.state = 'firing' AND s.severity <> 'none'""",
     )[0]
     return FiringSummary(**row)
 

@@ -65,6 +65,13 @@ def _http_url(url: str) -> str:
     return _url_with_scheme(url, "http", "https")
 
 
+def _http_urls(value: str) -> str:
+    """One http(s) URL or several, comma-separated (an Alertmanager HA pair)."""
+    for url in value.split(","):
+        _http_url(url.strip())
+    return ",".join(url.strip().rstrip("/") for url in value.split(","))
+
+
 def _redis_url(url: str) -> str:
     return _url_with_scheme(url, "redis", "rediss", "redis+unix", "redis+sentinel")
 
@@ -84,6 +91,7 @@ def _directory(path: Path) -> Path:
 Flag = Annotated[bool, BeforeValidator(_flag)]
 PostgresUrl = Annotated[str, AfterValidator(_postgres_url)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+HttpUrls = Annotated[str, AfterValidator(_http_urls)]
 RedisUrl = Annotated[str, AfterValidator(_redis_url)]
 ExistingFile = Annotated[Path, AfterValidator(_file)]
 ExistingDirectory = Annotated[Path, AfterValidator(_directory)]
@@ -109,6 +117,7 @@ KINDS: dict[object, str] = {
     _flag: "yes/no",
     _postgres_url: "PostgreSQL URL",
     _http_url: "http(s) URL",
+    _http_urls: "http(s) URLs, comma-separated",
     _redis_url: "Redis URL",
     _file: "file",
     _directory: "directory",
@@ -326,6 +335,12 @@ class Settings(BaseSettings):
         None,
         alias="ALERT_WEBHOOK_URL",
         description="where to post notifications (Alertmanager webhook format)",
+    )
+    alertmanager_url: HttpUrls | None = Field(
+        None,
+        alias="ALERTMANAGER_URL",
+        description="Alertmanager(s) the evaluator sends alerts to and silences go to "
+        "(several, comma-separated, for an HA pair); unset: the webhook and in-app silences only",
     )
     alerts_external_url: HttpUrl | None = Field(
         None,

@@ -13,6 +13,7 @@ import dash
 from dash import Input, Output, State, callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
+from taskmaster_dash.alerts.alertmanager import AmSilence, alertmanager_silences
 from taskmaster_dash.alerts.banner import (
     ACK,
     ACTED,
@@ -163,7 +164,37 @@ def _row_actions(state: dict[str, Any]) -> list[str]:
     return [*acknowledge, "unsilence" if state.get("silenced_until") else "silence"]
 
 
-def _table(rules, states: dict[str, dict[str, Any]], can_act: bool) -> html.Table | html.P:
+def _am_silences(silences: list[AmSilence]) -> list[Any]:
+    return [
+        html.Div(
+            f"Alertmanager: {_when(s.ends_at)} "
+            f"({s.created_by}{': ' + s.comment if s.comment else ''})",
+            className="alert-detail alert-am-silence",
+        )
+        for s in silences
+    ]
+
+
+def _delivery_problems(failing: list[dict[str, Any]], reading: str | None) -> html.Div | None:
+    """Say that notifications are failing: to which Alertmanager, since when, why."""
+    lines = [
+        f"Notifications to {f['target']} are failing: {f['last_error']} (last attempt "
+        f"{_when(f['last_failure_at'])}; last delivered {_when(f['last_success_at'])})."
+        for f in failing
+    ]
+    if reading:
+        lines.append(reading)
+    if not lines:
+        return None
+    return html.Div([message(line, "error") for line in lines], id="alerts-notify-failing")
+
+
+def _table(
+    rules,
+    states: dict[str, dict[str, Any]],
+    can_act: bool,
+    am_silences: dict[str, list[AmSilence]] | None = None,
+) -> html.Table | html.P:
     header = [
         "Rule",
         "Severity",
@@ -210,7 +241,7 @@ def _table(rules, states: dict[str, dict[str, Any]], can_act: bool) -> html.Tabl
                     html.Td(format_duration(rule.for_seconds)),
                     html.Td(_when(s.get("since"))),
                     html.Td(ack),
-                    html.Td(silenced),
+                    html.Td([silenced, *_am_silences((am_silences or {}).get(rule.name, []))]),
                     *(
                         [html.Td(action_buttons(rule.name, "row", _row_actions(s)))]
                         if can_act
@@ -318,14 +349,17 @@ def refresh_alerts(_tick: Any, _edited: Any, _acted: Any, shown: Any):
         rules = effective_rules(list(configured_rules()), actor, PoolName.READ)
         states = store.alert_table(actor)
         events = store.alert_history(actor)
+        failing = store.failing_deliveries(actor)
+        am_silences, reading = alertmanager_silences(rules, actor)
     except SQLAlchemyError as exc:
         problem = message(user_message(exc), "error")
         return problem, problem, None
     can_act = user.has(ACK)
-    now = fingerprint((rules, states, events, can_act))
+    now = fingerprint((rules, states, events, can_act, failing, am_silences, reading))
     if now == shown:  # unchanged: keep the rows' buttons (see fingerprint)
         raise dash.exceptions.PreventUpdate
-    return _table(rules, states, can_act), _timeline(events), now
+    table = _table(rules, states, can_act, am_silences)
+    return [_delivery_problems(failing, reading), table], _timeline(events), now
 
 
 @callback(
