@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -32,6 +31,7 @@ import requests  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.analytics import timed  # noqa: E402
 from taskmaster_dash.data.config import APP_DB_ROLE, sqlalchemy_url  # noqa: E402
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Database  # noqa: E402
 from taskmaster_dash.data.embedded import EmbeddedDatabase, start_embedded  # noqa: E402
@@ -52,22 +52,10 @@ TASK_PAGES: list[tuple[str, dict[str, object]]] = [
 ]
 
 
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[
-        min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))
-    ]
-
-
-def timed(call: Callable[[], int], reps: int) -> tuple[float, float]:
-    status = call()  # warm the cache and the pool
+def timed_ok(call: Callable[[], int], reps: int) -> tuple[float, float]:
+    status = call()  # warm the cache and the pool, and check the call answers
     assert status == 200, status
-    samples = []
-    for _ in range(reps):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return percentiles(samples)
+    return timed(call, reps, warm=False)
 
 
 def open_target(args: argparse.Namespace) -> tuple[str, str, EmbeddedDatabase | None]:
@@ -171,8 +159,8 @@ def bench_task_pages(app, keys: dict[str, str], reps: int) -> None:
             total = client.get("/api/v1/tasks", query_string=query, headers=headers).get_json()[
                 "pagination"
             ]["total"]
-            lp50, lp95 = timed(local, reps)
-            rp50, rp95 = timed(remote, reps)
+            lp50, lp95 = timed_ok(local, reps)
+            rp50, rp95 = timed_ok(remote, reps)
             print(
                 f"  {label:<28} {role:<10} {lp50:9.1f} / {lp95:9.1f}  {rp50:9.1f} / {rp95:9.1f}"
                 f"  {total:,}",

@@ -9,7 +9,7 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 # Only light modules at import time: `--help` and a mistyped argument answer at once. pandas,
@@ -180,6 +180,18 @@ def _open(settings: Settings) -> OpenedDatabase:
     opened = open_database(settings)
     install(Services(settings, opened.database))  # what the data functions reach
     return opened
+
+
+@contextlib.contextmanager
+def _opened() -> Iterator[OpenedDatabase]:
+    """The configured database, open for one command, closed after it."""
+    from taskmaster_dash.data.config import load_settings
+
+    opened = _open(load_settings())
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 def _serve(app: Dash, host: str, port: int, threads: int) -> None:
@@ -373,11 +385,9 @@ def _background_workload() -> Callable[[], None]:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
-    from taskmaster_dash.data.config import load_settings
     from taskmaster_dash.data.simulate import run_workload
 
-    opened = _open(load_settings())
-    try:
+    with _opened():
         print(
             f"Simulating for {args.duration} s (one round every {args.interval:g} s; "
             "Ctrl-C stops it)...",
@@ -399,8 +409,6 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             f"{counts.validations} validation runs, {counts.errors_logged} errors logged, "
             f"{counts.failed_statements} failed statements, {counts.bursts} bursts."
         )
-    finally:
-        opened.close()
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -420,7 +428,6 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> None:
-    from taskmaster_dash.data.config import load_settings
     from taskmaster_dash.data.seed import (
         SCALES,
         clear_demo_data,
@@ -428,8 +435,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
         seed_demo_data,
     )
 
-    opened = _open(load_settings())
-    try:
+    with _opened() as opened:
         if database_has_tasks(opened.owner_url):
             if not args.replace:
                 raise CliError(
@@ -438,20 +444,14 @@ def cmd_seed_demo(args: argparse.Namespace) -> None:
             clear_demo_data(opened.owner_url)
         seed_demo_data(opened.owner_url, SCALES[args.scale])
         print(f"Demo data loaded ({args.scale}).")
-    finally:
-        opened.close()
 
 
 def cmd_refresh_analytics(args: argparse.Namespace) -> None:
     from taskmaster_dash.data.analytics import refresh_rollups
-    from taskmaster_dash.data.config import load_settings
 
-    opened = _open(load_settings())
-    try:
+    with _opened():
         steps = refresh_rollups(None if args.full else max(1, args.hours))
         print("Rollups refreshed: " + ", ".join(f"{k} {v} steps" for k, v in steps.items()))
-    finally:
-        opened.close()
 
 
 def cmd_group_errors(args: argparse.Namespace) -> None:
@@ -504,25 +504,19 @@ def cmd_create_user(args: argparse.Namespace) -> None:
 
     password = _read_password(args.password_stdin)
     validate_new_user(args.username, args.email, password)  # refuse before starting anything
-    from taskmaster_dash.data.config import load_settings
 
-    opened = _open(load_settings())
-    try:
+    with _opened():
         user_id = create_user(SYSTEM_ACTOR, args.username, args.email, args.role, password)
         print(f"Created user {args.username} ({args.role}), id {user_id}.")
-    finally:
-        opened.close()
 
 
 def cmd_api_key(args: argparse.Namespace) -> None:
     from datetime import UTC
 
-    from taskmaster_dash.data.config import load_settings
     from taskmaster_dash.data.db import SYSTEM_ACTOR
     from taskmaster_dash.data.users import issue_api_key, login_record
 
-    opened = _open(load_settings())
-    try:
+    with _opened():
         record = login_record(args.username)
         if record is None or record.is_system:
             raise CliError(f"no such user: {args.username!r} (create it with create-user)")
@@ -533,8 +527,6 @@ def cmd_api_key(args: argparse.Namespace) -> None:
             f"{expires.astimezone(UTC):%Y-%m-%d %H:%M} UTC; their previous key no longer works.",
             file=sys.stderr,
         )
-    finally:
-        opened.close()
 
 
 def cmd_alerts(args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from taskmaster_dash.data.db import SYSTEM_ACTOR
+from tests.support.sql import count_rows
 
 
 class Api:
@@ -64,3 +65,14 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
         assert body["error"]["code"] == code, body
     assert body["meta"]["requestId"].startswith("req_")
     return body["error"]
+
+
+def assert_filter_totals(client, path: str, engine, table: str, cases, limit: int) -> None:
+    """For each (query parameters, SQL condition) case, the list's page and total are those of
+    the rows the condition finds in `table`."""
+    for params, where in cases:
+        expected = count_rows(engine, table, where)
+        page = client.get(path, limit=limit, **params).get_json()
+        assert page["pagination"]["total"] == expected, params
+        assert len(page["data"]) == min(limit, expected)
+        assert page["pagination"]["hasMore"] == (expected > limit)

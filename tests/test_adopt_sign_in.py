@@ -25,6 +25,7 @@ from tests.original_taskmaster import (
     fill_original,
 )
 from tests.support.auth import sign_in
+from tests.support.sql import tuples
 
 SECRET = "original-api-secret-" + "x" * 16
 
@@ -239,15 +240,13 @@ def test_an_original_service_with_set_role_writes_as_its_role_allows(adopted, se
         ).rowcount
         seen = conn.scalar(text("SELECT count(*) FROM tasks WHERE id = :t"), {"t": task_id})
     assert (updated, seen) == (1, 1)
-    with adopted.connect() as conn:
-        audited = conn.execute(
-            text(
-                "SELECT action, user_id FROM audit_logs WHERE entity_type = 'tasks' "
-                'AND entity_id = :t ORDER BY "timestamp"'
-            ),
-            {"t": task_id},
-        ).all()
-    assert [tuple(row) for row in audited] == [("create", None), ("status_change", None)]
+    audited = tuples(
+        adopted,
+        "SELECT action, user_id FROM audit_logs WHERE entity_type = 'tasks' "
+        'AND entity_id = :t ORDER BY "timestamp"',
+        t=task_id,
+    )
+    assert audited == [("create", None), ("status_change", None)]
     assert rolled_up(adopted, assignee) == {("in_progress", "bug")}
     # Our constraints hold for it as for anyone.
     with pytest.raises(Exception, match="tasks_status_check"), service_login.begin() as conn:

@@ -23,24 +23,10 @@ from taskmaster_dash.data.config import load_settings
 from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.data.users import create_user, issue_api_key
 from tests.api_support import Api, api, api_keys, assert_error
-from tests.support.auth import ROLE_PASSWORD, browser_sign_in
+from tests.support.auth import ROLE_PASSWORD, ROLE_PERMISSIONS, browser_sign_in
 from tests.test_api_keys_and_access import AUDIENCE, TEAM, signing_keys, token
 from tests.test_api_tasks import seed_tasks
 from tests.test_cli import run_cli
-
-ROLE_PERMISSIONS = {
-    "admin": {"*"},
-    "developer": {
-        "tasks:read",
-        "tasks:write",
-        "validations:read",
-        "validations:write",
-        "errors:read",
-    },
-    "viewer": {"tasks:read", "validations:read", "errors:read"},
-    "api_client": {"tasks:read", "tasks:write", "validations:write"},
-    "on_call": {"tasks:read", "validations:read", "errors:read", "errors:write"},
-}
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import text
 
-from tests.api_support import api, api_keys, assert_error
+from tests.api_support import api, api_keys, assert_error, assert_filter_totals
 from tests.test_api_tasks import seed_tasks
 
 
@@ -112,12 +112,7 @@ def test_validation_filters_and_totals_match_sql(api, owner_engine, clean_data):
             f"task_id = '{tasks[0]}' AND validation_type = 'syntax'",
         ),
     ]
-    with owner_engine.connect() as conn:
-        for params, where in cases:
-            expected = conn.scalar(text(f"SELECT count(*) FROM validation_results WHERE {where}"))
-            page = viewer.get("/validations", limit=10, **params).get_json()
-            assert page["pagination"]["total"] == expected, params
-            assert len(page["data"]) == min(10, expected)
+    assert_filter_totals(viewer, "/validations", owner_engine, "validation_results", cases, 10)
     error = assert_error(viewer.get("/validations", validation_type="lint"), 400)
     assert "validation_type.0" in error["fields"]
 

@@ -13,7 +13,6 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import dash
 import pytest
 from dash.testing.errors import TestingTimeoutError
 from dash.testing.wait import until
@@ -33,6 +32,7 @@ from taskmaster_dash.data.seed import (
 from taskmaster_dash.data.users import login_record, session_record
 from taskmaster_dash.services import current
 from tests.support.auth import browser_sign_in
+from tests.support.browser import registered_pages
 
 SETTLE_SECONDS = 30
 
@@ -125,15 +125,7 @@ def demo(pg_server, database, dash_app, users, tmp_path_factory):
 
 def page_paths(demo: Demo) -> list[tuple[str, str | None]]:
     """(path, permission) of every registered page, path variables filled from the seed."""
-    ids = {"<task_id>": demo.task_id, "<error_id>": demo.error_id}
-    paths = []
-    for page in dash.page_registry.values():
-        path = page.get("path_template") or page["path"]
-        for variable, value in ids.items():
-            path = path.replace(variable, value)
-        assert "<" not in path, f"the tour has no id for {path}"
-        paths.append((path, page.get("permission")))
-    return paths
+    return registered_pages(demo.task_id, demo.error_id)
 
 
 def unsettled(state: dict[str, Any]) -> list[str]:

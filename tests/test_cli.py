@@ -20,6 +20,7 @@ from sqlalchemy import text
 from taskmaster_dash.data.seed import DEMO_ROLES
 from tests.support.auth import csrf_token_in
 from tests.support.processes import free_port, start_demo
+from tests.support.sql import one_tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,14 +105,12 @@ def test_create_user_reads_the_password_from_stdin(pg_server, database, owner_en
         stdin="Sturdy-Password-9\n",
     )
     assert result.returncode == 0, result.stderr
-    with owner_engine.connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT r.role_name, u.password_hash LIKE '$argon2id$%' FROM users u"
-                " JOIN user_roles r ON r.id = u.role_id WHERE u.username = 'cli-user'"
-            )
-        ).one()
-    assert tuple(row) == ("on_call", True)
+    row = one_tuple(
+        owner_engine,
+        "SELECT r.role_name, u.password_hash LIKE '$argon2id$%' FROM users u"
+        " JOIN user_roles r ON r.id = u.role_id WHERE u.username = 'cli-user'",
+    )
+    assert row == ("on_call", True)
 
 
 @pytest.mark.parametrize(

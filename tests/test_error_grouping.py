@@ -13,6 +13,7 @@ from taskmaster_dash.data.db import PoolName
 from taskmaster_dash.data.error_grouping import group_batch, group_errors
 from taskmaster_dash.data.error_ingest import ErrorEvent, ingest_error
 from taskmaster_dash.data.seed import SEED_DIR, _statements
+from tests.support.sql import tuples
 from tests.test_adopt import original_db  # noqa: F401 (fixture)
 
 SEEDED = 700
@@ -52,26 +53,21 @@ def totals(conn) -> tuple:
 
 
 def state(owner_engine) -> tuple:
-    with owner_engine.connect() as conn:
-        groups = conn.execute(
-            text(
-                "SELECT id, fingerprint, resolution_status, occurrence_count, first_occurred_at,"
-                " last_occurred_at, context_data FROM error_logs ORDER BY id"
-            )
-        ).all()
-        folds = conn.execute(
-            text("SELECT folded_id, error_id, folded_row FROM error_group_folds ORDER BY 1")
-        ).all()
-        hours = conn.execute(
-            text("SELECT * FROM error_occurrence_hourly ORDER BY error_id, bucket")
-        ).all()
-        versions = conn.execute(
-            text(
-                "SELECT error_id, service_name, service_version, occurrences FROM"
-                " error_group_versions ORDER BY 1, 2, 3"
-            )
-        ).all()
-    return [tuple(g) for g in groups], [tuple(f) for f in folds], hours, versions
+    groups = tuples(
+        owner_engine,
+        "SELECT id, fingerprint, resolution_status, occurrence_count, first_occurred_at,"
+        " last_occurred_at, context_data FROM error_logs ORDER BY id",
+    )
+    folds = tuples(
+        owner_engine, "SELECT folded_id, error_id, folded_row FROM error_group_folds ORDER BY 1"
+    )
+    hours = tuples(owner_engine, "SELECT * FROM error_occurrence_hourly ORDER BY error_id, bucket")
+    versions = tuples(
+        owner_engine,
+        "SELECT error_id, service_name, service_version, occurrences FROM"
+        " error_group_versions ORDER BY 1, 2, 3",
+    )
+    return groups, folds, hours, versions
 
 
 @pytest.fixture

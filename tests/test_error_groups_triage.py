@@ -22,6 +22,7 @@ from taskmaster_dash.pages._timerange import parse_query
 from taskmaster_dash.pages._ui import when
 from tests.support.auth import browser_sign_in
 from tests.support.callbacks import call_callback, callback_values, render_page
+from tests.support.events import DB_TIMEOUT
 
 ROWS = "triage-grid.getRowsResponse"
 COUNT = "triage-count.children"
@@ -29,15 +30,7 @@ OPEN = "resolution_status IN ('unresolved', 'investigating')"
 REGRESSED = f"(regressed_at IS NOT NULL AND {OPEN})"
 ESCALATING = f"(escalating_since IS NOT NULL AND {OPEN})"
 HOSTILE_SERVICE = '<img src=x onerror="window.__xss=1">svc'
-EVENT = ErrorEvent(
-    error_code="DB_TIMEOUT",
-    error_category="database",
-    error_severity="high",
-    error_message="task 8b1e7c52-3f0a-4c1e-9d2b-1a2b3c4d5e6f timed out after 30 s",
-    service_name="task-api",
-    service_version="1.4.0",
-    stack_trace='File "app/store.py", line 12, in save_task',
-)
+EVENT = DB_TIMEOUT
 
 
 @dataclass(frozen=True)

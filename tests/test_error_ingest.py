@@ -18,18 +18,11 @@ from taskmaster_dash.data.error_ingest import (
     refresh_escalation,
     spike_limit,
 )
+from tests.support.events import DB_TIMEOUT
+from tests.support.sql import count_rows, tuples
 
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
-EVENT = ErrorEvent(
-    error_code="DB_TIMEOUT",
-    error_category="database",
-    error_severity="high",
-    error_message="task 8b1e7c52-3f0a-4c1e-9d2b-1a2b3c4d5e6f timed out after 30 s",
-    service_name="task-api",
-    service_version="1.4.0",
-    stack_trace='File "app/store.py", line 12, in save_task',
-    context_data={"attempt": 1},
-)
+EVENT = replace(DB_TIMEOUT, context_data={"attempt": 1})
 
 
 def post(database: Database, actor, event: ErrorEvent, at: datetime = NOW):
@@ -76,24 +69,19 @@ def test_the_same_error_twice_is_one_row_with_the_newest_context(
     group = row(owner_engine, first.error_id)
     assert group.occurrence_count == 3 and group.context_data == {"attempt": 2}
     assert group.first_occurred_at == NOW - timedelta(hours=2)
-    with owner_engine.connect() as conn:
-        hours = conn.execute(
-            text("SELECT bucket, occurrences FROM error_occurrence_hourly ORDER BY bucket")
-        ).all()
-        versions = conn.execute(
-            text(
-                "SELECT service_version, occurrences FROM error_group_versions"
-                " ORDER BY service_version"
-            )
-        ).all()
-        audited = conn.scalar(
-            text("SELECT count(*) FROM audit_logs WHERE entity_id = :id"), {"id": first.error_id}
-        )
-    assert [tuple(h) for h in hours] == [
+    hours = tuples(
+        owner_engine, "SELECT bucket, occurrences FROM error_occurrence_hourly ORDER BY bucket"
+    )
+    versions = tuples(
+        owner_engine,
+        "SELECT service_version, occurrences FROM error_group_versions ORDER BY service_version",
+    )
+    audited = count_rows(owner_engine, "audit_logs", "entity_id = :id", id=first.error_id)
+    assert hours == [
         (datetime(2026, 11, 20, 10, tzinfo=UTC), 1),
         (datetime(2026, 11, 20, 12, tzinfo=UTC), 2),
     ]
-    assert [tuple(v) for v in versions] == [("1.4.0", 2), ("1.5.0", 1)]
+    assert versions == [("1.4.0", 2), ("1.5.0", 1)]
     assert audited == 1  # the creation; occurrences are not audit events
 
 

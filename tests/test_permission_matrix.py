@@ -15,30 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.data.roles import create_role
 from taskmaster_dash.data.users import create_user
 from taskmaster_dash.pages._error_panel import BUTTON_ACTIONS
-from tests.support.auth import ROLE_PASSWORD
+from tests.support.auth import ROLE_PASSWORD, ROLE_PERMISSIONS
 from tests.support.callbacks import call_callback, callback_values
-from tests.support.sql import scalar
-
-# The default roles' permissions as the spec (and migrations 002 and 060) define them.
-ROLE_PERMISSIONS = {
-    "admin": {"*"},
-    "developer": {
-        "tasks:read",
-        "tasks:write",
-        "validations:read",
-        "validations:write",
-        "errors:read",
-    },
-    "viewer": {"tasks:read", "validations:read", "errors:read"},
-    "api_client": {"tasks:read", "tasks:write", "validations:write"},
-    "on_call": {"errors:read", "errors:write", "tasks:read", "validations:read", "alerts:ack"},
-}
+from tests.support.sql import scalar, write_row
 
 
 @dataclass
@@ -235,13 +219,11 @@ def target(database, users, owner_engine) -> Target:
     # Role names take lower-case letters only: spell the hex suffix with a-p.
     found.role_name = "matrix_" + "".join(chr(ord("a") + int(c, 16)) for c in suffix)
     create_role(SYSTEM_ACTOR, found.role_name, "matrix role", ["tasks:read"])
-    with owner_engine.begin() as conn:
-        row = conn.execute(
-            text(
-                "INSERT INTO error_logs (error_code, error_category, error_severity, error_message)"
-                " VALUES ('E_MATRIX', 'system', 'high', 'matrix') RETURNING id::text, updated_at"
-            )
-        ).one()
+    row = write_row(
+        owner_engine,
+        "INSERT INTO error_logs (error_code, error_category, error_severity, error_message)"
+        " VALUES ('E_MATRIX', 'system', 'high', 'matrix') RETURNING id::text, updated_at",
+    )
     found.error = {"id": row.id, "updated_at": row.updated_at.isoformat()}
     return found
 

@@ -19,6 +19,7 @@ from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.data.users import issue_api_key
 from tests.support.auth import ROLE_PASSWORD, csrf_token, new_user, sign_in
 from tests.support.callbacks import call_callback, callback_values
+from tests.support.sql import tuples
 
 ME = "/api/v1/me"
 
@@ -290,14 +291,12 @@ def test_the_audit_log_records_sign_in_without_the_token(dash_app, owner_engine)
     user_id, name = new_user()
     client = signed_in(dash_app, name, "192.0.2.30")
     token = client.get_cookie("session").value
-    with owner_engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT username, host(ip_address), session_id, new_values::text FROM audit_logs "
-                "WHERE entity_type = 'user_sessions' AND user_id = CAST(:id AS uuid)"
-            ),
-            {"id": user_id},
-        ).all()
+    rows = tuples(
+        owner_engine,
+        "SELECT username, host(ip_address), session_id, new_values::text FROM audit_logs "
+        "WHERE entity_type = 'user_sessions' AND user_id = CAST(:id AS uuid)",
+        id=user_id,
+    )
     session_id = sessions_of(owner_engine, user_id)[0][0]
     assert [(r[0], r[1], r[2]) for r in rows] == [(name, "192.0.2.30", session_id)]
     assert "[redacted" in rows[0][3] and token not in rows[0][3]

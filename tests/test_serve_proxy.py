@@ -15,12 +15,12 @@ import pytest
 import requests
 from dash.testing.errors import TestingTimeoutError
 from dash.testing.wait import until
-from sqlalchemy import text
 
 from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.data.users import create_user
 from tests.support.auth import ROLE_PASSWORD, csrf_token_in
 from tests.support.processes import free_port
+from tests.support.sql import column, scalar
 
 STARTUP_SECONDS = 90
 
@@ -151,19 +151,18 @@ def test_behind_a_tls_proxy_the_cookie_is_secure_and_the_audit_has_the_client(
     assert "Secure" in cookie and "HttpOnly" in cookie
     assert "max-age=31536000" in form.headers["Strict-Transport-Security"]
     assert form.headers["X-Frame-Options"] == "DENY"
-    with owner_engine.connect() as conn:
-        audited = conn.execute(
-            text(
-                "SELECT host(ip_address) FROM audit_logs WHERE entity_type = 'user_sessions' "
-                "AND user_id = CAST(:id AS uuid)"
-            ),
-            {"id": user_id},
-        ).scalars()
-        session_ip = conn.scalar(
-            text("SELECT host(ip_address) FROM user_sessions WHERE user_id = CAST(:id AS uuid)"),
-            {"id": user_id},
-        )
-    assert list(audited) == ["203.0.113.77"] and session_ip == "203.0.113.77"
+    audited = column(
+        owner_engine,
+        "SELECT host(ip_address) FROM audit_logs WHERE entity_type = 'user_sessions' "
+        "AND user_id = CAST(:id AS uuid)",
+        id=user_id,
+    )
+    session_ip = scalar(
+        owner_engine,
+        "SELECT host(ip_address) FROM user_sessions WHERE user_id = CAST(:id AS uuid)",
+        id=user_id,
+    )
+    assert audited == ["203.0.113.77"] and session_ip == "203.0.113.77"
 
 
 def test_without_https_from_the_proxy_there_is_no_hsts(servers):

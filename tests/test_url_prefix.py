@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import dash
 import pytest
 import requests
 from dash.testing.wait import until
 from sqlalchemy import text
 
 from tests.support.auth import ROLE_PASSWORD
+from tests.support.browser import registered_pages
 from tests.support.processes import free_port
 from tests.test_browser_tour import problems_on, settled_state
 
@@ -107,14 +107,8 @@ def served(pg_server, owner_engine, users, dash_app, tmp_path_factory) -> Iterat
 
 
 def page_paths(served: Served) -> list[str]:
-    ids = {"<task_id>": served.task_id, "<error_id>": served.error_id}
-    paths = []
-    for page in dash.page_registry.values():
-        path = page.get("path_template") or page["path"]
-        for variable, value in ids.items():
-            path = path.replace(variable, value)
-        paths.append(PREFIX + path.lstrip("/"))
-    return paths
+    pages = registered_pages(served.task_id, served.error_id)
+    return [PREFIX + path.lstrip("/") for path, _ in pages]
 
 
 def _open(dash_br, url: str) -> tuple[list[str], list[str]]:

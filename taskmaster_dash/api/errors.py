@@ -6,35 +6,24 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, Field, field_validator
 
 from taskmaster_dash.api.fields import CommaList, JsonObject, LongText, Name50, Name100, Text255
-from taskmaster_dash.api.framework import Body, ListQuery, Page, api_route, not_found
+from taskmaster_dash.api.framework import Body, ListQuery, Resource, one
 from taskmaster_dash.auth.permissions import SessionUser
 from taskmaster_dash.data import api_errors
 from taskmaster_dash.data.api_common import Filters
 from taskmaster_dash.data.error_ingest import ErrorEvent, Outcome
 from taskmaster_dash.data.errors import parse_uuid
+from taskmaster_dash.data.vocabulary import Category, Environment, ResolutionStatus, Severity
 
-Category = Literal[
-    "database",
-    "validation",
-    "workflow",
-    "integration",
-    "authentication",
-    "authorization",
-    "network",
-    "configuration",
-    "business_logic",
-    "system",
-]
-Severity = Literal["critical", "high", "medium", "low", "info"]
-Status = Literal["unresolved", "investigating", "resolved", "wont_fix", "duplicate"]
-Environment = Literal["production", "staging", "testing", "development"]
 FingerprintPart = Annotated[str, Field(min_length=1, max_length=255)]
 MAX_FUTURE = timedelta(minutes=5)  # clock skew allowed in occurred_at
+
+
+ERRORS_API = Resource(__name__, "errors", read="errors:read", write="errors:write")
 
 
 class ErrorCreate(Body):
@@ -166,10 +155,20 @@ class ErrorDetail(Error):
 
 
 class ErrorQuery(ListQuery):
+    columns: ClassVar[dict[str, str | None]] = {
+        "severity": "error_severity",
+        "category": "error_category",
+        "service": "service_name",
+        "status": "resolution_status",
+        "escalating": None,
+        "regressed": None,
+        "last_seen_from": None,
+        "last_seen_to": None,
+    }
     severity: CommaList[Severity] | None = None
     category: CommaList[Category] | None = None
     service: CommaList[Name100] | None = Field(None, description="service_name")
-    status: CommaList[Status] | None = Field(None, description="resolution_status")
+    status: CommaList[ResolutionStatus] | None = Field(None, description="resolution_status")
     error_code: CommaList[Name50] | None = None
     environment: CommaList[Environment] | None = None
     escalating: bool | None = None
@@ -177,46 +176,36 @@ class ErrorQuery(ListQuery):
     last_seen_from: datetime | None = Field(None, description="last occurred at or after")
     last_seen_to: datetime | None = Field(None, description="last occurred before")
 
+    def filters(self) -> Filters:
+        filters = (
+            super()
+            .filters()
+            .at_least("last_occurred_at", self.last_seen_from)
+            .before("last_occurred_at", self.last_seen_to)
+        )
+        if self.escalating is not None:
+            filters.clauses.append(f"escalating_since IS {'NOT ' if self.escalating else ''}NULL")
+        if self.regressed is not None:
+            filters.clauses.append(f"regressed_at IS {'NOT ' if self.regressed else ''}NULL")
+        return filters
 
-@api_route(
+
+ERRORS_API.list_route(
+    "list_errors",
     "/errors",
-    permission="errors:read",
-    tag="errors",
-    summary="List error groups",
+    "List error groups",
+    "Most recently seen first; one row per group.",
     query=ErrorQuery,
     response=Error,
-    paginated=True,
+    listing=api_errors.ERRORS,
 )
-def list_errors(user: SessionUser, query: ErrorQuery) -> Page:
-    """Most recently seen first; one row per group."""
-    filters = (
-        Filters()
-        .any_of("error_severity", query.severity)
-        .any_of("error_category", query.category)
-        .any_of("service_name", query.service)
-        .any_of("resolution_status", query.status)
-        .any_of("error_code", query.error_code)
-        .any_of("environment", query.environment)
-        .at_least("last_occurred_at", query.last_seen_from)
-        .before("last_occurred_at", query.last_seen_to)
-    )
-    if query.escalating is not None:
-        filters.clauses.append(f"escalating_since IS {'NOT ' if query.escalating else ''}NULL")
-    if query.regressed is not None:
-        filters.clauses.append(f"regressed_at IS {'NOT ' if query.regressed else ''}NULL")
-    rows, total = api_errors.list_errors(user.actor(), filters, query.limit, query.offset)
-    return Page([Error.model_validate(r) for r in rows], total, query.limit, query.offset)
 
 
-@api_route(
+@ERRORS_API.creates(
     "/errors",
-    "POST",
-    permission="errors:write",
-    tag="errors",
-    summary="Record an occurrence of an error",
+    "Record an occurrence of an error",
     body=ErrorCreate,
     response=ErrorPosted,
-    status=201,
     errors=(400, 413),
 )
 def post_error(user: SessionUser, body: ErrorCreate) -> ErrorPosted:
@@ -227,17 +216,15 @@ def post_error(user: SessionUser, body: ErrorCreate) -> ErrorPosted:
     return ErrorPosted.model_validate(row | {"outcome": result.outcome})
 
 
-@api_route(
+@ERRORS_API.route(
+    "GET",
     "/errors/<error_id>",
-    permission="errors:read",
-    tag="errors",
-    summary="One error group, with its hourly occurrences and where it was seen",
+    "One error group, with its hourly occurrences and where it was seen",
     response=ErrorDetail,
     errors=(404,),
 )
 def get_error(user: SessionUser, error_id: str) -> ErrorDetail:
     canonical = parse_uuid(error_id)
-    row = api_errors.get_error(user.actor(), canonical) if canonical else None
-    if row is None:
-        raise not_found("error")
-    return ErrorDetail.model_validate(row)
+    return one(
+        ErrorDetail, api_errors.get_error(user.actor(), canonical) if canonical else None, "error"
+    )

@@ -20,18 +20,19 @@ import importlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args
 
 import psycopg.errors
 from flask import Blueprint, Response, current_app, g, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from taskmaster_dash.auth.permissions import SessionUser, signed_in_user
+from taskmaster_dash.data.api_common import Filters, Listing, StaleUpdate
 from taskmaster_dash.data.db import DATABASE_UNREACHABLE, user_message
 
 log = logging.getLogger(__name__)
@@ -192,11 +193,165 @@ class Body(BaseModel):
 
 
 class ListQuery(BaseModel):
-    """Paging for every list: `limit` (1-500, default 50) and `offset`."""
+    """Paging for every list: `limit` (1-500, default 50) and `offset`. Every other field
+    filters the column of its name (a list: any of its values), unless `columns` names
+    another column, or None for a field the handler applies itself."""
 
     model_config = ConfigDict(extra="forbid")
+    columns: ClassVar[dict[str, str | None]] = {}
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"at most {MAX_LIMIT}")
     offset: int = Field(0, ge=0, le=10_000_000)
+
+    def filters(self) -> Filters:
+        filters = Filters()
+        columns: dict[str, str | None] = {}
+        for cls in reversed(type(self).__mro__):  # a subclass's `columns` add to its base's
+            columns |= vars(cls).get("columns", {})
+        for name in type(self).model_fields:
+            column = columns.get(name, name)
+            if name in ("limit", "offset") or column is None:
+                continue
+            value = getattr(self, name)
+            if isinstance(value, list):
+                filters.any_of(column, value)
+            else:
+                filters.equal(column, value)
+        return filters
+
+
+class CreatedQuery(ListQuery):
+    """A list that can also be narrowed to the rows created in a time range."""
+
+    columns: ClassVar[dict[str, str | None]] = {"created_from": None, "created_to": None}
+    created_from: datetime | None = Field(None, description="created at or after (ISO 8601)")
+    created_to: datetime | None = Field(None, description="created before (ISO 8601)")
+
+    def filters(self) -> Filters:
+        return (
+            super()
+            .filters()
+            .at_least("created_at", self.created_from)
+            .before("created_at", self.created_to)
+        )
+
+
+def accepts_none(annotation: Any) -> bool:
+    """Whether a field's type lets it be null (`X | None`)."""
+    return annotation is None or type(None) in get_args(annotation)
+
+
+def refuse_null(*names: str) -> Any:
+    """A validator for an update body: null is refused only when sent, as leaving the field
+    out keeps the row's value. Assign it in the class: `_not_null = refuse_null(...)`."""
+
+    def check(cls: type[BaseModel], value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+    return field_validator(*names)(classmethod(check))  # type: ignore[arg-type]
+
+
+def sent_values(body: BaseModel, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """The columns to write: the fields sent (or `names`), less the `updated_at` precondition."""
+    chosen = body.model_fields_set if names is None else names
+    return {name: getattr(body, name) for name in chosen if name != "updated_at"}
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource module's routes: the module (`__name__`, which names the endpoints), their
+    OpenAPI tag, and the permission that reads (GET) and the one that writes (every other
+    method)."""
+
+    module: str
+    tag: str
+    read: str
+    write: str
+
+    def route(
+        self, method: str, rule: str, summary: str, **options: Any
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """`api_route` with this resource's tag and permission; `options` as there."""
+        permission = self.read if method == "GET" else self.write
+        return api_route(
+            rule, method, permission=permission, tag=self.tag, summary=summary, **options
+        )
+
+    def lists(
+        self, rule: str, summary: str, **options: Any
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """A paginated GET (the handler returns a Page)."""
+        return self.route("GET", rule, summary, paginated=True, **options)
+
+    def creates(
+        self, rule: str, summary: str, errors: Sequence[int] = (400, 404, 413), **options: Any
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """A POST that answers 201 with what it made; by default 404 when what it belongs to is
+        missing."""
+        return self.route("POST", rule, summary, status=201, errors=errors, **options)
+
+    def list_route(
+        self,
+        name: str,
+        rule: str,
+        summary: str,
+        description: str,
+        *,
+        query: type[ListQuery],
+        response: type[BaseModel],
+        listing: Listing,
+    ) -> None:
+        """The usual top-level list: the rows the query's filters match that the caller may
+        see, one page of `response`. `name` is the handler's (its endpoint and operationId)."""
+
+        def handler(user: SessionUser, query: ListQuery) -> Page:
+            return list_page(response, listing, user, query.filters(), query)
+
+        handler.__module__, handler.__name__, handler.__qualname__ = self.module, name, name
+        handler.__doc__ = description
+        self.lists(rule, summary, query=query, response=response)(handler)
+
+
+# --- what handlers return ----------------------------------------------------------------------
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def as_page(
+    model: type[BaseModel], query: ListQuery, found: tuple[list[dict], int] | None, what: str = ""
+) -> Page:
+    """A Page of `model`; 404 naming `what` when the list's owner was not found (None)."""
+    if found is None:
+        raise not_found(what)
+    rows, total = found
+    return Page([model.model_validate(r) for r in rows], total, query.limit, query.offset)
+
+
+def list_page(
+    model: type[BaseModel], listing: Listing, user: SessionUser, filters: Filters, query: ListQuery
+) -> Page:
+    """One page of a top-level resource, read as the caller."""
+    return as_page(model, query, listing.read(user.actor(), filters, query.limit, query.offset))
+
+
+def one(model: type[M], row: dict[str, Any] | None, what: str) -> M:
+    """The row as `model`; 404 naming `what` when there is none (or the caller may not see it)."""
+    if row is None:
+        raise not_found(what)
+    return model.model_validate(row)
+
+
+def updated(model: type[M], what: str, write: Callable[[], dict[str, Any] | None]) -> M:
+    """The row `write` changed; 409 when it changed after the `updated_at` the client sent."""
+    try:
+        row = write()
+    except StaleUpdate:
+        raise conflict(
+            f"The {what} changed after the updated_at you sent; read it again.",
+            {"updated_at": "stale"},
+        ) from None
+    return one(model, row, what)
 
 
 def _field_problems(exc: ValidationError) -> dict[str, str]:

@@ -6,10 +6,11 @@ the `updated_at` you read to be refused with 409 if someone changed the task sin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from taskmaster_dash.api.fields import (
     CommaList,
@@ -24,49 +25,32 @@ from taskmaster_dash.api.fields import (
 from taskmaster_dash.api.framework import (
     ApiError,
     Body,
+    CreatedQuery,
     ListQuery,
     Page,
-    api_route,
+    Resource,
+    accepts_none,
+    as_page,
     conflict,
     not_found,
+    one,
+    refuse_null,
+    sent_values,
+    updated,
 )
 from taskmaster_dash.auth.permissions import SessionUser
 from taskmaster_dash.data import api_tasks
 from taskmaster_dash.data.api_common import Filters
 from taskmaster_dash.data.errors import parse_uuid
+from taskmaster_dash.data.vocabulary import ContextType, DependencyType, TaskStatus
 
-TaskStatus = Literal["pending", "in_progress", "completed", "failed", "cancelled"]
-ContextType = Literal[
-    "requirement",
-    "codebase",
-    "ai_interaction",
-    "validation",
-    "workflow",
-    "status_change",
-    "completion",
-    "dependency_parent",
-    "dependency_child",
-    "error",
-    "performance",
-]
-DependencyType = Literal["blocks", "depends_on", "related"]
 Hours = Field(None, ge=0, le=999_999.99)
-# Columns that are NOT NULL (or whose null has no meaning) in tasks.
-NOT_NULL = (
-    "title",
-    "type",
-    "status",
-    "priority",
-    "complexity_score",
-    "affected_files",
-    "requirements",
-    "acceptance_criteria",
-    "tags",
-    "metadata",
-)
 
 
 # --- models --------------------------------------------------------------------------------------
+
+
+TASKS_API = Resource(__name__, "tasks", read="tasks:read", write="tasks:write")
 
 
 class TaskFields(Body):
@@ -94,6 +78,13 @@ class TaskCreate(TaskFields):
     pass
 
 
+# The columns that are NOT NULL (or whose null has no meaning): those TaskFields does not let be
+# null.
+NOT_NULL = tuple(
+    name for name, info in TaskFields.model_fields.items() if not accepts_none(info.annotation)
+)
+
+
 class TaskUpdate(Body):
     """Any of the task's columns; those not sent keep their value."""
 
@@ -107,6 +98,7 @@ class TaskUpdate(Body):
     requirements: JsonArray | None = None
     acceptance_criteria: JsonArray | None = None
     parent_task_id: Uuid | None = None
+
     assigned_to: Text255 | None = None
     tags: JsonArray | None = None
     estimated_hours: float | None = Hours
@@ -117,13 +109,7 @@ class TaskUpdate(Body):
         None, description="the updated_at you read: 409 if the task changed since"
     )
 
-    @field_validator(*NOT_NULL)
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        # null is refused only when sent; leaving the field out keeps the task's value
-        if value is None:
-            raise ValueError("may not be null")
-        return value
+    _not_null = refuse_null(*NOT_NULL)
 
 
 class Task(BaseModel):
@@ -175,15 +161,17 @@ class TaskDependency(BaseModel):
     updated_at: datetime | None
 
 
-class TaskQuery(ListQuery):
+class TaskQuery(CreatedQuery):
+    columns: ClassVar[dict[str, str | None]] = {"priority_min": None}
     status: CommaList[TaskStatus] | None = None
     type: CommaList[Name50] | None = None
     priority: int | None = Field(None, ge=0, le=10)
     priority_min: int | None = Field(None, ge=0, le=10)
     assigned_to: CommaList[Text255] | None = None
     parent_task_id: Uuid | None = None
-    created_from: datetime | None = Field(None, description="created at or after (ISO 8601)")
-    created_to: datetime | None = Field(None, description="created before (ISO 8601)")
+
+    def filters(self) -> Filters:
+        return super().filters().at_least("priority", self.priority_min)
 
 
 class ContextCreate(Body):
@@ -216,80 +204,53 @@ def task_id_or_404(raw: str) -> str:
     return canonical
 
 
-def _page(rows: list[dict], total: int, model: type[BaseModel], query: ListQuery) -> Page:
-    return Page([model.model_validate(r) for r in rows], total, query.limit, query.offset)
-
-
-def _task_values(body: Body, fields: set[str]) -> dict[str, Any]:
-    return {name: getattr(body, name) for name in fields if name != "updated_at"}
+def _task_page(
+    model: type[BaseModel],
+    read: Callable[..., tuple[list[dict], int] | None],
+    user: SessionUser,
+    task_id: str,
+    query: ListQuery,
+) -> Page:
+    """One page of what belongs to a task; 404 when the task is missing or hidden."""
+    found = read(user.actor(), task_id_or_404(task_id), query.filters(), query.limit, query.offset)
+    return as_page(model, query, found, "task")
 
 
 # --- routes --------------------------------------------------------------------------------------
 
 
-@api_route(
+TASKS_API.list_route(
+    "list_tasks",
     "/tasks",
-    permission="tasks:read",
-    tag="tasks",
-    summary="List tasks",
+    "List tasks",
+    "Newest first. A developer sees only their own and unassigned tasks.",
     query=TaskQuery,
     response=Task,
-    paginated=True,
+    listing=api_tasks.TASKS,
 )
-def list_tasks(user: SessionUser, query: TaskQuery) -> Page:
-    """Newest first. A developer sees only their own and unassigned tasks."""
-    filters = (
-        Filters()
-        .any_of("status", query.status)
-        .any_of("type", query.type)
-        .equal("priority", query.priority)
-        .at_least("priority", query.priority_min)
-        .any_of("assigned_to", query.assigned_to)
-        .equal("parent_task_id", query.parent_task_id)
-        .at_least("created_at", query.created_from)
-        .before("created_at", query.created_to)
-    )
-    rows, total = api_tasks.list_tasks(user.actor(), filters, query.limit, query.offset)
-    return _page(rows, total, Task, query)
 
 
-@api_route(
-    "/tasks",
-    "POST",
-    permission="tasks:write",
-    tag="tasks",
-    summary="Create a task",
-    body=TaskCreate,
-    response=Task,
-    status=201,
-    errors=(400, 413),
-)
+@TASKS_API.creates("/tasks", "Create a task", body=TaskCreate, response=Task, errors=(400, 413))
 def create_task(user: SessionUser, body: TaskCreate) -> Task:
-    values = _task_values(body, set(TaskCreate.model_fields))
+    values = sent_values(body, TaskCreate.model_fields)
     return Task.model_validate(api_tasks.create_task(user.actor(), values))
 
 
-@api_route(
+@TASKS_API.route(
+    "GET",
     "/tasks/<task_id>",
-    permission="tasks:read",
-    tag="tasks",
-    summary="One task, with its latest contexts and dependency counts",
+    "One task, with its latest contexts and dependency counts",
     response=TaskDetail,
     errors=(404,),
 )
 def get_task(user: SessionUser, task_id: str) -> TaskDetail:
-    row = api_tasks.get_task(user.actor(), task_id_or_404(task_id))
-    if row is None:
-        raise not_found("task")
-    return TaskDetail.model_validate(row)
+    return one(TaskDetail, api_tasks.get_task(user.actor(), task_id_or_404(task_id)), "task")
 
 
-@api_route(
-    "/tasks/<task_id>",
+@TASKS_API.route(
     "PUT",
-    permission="tasks:write",
-    tag="tasks",
-    summary="Change a task",
+    "/tasks/<task_id>",
+    "Change a task",
     body=TaskUpdate,
     response=Task,
     errors=(400, 404, 409, 413),
@@ -297,7 +258,7 @@ def get_task(user: SessionUser, task_id: str) -> TaskDetail:
 def update_task(user: SessionUser, task_id: str, body: TaskUpdate) -> Task:
     """Only the fields sent change. With `updated_at` (as read), 409 if the task changed since."""
     canonical = task_id_or_404(task_id)
-    values = _task_values(body, body.model_fields_set)
+    values = sent_values(body)
     if values.get("parent_task_id") == canonical:
         raise ApiError(
             400,
@@ -305,24 +266,17 @@ def update_task(user: SessionUser, task_id: str, body: TaskUpdate) -> Task:
             "A task cannot be its own parent.",
             {"parent_task_id": "the task itself"},
         )
-    try:
-        row = api_tasks.update_task(user.actor(), canonical, values, body.updated_at)
-    except api_tasks.StaleUpdate:
-        raise conflict(
-            "The task changed after the updated_at you sent; read it again.",
-            {"updated_at": "stale"},
-        ) from None
-    if row is None:
-        raise not_found("task")
-    return Task.model_validate(row)
+    return updated(
+        Task,
+        "task",
+        lambda: api_tasks.update_task(user.actor(), canonical, values, body.updated_at),
+    )
 
 
-@api_route(
-    "/tasks/<task_id>",
+@TASKS_API.route(
     "DELETE",
-    permission="tasks:write",
-    tag="tasks",
-    summary="Delete a task (its contexts, dependencies and validations go with it)",
+    "/tasks/<task_id>",
+    "Delete a task (its contexts, dependencies and validations go with it)",
     status=204,
     errors=(404,),
 )
@@ -331,73 +285,41 @@ def delete_task(user: SessionUser, task_id: str) -> None:
         raise not_found("task")
 
 
-@api_route(
+@TASKS_API.lists(
     "/tasks/<task_id>/contexts",
-    permission="tasks:read",
-    tag="tasks",
-    summary="A task's contexts",
+    "A task's contexts",
     query=ContextQuery,
     response=TaskContext,
-    paginated=True,
     errors=(404,),
 )
 def list_contexts(user: SessionUser, task_id: str, query: ContextQuery) -> Page:
-    filters = Filters().equal("context_type", query.context_type)
-    found = api_tasks.list_contexts(
-        user.actor(), task_id_or_404(task_id), filters, query.limit, query.offset
-    )
-    if found is None:
-        raise not_found("task")
-    return _page(*found, TaskContext, query)
+    return _task_page(TaskContext, api_tasks.list_contexts, user, task_id, query)
 
 
-@api_route(
-    "/tasks/<task_id>/contexts",
-    "POST",
-    permission="tasks:write",
-    tag="tasks",
-    summary="Add a context to a task",
-    body=ContextCreate,
-    response=TaskContext,
-    status=201,
-    errors=(400, 404, 413),
+@TASKS_API.creates(
+    "/tasks/<task_id>/contexts", "Add a context to a task", body=ContextCreate, response=TaskContext
 )
 def add_context(user: SessionUser, task_id: str, body: ContextCreate) -> TaskContext:
     row = api_tasks.add_context(user.actor(), task_id_or_404(task_id), body.model_dump())
-    if row is None:
-        raise not_found("task")
-    return TaskContext.model_validate(row)
+    return one(TaskContext, row, "task")
 
 
-@api_route(
+@TASKS_API.lists(
     "/tasks/<task_id>/dependencies",
-    permission="tasks:read",
-    tag="tasks",
-    summary="A task's dependencies (it is the parent or the child)",
+    "A task's dependencies (it is the parent or the child)",
     query=DependencyQuery,
     response=TaskDependency,
-    paginated=True,
     errors=(404,),
 )
 def list_dependencies(user: SessionUser, task_id: str, query: DependencyQuery) -> Page:
-    filters = Filters().equal("dependency_type", query.dependency_type)
-    found = api_tasks.list_dependencies(
-        user.actor(), task_id_or_404(task_id), filters, query.limit, query.offset
-    )
-    if found is None:
-        raise not_found("task")
-    return _page(*found, TaskDependency, query)
+    return _task_page(TaskDependency, api_tasks.list_dependencies, user, task_id, query)
 
 
-@api_route(
+@TASKS_API.creates(
     "/tasks/<task_id>/dependencies",
-    "POST",
-    permission="tasks:write",
-    tag="tasks",
-    summary="Make this task (the parent) block another (child_task_id)",
+    "Make this task (the parent) block another (child_task_id)",
     body=DependencyCreate,
     response=TaskDependency,
-    status=201,
     errors=(400, 404, 409, 413),
 )
 def add_dependency(user: SessionUser, task_id: str, body: DependencyCreate) -> TaskDependency:
@@ -421,6 +343,4 @@ def add_dependency(user: SessionUser, task_id: str, body: DependencyCreate) -> T
             "That dependency would make a cycle: the child already leads back to this task.",
             {"child_task_id": "would make a cycle"},
         ) from None
-    if row is None:
-        raise not_found("task")
-    return TaskDependency.model_validate(row)
+    return one(TaskDependency, row, "task")

@@ -91,29 +91,14 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "task_contexts",
-        _one_of(
-            "context_type",
-            (
-                "requirement",
-                "codebase",
-                "ai_interaction",
-                "validation",
-                "workflow",
-                "status_change",
-                "completion",
-                "dependency_parent",
-                "dependency_child",
-                "error",
-                "performance",
-            ),
-        ),
+        _one_of("context_type", v.CONTEXT_TYPES),
         "context_type is one the spec lists",
         "UPDATE task_contexts SET context_type = ... (a listed type) or DELETE those rows",
         "task_contexts_context_type_check",
     ),
     Rule(
         "task_dependencies",
-        _one_of("dependency_type", ("blocks", "depends_on", "related")),
+        _one_of("dependency_type", v.DEPENDENCY_TYPES),
         "dependency_type is blocks, depends_on or related",
         "UPDATE task_dependencies SET dependency_type = 'related' WHERE ...",
         "task_dependencies_dependency_type_check",
@@ -127,7 +112,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "workflow_states",
-        _one_of("status", ("pending", "running", "completed", "failed", "skipped")),
+        _one_of("status", v.STEP_STATUSES),
         "status is pending, running, completed, failed or skipped",
         "UPDATE workflow_states SET status = 'failed' WHERE ...",
         "workflow_states_status_check",
@@ -204,6 +189,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "error_logs",
+        # in 001's order, not ENVIRONMENTS': the CHECK made from it must read as a fresh database's
         _one_of("environment", ("development", "testing", "staging", "production")),
         "environment is development, testing, staging or production",
         "UPDATE error_logs SET environment = 'production' WHERE ...",

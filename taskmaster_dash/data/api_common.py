@@ -9,6 +9,12 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from taskmaster_dash.data.db import Actor, PoolName, get_database
+
+
+class StaleUpdate(Exception):
+    """The row changed after the `updated_at` the client sent."""
+
 
 @dataclass
 class Filters:
@@ -49,29 +55,38 @@ class Filters:
         return ("WHERE " + " AND ".join(self.clauses)) if self.clauses else ""
 
 
-def fetch_page(
-    conn: Connection,
-    *,
-    select: str,
-    from_: str,
-    filters: Filters,
-    order_by: str,
-    limit: int,
-    offset: int,
-) -> tuple[list[dict[str, Any]], int]:
-    """(the rows of one page, how many rows match in all)."""
-    where = filters.where()
-    rows = [
-        dict(r)
-        for r in conn.execute(
-            text(
-                f"SELECT {select} FROM {from_} {where} ORDER BY {order_by}"
-                " LIMIT :page_limit OFFSET :page_offset"
-            ),
-            {**filters.params, "page_limit": limit, "page_offset": offset},
-        ).mappings()
-    ]
-    if offset == 0 and len(rows) < limit:
-        return rows, len(rows)  # the whole result is on this page: no second scan
-    total = conn.scalar(text(f"SELECT count(*) FROM {from_} {where}"), filters.params)
-    return rows, int(total or 0)
+@dataclass(frozen=True)
+class Listing:
+    """One resource's list: the columns it answers with, its table and its order (newest
+    first unless said)."""
+
+    select: str
+    from_: str
+    order_by: str = "created_at DESC, id DESC"
+
+    def page(
+        self, conn: Connection, filters: Filters, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """(the rows of one page, how many rows match in all)."""
+        where = filters.where()
+        rows = [
+            dict(r)
+            for r in conn.execute(
+                text(
+                    f"SELECT {self.select} FROM {self.from_} {where} ORDER BY {self.order_by}"
+                    " LIMIT :page_limit OFFSET :page_offset"
+                ),
+                {**filters.params, "page_limit": limit, "page_offset": offset},
+            ).mappings()
+        ]
+        if offset == 0 and len(rows) < limit:
+            return rows, len(rows)  # the whole result is on this page: no second scan
+        total = conn.scalar(text(f"SELECT count(*) FROM {self.from_} {where}"), filters.params)
+        return rows, int(total or 0)
+
+    def read(
+        self, actor: Actor, filters: Filters, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page as the caller (RLS applies), in its own read transaction."""
+        with get_database().transaction(PoolName.READ, actor) as conn:
+            return self.page(conn, filters, limit, offset)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from taskmaster_dash.data.api_common import Filters, fetch_page
+from taskmaster_dash.data.api_common import Listing
 from taskmaster_dash.data.db import Actor, PoolName, get_database
 from taskmaster_dash.data.error_ingest import ErrorEvent, IngestResult, ingest_error
 
@@ -28,20 +28,7 @@ HISTORY_HOURS = 7 * 24
 MAX_FOLDED_IDS = 100
 
 
-def list_errors(
-    actor: Actor, filters: Filters, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    """Most recently seen first."""
-    with get_database().transaction(PoolName.READ, actor) as conn:
-        return fetch_page(
-            conn,
-            select=ERROR_SELECT,
-            from_="error_logs",
-            filters=filters,
-            order_by="last_occurred_at DESC, id DESC",
-            limit=limit,
-            offset=offset,
-        )
+ERRORS = Listing(ERROR_SELECT, "error_logs", order_by="last_occurred_at DESC, id DESC")
 
 
 def get_error(

@@ -10,27 +10,9 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from taskmaster_dash.data.api_common import Filters, fetch_page
+from taskmaster_dash.data.api_common import Filters, Listing, StaleUpdate
 from taskmaster_dash.data.db import Actor, PoolName, get_database
 
-TASK_COLUMNS = [
-    "title",
-    "description",
-    "type",
-    "status",
-    "priority",
-    "complexity_score",
-    "affected_files",
-    "requirements",
-    "acceptance_criteria",
-    "parent_task_id",
-    "assigned_to",
-    "tags",
-    "estimated_hours",
-    "actual_hours",
-    "completed_at",
-    "metadata",
-]
 JSON_COLUMNS = frozenset(
     {
         "affected_files",
@@ -64,10 +46,6 @@ WORKFLOW_SELECT = (
     " completed_at, error_message, retry_count, metadata, created_at, updated_at"
 )
 RECENT_CONTEXTS = 50
-
-
-class StaleUpdate(Exception):
-    """The row changed after the `updated_at` the client sent."""
 
 
 class DependencyCycle(Exception):
@@ -133,22 +111,13 @@ def update_row(
     return None
 
 
-def list_tasks(
-    actor: Actor, filters: Filters, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    with get_database().transaction(PoolName.READ, actor) as conn:
-        return fetch_page(
-            conn,
-            select=TASK_SELECT,
-            from_="tasks",
-            filters=filters,
-            order_by="created_at DESC, id DESC",
-            limit=limit,
-            offset=offset,
-        )
+TASKS = Listing(TASK_SELECT, "tasks")
+CONTEXTS = Listing(CONTEXT_SELECT, "task_contexts")
+DEPENDENCIES = Listing(DEPENDENCY_SELECT, "task_dependencies")
+WORKFLOW_STATES = Listing(WORKFLOW_SELECT, "workflow_states")
 
 
-def _visible_task(conn: Connection, task_id: str) -> bool:
+def visible_task(conn: Connection, task_id: str) -> bool:
     found = conn.scalar(text("SELECT 1 FROM tasks WHERE id = CAST(:id AS uuid)"), {"id": task_id})
     return bool(found)
 
@@ -210,27 +179,25 @@ def delete_task(actor: Actor, task_id: str) -> bool:
         return deleted is not None
 
 
+def _task_page(
+    actor: Actor, task_id: str, listing: Listing, filters: Filters, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int] | None:
+    """One page of what belongs to a task; None when the task does not exist or is hidden."""
+    with get_database().transaction(PoolName.READ, actor) as conn:
+        if not visible_task(conn, task_id):
+            return None
+        return listing.page(conn, filters, limit, offset)
+
+
 def list_contexts(
     actor: Actor, task_id: str, filters: Filters, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int] | None:
-    """None when the task does not exist or is hidden."""
-    with get_database().transaction(PoolName.READ, actor) as conn:
-        if not _visible_task(conn, task_id):
-            return None
-        return fetch_page(
-            conn,
-            select=CONTEXT_SELECT,
-            from_="task_contexts",
-            filters=filters.equal("task_id", task_id),
-            order_by="created_at DESC, id DESC",
-            limit=limit,
-            offset=offset,
-        )
+    return _task_page(actor, task_id, CONTEXTS, filters.equal("task_id", task_id), limit, offset)
 
 
 def add_context(actor: Actor, task_id: str, values: dict[str, Any]) -> dict[str, Any] | None:
     with get_database().transaction(PoolName.WRITE, actor) as conn:
-        if not _visible_task(conn, task_id):
+        if not visible_task(conn, task_id):
             return None
         return insert_row(conn, "task_contexts", {"task_id": task_id, **values}, CONTEXT_SELECT)
 
@@ -239,22 +206,11 @@ def list_dependencies(
     actor: Actor, task_id: str, filters: Filters, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int] | None:
     """Dependencies on either side of the task (it is the parent or the child)."""
-    with get_database().transaction(PoolName.READ, actor) as conn:
-        if not _visible_task(conn, task_id):
-            return None
-        filters.clauses.append(
-            "(parent_task_id = CAST(:task AS uuid) OR child_task_id = CAST(:task AS uuid))"
-        )
-        filters.params["task"] = task_id
-        return fetch_page(
-            conn,
-            select=DEPENDENCY_SELECT,
-            from_="task_dependencies",
-            filters=filters,
-            order_by="created_at DESC, id DESC",
-            limit=limit,
-            offset=offset,
-        )
+    filters.clauses.append(
+        "(parent_task_id = CAST(:task AS uuid) OR child_task_id = CAST(:task AS uuid))"
+    )
+    filters.params["task"] = task_id
+    return _task_page(actor, task_id, DEPENDENCIES, filters, limit, offset)
 
 
 # Every dependency insert takes this lock first, so two concurrent inserts cannot each pass the
@@ -269,7 +225,7 @@ def add_dependency(
     hidden; DependencyCycle when `child_id` already leads back to `parent_id` ('related' links
     have no direction and never make a cycle)."""
     with get_database().transaction(PoolName.WRITE, actor) as conn:
-        if not (_visible_task(conn, parent_id) and _visible_task(conn, child_id)):
+        if not (visible_task(conn, parent_id) and visible_task(conn, child_id)):
             return None
         conn.execute(text(_DEPENDENCY_LOCK))
         if dependency_type != "related":
@@ -296,24 +252,9 @@ def add_dependency(
         return insert_row(conn, "task_dependencies", values, DEPENDENCY_SELECT)
 
 
-def list_workflow_states(
-    actor: Actor, filters: Filters, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    with get_database().transaction(PoolName.READ, actor) as conn:
-        return fetch_page(
-            conn,
-            select=WORKFLOW_SELECT,
-            from_="workflow_states",
-            filters=filters,
-            order_by="created_at DESC, id DESC",
-            limit=limit,
-            offset=offset,
-        )
-
-
 def add_workflow_state(actor: Actor, values: dict[str, Any]) -> dict[str, Any] | None:
     """None when the step names a task that does not exist or is hidden."""
     with get_database().transaction(PoolName.WRITE, actor) as conn:
-        if values.get("task_id") and not _visible_task(conn, values["task_id"]):
+        if values.get("task_id") and not visible_task(conn, values["task_id"]):
             return None
         return insert_row(conn, "workflow_states", values, WORKFLOW_SELECT)

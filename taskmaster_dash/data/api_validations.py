@@ -6,10 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-
-from taskmaster_dash.data.api_common import Filters, fetch_page
-from taskmaster_dash.data.api_tasks import insert_row, update_row
+from taskmaster_dash.data.api_common import Listing
+from taskmaster_dash.data.api_tasks import insert_row, update_row, visible_task
 from taskmaster_dash.data.db import Actor, PoolName, get_database
 
 VALIDATION_SELECT = (
@@ -20,28 +18,13 @@ VALIDATION_SELECT = (
 )
 
 
-def list_validations(
-    actor: Actor, filters: Filters, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    with get_database().transaction(PoolName.READ, actor) as conn:
-        return fetch_page(
-            conn,
-            select=VALIDATION_SELECT,
-            from_="validation_results",
-            filters=filters,
-            order_by="created_at DESC, id DESC",
-            limit=limit,
-            offset=offset,
-        )
+VALIDATIONS = Listing(VALIDATION_SELECT, "validation_results")
 
 
 def create_validation(actor: Actor, values: dict[str, Any]) -> dict[str, Any] | None:
     """None when the task does not exist or the caller may not see it."""
     with get_database().transaction(PoolName.WRITE, actor) as conn:
-        visible = conn.scalar(
-            text("SELECT 1 FROM tasks WHERE id = CAST(:id AS uuid)"), {"id": values["task_id"]}
-        )
-        if not visible:
+        if not visible_task(conn, values["task_id"]):
             return None
         return insert_row(conn, "validation_results", values, VALIDATION_SELECT)
 

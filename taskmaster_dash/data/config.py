@@ -28,6 +28,11 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
+def between(default: Any, low: Any, high: Any, description: str, **options: Any) -> Any:
+    """A number setting with its bounds (inclusive)."""
+    return Field(default, ge=low, le=high, description=description, **options)
+
+
 class SettingsError(ValueError):
     """A setting with a bad value; the message is one line naming the variable."""
 
@@ -128,30 +133,29 @@ KINDS: dict[object, str] = {
 class Settings(BaseSettings):
     """Field descriptions are the README's "meaning" column."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, env_ignore_empty=True, extra="ignore")
+    # A variable is its field's name in capitals, unless the field names another (`alias`).
+    model_config = SettingsConfigDict(
+        alias_generator=str.upper, case_sensitive=False, env_ignore_empty=True, extra="ignore"
+    )
 
     # --- PostgreSQL -------------------------------------------------------------------------
     database_url: PostgresUrl | None = Field(
         None,
-        alias="DATABASE_URL",
         description="the app's login (a role that is neither superuser nor table owner, so RLS "
         "applies); unset (with `DB_HOST` unset too) means the embedded database",
     )
     db_host: str | None = Field(
-        None, alias="DB_HOST", description="the same in parts, used when `DATABASE_URL` is unset"
+        None, description="the same in parts, used when `DATABASE_URL` is unset"
     )
-    db_port: int = Field(5432, alias="DB_PORT", ge=1, le=65535, description="with `DB_HOST`")
-    db_name: str = Field("taskmaster", alias="DB_NAME", description="with `DB_HOST`")
-    db_user: str = Field(APP_DB_ROLE, alias="DB_USER", description="with `DB_HOST`")
-    db_password: str | None = Field(
-        None, alias="DB_PASSWORD", repr=False, description="with `DB_HOST`"
-    )
+    db_port: int = between(5432, 1, 65535, "with `DB_HOST`")
+    db_name: str = Field("taskmaster", description="with `DB_HOST`")
+    db_user: str = Field(APP_DB_ROLE, description="with `DB_HOST`")
+    db_password: str | None = Field(None, repr=False, description="with `DB_HOST`")
     ssl_mode: (
         Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None
     ) = Field(None, alias="DB_SSL_MODE", description="libpq `sslmode`")
     owner_database_url: PostgresUrl | None = Field(
         None,
-        alias="OWNER_DATABASE_URL",
         description="the schema owner's login, for `migrate` and `seed-demo` "
         "(default: the app's login)",
     )
@@ -171,28 +175,27 @@ class Settings(BaseSettings):
         alias="DB_ANALYTICS_HOST",
         description="analytics pool elsewhere: the app's login with this host",
     )
-    pool_max: int = Field(
+    pool_max: int = between(
         10,
-        alias="DB_POOL_MAX",
-        ge=1,
-        le=1000,
-        description="connections per process, split as the spec says: read 60%, write 30%, "
+        1,
+        1000,
+        "connections per process, split as the spec says: read 60%, write 30%, "
         "analytics 10% (rounded up); background 2 more",
+        alias="DB_POOL_MAX",
     )
-    pool_min: int = Field(
+    pool_min: int = between(
         2,
-        alias="DB_POOL_MIN",
-        ge=0,
-        le=1000,
-        description="connections opened at start and kept: read 40%, write 30% (rounded up), "
+        0,
+        1000,
+        "connections opened at start and kept: read 40%, write 30% (rounded up), "
         "analytics and background 1 each; at most `DB_POOL_MAX`",
+        alias="DB_POOL_MIN",
     )
     slow_query_ms: int = Field(
         1000, alias="DB_SLOW_QUERY_MS", ge=1, description="slow-query threshold in milliseconds"
     )
     test_database_url: PostgresUrl | None = Field(
         None,
-        alias="TEST_DATABASE_URL",
         description="tests only: an owner login to use instead of the embedded server",
     )
     data_dir: Path = Field(
@@ -204,136 +207,97 @@ class Settings(BaseSettings):
     # --- sign-in and sessions ---------------------------------------------------------------
     secret_key: str | None = Field(
         None,
-        alias="SECRET_KEY",
         repr=False,
         description="signs sessions, the same on every worker; required except in `demo`, "
         "which generates one and says so",
     )
     session_cookie_secure: Flag = Field(
         False,
-        alias="SESSION_COOKIE_SECURE",
         description="always mark the session cookie Secure (it is anyway over HTTPS)",
     )
-    login_max_attempts: int = Field(
-        5, alias="LOGIN_MAX_ATTEMPTS", ge=1, le=10, description="failed sign-ins before a lockout"
-    )
-    login_lock_minutes: int = Field(
-        15, alias="LOGIN_LOCK_MINUTES", ge=1, le=1440, description="how long a lockout lasts"
-    )
+    login_max_attempts: int = between(5, 1, 10, "failed sign-ins before a lockout")
+    login_lock_minutes: int = between(15, 1, 1440, "how long a lockout lasts")
     session_idle_hours: Hours = Field(
         168,
-        alias="SESSION_IDLE_HOURS",
         description="a session ends after this long without a request (7 days)",
     )
     session_max_hours: Hours = Field(
         720,
-        alias="SESSION_MAX_HOURS",
         description="a session ends this long after sign-in (30 days)",
     )
-    throttle_failures_per_minute: int = Field(
-        10,
-        alias="THROTTLE_FAILURES_PER_MINUTE",
-        ge=1,
-        le=100_000,
-        description="failed sign-ins and wrong API keys per client address",
+    throttle_failures_per_minute: int = between(
+        10, 1, 100_000, "failed sign-ins and wrong API keys per client address"
     )
-    throttle_api_requests_per_minute: int = Field(
-        600,
-        alias="THROTTLE_API_REQUESTS_PER_MINUTE",
-        ge=1,
-        le=1_000_000,
-        description="API requests per key",
-    )
+    throttle_api_requests_per_minute: int = between(600, 1, 1_000_000, "API requests per key")
     redis_url: RedisUrl | None = Field(
         None,
-        alias="REDIS_URL",
         description="keep the throttle's counts in Redis, shared by every worker and host "
         "(unset: in memory, per process)",
     )
     cf_access_team_domain: str | None = Field(
         None,
-        alias="CF_ACCESS_TEAM_DOMAIN",
         description="Cloudflare Access sign-in: your team (`myteam` or "
         "`myteam.cloudflareaccess.com`); needs `CF_ACCESS_AUD` too",
     )
     cf_access_aud: str | None = Field(
-        None, alias="CF_ACCESS_AUD", description="Cloudflare Access application audience tag"
+        None, description="Cloudflare Access application audience tag"
     )
     cf_access_certs_url: HttpUrl | None = Field(
         None,
-        alias="CF_ACCESS_CERTS_URL",
         description="Cloudflare Access signing keys (default: the team's `/cdn-cgi/access/certs`)",
     )
     cf_access_service_tokens: ServiceTokens = Field(
         {},
-        alias="CF_ACCESS_SERVICE_TOKENS",
         description="Cloudflare Access service tokens allowed on the API: "
         "`common_name=username` pairs, comma-separated (the token's `common_name`, its client "
         "id, signs in as that user)",
     )
-    api_max_body_bytes: int = Field(
-        1_048_576,
-        alias="API_MAX_BODY_BYTES",
-        ge=1024,
-        le=100_000_000,
-        description="largest request body the REST API accepts (413 above it)",
+    api_max_body_bytes: int = between(
+        1_048_576, 1024, 100_000_000, "largest request body the REST API accepts (413 above it)"
     )
     jwt_secret: str | None = Field(
         None,
-        alias="JWT_SECRET",
         repr=False,
         description="accept Bearer tokens issued by the original TaskMaster API "
         "(see Using it on your TaskMaster database)",
     )
-    trusted_proxy_count: int = Field(
+    trusted_proxy_count: int = between(
         0,
-        alias="TRUSTED_PROXY_COUNT",
-        ge=0,
-        le=10,
-        description="believe `X-Forwarded-For/-Proto/-Host` from that many proxies (Secure "
+        0,
+        10,
+        "believe `X-Forwarded-For/-Proto/-Host` from that many proxies (Secure "
         "cookies, HSTS and the client's address behind TLS termination; see Security)",
     )
 
     # --- metrics and Prometheus -------------------------------------------------------------
-    prometheus_enabled: Flag = Field(
-        False, alias="PROMETHEUS_ENABLED", description="read metrics back from Prometheus"
-    )
-    prometheus_url: HttpUrl = Field(
-        "http://127.0.0.1:9090", alias="PROMETHEUS_URL", description="the Prometheus to read"
-    )
+    prometheus_enabled: Flag = Field(False, description="read metrics back from Prometheus")
+    prometheus_url: HttpUrl = Field("http://127.0.0.1:9090", description="the Prometheus to read")
     promql_config: ExistingFile | None = Field(
         None,
-        alias="PROMQL_CONFIG",
         description="a YAML file overriding the PromQL behind the panels "
         "(see Pools, metrics and Prometheus)",
     )
     metrics_token: str | None = Field(
-        None, alias="METRICS_TOKEN", repr=False, description="bearer token for `/api/v1/metrics`"
+        None, repr=False, description="bearer token for `/api/v1/metrics`"
     )
     prometheus_multiproc_dir: ExistingDirectory | None = Field(
         None,
-        alias="PROMETHEUS_MULTIPROC_DIR",
         description="an empty directory shared by the gunicorn workers' metrics",
     )
 
     # --- alerts -----------------------------------------------------------------------------
     alerts_evaluator: Flag = Field(
         True,
-        alias="ALERTS_EVALUATOR",
         description="`off` keeps the evaluator out of `serve`/`demo`/gunicorn "
         "(run `alerts run` elsewhere)",
     )
-    alerts_interval_seconds: float = Field(
-        15, alias="ALERTS_INTERVAL_SECONDS", ge=1, le=3600, description="evaluation interval"
-    )
+    alerts_interval_seconds: float = between(15, 1, 3600, "evaluation interval")
     alerts_rules_file: ExistingFile | None = Field(
         None,
-        alias="ALERTS_RULES_FILE",
         description="another rules file instead of `alerts/rules.yaml`",
     )
     alert_webhook_url: HttpUrl | None = Field(
         None,
-        alias="ALERT_WEBHOOK_URL",
         description="where to post notifications (Alertmanager webhook format)",
     )
     alertmanager_url: HttpUrls | None = Field(
@@ -344,15 +308,10 @@ class Settings(BaseSettings):
     )
     alerts_external_url: HttpUrl | None = Field(
         None,
-        alias="ALERTS_EXTERNAL_URL",
         description="the dashboard's public URL, for links in notifications",
     )
-    analytics_refresh_seconds: float = Field(
-        60,
-        alias="ANALYTICS_REFRESH_SECONDS",
-        ge=1,
-        le=3600,
-        description="how often the analytics rollups are brought up to date",
+    analytics_refresh_seconds: float = between(
+        60, 1, 3600, "how often the analytics rollups are brought up to date"
     )
     environment: Literal["production", "development", "testing"] = Field(
         "production",

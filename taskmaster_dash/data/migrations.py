@@ -63,14 +63,26 @@ class SqlFile:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
-def available_migrations(directory: Path | None = None) -> list[SqlFile]:
-    directory = directory or MIGRATIONS_DIR
+def _named_files(
+    directory: Path, pattern: re.Pattern[str], kind: str, example: str
+) -> list[tuple[re.Match[str], Path]]:
+    """(name match, path) for each .sql file in `directory`, in name order; a file whose name
+    does not match `pattern` is refused."""
     found = []
     for path in sorted(directory.glob("*.sql")):
-        match = _FILE_PATTERN.match(path.name)
+        match = pattern.match(path.name)
         if not match:
-            raise MigrationError(f"migration file name must look like 001_name.sql: {path.name}")
-        found.append(SqlFile(match[1], match[2].replace("_", " "), path))
+            raise MigrationError(f"{kind} file name must look like {example}: {path.name}")
+        found.append((match, path))
+    return found
+
+
+def available_migrations(directory: Path | None = None) -> list[SqlFile]:
+    directory = directory or MIGRATIONS_DIR
+    found = [
+        SqlFile(match[1], match[2].replace("_", " "), path)
+        for match, path in _named_files(directory, _FILE_PATTERN, "migration", "001_name.sql")
+    ]
     if not found:
         # Never "up to date" on a database we could not check: an install without its sql/.
         raise MigrationError(
@@ -85,13 +97,10 @@ def available_migrations(directory: Path | None = None) -> list[SqlFile]:
 
 def repeatable_files(directory: Path | None = None) -> list[SqlFile]:
     directory = directory or REPEATABLE_DIR
-    found = []
-    for path in sorted(directory.glob("*.sql")):
-        match = _REPEATABLE_PATTERN.match(path.name)
-        if not match:
-            raise MigrationError(f"repeatable file name must look like name.sql: {path.name}")
-        found.append(SqlFile(f"R:{match[1]}", match[1].replace("_", " "), path))
-    return found
+    return [
+        SqlFile(f"R:{match[1]}", match[1].replace("_", " "), path)
+        for match, path in _named_files(directory, _REPEATABLE_PATTERN, "repeatable", "name.sql")
+    ]
 
 
 def split_statements(sql: str) -> list[tuple[int, str]]:

@@ -373,16 +373,18 @@ def set_user_active(actor: Actor, user_id: str, active: bool) -> None:
         )
 
 
-def unlock_user(actor: Actor, user_id: str) -> None:
+def _clear(actor: Actor, user_id: str, assignments: str) -> None:
+    """Reset columns (`assignments`, written by this module) of a user the actor may edit."""
     with get_database().transaction(PoolName.WRITE, actor) as conn:
         target = _editable_user(conn, user_id)
         conn.execute(
-            text(
-                "UPDATE users SET locked_until = NULL, login_attempts = 0 "
-                "WHERE id = CAST(:id AS uuid)"
-            ),
+            text(f"UPDATE users SET {assignments} WHERE id = CAST(:id AS uuid)"),
             {"id": target["id"]},
         )
+
+
+def unlock_user(actor: Actor, user_id: str) -> None:
+    _clear(actor, user_id, "locked_until = NULL, login_attempts = 0")
 
 
 def admin_set_password(actor: Actor, user_id: str, password: str) -> None:
@@ -418,15 +420,7 @@ def issue_api_key(actor: Actor, user_id: str, days: int) -> tuple[str, datetime]
 
 
 def revoke_api_key(actor: Actor, user_id: str) -> None:
-    with get_database().transaction(PoolName.WRITE, actor) as conn:
-        target = _editable_user(conn, user_id)
-        conn.execute(
-            text(
-                "UPDATE users SET api_key_hash = NULL, api_key_expires_at = NULL "
-                "WHERE id = CAST(:id AS uuid)"
-            ),
-            {"id": target["id"]},
-        )
+    _clear(actor, user_id, "api_key_hash = NULL, api_key_expires_at = NULL")
 
 
 def _signable_user_id(where: str, params: dict) -> str | None:

@@ -9,6 +9,21 @@ from dataclasses import dataclass
 
 from tests.support.processes import free_port
 
+# The default roles' permissions as the spec (and migrations 002 and 060) define them.
+ROLE_PERMISSIONS = {
+    "admin": {"*"},
+    "developer": {
+        "tasks:read",
+        "tasks:write",
+        "validations:read",
+        "validations:write",
+        "errors:read",
+    },
+    "viewer": {"tasks:read", "validations:read", "errors:read"},
+    "api_client": {"tasks:read", "tasks:write", "validations:write"},
+    "on_call": {"errors:read", "errors:write", "tasks:read", "validations:read", "alerts:ack"},
+}
+
 ROLE_PASSWORD = "Correct-Horse-42"
 
 

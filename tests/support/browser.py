@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dash
+
 
 def choose_option(dash_duo, dropdown: str, label: str) -> None:
     """Pick a dropdown option by its label. The click goes through JavaScript: while the menu
@@ -24,3 +26,16 @@ def click_in_view(dash_duo, element) -> None:
     header (taller while alerts fire), which would take the click."""
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
     element.click()
+
+
+def registered_pages(task_id: str, error_id: str) -> list[tuple[str, str | None]]:
+    """(path, permission) of every registered page, its path variables filled in with these."""
+    ids = {"<task_id>": task_id, "<error_id>": error_id}
+    pages = []
+    for page in dash.page_registry.values():
+        path = page.get("path_template") or page["path"]
+        for variable, value in ids.items():
+            path = path.replace(variable, value)
+        assert "<" not in path, f"no id for {path}"
+        pages.append((path, page.get("permission")))
+    return pages

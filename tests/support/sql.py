@@ -37,3 +37,15 @@ def one_tuple(engine, sql: str, **params) -> tuple[Any, ...]:
     """The values of the single row `sql` finds, for unpacking."""
     with engine.connect() as conn:
         return tuple(conn.execute(text(sql), params).one())
+
+
+def tuples(engine, sql: str, **params) -> list[tuple[Any, ...]]:
+    """Every row `sql` finds, as plain tuples (to compare with a literal list)."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql), params)]
+
+
+def write_row(engine, sql: str, **params) -> Any:
+    """Run one statement that writes and RETURNING one row, committed; the row."""
+    with engine.begin() as conn:
+        return conn.execute(text(sql), params).one()
