@@ -11,6 +11,21 @@ from selenium.webdriver.common.by import By
 from tests.support.browser import click_in_view
 from tests.support.callbacks import call_callback, callback_values
 
+# Found and ordered in one script: AG Grid redraws rows while data arrives, so reading each
+# element's row-index in a later call can meet an element that is already gone.
+_ROWS = """
+return Array.from(document.querySelectorAll(arguments[0]))
+    .sort((a, b) => Number(a.getAttribute("row-index")) - Number(b.getAttribute("row-index")));
+"""
+_TEXTS = """
+const rows = Array.from(document.querySelectorAll(arguments[0]))
+    .sort((a, b) => Number(a.getAttribute("row-index")) - Number(b.getAttribute("row-index")));
+return rows.map((row) => {
+    const part = arguments[1] ? row.querySelector(arguments[1]) : row;
+    return part ? part.innerText.trim() : "";
+});
+"""
+
 
 class Grid:
     """One grid on the page, found by its component id."""
@@ -21,23 +36,21 @@ class Grid:
 
     def rows(self) -> list:
         """The rows drawn, top to bottom (AG Grid keeps DOM order apart from row order)."""
-        found = self.dash_duo.driver.find_elements(
-            By.CSS_SELECTOR, f"{self.css} .ag-center-cols-container .ag-row"
-        )
-        return sorted(found, key=lambda row: int(row.get_attribute("row-index")))
+        return self.dash_duo.driver.execute_script(_ROWS, self._rows_css)
 
     def wait_for_rows(self, count: int | None = None, timeout: float = 15) -> list:
         """Wait until the grid shows rows (exactly `count` when given); returns them."""
-        until(lambda: self.rows() and (count is None or len(self.rows()) == count), timeout)
+        until(lambda: (n := len(self.rows())) and (count is None or n == count), timeout)
         return self.rows()
 
     def cell_texts(self, column: str) -> list[str]:
-        return [
-            row.find_element(By.CSS_SELECTOR, f"[col-id='{column}']").text for row in self.rows()
-        ]
+        return self._texts(f"[col-id='{column}']")
 
     def row_texts(self) -> list[str]:
-        return [row.text for row in self.rows()]
+        return self._texts(None)
+
+    def _texts(self, part_css: str | None) -> list[str]:
+        return self.dash_duo.driver.execute_script(_TEXTS, self._rows_css, part_css)
 
     def wait_for_cell(self, column: str, text: str, row: int = 0, timeout: float = 15) -> None:
         """Wait until row `row`'s cell in `column` reads `text`."""
@@ -70,6 +83,10 @@ class Grid:
         self.dash_duo.driver.execute_script(
             "arguments[0].scrollIntoView()", self.dash_duo.find_element(self.css)
         )
+
+    @property
+    def _rows_css(self) -> str:
+        return f"{self.css} .ag-center-cols-container .ag-row"
 
     def _cell_css(self, column: str, row: int) -> str:
         return f"{self.css} .ag-row[row-index='{row}'] [col-id='{column}']"
