@@ -22,6 +22,36 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_ready(
+    process: subprocess.Popen, name: str, url: str, log: Path, timeout: float
+) -> None:
+    """Wait for a local Prometheus or Alertmanager to answer `/-/ready`; stop it and say where
+    its log is if it exits or does not become ready in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited; see {log}")
+        try:
+            if requests.get(f"{url}/-/ready", timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    stop_process(process)
+    raise RuntimeError(f"{name} did not become ready in {timeout:.0f} s; see {log}")
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    """Terminate a server we started, killing it if it does not stop in 20 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
 class LocalPrometheus:
     def __init__(
         self,
@@ -74,24 +104,7 @@ class LocalPrometheus:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited; see {self.log}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"prometheus did not become ready in {timeout:.0f} s; see {self.log}")
+        wait_until_ready(self.process, "prometheus", self.url, self.log, timeout)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
