@@ -121,7 +121,7 @@ def save_states(states: Iterable[dict[str, Any]], transitions: Iterable[Transiti
                            message, since, fired_at, notified, last_evaluated_at)
                        VALUES (:rule_name, :title, :severity, :link, :state, :value, :message,
                                :since, :fired_at, :notified, now())
-                       ON CONFLICT (rule_name) DO UPDATE SET title = EXCLUDED.title,
+                       ON CONFLICT (rule_name, instance) DO UPDATE SET title = EXCLUDED.title,
                            severity = EXCLUDED.severity, link = EXCLUDED.link,
                            state = EXCLUDED.state, value = EXCLUDED.value,
                            message = EXCLUDED.message, since = EXCLUDED.since,
