@@ -3,6 +3,7 @@ queries against SQL counted independently here, and the evaluator's per-instance
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -14,13 +15,24 @@ from taskmaster_dash.alerts.notify import WebhookNotifier
 from taskmaster_dash.alerts.rules import (
     RuleError,
     alert_labels,
+    instance_anchor,
     instance_key,
     load_rules,
     parse_rule,
 )
 from taskmaster_dash.data import alerts as store
 from taskmaster_dash.data.alert_metrics import CATALOGUE, read_current
-from tests.test_alerts import Clock, Receiver, clean_alerts, table_rows
+from tests.support.auth import browser_sign_in
+from tests.support.browser import choose_option
+from tests.support.callbacks import call_callback, callback_values
+from tests.test_alerts import (
+    Clock,
+    Receiver,
+    clean_alerts,
+    confirm_alert_action,
+    count_elements,
+    table_rows,
+)
 
 __all__ = ["clean_alerts"]  # a fixture, used by name
 
@@ -426,3 +438,115 @@ def test_an_acknowledgement_running_out_while_firing_notifies_again(
         assert notifier.flush(10) and receiver.payloads.empty()  # once, not every evaluation
     finally:
         notifier.close()
+
+
+# ------------------------------------------------------------------------------ /alerts
+
+
+@pytest.fixture
+def errors_by_service(services, database, clean_data, clean_alerts, owner_engine):
+    """ErrorsByService configured, evaluated once: api and worker firing."""
+    by_service = errors_rule()
+    insert_errors(owner_engine, {"api": 30, "worker": 10})
+    with services.using(rules=(*services.rules, by_service)):
+        AlertEvaluator(rules=[by_service]).evaluate_once()
+        yield by_service
+
+
+def test_acting_on_an_instance_is_checked_on_the_server(
+    errors_by_service, dash_app, client_as, owner_engine
+):
+    def act(client, instance, action="ack", note="on it", minutes=15):
+        target = {"rule": "ErrorsByService", "action": action, "instance": instance}
+        return call_callback(
+            client, dash_app, "alert-action-message.children", [1], [target, note, minutes, 0]
+        )
+
+    for role in ("viewer", "developer"):
+        assert act(client_as(role), "service_name=api").status_code == 403
+    on_call = client_as("on_call")
+    for bad in ("service_name=nope", "x" * 600, ["service_name=api"], {"a": 1}, 7):
+        assert "unknown alert instance" in json.dumps(callback_values(act(on_call, bad)))
+    for hold in (7, "15", True, None):
+        said = json.dumps(callback_values(act(on_call, "service_name=api", minutes=hold)))
+        assert "choose how long to hold notifications" in said
+    assert table_rows(owner_engine, "SELECT count(*) FROM alert_acknowledgements") == [(0,)]
+    said = json.dumps(callback_values(act(on_call, "service_name=api", minutes=0)))
+    assert "Acknowledged ErrorsByService (service_name=api)" in said
+    assert "until it resolves" in said
+    said = json.dumps(callback_values(act(on_call, "*", "silence", "maintenance", 60)))
+    assert "Silenced every instance of ErrorsByService for 1 hour" in said
+    assert table_rows(
+        owner_engine,
+        "SELECT rule_name, instance, until IS NULL FROM alert_acknowledgements",
+    ) == [("ErrorsByService", "service_name=api", True)]
+    assert table_rows(owner_engine, "SELECT rule_name, instance FROM alert_silences") == [
+        ("ErrorsByService", None)
+    ]
+
+
+def row(rule_name: str, instance: str = "") -> str:
+    return "#" + instance_anchor(rule_name, instance)
+
+
+def act_on(rule_name: str, instance: str, action: str) -> str:
+    key = {
+        "action": action,
+        "instance": instance,
+        "place": "row",
+        "rule": rule_name,
+        "type": "alert-act",
+    }
+    return "button[id=" + json.dumps(json.dumps(key, separators=(",", ":"))) + "]"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("role", ["admin", "on_call", "viewer", "developer"])
+def test_instances_are_listed_under_their_rule_and_acknowledged_one_by_one(
+    dash_duo, dash_app, users, errors_by_service, owner_engine, role
+):
+    api, worker = "service_name=api", "service_name=worker"
+    browser_sign_in(dash_duo, dash_app, users.username(role), path="/alerts")
+    dash_duo.wait_for_text_to_equal(f"{row('ErrorsByService', api)} td:nth-child(3)", "firing", 15)
+    assert dash_duo.find_element(f"{row('ErrorsByService', api)} td:nth-child(1)").text == (
+        "service_name=api"
+    )
+    assert dash_duo.find_element(f"{row('ErrorsByService', api)} td:nth-child(4)").text == "6"
+    assert dash_duo.find_element(f"{row('ErrorsByService', worker)} td:nth-child(4)").text == "2"
+    summary = dash_duo.find_element(f"{row('ErrorsByService')} td:nth-child(3)").text
+    assert summary.startswith("2 instances: 2 firing")
+    dash_duo.wait_for_contains_text(
+        "#alert-banner", "Errors per service (service_name=api): 6", timeout=15
+    )
+    buttons = count_elements(dash_duo, "#alerts-rules-table button")
+    if role not in ("admin", "on_call"):
+        assert buttons == 0
+        assert dash_duo.get_logs() == []
+        return
+    dash_duo.find_element(act_on("ErrorsByService", api, "ack")).click()
+    dash_duo.wait_for_text_to_equal(
+        "#alert-action-title", "Acknowledge “Errors per service” (service_name=api)", timeout=10
+    )
+    assert dash_duo.find_element("#alert-action-minutes-label").text == "Hold notifications"
+    choose_option(dash_duo, "#alert-action-minutes", "15 minutes")
+    confirm_alert_action(dash_duo, "api deploy rolled back")
+    dash_duo.wait_for_contains_text(
+        "#alert-action-message .message-success",
+        "Acknowledged ErrorsByService (service_name=api): notifications held for 15 minutes",
+        timeout=10,
+    )
+    who = users.username(role)
+    dash_duo.wait_for_contains_text(
+        f"{row('ErrorsByService', api)} td:nth-child(8)",
+        f"{who}: api deploy rolled back (until ",
+        timeout=10,
+    )
+    assert dash_duo.find_element(f"{row('ErrorsByService', worker)} td:nth-child(8)").text == ""
+    dash_duo.wait_for_contains_text("#alert-banner", f"acknowledged by {who} until", timeout=15)
+    assert table_rows(
+        owner_engine,
+        """SELECT instance, username, until BETWEEN now() + interval '14 minutes'
+                                               AND now() + interval '15 minutes'
+           FROM alert_acknowledgements""",
+    ) == [(api, who, True)]
+    assert dash_duo.get_logs() == []

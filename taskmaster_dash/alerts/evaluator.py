@@ -35,7 +35,7 @@ from taskmaster_dash.alerts.rules import (
     instance_key,
 )
 from taskmaster_dash.data import alerts as store
-from taskmaster_dash.data.alert_metrics import Instances, read_current
+from taskmaster_dash.data.alert_metrics import Instances, read_current, read_many
 from taskmaster_dash.data.config import Settings
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, PoolName, user_message
 from taskmaster_dash.data.leader import EVALUATOR_LOCK_KEY, ElectedLoop
@@ -222,6 +222,11 @@ def instance_readings(
     return found
 
 
+def _query(rule: Rule) -> tuple[Any, ...]:
+    """What a rule reads: rules with the same read it once per evaluation."""
+    return (rule.source_kind, rule.source, rule.params, rule.group_by)
+
+
 class AlertEvaluator(ElectedLoop):
     """Evaluates every rule each `interval` seconds in the one process holding its lock.
 
@@ -276,6 +281,21 @@ class AlertEvaluator(ElectedLoop):
             {k: (labels, v) for k, (labels, v) in found.items() if not math.isnan(v)}
         )
 
+    def _read_sql(self, rules: list[Rule]) -> dict[tuple[Any, ...], RuleReading]:
+        """Every enabled SQL rule's reading, one per distinct query, all in one transaction."""
+        distinct: dict[tuple[Any, ...], Rule] = {}
+        for rule in rules:
+            if rule.enabled and rule.source_kind == "sql":
+                distinct.setdefault(_query(rule), rule)
+        readings = {}
+        for query, found in zip(distinct, read_many(list(distinct.values())), strict=True):
+            readings[query] = (
+                RuleReading({}, user_message(found), error=True)
+                if isinstance(found, SQLAlchemyError)
+                else RuleReading(found)
+            )
+        return readings
+
     def work(self) -> None:
         self.evaluate_once()
 
@@ -293,9 +313,18 @@ class AlertEvaluator(ElectedLoop):
         for (name, key), state in previous.items():
             by_rule.setdefault(name, {})[key] = state
         decided: list[tuple[Rule, Decision, store.StoredState | None]] = []
+        # Rules that read the same metric the same way (a warning and a critical threshold)
+        # share one read per evaluation.
+        reads = self._read_sql(rules)
         for rule in rules:
             known = by_rule.get(rule.name, {})
-            reading = self.read(rule) if rule.enabled else RuleReading({})
+            query = _query(rule)
+            if not rule.enabled:
+                reading = RuleReading({})
+            elif query in reads:
+                reading = reads[query]
+            else:
+                reading = reads[query] = self.read(rule)
             for key, labels, instance_reading in instance_readings(rule, reading, known):
                 before = known.get(key)
                 decision = decide(
@@ -327,12 +356,22 @@ class AlertEvaluator(ElectedLoop):
     def _store(
         self, decided: list[tuple[Rule, Decision, store.StoredState | None]], now: datetime
     ) -> None:
+        fields = store.StoredState.__dataclass_fields__
         kept = [d.row for _rule, d, _before in decided if d.keep]
+        # Only rows that changed are written (most do not, most of the time).
+        changed, unchanged = [], []
+        for _rule, d, before in decided:
+            if not d.keep:
+                continue
+            if before is not None and all(getattr(before, k) == d.row[k] for k in fields):
+                unchanged.append((d.row["rule_name"], d.row["instance"]))
+            else:
+                changed.append(d.row)
+        transitions = [d.transition for _r, d, _b in decided if d.transition]
         try:
-            store.save_states(kept, [d.transition for _r, d, _b in decided if d.transition])
+            store.save_states(changed, transitions, unchanged)
         except SQLAlchemyError as exc:
             log.error("alerts: cannot save alert state: %s", user_message(exc))
-        fields = store.StoredState.__dataclass_fields__
         self._memory = {
             (row["rule_name"], row["instance"]): store.StoredState(**{k: row[k] for k in fields})
             for row in kept

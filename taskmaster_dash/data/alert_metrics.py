@@ -11,11 +11,12 @@ An SQLAlchemyError means the source could not be read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName, get_database
 
@@ -38,14 +39,23 @@ class Metric:
     title: str
     description: str
     unit: str
-    reader: Callable[[Mapping[str, float], tuple[str, ...]], Instances]
+    reader: Callable[[Connection, Mapping[str, float], tuple[str, ...]], Instances]
     group_by: tuple[str, ...] = ()  # the columns a rule may group it by (its instance labels)
     params: dict[str, Param] = field(default_factory=dict)
 
-    def read(self, params: Mapping[str, float], group_by: tuple[str, ...] = ()) -> Instances:
+    def read(
+        self,
+        params: Mapping[str, float],
+        group_by: tuple[str, ...] = (),
+        conn: Connection | None = None,
+    ) -> Instances:
+        """The metric now, per instance (on `conn`, or in a transaction of its own)."""
         values = {name: spec.default for name, spec in self.params.items()}
         values.update(params)
-        return self.reader(values, group_by)
+        if conn is not None:
+            return self.reader(conn, values, group_by)
+        with get_database().transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as own:
+            return self.reader(own, values, group_by)
 
 
 def _key(labels: Mapping[str, str]) -> str:
@@ -54,7 +64,11 @@ def _key(labels: Mapping[str, str]) -> str:
 
 
 def _grouped(
-    sql: str, group_by: tuple[str, ...], columns: Mapping[str, str], params: dict[str, Any]
+    conn: Connection,
+    sql: str,
+    group_by: tuple[str, ...],
+    columns: Mapping[str, str],
+    params: dict[str, Any],
 ) -> Instances:
     """Run `sql` with {cols} (the grouping expressions, each `AS g<i>`), {group} (GROUP BY) and
     {keys} (the bare names) filled in; each row's last column is the value."""
@@ -64,8 +78,7 @@ def _grouped(
         group=("GROUP BY " + ", ".join(f"g{i}" for i in range(len(group_by)))) if group_by else "",
         keys="".join(f"g{i}, " for i in range(len(group_by))),
     )
-    with get_database().transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
-        rows = conn.execute(text(statement), params).all()
+    rows = conn.execute(text(statement), params).all()
     found: Instances = {}
     for row in rows:
         value = row[-1]
@@ -79,15 +92,18 @@ def _grouped(
 # ------------------------------------------------------------------------------ the metrics
 
 
-def _watchdog(_params: Mapping[str, float], _group: tuple[str, ...]) -> Instances:
+def _watchdog(conn: Connection, _params: Mapping[str, float], _group: tuple[str, ...]) -> Instances:
     """Always 1: the Watchdog rule's heartbeat (it reads nothing, so only a stopped evaluator
     silences it)."""
     return {"": ({}, 1.0)}
 
 
-def _slow_query_seconds(_params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+def _slow_query_seconds(
+    conn: Connection, _params: Mapping[str, float], group: tuple[str, ...]
+) -> Instances:
     """Average run time of the app's statements running right now (0 when none run)."""
     return _grouped(
+        conn,
         r"""SELECT COALESCE(avg(extract(epoch FROM clock_timestamp() - query_start)), 0)
             FROM pg_stat_activity
             WHERE state = 'active' AND application_name LIKE 'taskmaster\_%'
@@ -98,7 +114,9 @@ def _slow_query_seconds(_params: Mapping[str, float], group: tuple[str, ...]) ->
     )
 
 
-def _connection_failures(_params: Mapping[str, float], _group: tuple[str, ...]) -> Instances:
+def _connection_failures(
+    conn: Connection, _params: Mapping[str, float], _group: tuple[str, ...]
+) -> Instances:
     """How many of the pools cannot run `SELECT 1` right now."""
     failed = 0
     for pool in PoolName:
@@ -112,8 +130,11 @@ def _connection_failures(_params: Mapping[str, float], _group: tuple[str, ...]) 
 _TASK_COLUMNS = {"assigned_to": "COALESCE(assigned_to, '')", "priority": "priority"}
 
 
-def _pending_tasks(_params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+def _pending_tasks(
+    conn: Connection, _params: Mapping[str, float], group: tuple[str, ...]
+) -> Instances:
     return _grouped(
+        conn,
         "SELECT {cols}count(*) FROM tasks WHERE status = 'pending' {group}",
         group,
         _TASK_COLUMNS,
@@ -121,9 +142,12 @@ def _pending_tasks(_params: Mapping[str, float], group: tuple[str, ...]) -> Inst
     )
 
 
-def _oldest_pending_age(_params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+def _oldest_pending_age(
+    conn: Connection, _params: Mapping[str, float], group: tuple[str, ...]
+) -> Instances:
     # Ungrouped, an empty backlog is 0 s old (not "no data").
     return _grouped(
+        conn,
         """SELECT {cols}COALESCE(extract(epoch FROM now() - min(created_at)), 0)
            FROM tasks WHERE status = 'pending' {group}""",
         group,
@@ -155,7 +179,9 @@ _ERROR_ROLLUP = {
 }
 
 
-def _errors_per_minute(params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+def _errors_per_minute(
+    conn: Connection, params: Mapping[str, float], group: tuple[str, ...]
+) -> Instances:
     """Errors logged per minute, averaged over the last `window_minutes`."""
     rollup = ", ".join(f"{_ERROR_ROLLUP[g][0]} AS g{i}" for i, g in enumerate(group))
     raw = ", ".join(f"{_ERROR_ROLLUP[g][1]} AS g{i}" for i, g in enumerate(group))
@@ -172,14 +198,16 @@ def _errors_per_minute(params: Mapping[str, float], group: tuple[str, ...]) -> I
               AND (created_at < b.r_from OR created_at >= greatest(b.r_to, b.r_from))) x
         {{group}}"""
     )
-    found = _grouped(sql, group, {}, {"w": int(params["window_minutes"])})
+    found = _grouped(conn, sql, group, {}, {"w": int(params["window_minutes"])})
     return found or ({} if group else {"": ({}, 0.0)})
 
 
 _FAILED = "validation_status IN ('failed', 'error')"
 
 
-def _validations(value: str, params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+def _validations(
+    conn: Connection, value: str, params: Mapping[str, float], group: tuple[str, ...]
+) -> Instances:
     """Over the last `window_minutes`: `value` from runs, failed, score_n and score_sum (no
     runs: no data)."""
     cols = "validation_type AS g0, " if group else ""
@@ -200,23 +228,28 @@ def _validations(value: str, params: Mapping[str, float], group: tuple[str, ...]
               AND (created_at < b.r_from OR created_at >= greatest(b.r_to, b.r_from))) x
         {{group}}"""
     )
-    return _grouped(sql, group, {}, {"w": int(params["window_minutes"])})
+    return _grouped(conn, sql, group, {}, {"w": int(params["window_minutes"])})
 
 
-def _failure_share(params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
-    return _validations("sum(failed)::float8 / NULLIF(sum(runs), 0)", params, group)
+def _failure_share(
+    conn: Connection, params: Mapping[str, float], group: tuple[str, ...]
+) -> Instances:
+    return _validations(conn, "sum(failed)::float8 / NULLIF(sum(runs), 0)", params, group)
 
 
-def _mean_score(params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
-    return _validations("sum(score_sum)::float8 / NULLIF(sum(score_n), 0)", params, group)
+def _mean_score(conn: Connection, params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+    return _validations(conn, "sum(score_sum)::float8 / NULLIF(sum(score_n), 0)", params, group)
 
 
 _OPEN = "resolution_status IN ('unresolved', 'investigating')"
 _OPEN_COLUMNS = {"severity": "error_severity", "service_name": "COALESCE(service_name, '')"}
 
 
-def _open_errors(_params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+def _open_errors(
+    conn: Connection, _params: Mapping[str, float], group: tuple[str, ...]
+) -> Instances:
     return _grouped(
+        conn,
         f"SELECT {{cols}}count(*) FROM error_logs WHERE {_OPEN} {{group}}",
         group,
         _OPEN_COLUMNS,
@@ -224,9 +257,12 @@ def _open_errors(_params: Mapping[str, float], group: tuple[str, ...]) -> Instan
     )
 
 
-def _regressed_errors(_params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+def _regressed_errors(
+    conn: Connection, _params: Mapping[str, float], group: tuple[str, ...]
+) -> Instances:
     """Open error groups that came back after being resolved (data/error_ingest.py)."""
     return _grouped(
+        conn,
         f"""SELECT {{cols}}count(*) FROM error_logs
             WHERE regressed_at IS NOT NULL AND {_OPEN} {{group}}""",
         group,
@@ -235,9 +271,12 @@ def _regressed_errors(_params: Mapping[str, float], group: tuple[str, ...]) -> I
     )
 
 
-def _escalating_errors(_params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+def _escalating_errors(
+    conn: Connection, _params: Mapping[str, float], group: tuple[str, ...]
+) -> Instances:
     """Open error groups whose hourly rate is a spike right now (data/error_ingest.py)."""
     return _grouped(
+        conn,
         f"""SELECT {{cols}}count(*) FROM error_logs
             WHERE escalating_since IS NOT NULL AND {_OPEN} {{group}}""",
         group,
@@ -341,3 +380,21 @@ CATALOGUE: dict[str, Metric] = {
 def read_current(rule: Rule) -> Instances:
     """The rule's SQL metric now, per instance; SQLAlchemyError when it cannot be read."""
     return CATALOGUE[rule.source].read(rule.param_values, rule.group_by)
+
+
+def read_many(rules: Sequence[Rule]) -> list[Instances | SQLAlchemyError]:
+    """read_current of each rule, all in one transaction (a round trip each instead of a
+    transaction each). When one fails, the rest are read each on its own, so one source that
+    cannot be read does not fail the others; its place holds the error."""
+    found: list[Instances | SQLAlchemyError] = []
+    try:
+        with get_database().transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
+            for rule in rules:
+                found.append(CATALOGUE[rule.source].read(rule.param_values, rule.group_by, conn))
+    except SQLAlchemyError:
+        for rule in rules[len(found) :]:
+            try:
+                found.append(read_current(rule))
+            except SQLAlchemyError as exc:
+                found.append(exc)
+    return found

@@ -33,6 +33,9 @@ class StoredState:
     labels: dict[str, str] = field(default_factory=dict)
     held: bool = False  # notifications held by an acknowledgement at the last evaluation
     cleared_at: datetime | None = None  # a firing instance's condition cleared (keep firing)
+    title: str = ""
+    severity: str = ""
+    link: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,17 +54,25 @@ _STATE_COLUMNS = ", ".join(StoredState.__dataclass_fields__)
 
 def stored_states(actor: Actor = SYSTEM_ACTOR) -> dict[tuple[str, str], StoredState]:
     """Every instance's stored state, keyed by (rule name, instance)."""
-    rows = get_database().fetch_rows(
-        PoolName.BACKGROUND, actor, f"SELECT {_STATE_COLUMNS} FROM alert_states"
-    )
-    return {(row["rule_name"], row["instance"]): StoredState(**row) for row in rows}
+    # Plain tuples: thousands of instances, and a mapping per row costs more than the query.
+    with get_database().transaction(PoolName.BACKGROUND, actor) as conn:
+        rows = conn.execute(text(f"SELECT {_STATE_COLUMNS} FROM alert_states")).all()
+    states = [StoredState(*row) for row in rows]
+    return {(s.rule_name, s.instance): s for s in states}
 
 
-def save_states(states: Iterable[dict[str, Any]], transitions: Iterable[Transition]) -> None:
-    """Upsert each instance's state and append its transitions, in one transaction. Instances
-    not in `states` (rules no longer defined, instances that resolved by leaving their rule's
-    result) lose their state, so they leave the banner."""
+def save_states(
+    states: Iterable[dict[str, Any]],
+    transitions: Iterable[Transition],
+    unchanged: Iterable[tuple[str, str]] = (),
+) -> None:
+    """Upsert each instance's state and append its transitions, in one transaction; the
+    `unchanged` (rule name, instance) pairs were evaluated too but only their
+    last_evaluated_at moves. Instances in neither (rules no longer defined, instances that
+    resolved by leaving their rule's result) lose their state, so they leave the banner."""
     states = list(states)
+    kept = [(row["rule_name"], row["instance"]) for row in states] + list(unchanged)
+    keys = {"names": [k[0] for k in kept], "instances": [k[1] for k in kept]}
     with get_database().transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
         conn.execute(
             text(
@@ -70,11 +81,12 @@ def save_states(states: Iterable[dict[str, Any]], transitions: Iterable[Transiti
                            AS k(rule_name, instance)
                        WHERE k.rule_name = s.rule_name AND k.instance = s.instance)"""
             ),
-            {
-                "names": [row["rule_name"] for row in states],
-                "instances": [row["instance"] for row in states],
-            },
+            keys,
         )
+        if len(kept) > len(states):
+            conn.execute(
+                text("UPDATE alert_states SET last_evaluated_at = now() WHERE true"),
+            )
         # One statement each, whatever the number of instances (thousands per evaluation).
         if states:
             conn.execute(
