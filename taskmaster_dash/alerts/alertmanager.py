@@ -24,14 +24,13 @@ from typing import Any
 import requests
 from sqlalchemy.exc import SQLAlchemyError
 
-from taskmaster_dash.alerts.rules import Rule, format_number
+from taskmaster_dash.alerts.rules import Rule, alert_labels, format_number
 from taskmaster_dash.data import alerts as store
 from taskmaster_dash.data.config import Settings
 from taskmaster_dash.data.db import Actor, user_message
 from taskmaster_dash.services import current
 
 log = logging.getLogger(__name__)
-SERVICE_LABEL = "taskmaster-dash"
 RESOLVED_RESEND = timedelta(minutes=15)  # Prometheus resends a resolved alert this long
 VALID_INTERVALS = 4  # an alert not heard of for 4 intervals resolves itself (as Prometheus)
 
@@ -47,16 +46,6 @@ class AlertmanagerError(RuntimeError):
 
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def alert_labels(rule: Rule) -> dict[str, str]:
-    """The labels of the rule's alert: alertname, severity, service and the rule's own."""
-    return {
-        "alertname": rule.name,
-        "severity": rule.severity,
-        "service": SERVICE_LABEL,
-        **dict(rule.labels),
-    }
 
 
 def alert_annotations(rule: Rule, value: float | None) -> dict[str, str]:

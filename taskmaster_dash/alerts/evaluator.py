@@ -21,6 +21,7 @@ from taskmaster_dash.alerts.alertmanager import AlertmanagerClient, Alertmanager
 from taskmaster_dash.alerts.notify import WebhookNotifier
 from taskmaster_dash.alerts.rules import Override, Rule, apply_overrides, configured_rules
 from taskmaster_dash.data import alerts as store
+from taskmaster_dash.data.alert_metrics import read_current
 from taskmaster_dash.data.config import Settings
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, PoolName, user_message
 from taskmaster_dash.data.leader import EVALUATOR_LOCK_KEY, ElectedLoop
@@ -155,9 +156,10 @@ class AlertEvaluator(ElectedLoop):
     def read(self, rule: Rule) -> Reading:
         if rule.source_kind == "sql":
             try:
-                value = store.SQL_SOURCES[rule.source]()
+                found = read_current(rule)
             except SQLAlchemyError as exc:
                 return Reading(None, user_message(exc), error=True)
+            value = found[""][1] if "" in found else None
         else:
             reader = self.prometheus()
             if reader is None:

@@ -16,8 +16,7 @@ from typing import Any
 
 import requests
 
-from taskmaster_dash.alerts.alertmanager import alert_labels
-from taskmaster_dash.alerts.rules import Rule, format_number
+from taskmaster_dash.alerts.rules import Rule, alert_labels, format_number
 
 log = logging.getLogger(__name__)
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "no end yet"

@@ -33,6 +33,8 @@ _DURATION = re.compile(r"^\s*(\d{1,7})\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")  # Prometheus label names
 RESERVED_LABELS = frozenset({"alertname", "severity"})
+SERVICE_LABEL = "taskmaster-dash"  # the `service` label of every alert the app sends
+_OWN_LABELS = RESERVED_LABELS | {"service"}
 _FIELDS = {
     "name",
     "title",
@@ -46,7 +48,19 @@ _FIELDS = {
     "link",
     "labels",
     "runbook_url",
+    "params",
+    "group_by",
+    "keep_firing_for",
+    "no_data",
+    "on_error",
 }
+# What an instance becomes when its source has no data / cannot be read. "alerting" counts as
+# firing; "keep_last" keeps the previous state; the defaults show NoData / Error, never normal.
+NO_DATA_STATES = ("no_data", "alerting", "normal", "keep_last")
+ERROR_STATES = ("error", "alerting", "normal", "keep_last")
+ORIGINS = ("file", "app")
+MAX_GROUP_BY = 5
+MAX_LABEL_VALUE = 200
 
 
 class RuleError(Refused, ValueError):
@@ -69,6 +83,13 @@ class Rule:
     enabled: bool = True
     labels: tuple[tuple[str, str], ...] = ()  # extra Alertmanager labels, e.g. team, receiver
     runbook_url: str = ""
+    # SQL: catalogue columns; PromQL: labels of the result vector. One instance per label set.
+    group_by: tuple[str, ...] = ()
+    params: tuple[tuple[str, float], ...] = ()  # the catalogue metric's parameters, all of them
+    keep_firing_seconds: int = 0  # stays firing this long after the condition clears
+    no_data_state: str = "no_data"
+    error_state: str = "error"
+    origin: str = "file"  # "file" (rules.yaml / ALERTS_RULES_FILE) or "app" (written on /alerts)
 
     def breached(self, value: float) -> bool:
         return COMPARISONS[self.comparison](value, self.threshold)
@@ -76,6 +97,30 @@ class Rule:
     @property
     def condition(self) -> str:
         return f"{self.comparison} {exact_number(self.threshold)}"
+
+    @property
+    def param_values(self) -> dict[str, float]:
+        return dict(self.params)
+
+
+def instance_key(labels: Mapping[str, str]) -> str:
+    """The canonical text of an instance's label set: '' when none, else 'a=1,b=2' by name."""
+    return ",".join(f"{name}={labels[name]}" for name in sorted(labels))
+
+
+def alert_labels(rule: Rule, instance_labels: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The labels of one instance's alert: alertname, severity, service, the rule's labels and
+    the instance's. An instance label that would replace one of the first three goes out as
+    exported_<name> (as Prometheus does when a scraped label clashes)."""
+    labels = {
+        "alertname": rule.name,
+        "severity": rule.severity,
+        "service": SERVICE_LABEL,
+        **dict(rule.labels),
+    }
+    for name, value in (instance_labels or {}).items():
+        labels[f"exported_{name}" if name in _OWN_LABELS else name] = value
+    return labels
 
 
 def format_number(value: float | None) -> str:
@@ -165,7 +210,96 @@ def _labels(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(labels))
 
 
-def parse_rule(entry: Any, index: int, sql_sources: frozenset[str]) -> Rule:
+def _choice(entry: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: str) -> str:
+    value = entry.get(key, allowed[0])
+    if value not in allowed:
+        raise RuleError(
+            f"{where}: {key} must be one of {', '.join(allowed)}, got {str(value)[:40]!r}"
+        )
+    return str(value)
+
+
+def _group_by(value: Any, kind: str, query: str, where: str) -> tuple[str, ...]:
+    """The grouping columns: for SQL those the catalogue metric offers, for PromQL label names."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RuleError(f"{where}: group_by must be a list of column or label names")
+    if len(value) > MAX_GROUP_BY:
+        raise RuleError(f"{where}: group_by takes at most {MAX_GROUP_BY} names")
+    if len(set(value)) != len(value):
+        raise RuleError(f"{where}: group_by names a column twice")
+    if kind == "sql":
+        from taskmaster_dash.data.alert_metrics import CATALOGUE
+
+        offered = CATALOGUE[query].group_by
+        for name in value:
+            if name not in offered:
+                choices = ", ".join(offered) if offered else "none (it does not group)"
+                raise RuleError(
+                    f"{where}: metric {query} cannot be grouped by {name[:40]!r}; "
+                    f"it offers {choices}"
+                )
+    else:
+        for name in value:
+            if not _LABEL.match(name) or name in RESERVED_LABELS or name == "service":
+                raise RuleError(
+                    f"{where}: group_by label {name[:40]!r} must be a Prometheus label name "
+                    "(letters, digits, underscores), not alertname, severity or service"
+                )
+    return tuple(value)
+
+
+def _params(value: Any, kind: str, query: str, where: str) -> tuple[tuple[str, float], ...]:
+    """The metric's parameters, each checked against its range; defaults fill the rest."""
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise RuleError(f"{where}: params must be a mapping of name: number")
+    if kind != "sql":
+        if value:
+            raise RuleError(f"{where}: params apply to sql metrics only")
+        return ()
+    from taskmaster_dash.data.alert_metrics import CATALOGUE
+
+    offered = CATALOGUE[query].params
+    unknown = [str(k)[:40] for k in value if k not in offered]
+    if unknown:
+        known = ", ".join(offered) if offered else "none"
+        raise RuleError(
+            f"{where}: metric {query} has no parameter {', '.join(unknown)}; it takes {known}"
+        )
+    params = []
+    for name, spec in offered.items():
+        given = value.get(name, spec.default)
+        if (
+            isinstance(given, bool)
+            or not isinstance(given, (int, float))
+            or not math.isfinite(given)
+        ):
+            raise RuleError(f"{where}: parameter {name} must be a number, got {str(given)[:40]!r}")
+        if not spec.minimum <= given <= spec.maximum:
+            raise RuleError(
+                f"{where}: parameter {name} must be between {format_number(spec.minimum)} and "
+                f"{format_number(spec.maximum)}, got {format_number(float(given))}"
+            )
+        params.append((name, float(given)))
+    return tuple(params)
+
+
+def parse_rule(
+    entry: Any, index: int, sql_sources: frozenset[str] | None = None, *, origin: str = "file"
+) -> Rule:
+    """One rule from its mapping (the rules file, or a rule written in the app): every field
+    checked; RuleError says which and why."""
+    if sql_sources is None:
+        from taskmaster_dash.data.alert_metrics import CATALOGUE
+
+        sql_sources = frozenset(CATALOGUE)
+    if origin not in ORIGINS:
+        raise RuleError(f"origin must be one of {', '.join(ORIGINS)}")
     where = f"rule {index + 1}"
     if not isinstance(entry, Mapping):
         raise RuleError(f"{where}: expected a mapping of fields")
@@ -196,6 +330,10 @@ def parse_rule(entry: Any, index: int, sql_sources: frozenset[str]) -> Rule:
     link = _text(entry, "link", where)
     if not link.startswith("/"):
         raise RuleError(f"{where}: link must be a path in the app, such as /tasks")
+    group_by = _group_by(entry.get("group_by"), kind, query, where)
+    params = _params(entry.get("params"), kind, query, where)
+    no_data = _choice(entry, "no_data", NO_DATA_STATES, where)
+    on_error = _choice(entry, "on_error", ERROR_STATES, where)
     try:
         return Rule(
             name=name,
@@ -211,6 +349,12 @@ def parse_rule(entry: Any, index: int, sql_sources: frozenset[str]) -> Rule:
             link=link,
             labels=labels,
             runbook_url=runbook_url,
+            group_by=group_by,
+            params=params,
+            keep_firing_seconds=parse_duration(entry.get("keep_firing_for", 0), "keep_firing_for"),
+            no_data_state=no_data,
+            error_state=on_error,
+            origin=origin,
         )
     except RuleError as exc:
         raise RuleError(f"{where}: {exc}") from None
@@ -218,7 +362,7 @@ def parse_rule(entry: Any, index: int, sql_sources: frozenset[str]) -> Rule:
 
 def load_rules(path: Path | str | None = None) -> list[Rule]:
     """The rules in `path` (default: alerts/rules.yaml), validated; RuleError says what is wrong."""
-    from taskmaster_dash.data.alerts import SQL_SOURCES
+    from taskmaster_dash.data.alert_metrics import CATALOGUE
 
     path = Path(path or DEFAULT_RULES_FILE)
     try:
@@ -233,7 +377,7 @@ def load_rules(path: Path | str | None = None) -> list[Rule]:
     rules: list[Rule] = []
     try:
         for index, entry in enumerate(entries):
-            rule = parse_rule(entry, index, frozenset(SQL_SOURCES))
+            rule = parse_rule(entry, index, frozenset(CATALOGUE))
             if any(r.name == rule.name for r in rules):
                 raise RuleError(f"rule {rule.name}: defined twice")
             rules.append(rule)
@@ -290,7 +434,12 @@ def prometheus_rules_yaml(rules: list[Rule], group: str = "taskmaster-dash") -> 
             "alert": rule.name,
             "expr": f"({rule.source}) {rule.condition}",
             "for": format_duration(rule.for_seconds),
-            "labels": {"severity": rule.severity, "service": "taskmaster-dash"},
+            **(
+                {"keep_firing_for": format_duration(rule.keep_firing_seconds)}
+                if rule.keep_firing_seconds
+                else {}
+            ),
+            "labels": {k: v for k, v in alert_labels(rule).items() if k != "alertname"},
             "annotations": {
                 "summary": rule.title,
                 "description": rule.description + " Value: {{ $value }}.",

@@ -1,11 +1,11 @@
-"""Alert data: the named SQL sources the rules read, and the alert tables (state, history,
-overrides, acknowledgements, silences). Every signed-in user may read the tables; overrides
-need alerts:manage, acknowledgements and silences alerts:ack or alerts:manage (RLS in
+"""Alert data: the alert tables (state, history, overrides, acknowledgements, silences; the
+metrics rules read are in data/alert_metrics.py). Every signed-in user may read the tables;
+overrides need alerts:manage, acknowledgements and silences alerts:ack or alerts:manage (RLS in
 sql/migrations/050_alerts.sql and 060_alerts_ack.sql)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,63 +13,6 @@ from typing import Any
 from sqlalchemy import text
 
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, PoolName, get_database
-
-# ---------------------------------------------------------------------------------------------
-# Named SQL sources: rules.yaml refers to them as `source: {sql: NAME}`. Each returns a number
-# or None (no data); an exception means the source could not be read.
-
-
-def _scalar(sql: str) -> float | None:
-    with get_database().transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
-        value = conn.execute(text(sql)).scalar()
-    return None if value is None else float(value)
-
-
-def pending_tasks() -> float | None:
-    return _scalar("SELECT count(*) FROM tasks WHERE status = 'pending'")
-
-
-def errors_per_minute() -> float | None:
-    """Errors logged per minute, averaged over the last five minutes."""
-    return _scalar(
-        "SELECT count(*) / 5.0 FROM error_logs WHERE created_at >= now() - interval '5 minutes'",
-    )
-
-
-def slow_query_seconds() -> float | None:
-    """Average run time of the app's statements running right now (0 when none run)."""
-    return _scalar(
-        r"""SELECT COALESCE(avg(extract(epoch FROM clock_timestamp() - query_start)), 0)
-            FROM pg_stat_activity
-            WHERE state = 'active' AND application_name LIKE 'taskmaster\_%'
-              AND pid <> pg_backend_pid()""",
-    )
-
-
-def connection_failures() -> float | None:
-    """How many of the pools cannot run `SELECT 1` right now."""
-    failed = 0
-    for pool in PoolName:
-        try:
-            get_database().ping(pool)
-        except Exception:  # any failure to connect counts
-            failed += 1
-    return float(failed)
-
-
-def watchdog() -> float | None:
-    """Always 1: the Watchdog rule's heartbeat (it reads nothing, so only a stopped evaluator
-    silences it)."""
-    return 1.0
-
-
-SQL_SOURCES: dict[str, Callable[[], float | None]] = {
-    "watchdog": watchdog,
-    "pending_tasks": pending_tasks,
-    "errors_per_minute": errors_per_minute,
-    "slow_query_seconds": slow_query_seconds,
-    "connection_failures": connection_failures,
-}
 
 # ---------------------------------------------------------------------------------------------
 # State and history (written by the evaluator as the system user).

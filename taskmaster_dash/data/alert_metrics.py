@@ -1,0 +1,343 @@
+"""The catalogue of named SQL metrics alert rules read (`source: {sql: NAME}`), each with its
+parameters and the columns it can be grouped by.
+
+`read_current(rule)` runs the metric's one grouped query (the aggregation happens in SQL) and
+returns {instance key: (labels, value)}: one entry per label set, '' for a rule that does not
+group. A metric that does not group always answers one entry (or none: no data). Windows longer
+than a rollup step read the analytics rollups (migrations 020-025) for the whole steps and the
+indexed raw rows only for the edges, so a 7-day window costs about as much as a 5-minute one.
+An SQLAlchemyError means the source could not be read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+
+from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName, get_database
+
+if TYPE_CHECKING:
+    from taskmaster_dash.alerts.rules import Rule
+
+Instances = dict[str, tuple[dict[str, str], float]]
+
+
+@dataclass(frozen=True)
+class Param:
+    default: float
+    minimum: float
+    maximum: float
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    title: str
+    description: str
+    unit: str
+    reader: Callable[[Mapping[str, float], tuple[str, ...]], Instances]
+    group_by: tuple[str, ...] = ()  # the columns a rule may group it by (its instance labels)
+    params: dict[str, Param] = field(default_factory=dict)
+
+    def read(self, params: Mapping[str, float], group_by: tuple[str, ...] = ()) -> Instances:
+        values = {name: spec.default for name, spec in self.params.items()}
+        values.update(params)
+        return self.reader(values, group_by)
+
+
+def _key(labels: Mapping[str, str]) -> str:
+    # The same text as alerts.rules.instance_key (imported there; kept here to avoid a cycle).
+    return ",".join(f"{name}={labels[name]}" for name in sorted(labels))
+
+
+def _grouped(
+    sql: str, group_by: tuple[str, ...], columns: Mapping[str, str], params: dict[str, Any]
+) -> Instances:
+    """Run `sql` with {cols} (the grouping expressions, each `AS g<i>`), {group} (GROUP BY) and
+    {keys} (the bare names) filled in; each row's last column is the value."""
+    exprs = [f"{columns[name]} AS g{i}" for i, name in enumerate(group_by) if name in columns]
+    statement = sql.format(
+        cols="".join(f"{e}, " for e in exprs),
+        group=("GROUP BY " + ", ".join(f"g{i}" for i in range(len(group_by)))) if group_by else "",
+        keys="".join(f"g{i}, " for i in range(len(group_by))),
+    )
+    with get_database().transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
+        rows = conn.execute(text(statement), params).all()
+    found: Instances = {}
+    for row in rows:
+        value = row[-1]
+        if value is None:
+            continue  # no data for this label set
+        labels = {name: "" if row[i] is None else str(row[i]) for i, name in enumerate(group_by)}
+        found[_key(labels)] = (labels, float(value))
+    return found
+
+
+# ------------------------------------------------------------------------------ the metrics
+
+
+def _watchdog(_params: Mapping[str, float], _group: tuple[str, ...]) -> Instances:
+    """Always 1: the Watchdog rule's heartbeat (it reads nothing, so only a stopped evaluator
+    silences it)."""
+    return {"": ({}, 1.0)}
+
+
+def _slow_query_seconds(_params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+    """Average run time of the app's statements running right now (0 when none run)."""
+    return _grouped(
+        r"""SELECT COALESCE(avg(extract(epoch FROM clock_timestamp() - query_start)), 0)
+            FROM pg_stat_activity
+            WHERE state = 'active' AND application_name LIKE 'taskmaster\_%'
+              AND pid <> pg_backend_pid()""",
+        group,
+        {},
+        {},
+    )
+
+
+def _connection_failures(_params: Mapping[str, float], _group: tuple[str, ...]) -> Instances:
+    """How many of the pools cannot run `SELECT 1` right now."""
+    failed = 0
+    for pool in PoolName:
+        try:
+            get_database().ping(pool)
+        except Exception:  # any failure to connect counts
+            failed += 1
+    return {"": ({}, float(failed))}
+
+
+_TASK_COLUMNS = {"assigned_to": "COALESCE(assigned_to, '')", "priority": "priority"}
+
+
+def _pending_tasks(_params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+    return _grouped(
+        "SELECT {cols}count(*) FROM tasks WHERE status = 'pending' {group}",
+        group,
+        _TASK_COLUMNS,
+        {},
+    )
+
+
+def _oldest_pending_age(_params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+    # Ungrouped, an empty backlog is 0 s old (not "no data").
+    return _grouped(
+        """SELECT {cols}COALESCE(extract(epoch FROM now() - min(created_at)), 0)
+           FROM tasks WHERE status = 'pending' {group}""",
+        group,
+        _TASK_COLUMNS,
+        {},
+    )
+
+
+# Rows created in the last `w` minutes, as (rollup steps) + (raw rows at the edges): whole
+# steps from the rollup up to where it is complete, the raw rows before the first whole step
+# and after the rollup's end. Exact whatever the rollup's age (a never-refreshed rollup reads
+# everything raw).
+def _window(rollup: str, step: str) -> str:
+    return f"""WITH w AS (
+        SELECT now() - make_interval(mins => :w) AS since,
+               (SELECT covered_until FROM analytics_rollup_state WHERE rollup = '{rollup}') AS c),
+    b AS (
+        SELECT since, CASE WHEN analytics_bin(interval '{step}', since) < since
+                           THEN analytics_bin(interval '{step}', since) + interval '{step}'
+                           ELSE since END AS r_from,
+               least(c, now()) AS r_to
+        FROM w)"""
+
+
+_ERROR_ROLLUP = {
+    "service_name": ("service_name", "COALESCE(service_name, '')"),
+    "severity": ("error_severity", "error_severity"),
+    "error_type": ("error_category", "error_category"),
+}
+
+
+def _errors_per_minute(params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+    """Errors logged per minute, averaged over the last `window_minutes`."""
+    rollup = ", ".join(f"{_ERROR_ROLLUP[g][0]} AS g{i}" for i, g in enumerate(group))
+    raw = ", ".join(f"{_ERROR_ROLLUP[g][1]} AS g{i}" for i, g in enumerate(group))
+    sep = ", " if group else ""
+    sql = (
+        _window("errors", "5 minutes")
+        + f"""
+        SELECT {{keys}}sum(n) / CAST(:w AS float8) FROM (
+            SELECT {rollup}{sep}created_n AS n FROM analytics_error_5m, b
+            WHERE bucket >= b.r_from AND bucket < b.r_to
+            UNION ALL
+            SELECT {raw}{sep}1 FROM error_logs, b
+            WHERE created_at >= b.since
+              AND (created_at < b.r_from OR created_at >= greatest(b.r_to, b.r_from))) x
+        {{group}}"""
+    )
+    found = _grouped(sql, group, {}, {"w": int(params["window_minutes"])})
+    return found or ({} if group else {"": ({}, 0.0)})
+
+
+_FAILED = "validation_status IN ('failed', 'error')"
+
+
+def _validations(value: str, params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+    """Over the last `window_minutes`: `value` from runs, failed, score_n and score_sum (no
+    runs: no data)."""
+    cols = "validation_type AS g0, " if group else ""
+    sql = (
+        _window("validations", "1 hour")
+        + f"""
+        SELECT {{keys}}{value} FROM (
+            SELECT {cols}runs, CASE WHEN {_FAILED} THEN runs ELSE 0 END AS failed,
+                   score_n, score_sum
+            FROM analytics_validation_hourly, b
+            WHERE bucket >= b.r_from AND bucket < b.r_to
+            UNION ALL
+            SELECT {cols}1, CASE WHEN {_FAILED} THEN 1 ELSE 0 END,
+                   CASE WHEN validation_score IS NULL THEN 0 ELSE 1 END,
+                   COALESCE(validation_score, 0)
+            FROM validation_results, b
+            WHERE created_at >= b.since
+              AND (created_at < b.r_from OR created_at >= greatest(b.r_to, b.r_from))) x
+        {{group}}"""
+    )
+    return _grouped(sql, group, {}, {"w": int(params["window_minutes"])})
+
+
+def _failure_share(params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+    return _validations("sum(failed)::float8 / NULLIF(sum(runs), 0)", params, group)
+
+
+def _mean_score(params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+    return _validations("sum(score_sum)::float8 / NULLIF(sum(score_n), 0)", params, group)
+
+
+_OPEN = "resolution_status IN ('unresolved', 'investigating')"
+_OPEN_COLUMNS = {"severity": "error_severity", "service_name": "COALESCE(service_name, '')"}
+
+
+def _open_errors(_params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+    return _grouped(
+        f"SELECT {{cols}}count(*) FROM error_logs WHERE {_OPEN} {{group}}",
+        group,
+        _OPEN_COLUMNS,
+        {},
+    )
+
+
+def _regressed_errors(_params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+    """Open error groups that came back after being resolved (data/error_ingest.py)."""
+    return _grouped(
+        f"""SELECT {{cols}}count(*) FROM error_logs
+            WHERE regressed_at IS NOT NULL AND {_OPEN} {{group}}""",
+        group,
+        _OPEN_COLUMNS,
+        {},
+    )
+
+
+def _escalating_errors(_params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+    """Open error groups whose hourly rate is a spike right now (data/error_ingest.py)."""
+    return _grouped(
+        f"""SELECT {{cols}}count(*) FROM error_logs
+            WHERE escalating_since IS NOT NULL AND {_OPEN} {{group}}""",
+        group,
+        _OPEN_COLUMNS,
+        {},
+    )
+
+
+_WINDOW_5 = {"window_minutes": Param(5, 1, 1440)}
+_WINDOW_60 = {"window_minutes": Param(60, 5, 10080)}
+
+CATALOGUE: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("watchdog", "Watchdog", "Always 1: a heartbeat for Alertmanager.", "", _watchdog),
+        Metric(
+            "slow_query_seconds",
+            "Slow queries",
+            "Average run time of the app's queries running right now.",
+            "s",
+            _slow_query_seconds,
+        ),
+        Metric(
+            "connection_failures",
+            "Connection failures",
+            "Connection pools that cannot reach PostgreSQL.",
+            "pools",
+            _connection_failures,
+        ),
+        Metric(
+            "pending_tasks",
+            "Pending tasks",
+            "Tasks waiting in status pending.",
+            "tasks",
+            _pending_tasks,
+            ("assigned_to", "priority"),
+        ),
+        Metric(
+            "oldest_pending_task_age_seconds",
+            "Oldest pending task age",
+            "How long the oldest pending task has waited.",
+            "s",
+            _oldest_pending_age,
+            ("assigned_to", "priority"),
+        ),
+        Metric(
+            "errors_per_minute",
+            "Errors per minute",
+            "Errors logged per minute, averaged over the window (error_type is the category).",
+            "errors/min",
+            _errors_per_minute,
+            ("service_name", "severity", "error_type"),
+            _WINDOW_5,
+        ),
+        Metric(
+            "validation_failure_share",
+            "Validation failure share",
+            "Share of validation runs in the window that failed or errored (0 to 1).",
+            "share",
+            _failure_share,
+            ("validation_type",),
+            _WINDOW_60,
+        ),
+        Metric(
+            "mean_validation_score",
+            "Mean validation score",
+            "Average validation score (0 to 100) of the runs in the window.",
+            "score",
+            _mean_score,
+            ("validation_type",),
+            _WINDOW_60,
+        ),
+        Metric(
+            "open_errors",
+            "Open errors",
+            "Unresolved and investigating error groups.",
+            "errors",
+            _open_errors,
+            ("severity", "service_name"),
+        ),
+        Metric(
+            "regressed_errors",
+            "Regressed errors",
+            "Open error groups that came back after being resolved.",
+            "errors",
+            _regressed_errors,
+            ("service_name",),
+        ),
+        Metric(
+            "escalating_errors",
+            "Escalating errors",
+            "Open error groups whose hourly rate is a spike.",
+            "errors",
+            _escalating_errors,
+            ("service_name",),
+        ),
+    )
+}
+
+
+def read_current(rule: Rule) -> Instances:
+    """The rule's SQL metric now, per instance; SQLAlchemyError when it cannot be read."""
+    return CATALOGUE[rule.source].read(rule.param_values, rule.group_by)
