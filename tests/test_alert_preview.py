@@ -10,11 +10,10 @@ import pytest
 from sqlalchemy import text
 
 from taskmaster_dash.alerts.preview import Period, fired_periods
-from taskmaster_dash.data.alert_metric_history import (
-    NoHistory,
-    sql_history,
-)
+from taskmaster_dash.data.alert_metric_history import NoHistory, promql_history, sql_history
 from taskmaster_dash.data.analytics import floor_to, refresh_rollups
+from taskmaster_dash.data.prometheus import PrometheusReader
+from tests.support.prometheus_history import prometheus_with
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 STEP = timedelta(minutes=5)
@@ -71,17 +70,9 @@ def test_no_data_follows_the_rules_no_data_state(state, expected):
 # ------------------------------------------------------------------ over seeded history
 
 
-def expected_periods(errors, service, end, window_minutes, threshold, for_s, keep_s):
-    """Independently of the app: errors per minute over the window before each 5-minute step
-    of the last 7 days, from the seeded timestamps; breaches grouped into runs; a run fires
+def periods_from_breaches(grid, breached, step_s, for_s, keep_s, end):
+    """Independently of the app: breaches grouped into runs of consecutive steps; a run fires
     `for` after it starts; runs closer than keep-firing are one period."""
-    last = floor_to(end, STEP)
-    grid = [last - STEP * k for k in range(7 * 24 * 12, -1, -1)]
-    stamps = sorted(t for s, t in errors if s == service)
-    window = timedelta(minutes=window_minutes)
-    breached = [
-        sum(1 for t in stamps if g - window <= t < g) / window_minutes > threshold for g in grid
-    ]
     runs, start = [], None
     for i, b in enumerate([*breached, False]):
         if b and start is None:
@@ -91,18 +82,31 @@ def expected_periods(errors, service, end, window_minutes, threshold, for_s, kee
             start = None
     periods: list[list] = []  # [fired index, last breach index]
     for a, b in runs:
-        if periods and (a - periods[-1][1]) * 300 < keep_s:
+        if periods and (a - periods[-1][1]) * step_s < keep_s:
             periods[-1][1] = b  # still firing when this run begins
             continue
-        fire = a + -(-for_s // 300)
+        fire = a + -(-for_s // step_s)
         if fire <= b:
             periods.append([fire, b])
     out = []
     for fire, b in periods:
-        resolve = b + max(1, -(-keep_s // 300))
+        resolve = b + max(1, -(-keep_s // step_s))
         ongoing = resolve >= len(grid)
         out.append(Period(grid[fire], end if ongoing else grid[resolve], ongoing))
     return out
+
+
+def expected_periods(errors, service, end, window_minutes, threshold, for_s, keep_s):
+    """Errors per minute over the window before each 5-minute step of the last 7 days, counted
+    from the seeded timestamps, then periods_from_breaches."""
+    last = floor_to(end, STEP)
+    grid = [last - STEP * k for k in range(7 * 24 * 12, -1, -1)]
+    stamps = sorted(t for s, t in errors if s == service)
+    window = timedelta(minutes=window_minutes)
+    breached = [
+        sum(1 for t in stamps if g - window <= t < g) / window_minutes > threshold for g in grid
+    ]
+    return periods_from_breaches(grid, breached, 300, for_s, keep_s, end)
 
 
 def seed_errors(owner_engine, end: datetime) -> list[tuple[str, datetime]]:
@@ -232,3 +236,59 @@ def test_open_errors_walk_back_from_now(database, clean_data, owner_engine):
         )
         assert values[moment] == exact, minutes_ago
     assert values[last] == 2
+
+
+# ------------------------------------------------------------------ over Prometheus history
+
+SAMPLE_EVERY = 240  # seconds: always a sample in Prometheus's 5-minute lookback
+
+
+@pytest.fixture(scope="module")
+def pool_history(tmp_path_factory):
+    """A Prometheus holding 7 days of taskmaster_db_pool_in_use per pool: mostly 2, with
+    random bursts of 9 (the read pool more often)."""
+    rng = random.Random(91)
+    now = int(datetime.now(UTC).timestamp())
+    samples = {}
+    for pool, bursts in (("read", 8), ("write", 3)):
+        busy = []
+        for _ in range(bursts):
+            start = now - rng.randint(3600, 7 * 86400 - 7200)
+            busy.append((start, start + rng.choice([600, 1500, 3600, 7200])))
+        samples[pool] = [
+            (t, 9.0 if any(a <= t < b for a, b in busy) else 2.0)
+            for t in range(now - 7 * 86400 + 900, now - 120, SAMPLE_EVERY)
+        ]
+    with prometheus_with(
+        tmp_path_factory.mktemp("prom-history"), "taskmaster_db_pool_in_use", samples
+    ) as server:
+        yield PrometheusReader(server.url, timeout=10, cache_seconds=0), samples
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("for_s, keep_s", [(0, 0), (1200, 0), (0, 1800)])
+def test_promql_preview_matches_periods_computed_from_the_backfilled_samples(
+    pool_history, for_s, keep_s
+):
+    reader, samples = pool_history
+    end = datetime.now(UTC)
+    history = promql_history(reader, "taskmaster_db_pool_in_use", ["pool"], end)
+    assert [dict(k) for k in history.series] == [{"pool": "read"}, {"pool": "write"}]
+    step = int(history.step.total_seconds())
+    fired = 0
+    for pool in ("read", "write"):
+        points = history.points((("pool", pool),))
+        got = fired_periods(points, over(5), for_s, keep_s, end=end)
+        # the value at each step: the last sample at or before it (within the lookback)
+        values = []
+        for t in history.times:
+            seen = [v for at, v in samples[pool] if 0 <= t.timestamp() - at < 300]
+            values.append(seen[-1] if seen else None)
+        assert [v for _, v in points] == values
+        grid = history.times
+        want = periods_from_breaches(
+            grid, [v is not None and v > 5 for v in values], step, for_s, keep_s, end
+        )
+        assert got == want, pool
+        fired += len(got)
+    assert fired  # the bursts breach the threshold

@@ -8,6 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+from taskmaster_dash.alerts.rules import Rule, instance_key
+
+if TYPE_CHECKING:
+    from taskmaster_dash.data.alert_metric_history import History
 
 # A series: (time, value) in time order; None is a moment without data.
 Series = Sequence[tuple[datetime, float | None]]
@@ -106,3 +112,19 @@ def replay(
         if points
     ]
     return sorted(previews, key=lambda p: (-p.fired, -p.firing_seconds, p.instance))
+
+
+def replay_rule(rule: Rule, history: History, end: datetime | None = None) -> list[InstancePreview]:
+    """`rule` over `history` (data/alert_metric_history.py): its instances' firing periods."""
+    series = {
+        instance_key(dict(labels)): (dict(labels), history.points(labels))
+        for labels in history.series
+    }
+    return replay(
+        series,
+        rule.breached,
+        rule.for_seconds,
+        rule.keep_firing_seconds,
+        rule.no_data_state,
+        end,
+    )

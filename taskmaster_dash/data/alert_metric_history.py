@@ -144,7 +144,7 @@ def _errors(params: Mapping[str, float], group_by: list[str], end: datetime) -> 
 def _validations(
     metric: str, params: Mapping[str, float], group_by: list[str], end: datetime
 ) -> History:
-    """validation_failure_share (failed runs / runs) and mean_validation_score over the
+    """validation_failure_share (failed or errored runs / runs) and mean_validation_score over the
     `window_minutes` before each hour, counted in whole hours; no runs: no data."""
     window = max(1, round(float(params.get("window_minutes", 60)) / 60))
     times = _grid(end, VALIDATION_STEP, SPAN)
@@ -156,14 +156,14 @@ def _validations(
     WITH p AS (SELECT GREATEST(LEAST(s.covered_until, :end), :lo) AS split
                FROM analytics_rollup_state s WHERE s.rollup = 'validations')
     SELECT r.bucket AS ts, {cols} sum(r.runs) AS runs,
-           sum(r.runs) FILTER (WHERE r.validation_status = 'failed') AS failed,
+           sum(r.runs) FILTER (WHERE r.validation_status IN ('failed', 'error')) AS failed,
            sum(r.score_n) AS score_n, sum(r.score_sum) AS score_sum
     FROM analytics_validation_hourly r
     WHERE r.bucket >= :lo AND r.bucket < (SELECT split FROM p)
     GROUP BY {keys}
     UNION ALL
     SELECT analytics_bin(interval '1 hour', v.created_at), {raw} count(*),
-           count(*) FILTER (WHERE v.validation_status = 'failed'),
+           count(*) FILTER (WHERE v.validation_status IN ('failed', 'error')),
            count(v.validation_score), COALESCE(sum(v.validation_score), 0)
     FROM validation_results v
     WHERE v.created_at >= (SELECT split FROM p) AND v.created_at < :end
@@ -243,8 +243,8 @@ def sql_history(
 
 
 def _open_errors(group_by: list[str], end: datetime) -> History:
-    """Unresolved errors at each 5-minute step, walked back from now: open then = open now -
-    created since + resolved since (exact for rows whose resolved_at says when they closed)."""
+    """Open (unresolved or investigating) errors at each 5-minute step, walked back from now:
+    open then = open now - created since + resolved since (resolved_at says when each closed)."""
     times = _grid(end, ERROR_STEP, SPAN)
     raw = [ERROR_COLUMNS[g][1] for g in group_by]
     rollup = [ERROR_COLUMNS[g][0] for g in group_by]
@@ -270,7 +270,8 @@ def _open_errors(group_by: list[str], end: datetime) -> History:
     GROUP BY {keys}
     UNION ALL
     SELECT CAST(:last AS timestamptz), {"".join(f"{c}, " for c in raw)} 0, 0, count(*)
-    FROM error_logs e WHERE e.resolved_at IS NULL AND e.created_at < :end
+    FROM error_logs e
+    WHERE e.resolution_status IN ('unresolved', 'investigating') AND e.created_at < :end
     GROUP BY {keys}
     """
     params = {"lo": lo, "end": end, "last": times[-1]}
@@ -282,3 +283,26 @@ def _open_errors(group_by: list[str], end: datetime) -> History:
         after = np.cumsum((a["created"] - a["resolved"])[::-1])[::-1]
         series[labels] = [float(v) for v in a["open_now"].sum() - after]
     return History(ERROR_STEP, times, _sorted(series), "5-minute steps")
+
+
+def rule_history(
+    source_kind: str,
+    source: str,
+    params: Mapping[str, float],
+    group_by: Sequence[str],
+    end: datetime | None = None,
+) -> History:
+    """The last 7 days of what a rule reads: its catalogue metric, or its PromQL expression on
+    the configured Prometheus. NoHistory when there is none to read."""
+    end = end or datetime.now(UTC)
+    if source_kind == "sql":
+        return sql_history(source, params, group_by, end)
+    from taskmaster_dash.data.prometheus import PrometheusUnavailable, get_prometheus
+
+    reader = get_prometheus()
+    if reader is None:
+        raise NoHistory("PromQL rules cannot be previewed: Prometheus is switched off")
+    try:
+        return promql_history(reader, source, group_by, end)
+    except PrometheusUnavailable as exc:
+        raise NoHistory(f"cannot read the history from Prometheus: {exc.reason}") from None
