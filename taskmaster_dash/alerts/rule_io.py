@@ -31,7 +31,7 @@ _STATEMENT = re.compile(
     r"|\bupdate\s+\w+\s+set\b|\bunion\s+(all\s+)?select\b|;\s*--|'\s*;|\bpg_sleep\s*\(",
     re.IGNORECASE,
 )
-_PROMETHEUS_ERROR = re.compile(r'"error"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_PROMETHEUS_ERROR = re.compile(r'"error"\s*:\s*"(.*?)"\s*}')
 
 
 def rule_entry(rule: Rule) -> dict[str, Any]:
@@ -99,9 +99,11 @@ def check_promql(rule: Rule) -> None:
     try:
         reader.instant(rule.source)
     except PrometheusUnavailable as exc:
-        refused = _PROMETHEUS_ERROR.search(exc.reason)
-        if refused or "bad_data" in exc.reason:
-            why = refused[1] if refused else exc.reason
+        # The reader shortens its reason; Prometheus's own sentence is in the cause.
+        full = str(exc.__cause__ or exc.reason)
+        refused = _PROMETHEUS_ERROR.search(full)
+        if refused or "bad_data" in full:
+            why = refused[1].replace("\\", "") if refused else exc.reason
             raise RuleError(f"promql: Prometheus refused the query: {why[:300]}") from None
         raise RuleError(f"promql: cannot be checked: {exc}") from None
 
