@@ -283,7 +283,7 @@ def entry_from_form(values: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """The form's values as a rules.yaml entry, and whether the rule is enabled. Only shapes
     are checked here; validate_entry checks the rule."""
     metric = values["rule-ed-metric"]
-    if metric != PROMQL and metric not in CATALOGUE:
+    if not isinstance(metric, str) or (metric != PROMQL and metric not in CATALOGUE):
         raise RuleError("metric: choose one from the list, or PromQL")
     enabled = values["rule-ed-enabled"]
     if enabled is not None and not (
