@@ -3,9 +3,14 @@ queries against SQL counted independently here, and the evaluator's per-instance
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import text
 
+from taskmaster_dash.alerts.evaluator import AlertEvaluator, Reading, decide
+from taskmaster_dash.alerts.notify import WebhookNotifier
 from taskmaster_dash.alerts.rules import (
     RuleError,
     alert_labels,
@@ -13,7 +18,18 @@ from taskmaster_dash.alerts.rules import (
     load_rules,
     parse_rule,
 )
+from taskmaster_dash.data import alerts as store
 from taskmaster_dash.data.alert_metrics import CATALOGUE, read_current
+from tests.test_alerts import Clock, Receiver, clean_alerts, table_rows
+
+__all__ = ["clean_alerts"]  # a fixture, used by name
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
 
 
 def entry(**changes):
@@ -201,3 +217,212 @@ def test_every_catalogue_metric_reads_grouped_and_ungrouped(database, clean_data
         assert all(isinstance(v, float) for _l, v in read_current(rule).values())
         ungrouped = read_current(parse_rule(entry(source={"sql": name}), 0))
         assert set(ungrouped) <= {""}
+
+
+# ------------------------------------------------------------------------------ state machine
+
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def step(r, previous, reading, seconds, **holds):
+    """decide() at T0 + seconds, and the state it would store."""
+    d = decide(r, previous, reading, T0 + timedelta(seconds=seconds), **holds)
+    fields = store.StoredState.__dataclass_fields__
+    return store.StoredState(**{k: d.row[k] for k in fields}), d
+
+
+def test_keep_firing_for_holds_a_cleared_instance_firing_then_resolves():
+    r = replace(parse_rule(entry(keep_firing_for="2m"), 0))
+    s, d = step(r, None, Reading(5), 0)
+    assert s.state == "firing" and d.notification[0] == "firing"
+    s, d = step(r, s, Reading(0), 30)  # cleared: still firing, no resolved yet
+    assert (s.state, s.cleared_at, d.notification) == ("firing", T0 + timedelta(seconds=30), None)
+    s, d = step(r, s, Reading(5), 60)  # breached again: the clock restarts
+    assert (s.state, s.cleared_at) == ("firing", None)
+    s, d = step(r, s, Reading(0), 90)
+    s, d = step(r, s, Reading(0), 200)
+    assert s.state == "firing"  # 110 s after clearing
+    s, d = step(r, s, Reading(0), 211)
+    assert s.state == "normal" and d.notification[0] == "resolved"
+    assert d.transition.to_state == "normal"
+
+
+@pytest.mark.parametrize(
+    ("key", "reading", "default"),
+    [
+        ("no_data", Reading(None, "nothing"), "no_data"),
+        ("on_error", Reading(None, "down", error=True), "error"),
+    ],
+)
+@pytest.mark.parametrize("choice", ["default", "alerting", "normal", "keep_last"])
+def test_no_data_and_error_states_follow_the_rules_choice(key, reading, default, choice):
+    r = parse_rule(entry(**({} if choice == "default" else {key: choice})), 0)
+    normal, _d = step(r, None, Reading(0), 0)
+    firing, _d = step(r, None, Reading(5), 0)
+    # What each choice makes of a normal instance, a firing one, and one never seen before.
+    expected = {
+        "default": (default, default, default),
+        "alerting": ("firing", "firing", "firing"),
+        "normal": ("normal", "normal", "normal"),
+        "keep_last": ("normal", "firing", default),
+    }[choice]
+    from_normal = step(r, normal, reading, 10)[0]
+    from_firing, d = step(r, firing, reading, 10)
+    first = step(r, None, reading, 10)[0]
+    assert (from_normal.state, from_firing.state, first.state) == expected
+    if from_firing.state != "normal":
+        assert d.notification is None  # an unknown value never sends "resolved"
+    else:
+        assert d.notification[0] == "resolved"
+    if choice == "keep_last":
+        assert from_firing.value == 5  # the last value is kept with the state
+
+
+def test_an_acknowledgement_holds_notifications_and_they_resume_when_it_runs_out():
+    r = parse_rule(entry(), 0)
+    s, d = step(r, None, Reading(5), 0)
+    assert d.notification[0] == "firing"
+    s, d = step(r, s, Reading(5), 15, acknowledged=True)
+    assert (s.held, d.notification) == (True, None)
+    s, d = step(r, s, Reading(5), 30, acknowledged=True)
+    assert d.notification is None
+    # The acknowledgement ran out while it still fires: it notifies again, once.
+    s, d = step(r, s, Reading(5), 45)
+    assert d.notification == ("firing", T0, None) and not s.held
+    s, d = step(r, s, Reading(5), 60)
+    assert d.notification is None
+    # Acknowledged, then resolved while held: the receiver hears it resolved; nothing held.
+    s, d = step(r, s, Reading(5), 75, acknowledged=True)
+    s, d = step(r, s, Reading(0), 90, acknowledged=True)
+    assert s.state == "normal" and d.notification[0] == "resolved" and not s.held
+    # Held by an acknowledgement, then silenced when it runs out: still quiet until the
+    # silence ends too.
+    s, d = step(r, s, Reading(5), 100)
+    s, d = step(r, s, Reading(5), 110, acknowledged=True)
+    s, d = step(r, s, Reading(5), 120, silenced=True)
+    assert d.notification is None and s.held
+    s, d = step(r, s, Reading(5), 130)
+    assert d.notification[0] == "firing"
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+def errors_rule(**changes):
+    return parse_rule(entry(group_by=["service_name"], threshold=1, **changes), 0)
+
+
+def test_one_instance_resolving_leaves_the_others_firing(
+    services, database, clean_data, clean_alerts, owner_engine, receiver
+):
+    insert_errors(owner_engine, {"api": 30, "worker": 10, "billing": 12})
+    notifier = WebhookNotifier(receiver.url, backoff_seconds=0.1)
+    clock = Clock()
+    evaluator = AlertEvaluator(rules=[errors_rule()], notifier=notifier, clock=clock)
+    try:
+        results = {r.instance: r for r in evaluator.evaluate_once()}
+        assert {k: (r.state, r.value) for k, r in results.items()} == {
+            "service_name=api": ("firing", 6),
+            "service_name=billing": ("firing", 2.4),
+            "service_name=worker": ("firing", 2),
+        }
+        assert results["service_name=api"].labels == {"service_name": "api"}
+        fired = [receiver.next() for _ in range(3)]
+        assert sorted(p["alerts"][0]["labels"]["service_name"] for p in fired) == [
+            "api",
+            "billing",
+            "worker",
+        ]
+        assert all(p["status"] == "firing" for p in fired)
+        assert fired[0]["groupLabels"]["alertname"] == "ErrorsByService"
+
+        with owner_engine.begin() as conn:  # the worker's errors were fixed
+            conn.execute(text("DELETE FROM error_logs WHERE service_name = 'worker'"))
+        clock.advance(15)
+        results = {r.instance: r.state for r in evaluator.evaluate_once()}
+        assert results == {
+            "service_name=api": "firing",
+            "service_name=billing": "firing",
+            "service_name=worker": "normal",
+        }
+        resolved = receiver.next()
+        assert resolved["status"] == "resolved"
+        assert resolved["alerts"][0]["labels"]["service_name"] == "worker"
+        clock.advance(15)
+        assert {r.instance for r in evaluator.evaluate_once()} == {
+            "service_name=api",
+            "service_name=billing",
+        }
+        assert notifier.flush(10) and receiver.payloads.empty()
+    finally:
+        notifier.close()
+    assert table_rows(
+        owner_engine, "SELECT instance, state, labels FROM alert_states ORDER BY instance"
+    ) == [
+        ("service_name=api", "firing", {"service_name": "api"}),
+        ("service_name=billing", "firing", {"service_name": "billing"}),
+    ]
+    assert table_rows(
+        owner_engine,
+        "SELECT instance, from_state, to_state, labels FROM alert_history "
+        "WHERE instance = 'service_name=worker' ORDER BY created_at",
+    ) == [
+        ("service_name=worker", None, "firing", {"service_name": "worker"}),
+        ("service_name=worker", "firing", "normal", {"service_name": "worker"}),
+    ]
+
+
+def test_a_dead_source_puts_every_instance_in_error_never_normal(
+    services, database, clean_data, clean_alerts, owner_engine
+):
+    insert_errors(owner_engine, {"api": 30, "worker": 10})
+    evaluator = AlertEvaluator(rules=[errors_rule()])
+    evaluator.evaluate_once()
+    with owner_engine.begin() as conn:  # the metric's table cannot be read
+        conn.execute(text("REVOKE SELECT ON error_logs FROM taskmaster_app"))
+    try:
+        results = evaluator.evaluate_once()
+    finally:
+        with owner_engine.begin() as conn:
+            conn.execute(text("GRANT SELECT ON error_logs TO taskmaster_app"))
+    assert {(r.instance, r.state) for r in results} == {
+        ("service_name=api", "error"),
+        ("service_name=worker", "error"),
+    }
+    assert all(r.message for r in results)  # what went wrong, for people
+
+
+def test_an_acknowledgement_running_out_while_firing_notifies_again(
+    services, users, database, clean_data, clean_alerts, owner_engine, receiver
+):
+    insert_errors(owner_engine, {"api": 30, "worker": 10})
+    notifier = WebhookNotifier(receiver.url, backoff_seconds=0.1)
+    clock = Clock()
+    evaluator = AlertEvaluator(rules=[errors_rule()], notifier=notifier, clock=clock)
+    try:
+        evaluator.evaluate_once()
+        assert {receiver.next()["alerts"][0]["labels"]["service_name"] for _ in "ab"} == {
+            "api",
+            "worker",
+        }
+        store.acknowledge(
+            users.actor("on_call"), "ErrorsByService", "on it", "service_name=api", 15
+        )
+        clock.advance(60)
+        evaluator.evaluate_once()
+        clock.advance(14 * 60)  # 15 minutes after acknowledging: still held
+        evaluator.evaluate_once()
+        assert notifier.flush(10) and receiver.payloads.empty()
+        assert table_rows(
+            owner_engine, "SELECT instance, held FROM alert_states ORDER BY instance"
+        ) == [("service_name=api", True), ("service_name=worker", False)]
+        clock.advance(61)  # it ran out, and api still fires: notified again
+        evaluator.evaluate_once()
+        again = receiver.next()
+        assert again["status"] == "firing"
+        assert again["alerts"][0]["labels"]["service_name"] == "api"
+        evaluator.evaluate_once()
+        assert notifier.flush(10) and receiver.payloads.empty()  # once, not every evaluation
+    finally:
+        notifier.close()

@@ -413,3 +413,105 @@ def test_an_ha_pair_gets_every_alert_and_one_down_is_reported(
     )
     assert f"Notifications to {dead} are failing" in page
     assert alertmanager.url not in page and second.url not in page
+
+
+def test_each_instance_arrives_with_its_labels_and_is_silenced_on_its_own(
+    am_services, alertmanager, sender, hook, clean_data, owner_engine, dash_app, client_as
+):
+    from taskmaster_dash.alerts.rules import instance_anchor, parse_rule
+    from tests.test_alert_instances import entry, insert_errors
+
+    by_service = parse_rule(
+        entry(group_by=["service_name"], labels={"team": "payments"}, threshold=1), 0
+    )
+    insert_errors(owner_engine, {"api": 30, "worker": 10})
+    notifications = Notifications(hook)
+    clock = Clock()
+    evaluator = AlertEvaluator(rules=[by_service], alertmanager=sender, clock=clock)
+    assert {r.state for r in evaluator.evaluate_once()} == {"firing"}
+
+    def by_instance() -> dict[str, dict]:
+        answer = requests.get(f"{alertmanager.url}/api/v2/alerts", timeout=5).json()
+        return {a["labels"].get("service_name", ""): a for a in answer}
+
+    until(lambda: set(by_instance()) == {"api", "worker"}, timeout=15)
+    api = by_instance()["api"]
+    assert api["labels"] == {
+        "alertname": "ErrorsByService",
+        "severity": "warning",
+        "service": "taskmaster-dash",
+        "team": "payments",
+        "service_name": "api",
+    }
+    assert api["annotations"]["value"] == "6"
+    anchor = instance_anchor("ErrorsByService", "service_name=api")
+    assert api["generatorURL"] == f"{EXTERNAL}/alerts#{anchor}"
+    until(lambda: len(notifications.collect()) >= 1, timeout=15)
+
+    # A silence of one instance on /alerts: an Alertmanager silence on that instance's labels.
+    with am_services.using(rules=(*am_services.rules, by_service)):
+        target = {"rule": "ErrorsByService", "action": "silence", "instance": "service_name=api"}
+        said = acted(
+            call_callback(
+                client_as("on_call"),
+                dash_app,
+                "alert-action-message.children",
+                [1],
+                [target, "fixing api", 60, 0],
+            )
+        )
+        assert "Silenced ErrorsByService (service_name=api) for 1 hour" in said
+        (made,) = [s for s in am_silences(alertmanager) if s["status"]["state"] == "active"]
+        assert {(m["name"], m["value"]) for m in made["matchers"]} == {
+            ("alertname", "ErrorsByService"),
+            ("severity", "warning"),
+            ("service", "taskmaster-dash"),
+            ("team", "payments"),
+            ("service_name", "api"),
+        }
+        clock.tick()
+        evaluator.evaluate_once()
+        until(lambda: by_instance()["api"]["status"]["state"] == "suppressed", timeout=15)
+        assert by_instance()["worker"]["status"]["state"] == "active"
+
+        # One made in Alertmanager for the worker shows on the worker's row only.
+        body = {
+            "matchers": [{"name": "service_name", "value": "worker", "isRegex": False}],
+            "startsAt": rfc3339(datetime.now(UTC)),
+            "endsAt": rfc3339(datetime.now(UTC) + timedelta(hours=2)),
+            "createdBy": "ops-person",
+            "comment": "worker redeploy",
+        }
+        requests.post(f"{alertmanager.url}/api/v2/silences", json=body, timeout=5)
+        am_services.clear_caches()
+        table = callback_values(
+            call_callback(
+                client_as("viewer"), dash_app, "alerts-table.children", [1, None, 0], [None]
+            )
+        )["alerts-table"]["children"]
+        rows = {
+            r["props"]["id"]: json.dumps(r)
+            for r in _table_rows(table)
+            if "ErrorsByService" in r["props"]["id"]
+        }
+        worker = rows[instance_anchor("ErrorsByService", "service_name=worker")]
+        assert "ops-person: worker redeploy" in worker
+        api_row = rows[anchor]
+        assert "ops-person" not in api_row and "(test-on-call)" in api_row
+
+
+def _table_rows(children) -> list[dict]:
+    """Every html.Tr in a callback's answer (the rules table)."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, list):
+            for n in node:
+                walk(n)
+        elif isinstance(node, dict):
+            if node.get("type") == "Tr" and isinstance(node.get("props", {}).get("id"), str):
+                found.append(node)
+            walk(node.get("props", {}).get("children"))
+
+    walk(children)
+    return found

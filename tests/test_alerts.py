@@ -772,7 +772,13 @@ def test_roles_without_alerts_ack_are_refused_and_nothing_is_written(
 
 def open_form(client, dash_app, rule_name: str, action: str):
     """Click the banner's button for `rule_name` and `action`, as the browser posts it."""
-    key = {"action": action, "place": "banner", "rule": rule_name, "type": "alert-act"}
+    key = {
+        "action": action,
+        "instance": "",
+        "place": "banner",
+        "rule": rule_name,
+        "type": "alert-act",
+    }
     output = next(k for k in dash_app.callback_map if "alert-action-target.data" in k)
     outputs = []
     for part in output.strip(".").split("..."):
@@ -810,7 +816,11 @@ def test_on_call_acknowledges_and_silences_audited_and_visible_to_everyone(
     firing_alert(owner_engine)
     on_call = client_as("on_call")
     opened = callback_values(open_form(on_call, dash_app, "HighErrorRate", "silence"))
-    assert opened["alert-action-target"]["data"] == {"rule": "HighErrorRate", "action": "silence"}
+    assert opened["alert-action-target"]["data"] == {
+        "rule": "HighErrorRate",
+        "action": "silence",
+        "instance": "",
+    }
     assert opened["alert-action-form"]["hidden"] is False
     assert opened["alert-action-minutes-field"]["hidden"] is False
     for rule_name, action in (("NoSuchRule", "ack"), ("HighErrorRate", "delete"), (["x"], ["ack"])):
@@ -898,7 +908,7 @@ def test_rls_lets_every_user_read_alerts_but_only_ack_holders_acknowledge(
     assert store.end_silences(users.actor("on_call"), "TaskBacklog").count == 1
     for role in ("viewer", "api_client", "on_call"):
         events = store.alert_history(users.actor(role))
-        assert sorted(e["what"] for e in events)[:2] == ["acknowledged", "acknowledged"]
+        assert sorted(e["what"] for e in events)[:2] == ["acknowledged until resolved"] * 2
     for role in ("viewer", "developer", "api_client"):
         with pytest.raises(ProgrammingError):
             store.acknowledge(users.actor(role), "TaskBacklog", "sneaky")
@@ -975,7 +985,7 @@ def test_an_admin_edits_a_rule_in_the_browser(
 
 def act_button(rule_name: str, action: str, place: str) -> str:
     """CSS selector of an Acknowledge / Silence button (Dash writes a dict id as sorted JSON)."""
-    key = {"action": action, "place": place, "rule": rule_name, "type": "alert-act"}
+    key = {"action": action, "instance": "", "place": place, "rule": rule_name, "type": "alert-act"}
     return "button[id=" + json.dumps(json.dumps(key, separators=(",", ":"))) + "]"
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import requests
 from sqlalchemy.exc import SQLAlchemyError
 
-from taskmaster_dash.alerts.rules import Rule, alert_labels, format_number
+from taskmaster_dash.alerts.rules import Rule, alert_labels, format_number, instance_anchor
 from taskmaster_dash.data import alerts as store
 from taskmaster_dash.data.config import Settings
 from taskmaster_dash.data.db import Actor, user_message
@@ -60,9 +60,9 @@ def alert_annotations(rule: Rule, value: float | None) -> dict[str, str]:
     return {k: v for k, v in annotations.items() if v}
 
 
-def generator_url(rule: Rule, external_url: str) -> str:
-    """The rule's row on the app's /alerts page."""
-    return f"{external_url.rstrip('/')}/alerts#alert-row-{rule.name}"
+def generator_url(rule: Rule, external_url: str, instance: str = "") -> str:
+    """The instance's row on the app's /alerts page."""
+    return f"{external_url.rstrip('/')}/alerts#{instance_anchor(rule.name, instance)}"
 
 
 def urls_from(setting: str | None) -> list[str]:
@@ -111,23 +111,27 @@ class AmSilence:
     comment: str
 
 
-def active_silences_by_rule(
+Target = tuple[Rule, str, Mapping[str, str]]  # a rule, an instance key and its labels
+
+
+def active_silences_by_instance(
     silences: Iterable[Mapping[str, Any]],
-    rules: Iterable[Rule],
+    targets: Iterable[Target],
     exclude: frozenset[str] | set[str] = frozenset(),
-) -> dict[str, list[AmSilence]]:
-    """The active silences (not those in `exclude`) matching each rule's labels."""
+) -> dict[tuple[str, str], list[AmSilence]]:
+    """The active silences (not those in `exclude`) matching each instance's alert labels,
+    keyed by (rule name, instance)."""
     active = [
         s
         for s in silences
         if (s.get("status") or {}).get("state") == "active" and s.get("id") not in exclude
     ]
-    found: dict[str, list[AmSilence]] = {}
-    for rule in rules:
-        labels = alert_labels(rule)
+    found: dict[tuple[str, str], list[AmSilence]] = {}
+    for rule, instance, instance_labels in targets:
+        labels = alert_labels(rule, instance_labels)
         for s in active:
             if silence_matches(s, labels):
-                found.setdefault(rule.name, []).append(
+                found.setdefault((rule.name, instance), []).append(
                     AmSilence(
                         str(s["id"]),
                         datetime.fromisoformat(str(s["endsAt"]).replace("Z", "+00:00")),
@@ -216,7 +220,8 @@ class AlertmanagerClient:
 
 @dataclass(frozen=True)
 class Observed:
-    """One rule after an evaluation: its new stored row and the one before."""
+    """One instance after an evaluation: its new row (with instance and labels) and when the
+    stored one before it started firing."""
 
     rule: Rule
     row: Mapping[str, Any]
@@ -233,23 +238,23 @@ class AlertmanagerSender:
         self.client = client
         self.external_url = external_url
         self.interval = interval
-        self._resolved: dict[str, tuple[dict[str, Any], datetime]] = {}
+        self._resolved: dict[tuple[str, str], tuple[dict[str, Any], datetime]] = {}
         self._queue: queue.Queue[list[dict[str, Any]]] = queue.Queue(maxsize=20)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name="alertmanager", daemon=True)
         self._thread.start()
 
-    def _alert(
-        self, rule: Rule, value: float | None, starts: datetime, ends: datetime
-    ) -> dict[str, Any]:
+    def _alert(self, o: Observed, starts: datetime, ends: datetime) -> dict[str, Any]:
         alert = {
-            "labels": alert_labels(rule),
-            "annotations": alert_annotations(rule, value),
+            "labels": alert_labels(o.rule, o.row.get("labels")),
+            "annotations": alert_annotations(o.rule, o.row.get("value")),
             "startsAt": rfc3339(starts),
             "endsAt": rfc3339(ends),
         }
         if self.external_url:
-            alert["generatorURL"] = generator_url(rule, self.external_url)
+            alert["generatorURL"] = generator_url(
+                o.rule, self.external_url, o.row.get("instance", "")
+            )
         return alert
 
     def publish(self, observed: Iterable[Observed], now: datetime) -> None:
@@ -258,16 +263,17 @@ class AlertmanagerSender:
         valid_until = now + timedelta(seconds=VALID_INTERVALS * max(self.interval, 1))
         batch = []
         for o in observed:
+            key = (o.rule.name, o.row.get("instance", ""))
             fired_at = o.row.get("fired_at")
             if fired_at is not None:
-                self._resolved.pop(o.rule.name, None)
-                batch.append(self._alert(o.rule, o.row.get("value"), fired_at, valid_until))
+                self._resolved.pop(key, None)
+                batch.append(self._alert(o, fired_at, valid_until))
             elif o.previous_fired_at is not None:
-                resolved = self._alert(o.rule, o.row.get("value"), o.previous_fired_at, now)
-                self._resolved[o.rule.name] = (resolved, now + RESOLVED_RESEND)
-        for name, (alert, keep_until) in list(self._resolved.items()):
+                resolved = self._alert(o, o.previous_fired_at, now)
+                self._resolved[key] = (resolved, now + RESOLVED_RESEND)
+        for key, (alert, keep_until) in list(self._resolved.items()):
             if keep_until < now:
-                del self._resolved[name]
+                del self._resolved[key]
             else:
                 batch.append(alert)
         if not batch:
@@ -325,12 +331,18 @@ def silence_comment(username: str, note: str) -> str:
 
 
 def mirror_silence(
-    client: AlertmanagerClient, rule: Rule, minutes: int, username: str, note: str
+    client: AlertmanagerClient,
+    rule: Rule,
+    minutes: int,
+    username: str,
+    note: str,
+    instance_labels: Mapping[str, str] | None = None,
 ) -> str:
-    """The app's silence of `rule` as an Alertmanager silence on its labels; its id."""
+    """The app's silence as an Alertmanager silence with matchers on the instance's labels
+    (None: the rule's own labels, which every instance carries); its id."""
     ends_at = datetime.now(UTC) + timedelta(minutes=minutes)
     return client.create_silence(
-        alert_labels(rule), ends_at, username, silence_comment(username, note)
+        alert_labels(rule, instance_labels), ends_at, username, silence_comment(username, note)
     )
 
 
@@ -338,16 +350,22 @@ def mirror_silence(
 
 
 def silence_in_alertmanager(
-    actor: Actor, rule_name: str, silence_id: str, minutes: int, note: str
+    actor: Actor,
+    rule: Rule,
+    silence_id: str,
+    minutes: int,
+    note: str,
+    instance_labels: Mapping[str, str] | None = None,
 ) -> str | None:
     """Make the app's new silence an Alertmanager silence too; None, or what went wrong (the
     silence then holds in the app only)."""
     services = current()
     if services.alertmanager is None:
         return None
-    rule = next(r for r in services.rules if r.name == rule_name)
     try:
-        am_id = mirror_silence(services.alertmanager, rule, minutes, actor.username or "", note)
+        am_id = mirror_silence(
+            services.alertmanager, rule, minutes, actor.username or "", note, instance_labels
+        )
     except AlertmanagerError as exc:
         return f"Alertmanager did not take it ({exc}), so it holds in the app only."
     store.link_alertmanager_silences(actor, silence_id, [am_id])
@@ -373,10 +391,11 @@ def expire_in_alertmanager(ids: list[str]) -> str | None:
 
 
 def alertmanager_silences(
-    rules: Iterable[Rule], actor: Actor
-) -> tuple[dict[str, list[AmSilence]], str | None]:
-    """Alertmanager's own active silences per rule (not those the app made, which the app
-    shows as its own), read at most every few seconds; and what went wrong reading them."""
+    targets: Iterable[Target], actor: Actor
+) -> tuple[dict[tuple[str, str], list[AmSilence]], str | None]:
+    """Alertmanager's own active silences per (rule, instance) (not those the app made, which
+    the app shows as its own), read at most every few seconds; and what went wrong reading
+    them."""
     services = current()
     client = services.alertmanager
     if client is None:
@@ -385,4 +404,5 @@ def alertmanager_silences(
         raw = services.caches.alertmanager_silences.get("silences", client.silences)
     except (AlertmanagerError, ValueError) as exc:  # ValueError: not JSON
         return {}, f"Alertmanager silences could not be read: {exc}"
-    return active_silences_by_rule(raw, rules, store.app_alertmanager_silence_ids(actor)), None
+    own = store.app_alertmanager_silence_ids(actor)
+    return active_silences_by_instance(raw, targets, own), None

@@ -37,14 +37,18 @@ def _open_with_prometheus(open_database: Callable):
     return opened, settings
 
 
-def _marks(name: str, state: dict, am: dict[str, list[AmSilence]]) -> list[str]:
-    """What holds the rule's notifications: app and Alertmanager silences, acknowledgement."""
+def _marks(state: dict, am: list[AmSilence]) -> list[str]:
+    """What holds the instance's notifications: app and Alertmanager silences, acknowledgement."""
     marks = []
     if state.get("silenced_until"):
         marks.append(f"silenced in the app until {_utc(state['silenced_until'])}")
-    marks += [f"silenced in Alertmanager until {_utc(s.ends_at)}" for s in am.get(name, [])]
-    if state.get("ack_by"):
-        marks.append(f"acknowledged by {state['ack_by']}")
+    marks += [f"silenced in Alertmanager until {_utc(s.ends_at)}" for s in am]
+    if state.get("ack_by") and state.get("ack_active"):
+        until = state.get("ack_until")
+        marks.append(
+            f"acknowledged by {state['ack_by']} "
+            + (f"until {_utc(until)}" if until else "until it resolves")
+        )
     return marks
 
 
@@ -52,10 +56,17 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def instance_name(rule_name: str, labels: dict[str, str]) -> str:
+    """Prometheus' way to name a series: Rule{label="value",...} (just Rule without labels)."""
+    if not labels:
+        return rule_name
+    return rule_name + "{" + ",".join(f'{k}="{labels[k]}"' for k in sorted(labels)) + "}"
+
+
 def check(evaluator: AlertEvaluator) -> list[str]:
     """Evaluate every rule once; store the result only when no other evaluator is running.
-    Each line: rule, state, value, and whether it is silenced (in the app or in
-    Alertmanager) or acknowledged."""
+    Each line: one instance, its state, value, and whether it is silenced (in the app or in
+    Alertmanager) or acknowledged (by whom, until when)."""
     leader = evaluator.lead()
     try:
         results = evaluator.evaluate_once(persist=leader)
@@ -71,17 +82,22 @@ def check(evaluator: AlertEvaluator) -> list[str]:
     except SQLAlchemyError as exc:
         states, problems = {}, [f"(silences and acknowledgements unknown: {user_message(exc)})"]
     try:
-        am, reading = alertmanager_silences([r.rule for r in results], SYSTEM_ACTOR)
+        am, reading = alertmanager_silences(
+            [(r.rule, r.instance, r.labels) for r in results], SYSTEM_ACTOR
+        )
     except SQLAlchemyError as exc:
         am, reading = {}, user_message(exc)
     if reading:
         problems.append(f"({reading})")
     lines = []
     for r in results:
-        line = f"{r.rule.name:<28} {r.state:<9} {format_number(r.value):>10}"
+        key = (r.rule.name, r.instance)
+        line = (
+            f"{instance_name(r.rule.name, r.labels):<28} {r.state:<9} {format_number(r.value):>10}"
+        )
         details = [
             *([r.message] if r.message else []),
-            *_marks(r.rule.name, states.get(r.rule.name, {}), am),
+            *_marks(states.get(key, {}), am.get(key, [])),
         ]
         lines.append(line + (f"  ({'; '.join(details)})" if details else ""))
     if not leader:

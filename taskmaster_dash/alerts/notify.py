@@ -11,6 +11,7 @@ import json
 import logging
 import queue
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,9 +40,13 @@ def alertmanager_payload(
     *,
     receiver: str = "taskmaster-dash",
     external_url: str = "",
+    instance_labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One alert ("firing" or "resolved") as Alertmanager would post it to a webhook."""
-    labels = alert_labels(rule)
+    """One instance's alert ("firing" or "resolved") as Alertmanager would post it to a
+    webhook."""
+    labels = alert_labels(rule, instance_labels)
+    extra = set(labels) - set(alert_labels(rule))
+    group = {"alertname": rule.name, **{k: labels[k] for k in sorted(labels) if k in extra}}
     annotations = {
         "summary": rule.title,
         "description": rule.description,
@@ -52,11 +57,12 @@ def alertmanager_payload(
     base = external_url.rstrip("/")
     return {
         "version": "4",
-        "groupKey": f'{{}}:{{alertname="{rule.name}"}}',
+        # One message per instance: its group is the alert name and the instance's labels.
+        "groupKey": "{}:{" + ",".join(f'{k}="{v}"' for k, v in group.items()) + "}",
         "truncatedAlerts": 0,
         "status": status,
         "receiver": receiver,
-        "groupLabels": {"alertname": rule.name},
+        "groupLabels": group,
         "commonLabels": labels,
         "commonAnnotations": annotations,
         "externalURL": f"{base}/alerts" if base else "",
@@ -105,7 +111,10 @@ class WebhookNotifier:
         value: float | None,
         starts_at: datetime,
         ends_at: datetime | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
+        """Queue one instance's notification (`labels`: the instance's labels)."""
         payload = alertmanager_payload(
             rule,
             status,
@@ -114,6 +123,7 @@ class WebhookNotifier:
             ends_at,
             receiver=self.receiver,
             external_url=self.external_url,
+            instance_labels=labels,
         )
         try:
             self._queue.put_nowait(payload)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import operator
 import re
@@ -106,6 +107,13 @@ class Rule:
 def instance_key(labels: Mapping[str, str]) -> str:
     """The canonical text of an instance's label set: '' when none, else 'a=1,b=2' by name."""
     return ",".join(f"{name}={labels[name]}" for name in sorted(labels))
+
+
+def instance_anchor(rule_name: str, instance: str = "") -> str:
+    """The id of an instance's row on /alerts (the rule's own id when it does not group)."""
+    if not instance:
+        return f"alert-row-{rule_name}"
+    return f"alert-row-{rule_name}-{hashlib.sha256(instance.encode()).hexdigest()[:12]}"
 
 
 def alert_labels(rule: Rule, instance_labels: Mapping[str, str] | None = None) -> dict[str, str]:

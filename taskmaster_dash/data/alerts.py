@@ -5,8 +5,10 @@ sql/migrations/050_alerts.sql and 060_alerts_ack.sql)."""
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +29,10 @@ class StoredState:
     since: datetime
     fired_at: datetime | None
     notified: bool
+    instance: str = ""  # the label set's canonical text (alerts.rules.instance_key)
+    labels: dict[str, str] = field(default_factory=dict)
+    held: bool = False  # notifications held by an acknowledgement at the last evaluation
+    cleared_at: datetime | None = None  # a firing instance's condition cleared (keep firing)
 
 
 @dataclass(frozen=True)
@@ -36,51 +42,93 @@ class Transition:
     to_state: str
     value: float | None
     message: str | None
+    instance: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
 
 
-def stored_states(actor: Actor = SYSTEM_ACTOR) -> dict[str, StoredState]:
+_STATE_COLUMNS = ", ".join(StoredState.__dataclass_fields__)
+
+
+def stored_states(actor: Actor = SYSTEM_ACTOR) -> dict[tuple[str, str], StoredState]:
+    """Every instance's stored state, keyed by (rule name, instance)."""
     rows = get_database().fetch_rows(
-        PoolName.BACKGROUND,
-        actor,
-        """SELECT rule_name, state, value, message, since, fired_at, notified
-           FROM alert_states""",
+        PoolName.BACKGROUND, actor, f"SELECT {_STATE_COLUMNS} FROM alert_states"
     )
-    return {row["rule_name"]: StoredState(**row) for row in rows}
+    return {(row["rule_name"], row["instance"]): StoredState(**row) for row in rows}
 
 
 def save_states(states: Iterable[dict[str, Any]], transitions: Iterable[Transition]) -> None:
-    """Upsert each rule's state and append its transitions, in one transaction. Rules that
-    are no longer defined lose their state (so they leave the banner)."""
+    """Upsert each instance's state and append its transitions, in one transaction. Instances
+    not in `states` (rules no longer defined, instances that resolved by leaving their rule's
+    result) lose their state, so they leave the banner."""
     states = list(states)
     with get_database().transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
         conn.execute(
-            text("DELETE FROM alert_states WHERE rule_name <> ALL(:names)"),
-            {"names": [row["rule_name"] for row in states]},
+            text(
+                """DELETE FROM alert_states s WHERE NOT EXISTS (
+                       SELECT 1 FROM unnest(CAST(:names AS text[]), CAST(:instances AS text[]))
+                           AS k(rule_name, instance)
+                       WHERE k.rule_name = s.rule_name AND k.instance = s.instance)"""
+            ),
+            {
+                "names": [row["rule_name"] for row in states],
+                "instances": [row["instance"] for row in states],
+            },
         )
-        for row in states:
+        # One statement each, whatever the number of instances (thousands per evaluation).
+        if states:
             conn.execute(
                 text(
-                    """INSERT INTO alert_states (rule_name, title, severity, link, state, value,
-                           message, since, fired_at, notified, last_evaluated_at)
-                       VALUES (:rule_name, :title, :severity, :link, :state, :value, :message,
-                               :since, :fired_at, :notified, now())
+                    f"""INSERT INTO alert_states (rule_name, instance, labels, title, severity,
+                           link, state, value, message, since, fired_at, notified, held,
+                           cleared_at, last_evaluated_at)
+                       SELECT r.*, now() FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+                           AS r({_ROW_TYPES})
                        ON CONFLICT (rule_name, instance) DO UPDATE SET title = EXCLUDED.title,
-                           severity = EXCLUDED.severity, link = EXCLUDED.link,
-                           state = EXCLUDED.state, value = EXCLUDED.value,
+                           labels = EXCLUDED.labels, severity = EXCLUDED.severity,
+                           link = EXCLUDED.link, state = EXCLUDED.state, value = EXCLUDED.value,
                            message = EXCLUDED.message, since = EXCLUDED.since,
                            fired_at = EXCLUDED.fired_at, notified = EXCLUDED.notified,
+                           held = EXCLUDED.held, cleared_at = EXCLUDED.cleared_at,
                            last_evaluated_at = now()"""
                 ),
-                row,
+                {"rows": _json_rows(states, _ROW_TYPES)},
             )
-        for t in transitions:
+        changes = [t.__dict__ for t in transitions]
+        if changes:
             conn.execute(
                 text(
-                    """INSERT INTO alert_history (rule_name, from_state, to_state, value, message)
-                       VALUES (:rule_name, :from_state, :to_state, :value, :message)"""
+                    f"""INSERT INTO alert_history (rule_name, instance, labels, from_state,
+                           to_state, value, message)
+                       SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+                           AS r({_TRANSITION_TYPES})"""
                 ),
-                t.__dict__,
+                {"rows": _json_rows(changes, _TRANSITION_TYPES)},
             )
+
+
+_ROW_TYPES = (
+    "rule_name text, instance text, labels jsonb, title text, severity text, link text, "
+    "state text, value float8, message text, since timestamptz, fired_at timestamptz, "
+    "notified boolean, held boolean, cleared_at timestamptz"
+)
+_TRANSITION_TYPES = (
+    "rule_name text, instance text, labels jsonb, from_state text, to_state text, "
+    "value float8, message text"
+)
+
+
+def _json_rows(rows: list[dict[str, Any]], types: str) -> str:
+    names = [column.split()[0] for column in types.split(", ")]
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, float) and not math.isfinite(value):
+            return None  # JSON has no NaN; a value that is not a number is no value
+        return value
+
+    return json.dumps([{n: plain(row.get(n)) for n in names} for row in rows])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,29 +179,56 @@ def save_override(
 # Acknowledgements and silences.
 
 
-def acknowledge(actor: Actor, rule_name: str, note: str) -> None:
+def acknowledge(
+    actor: Actor,
+    rule_name: str,
+    note: str,
+    instance: str | None = None,
+    minutes: int | None = None,
+) -> None:
+    """Acknowledge one instance (None: every instance of the rule), holding its notifications
+    for `minutes` (None: until it resolves)."""
     with get_database().transaction(PoolName.WRITE, actor) as conn:
         conn.execute(
             text(
-                """INSERT INTO alert_acknowledgements (rule_name, note, acknowledged_by, username)
-                   VALUES (:rule, :note, current_app_user_id(), :username)"""
+                """INSERT INTO alert_acknowledgements (rule_name, instance, note, until,
+                       acknowledged_by, username)
+                   VALUES (:rule, :instance, :note,
+                           clock_timestamp() + make_interval(mins => CAST(:minutes AS int)),
+                           current_app_user_id(), :username)"""
             ),
-            {"rule": rule_name, "note": note, "username": actor.username},
+            {
+                "rule": rule_name,
+                "instance": instance,
+                "note": note,
+                "minutes": minutes,
+                "username": actor.username,
+            },
         )
 
 
-def silence(actor: Actor, rule_name: str, minutes: int, note: str) -> str:
-    """Silence the rule for `minutes`; the new silence's id."""
+def silence(
+    actor: Actor, rule_name: str, minutes: int, note: str, instance: str | None = None
+) -> str:
+    """Silence one instance (None: every instance of the rule) for `minutes`; the id."""
     with get_database().transaction(PoolName.WRITE, actor) as conn:
         return str(
             conn.execute(
                 text(
-                    """INSERT INTO alert_silences (rule_name, until, note, created_by, username)
-                       VALUES (:rule, clock_timestamp() + make_interval(mins => :minutes),
+                    """INSERT INTO alert_silences (rule_name, instance, until, note, created_by,
+                           username)
+                       VALUES (:rule, :instance,
+                               clock_timestamp() + make_interval(mins => :minutes),
                                NULLIF(:note, ''), current_app_user_id(), :username)
                        RETURNING id"""
                 ),
-                {"rule": rule_name, "minutes": minutes, "note": note, "username": actor.username},
+                {
+                    "rule": rule_name,
+                    "instance": instance,
+                    "minutes": minutes,
+                    "note": note,
+                    "username": actor.username,
+                },
             ).scalar_one()
         )
 
@@ -167,17 +242,20 @@ def link_alertmanager_silences(actor: Actor, silence_id: str, ids: list[str]) ->
         )
 
 
-def end_silences(actor: Actor, rule_name: str) -> EndedSilences:
-    """End the rule's active silences: how many, and the Alertmanager silences they had."""
+def end_silences(actor: Actor, rule_name: str, instance: str | None = None) -> EndedSilences:
+    """End the active silences that hold the instance (its own and the rule's; None: every
+    silence of the rule): how many, and the Alertmanager silences they had."""
     with get_database().transaction(PoolName.WRITE, actor) as conn:
         rows = conn.execute(
             text(
                 """UPDATE alert_silences SET until = greatest(clock_timestamp(),
                           created_at + interval '1 millisecond')
                    WHERE rule_name = :rule AND until > clock_timestamp()
+                     AND (CAST(:instance AS text) IS NULL OR instance IS NULL
+                          OR instance = :instance)
                    RETURNING alertmanager_ids"""
             ),
-            {"rule": rule_name},
+            {"rule": rule_name, "instance": instance},
         ).all()
     return EndedSilences(len(rows), [i for row in rows for i in row[0]])
 
@@ -240,45 +318,82 @@ def failing_deliveries(actor: Actor) -> list[dict[str, Any]]:
     )
 
 
-def silenced_rules(actor: Actor = SYSTEM_ACTOR) -> set[str]:
-    rows = get_database().fetch_rows(
+@dataclass(frozen=True)
+class Holds:
+    """What holds notifications at an evaluation: silenced and acknowledged instances, as
+    (rule name, instance); a rule-wide silence as (rule name, None)."""
+
+    silenced: frozenset[tuple[str, str | None]] = frozenset()
+    acknowledged: frozenset[tuple[str, str]] = frozenset()
+
+    def is_silenced(self, rule_name: str, instance: str) -> bool:
+        return (rule_name, None) in self.silenced or (rule_name, instance) in self.silenced
+
+
+def holds(now: datetime, actor: Actor = SYSTEM_ACTOR) -> Holds:
+    """Silences active at `now`, and the stored instances with an acknowledgement made since
+    they started firing that has not run out at `now` (the evaluator's clock)."""
+    database = get_database()
+    silences = database.fetch_rows(
         PoolName.BACKGROUND,
         actor,
-        "SELECT DISTINCT rule_name FROM alert_silences WHERE until > now()",
+        "SELECT DISTINCT rule_name, instance FROM alert_silences WHERE until > :now",
+        {"now": now},
     )
-    return {row["rule_name"] for row in rows}
+    acked = database.fetch_rows(
+        PoolName.BACKGROUND,
+        actor,
+        """SELECT s.rule_name, s.instance FROM alert_states s
+           WHERE s.fired_at IS NOT NULL AND EXISTS (
+               SELECT 1 FROM alert_acknowledgements a
+               WHERE a.rule_name = s.rule_name AND (a.instance IS NULL OR a.instance = s.instance)
+                 AND a.created_at >= s.fired_at AND (a.until IS NULL OR a.until > :now))""",
+        {"now": now},
+    )
+    return Holds(
+        frozenset((r["rule_name"], r["instance"]) for r in silences),
+        frozenset((r["rule_name"], r["instance"]) for r in acked),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
-# What the banner and the /alerts page read.
+# What the banner and the /alerts page read: one row per instance.
 
 _SILENCED = """EXISTS (SELECT 1 FROM alert_silences x
-                         WHERE x.rule_name = s.rule_name AND x.until > now())"""
+                         WHERE x.rule_name = s.rule_name AND x.until > now()
+                           AND (x.instance IS NULL OR x.instance = s.instance))"""
+# The latest acknowledgement of this firing (or failing) period, whether it still holds or not.
 _LATEST_ACK = """LEFT JOIN LATERAL (
-        SELECT a.username AS ack_by, a.note AS ack_note, a.created_at AS ack_at
+        SELECT a.username AS ack_by, a.note AS ack_note, a.created_at AS ack_at,
+               a.until AS ack_until, (a.until IS NULL OR a.until > now()) AS ack_active
         FROM alert_acknowledgements a
-        WHERE a.rule_name = s.rule_name AND a.created_at >= s.since
+        WHERE a.rule_name = s.rule_name AND (a.instance IS NULL OR a.instance = s.instance)
+          AND a.created_at >= coalesce(s.fired_at, s.since)
         ORDER BY a.created_at DESC LIMIT 1) ack ON true"""
 
 
 def banner_alerts(actor: Actor) -> list[dict[str, Any]]:
-    """Firing alerts and rules that cannot be evaluated, not silenced, worst first."""
+    """Firing and failing instances, not silenced, worst first; with who acknowledged them
+    (while the acknowledgement holds) and until when."""
     return get_database().fetch_rows(
         PoolName.READ,
         actor,
-        f"""SELECT s.rule_name, s.title, s.severity, s.link, s.state, s.value, s.message,
-                   s.since, ack.ack_by
+        f"""SELECT s.rule_name, s.instance, s.labels, s.title, s.severity, s.link, s.state,
+                   s.value, s.message, s.since,
+                   CASE WHEN ack.ack_active THEN ack.ack_by END AS ack_by,
+                   CASE WHEN ack.ack_active THEN ack.ack_until END AS ack_until
             FROM alert_states s {_LATEST_ACK}
             WHERE s.state IN ('firing', 'error') AND s.severity <> 'none' AND NOT {_SILENCED}
-            ORDER BY s.state = 'error', s.severity = 'warning', s.since""",
+            ORDER BY s.state = 'error', s.severity = 'warning', s.since, s.rule_name,
+                     s.instance""",
     )
 
 
 @dataclass(frozen=True)
 class FiringSummary:
-    firing: int
+    firing: int  # instances
     silenced: int  # of the firing ones
-    acknowledged: int  # of the firing ones, since they started firing
+    acknowledged: int  # of the firing ones, by an acknowledgement that still holds
 
 
 def firing_summary(actor: Actor) -> FiringSummary:
@@ -286,45 +401,66 @@ def firing_summary(actor: Actor) -> FiringSummary:
         PoolName.READ,
         actor,
         f"""SELECT count(*) AS firing, count(*) FILTER (WHERE {_SILENCED}) AS silenced,
-                   count(ack.ack_by) AS acknowledged
+                   count(*) FILTER (WHERE ack.ack_active) AS acknowledged
             FROM alert_states s {_LATEST_ACK}
             WHERE s.state = 'firing' AND s.severity <> 'none'""",
     )[0]
     return FiringSummary(**row)
 
 
-def alert_table(actor: Actor) -> dict[str, dict[str, Any]]:
-    """Per rule: stored state, latest acknowledgement in this state, active silence."""
+def alert_table(actor: Actor) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (rule, instance): stored state, the latest acknowledgement of this firing period
+    (ack_active: it still holds), the active silence that ends last."""
     rows = get_database().fetch_rows(
         PoolName.READ,
         actor,
-        f"""SELECT s.rule_name, s.state, s.value, s.message, s.since,
-                   ack.ack_by, ack.ack_note, ack.ack_at, sil.until AS silenced_until,
-                   sil.username AS silenced_by
+        f"""SELECT s.rule_name, s.instance, s.labels, s.state, s.value, s.message, s.since,
+                   ack.ack_by, ack.ack_note, ack.ack_at, ack.ack_until, ack.ack_active,
+                   sil.until AS silenced_until, sil.username AS silenced_by,
+                   sil.instance IS NULL AS silenced_rule
             FROM alert_states s {_LATEST_ACK}
             LEFT JOIN LATERAL (
-                SELECT x.until, x.username FROM alert_silences x
+                SELECT x.until, x.username, x.instance FROM alert_silences x
                 WHERE x.rule_name = s.rule_name AND x.until > now()
-                ORDER BY x.until DESC LIMIT 1) sil ON true""",
+                  AND (x.instance IS NULL OR x.instance = s.instance)
+                ORDER BY x.until DESC LIMIT 1) sil ON true
+            ORDER BY s.rule_name, s.instance""",
+    )
+    return {(row["rule_name"], row["instance"]): row for row in rows}
+
+
+def rule_silences(actor: Actor) -> dict[str, dict[str, Any]]:
+    """Active rule-wide silences (every instance), the one ending last per rule."""
+    rows = get_database().fetch_rows(
+        PoolName.READ,
+        actor,
+        """SELECT DISTINCT ON (rule_name) rule_name, until, username FROM alert_silences
+           WHERE instance IS NULL AND until > now() ORDER BY rule_name, until DESC""",
     )
     return {row["rule_name"]: row for row in rows}
 
 
 def alert_history(actor: Actor, limit: int = 200) -> list[dict[str, Any]]:
-    """Transitions, acknowledgements and silences, newest first."""
+    """Transitions, acknowledgements and silences, newest first; `instance` is '' for a rule
+    that does not group and NULL for an action on every instance."""
     return get_database().fetch_rows(
         PoolName.READ,
         actor,
         """SELECT * FROM (
-               SELECT created_at AS at, rule_name, 'transition' AS kind,
+               SELECT created_at AS at, rule_name, instance, 'transition' AS kind,
                       coalesce(from_state, '—') || ' → ' || to_state AS what, value,
                       message AS detail, NULL AS who
                FROM alert_history
                UNION ALL
-               SELECT created_at, rule_name, 'acknowledged', 'acknowledged', NULL, note, username
+               SELECT created_at, rule_name, instance, 'acknowledged',
+                      CASE WHEN until IS NULL THEN 'acknowledged until resolved'
+                           ELSE 'acknowledged until '
+                                || to_char(until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')
+                                || ' UTC' END,
+                      NULL, note, username
                FROM alert_acknowledgements
                UNION ALL
-               SELECT created_at, rule_name, 'silenced',
+               SELECT created_at, rule_name, instance, 'silenced',
                       'silenced until ' || to_char(until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')
                       || ' UTC', NULL, note, username
                FROM alert_silences) events
@@ -334,31 +470,45 @@ def alert_history(actor: Actor, limit: int = 200) -> list[dict[str, Any]]:
 
 
 def state_periods(actor: Actor, rule_names: list[str], hours: int) -> list[dict[str, Any]]:
-    """The rules' states over the last `hours` as periods (rule_name, state, started, ended):
-    a state lasts from its transition to the rule's next one, clipped to the window. Each
-    rule's last transition before the window (one index probe per rule) gives the state the
-    window opens with."""
+    """The instances' states over the last `hours` as periods (rule_name, instance, state,
+    started, ended): a state lasts from its transition to the instance's next one, clipped to
+    the window. Each instance's last transition before the window gives the state the window
+    opens with."""
     return get_database().fetch_rows(
         PoolName.READ,
         actor,
         """WITH bounds AS (SELECT now() - make_interval(hours => :hours) AS since, now() AS until),
            transitions AS (
-               SELECT h.rule_name, h.to_state, h.created_at
+               SELECT h.rule_name, h.instance, h.to_state, h.created_at
                FROM alert_history h, bounds b
                WHERE h.created_at >= b.since AND h.rule_name = ANY(:names)
                UNION ALL
                SELECT opening.* FROM unnest(CAST(:names AS text[])) rule(name), bounds b, LATERAL (
-                   SELECT h.rule_name, h.to_state, h.created_at FROM alert_history h
+                   SELECT DISTINCT ON (h.instance) h.rule_name, h.instance, h.to_state,
+                          h.created_at
+                   FROM alert_history h
                    WHERE h.rule_name = rule.name AND h.created_at < b.since
-                   ORDER BY h.created_at DESC LIMIT 1) opening),
+                   ORDER BY h.instance, h.created_at DESC) opening),
            periods AS (
-               SELECT rule_name, to_state AS state, created_at AS started,
-                      lead(created_at) OVER (PARTITION BY rule_name ORDER BY created_at) AS ended
+               SELECT rule_name, instance, to_state AS state, created_at AS started,
+                      lead(created_at) OVER (PARTITION BY rule_name, instance
+                                             ORDER BY created_at) AS ended
                FROM transitions)
-           SELECT p.rule_name, p.state, greatest(p.started, b.since) AS started,
+           SELECT p.rule_name, p.instance, p.state, greatest(p.started, b.since) AS started,
                   coalesce(p.ended, b.until) AS ended
            FROM periods p, bounds b
            WHERE coalesce(p.ended, b.until) > b.since
-           ORDER BY p.rule_name, p.started""",
+           ORDER BY p.rule_name, p.instance, p.started""",
         {"names": rule_names, "hours": hours},
     )
+
+
+def instance_labels(actor: Actor, rule_name: str, instance: str) -> dict[str, str] | None:
+    """The stored labels of one instance; None when the rule has no such instance."""
+    rows = get_database().fetch_rows(
+        PoolName.READ,
+        actor,
+        "SELECT labels FROM alert_states WHERE rule_name = :rule AND instance = :instance",
+        {"rule": rule_name, "instance": instance},
+    )
+    return dict(rows[0]["labels"]) if rows else None

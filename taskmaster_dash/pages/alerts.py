@@ -17,19 +17,24 @@ from taskmaster_dash.alerts.alertmanager import AmSilence, alertmanager_silences
 from taskmaster_dash.alerts.banner import (
     ACK,
     ACTED,
+    EVERY,
     NEEDS_ACK,
     action_buttons,
     fingerprint,
+    held_until,
+    instance_text,
     known_rule,
 )
 from taskmaster_dash.alerts.evaluator import effective_rules
 from taskmaster_dash.alerts.rules import (
     COMPARISONS,
+    Rule,
     RuleError,
     configured_rules,
     exact_number,
     format_duration,
     format_number,
+    instance_anchor,
     validate_override,
 )
 from taskmaster_dash.auth.permissions import (
@@ -161,9 +166,25 @@ _when = partial(when, seconds=True, missing="—")
 
 
 def _row_actions(state: dict[str, Any]) -> list[str]:
-    """Firing (and failing) rules can be acknowledged; any rule silenced ahead, or unsilenced."""
+    """Firing (and failing) instances can be acknowledged; any silenced ahead, or unsilenced."""
     acknowledge = ["ack"] if state.get("state") in ("firing", "error") else []
     return [*acknowledge, "unsilence" if state.get("silenced_until") else "silence"]
+
+
+def _ack_text(s: dict[str, Any]) -> str:
+    """Who acknowledged, their note, and until when it holds (or when it ran out)."""
+    if not s.get("ack_by"):
+        return ""
+    text = f"{s['ack_by']}: {s['ack_note']}"
+    if not s.get("ack_active"):
+        return f"{text} (ran out {_when(s['ack_until'])})"
+    return f"{text} ({held_until(s.get('ack_until'))})"
+
+
+def _silence_text(until: Any, by: Any, rule_wide: bool = False) -> str:
+    if not until:
+        return ""
+    return f"{_when(until)} ({by}{', every instance' if rule_wide else ''})"
 
 
 def _am_silences(silences: list[AmSilence]) -> list[Any]:
@@ -191,12 +212,50 @@ def _delivery_problems(failing: list[dict[str, Any]], reading: str | None) -> ht
     return html.Div([message(line, "error") for line in lines], id="alerts-notify-failing")
 
 
+def _rule_cell(rule: Rule) -> html.Td:
+    return html.Td(
+        [
+            link(rule.title, rule.link),
+            html.Details(
+                [
+                    html.Summary("what to do"),
+                    html.P(rule.description),
+                    html.P(rule.runbook) if rule.runbook else None,
+                ],
+                className="alert-detail alert-runbook",
+            ),
+        ]
+    )
+
+
+def _state_cell(state: str, detail: str | None) -> html.Td:
+    return html.Td(
+        [state, html.Div(detail or "", className="alert-detail")],
+        className=f"alert-state alert-state-{state}",
+    )
+
+
+def _summary(instances: list[dict[str, Any]]) -> str:
+    """A grouped rule's instances in one line: 3 instances: 1 firing, 2 normal."""
+    if not instances:
+        return "no instances"
+    counts: dict[str, int] = {}
+    for i in instances:
+        counts[i["state"]] = counts.get(i["state"], 0) + 1
+    order = [st for st in STATE_COLOURS if st in counts] + sorted(counts.keys() - STATE_COLOURS)
+    parts = ", ".join(f"{counts[st]} {st}" for st in order)
+    return f"{len(instances)} instance{'s' if len(instances) != 1 else ''}: {parts}"
+
+
 def _table(
-    rules,
-    states: dict[str, dict[str, Any]],
+    rules: list[Rule],
+    states: dict[tuple[str, str], dict[str, Any]],
     can_act: bool,
-    am_silences: dict[str, list[AmSilence]] | None = None,
+    am_silences: dict[tuple[str, str], list[AmSilence]] | None = None,
+    rule_silences: dict[str, dict[str, Any]] | None = None,
 ) -> html.Table | html.P:
+    """One row per rule; a rule that groups has its instances in rows under it, each with
+    its state, value, since, acknowledgement, silences and actions."""
     header = [
         "Rule",
         "Severity",
@@ -209,50 +268,89 @@ def _table(
         "Silenced until",
         *(["Act"] if can_act else []),
     ]
+    am = am_silences or {}
     body = []
     for rule in rules:
-        s = states.get(rule.name, {})
-        state = s.get("state", "not evaluated yet")
-        ack = f"{s['ack_by']}: {s['ack_note']}" if s.get("ack_by") else ""
-        silenced = (
-            f"{_when(s['silenced_until'])} ({s['silenced_by']})" if s.get("silenced_until") else ""
+        condition = rule.condition + ("" if rule.enabled else " (disabled)")
+        period = format_duration(rule.for_seconds) + (
+            f", keeps firing {format_duration(rule.keep_firing_seconds)}"
+            if rule.keep_firing_seconds
+            else ""
         )
-        body.append(
-            html.Tr(
-                [
-                    html.Td(
-                        [
-                            link(rule.title, rule.link),
-                            html.Details(
-                                [
-                                    html.Summary("what to do"),
-                                    html.P(rule.description),
-                                    html.P(rule.runbook) if rule.runbook else None,
-                                ],
-                                className="alert-detail alert-runbook",
-                            ),
-                        ]
-                    ),
-                    html.Td(rule.severity),
-                    html.Td(
-                        [state, html.Div(s.get("message") or "", className="alert-detail")],
-                        className=f"alert-state alert-state-{state}",
-                    ),
-                    html.Td(format_number(s.get("value"))),
-                    html.Td(rule.condition + ("" if rule.enabled else " (disabled)")),
-                    html.Td(format_duration(rule.for_seconds)),
-                    html.Td(_when(s.get("since"))),
-                    html.Td(ack),
-                    html.Td([silenced, *_am_silences((am_silences or {}).get(rule.name, []))]),
-                    *(
-                        [html.Td(action_buttons(rule.name, "row", _row_actions(s)))]
-                        if can_act
-                        else []
-                    ),
-                ],
-                id=f"alert-row-{rule.name}",
+        instances = [v for (name, _i), v in states.items() if name == rule.name]
+        if not rule.group_by and all(i["instance"] == "" for i in instances):
+            s = instances[0] if instances else {}
+            state = s.get("state", "not evaluated yet")
+            cells = [
+                _rule_cell(rule),
+                html.Td(rule.severity),
+                _state_cell(state, s.get("message")),
+                html.Td(format_number(s.get("value"))),
+                html.Td(condition),
+                html.Td(period),
+                html.Td(_when(s.get("since"))),
+                html.Td(_ack_text(s)),
+                html.Td(
+                    [
+                        _silence_text(s.get("silenced_until"), s.get("silenced_by")),
+                        *_am_silences(am.get((rule.name, ""), [])),
+                    ]
+                ),
+            ]
+            if can_act:
+                cells.append(html.Td(action_buttons(rule.name, "row", _row_actions(s))))
+            body.append(html.Tr(cells, id=instance_anchor(rule.name)))
+            continue
+        wide = (rule_silences or {}).get(rule.name, {})
+        by = ", ".join(rule.group_by) or "labels"
+        cells = [
+            _rule_cell(rule),
+            html.Td(rule.severity),
+            _state_cell(_summary(instances), f"one instance per {by}"),
+            html.Td(""),
+            html.Td(condition),
+            html.Td(period),
+            html.Td(""),
+            html.Td(""),
+            html.Td(_silence_text(wide.get("until"), wide.get("username"), True)),
+        ]
+        if can_act:
+            actions = ["ack", "unsilence" if wide else "silence"]
+            cells.append(html.Td(action_buttons(rule.name, "row", actions, EVERY, " all")))
+        body.append(html.Tr(cells, id=instance_anchor(rule.name), className="alert-rule-row"))
+        for s in instances:
+            key = s["instance"]
+            cells = [
+                html.Td(
+                    instance_text(s.get("labels")) or "(no labels)", className="alert-instance"
+                ),
+                html.Td(rule.severity),
+                _state_cell(s["state"], s.get("message")),
+                html.Td(format_number(s.get("value"))),
+                html.Td(""),
+                html.Td(""),
+                html.Td(_when(s.get("since"))),
+                html.Td(_ack_text(s)),
+                html.Td(
+                    [
+                        _silence_text(
+                            s.get("silenced_until"),
+                            s.get("silenced_by"),
+                            bool(s.get("silenced_rule")),
+                        ),
+                        *_am_silences(am.get((rule.name, key), [])),
+                    ]
+                ),
+            ]
+            if can_act:
+                cells.append(html.Td(action_buttons(rule.name, "row", _row_actions(s), key)))
+            body.append(
+                html.Tr(
+                    cells,
+                    id=instance_anchor(rule.name, key),
+                    className="alert-instance-row",
+                )
             )
-        )
     return data_table(header, body, "alerts-rules-table")
 
 
@@ -263,6 +361,7 @@ def _timeline(events: list[dict[str, Any]]) -> html.Table | html.P | html.Div:
         [
             _when(e["at"]),
             e["rule_name"],
+            "every instance" if e["instance"] is None else e["instance"].replace(",", ", "),
             e["what"],
             format_number(e["value"]),
             e["who"] or "",
@@ -270,8 +369,15 @@ def _timeline(events: list[dict[str, Any]]) -> html.Table | html.P | html.Div:
         ]
         for e in events
     ]
-    header = ["When", "Rule", "What", "Value", "Who", "Detail"]
+    header = ["When", "Rule", "Instance", "What", "Value", "Who", "Detail"]
     return data_table(header, rows, "alerts-timeline-table")
+
+
+def _band(titles: dict[str, str], period: dict[str, Any]) -> str:
+    """A timeline band's name: the rule's title, and the instance's labels when it groups."""
+    title = titles.get(period["rule_name"], period["rule_name"])
+    instance = period.get("instance") or ""
+    return f"{title} ({instance.replace(',', ', ')})" if instance else title
 
 
 def _timeline_figure(periods: list[dict[str, Any]], titles: dict[str, str], hours: int):
@@ -289,7 +395,7 @@ def _timeline_figure(periods: list[dict[str, Any]], titles: dict[str, str], hour
                 "type": "bar",
                 "orientation": "h",
                 "name": state,
-                "y": [titles.get(r["rule_name"], r["rule_name"]) for r in rows],
+                "y": [_band(titles, r) for r in rows],
                 "base": [r["started"].isoformat() for r in rows],
                 "x": [(r["ended"] - r["started"]).total_seconds() * 1000 for r in rows],
                 "customdata": [[_when(r["started"]), _when(r["ended"])] for r in rows],
@@ -308,7 +414,7 @@ def _timeline_figure(periods: list[dict[str, Any]], titles: dict[str, str], hour
             "range": [(now - timedelta(hours=hours)).isoformat(), now.isoformat()],
         },
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
-        height=max(240, 60 + 40 * len({p["rule_name"] for p in periods})),
+        height=max(240, 60 + 40 * len({_band(titles, p) for p in periods})),
     )
     return figure
 
@@ -350,17 +456,26 @@ def refresh_alerts(_tick: Any, _edited: Any, _acted: Any, shown: Any):
     try:
         rules = effective_rules(list(configured_rules()), actor, PoolName.READ)
         states = store.alert_table(actor)
+        wide = store.rule_silences(actor)
         events = store.alert_history(actor)
         failing = store.failing_deliveries(actor)
-        am_silences, reading = alertmanager_silences(rules, actor)
+        by_name = {r.name: r for r in rules}
+        targets = [
+            (by_name[name], key, s["labels"])
+            for (name, key), s in states.items()
+            if name in by_name
+        ]
+        seen = {name for name, _key in states}
+        targets += [(r, "", {}) for r in rules if r.name not in seen]
+        am_silences, reading = alertmanager_silences(targets, actor)
     except SQLAlchemyError as exc:
         problem = message(user_message(exc), "error")
         return problem, problem, None
     can_act = user.has(ACK)
-    now = fingerprint((rules, states, events, can_act, failing, am_silences, reading))
+    now = fingerprint((rules, states, wide, events, can_act, failing, am_silences, reading))
     if now == shown:  # unchanged: keep the rows' buttons (see fingerprint)
         raise dash.exceptions.PreventUpdate
-    table = _table(rules, states, can_act, am_silences)
+    table = _table(rules, states, can_act, am_silences, wide)
     return [_delivery_problems(failing, reading), table], _timeline(events), now
 
 
