@@ -155,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     api_key.add_argument(
         "--days", type=int, default=90, help="how long the key lasts, 1-365 (default 90)"
     )
-    alerts = commands.add_parser("alerts", help="alert rules: check, run, export-prometheus")
+    alerts = commands.add_parser(
+        "alerts", help="alert rules: check, run, export, import, export-prometheus"
+    )
     alert_commands = alerts.add_subparsers(
         dest="alerts_command", required=True, parser_class=_Parser
     )
@@ -170,6 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use rules.yaml only, without the admins' overrides (no database needed)",
     )
+    rules_out = alert_commands.add_parser(
+        "export", help="write every rule (the file's and those written in the app) as YAML"
+    )
+    rules_out.add_argument("--output", "-o", help="file to write (default: standard output)")
+    rules_in = alert_commands.add_parser(
+        "import", help="create or replace rules written in the app from a rules file (all or none)"
+    )
+    rules_in.add_argument("file", help="a rules file, e.g. one `alerts export` wrote")
+    rules_in.add_argument("--dry-run", action="store_true", help="check every rule, write nothing")
     return parser
 
 

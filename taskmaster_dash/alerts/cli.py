@@ -1,4 +1,5 @@
-"""`taskmaster-dash alerts check | run | export-prometheus` (wired into cli.py)."""
+"""`taskmaster-dash alerts check | run | export | import | export-prometheus` (wired into
+cli.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from taskmaster_dash.alerts.evaluator import (
     effective_rules,
     evaluator_from_settings,
 )
+from taskmaster_dash.alerts.rule_io import export_yaml, parse_import
 from taskmaster_dash.alerts.rules import format_number, load_rules, prometheus_rules_yaml
 from taskmaster_dash.data import alerts as store
+from taskmaster_dash.data.alert_rule_store import save_rules, with_app_rules
 from taskmaster_dash.data.config import load_settings
 from taskmaster_dash.data.db import SYSTEM_ACTOR, user_message
 from taskmaster_dash.data.prometheus import PrometheusReader
@@ -102,22 +105,43 @@ def check(evaluator: AlertEvaluator) -> list[str]:
     return lines + problems
 
 
+def _write(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        print(f"Wrote {output}.")
+    else:
+        sys.stdout.write(text)
+
+
+def import_rules(path: str, dry_run: bool = False) -> str:
+    """Check every rule of `path`, then write them all in one transaction (or none)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read: {exc}") from None
+    file_rules = effective_rules(list(load_rules(load_settings().alerts_rules_file)))
+    plan = parse_import(text, file_rules)
+    kept = f"; {len(plan.unchanged_file_rules)} rules of the rules file left as they are"
+    if dry_run:
+        return f"{path}: {len(plan.rules)} rules are valid (nothing written){kept}."
+    created, updated = save_rules(SYSTEM_ACTOR, plan.rules, {r.name for r in file_rules})
+    return f"Imported {path}: {created} rules created, {updated} replaced{kept}."
+
+
 def run(args: argparse.Namespace, open_database: Callable) -> None:
-    if args.alerts_command == "export-prometheus":
+    if args.alerts_command in ("export-prometheus", "export"):
         settings = load_settings()
         rules = load_rules(settings.alerts_rules_file)
-        if not args.no_overrides:
+        if args.alerts_command == "export" or not args.no_overrides:
             opened = open_database(settings)
             try:
-                rules = effective_rules(rules)
+                rules = with_app_rules(effective_rules(rules))
             finally:
                 opened.close()
-        text = prometheus_rules_yaml(rules)
-        if args.output:
-            Path(args.output).write_text(text, encoding="utf-8")
-            print(f"Wrote {args.output}.")
-        else:
-            sys.stdout.write(text)
+        _write(
+            prometheus_rules_yaml(rules) if args.alerts_command != "export" else export_yaml(rules),
+            args.output,
+        )
         return
 
     opened, settings = _open_with_prometheus(open_database)
@@ -125,6 +149,9 @@ def run(args: argparse.Namespace, open_database: Callable) -> None:
         evaluator = evaluator_from_settings(settings)
         if args.alerts_command == "check":
             print("\n".join(check(evaluator)))
+            return
+        if args.alerts_command == "import":
+            print(import_rules(args.file, args.dry_run))
             return
         print(
             f"Evaluating {len(evaluator.rules)} alert rules every {evaluator.interval:g} s"

@@ -47,6 +47,7 @@ from taskmaster_dash.data import alerts as store
 from taskmaster_dash.data.db import PoolName, user_message
 from taskmaster_dash.pages._figures import chart
 from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._rule_editor import editor_section
 from taskmaster_dash.pages._timerange import key_values, search_for, write_url_from
 from taskmaster_dash.pages._ui import (
     CHART_CONFIG,
@@ -135,6 +136,7 @@ def layout(**query: str) -> html.Div:
                 if not has_permission(permission)
             ),
             _edit_form() if has_permission(MANAGE) else None,
+            editor_section(),  # rules written in the app (alerts:manage only)
             # Always present: the table refreshes when it changes.
             html.Div(id="alerts-edit-message"),
             html.H2("Timeline"),
