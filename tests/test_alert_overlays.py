@@ -4,6 +4,7 @@ browser draws them with a clean console."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -42,7 +43,7 @@ HISTORY = [
 
 
 @pytest.fixture
-def history(owner_engine, services) -> datetime:
+def history(owner_engine, services) -> Iterator[datetime]:
     """HISTORY in alert_history, at times relative to the database's now (returned)."""
     with owner_engine.begin() as conn:
         conn.execute(text("TRUNCATE alert_states, alert_history, alert_rule_overrides"))
