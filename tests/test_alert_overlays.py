@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import text
 
 from taskmaster_dash.alerts.rules import load_rules
-from taskmaster_dash.data.alert_overlays import firing_bands
+from taskmaster_dash.data.alert_overlays import Band, Bands, firing_bands
 from taskmaster_dash.data.analytics import Window
 from taskmaster_dash.data.analytics_errors import STEP as ERROR_STEP
 from taskmaster_dash.data.analytics_tasks import STEP as TASK_STEP
 from taskmaster_dash.data.db import SYSTEM_ACTOR
-from taskmaster_dash.pages._figures import ALERT_TRACE
+from taskmaster_dash.pages._figures import ALERT_TRACE, alert_overlay, chart
 from tests import test_analytics
 from tests.support.auth import browser_sign_in
 from tests.support.callbacks import call_callback, callback_output
@@ -210,6 +210,48 @@ def test_a_page_without_linked_rules_draws_its_chart_unchanged(
     assert "yaxis2" not in figure["layout"]
 
 
+def test_the_pools_charts_draw_the_database_rules(dash_app, client_as, owner_engine, history):
+    with owner_engine.begin() as conn:
+        conn.execute(text("TRUNCATE performance_metrics"))
+        conn.execute(
+            text(
+                """INSERT INTO performance_metrics (metric_type, metric_name, metric_value,
+                       "timestamp")
+                   SELECT 'query', 'latency_ms', n, :now - make_interval(mins => n)
+                   FROM generate_series(1, 14) n"""
+            ),
+            {"now": history},
+        )
+        conn.execute(
+            text(
+                """INSERT INTO alert_history (rule_name, to_state, value, created_at)
+                   VALUES ('DatabaseConnectionFailures', 'firing', 2,
+                           :now - interval '10 minutes'),
+                          ('DatabaseConnectionFailures', 'normal', 0,
+                           :now - interval '5 minutes')"""
+            ),
+            {"now": history},
+        )
+    try:
+        response = call_callback(
+            client_as("admin"), dash_app, "pools-perf-metrics.figure", [1, "15m"]
+        )
+        figure = callback_output(response, "pools-perf-metrics.figure")
+        fired, stopped = history - timedelta(minutes=10), history - timedelta(minutes=5)
+        assert close(drawn_bands(figure)["DatabaseConnectionFailures"], [(fired, stopped)])
+        assert set(drawn_bands(figure)) == {"DatabaseConnectionFailures"}  # not TaskBacklog
+        (trace,) = alert_traces(figure)
+        assert "value 2" in trace["text"][0]
+        # pools:read is the admin's alone: a developer is refused before any query.
+        refused = call_callback(
+            client_as("developer"), dash_app, "pools-perf-metrics.figure", [1, "15m"]
+        )
+        assert refused.status_code == 403
+    finally:
+        with owner_engine.begin() as conn:
+            conn.execute(text("TRUNCATE performance_metrics"))
+
+
 def test_the_longest_bands_are_kept_and_the_rest_counted(database, history):
     since, until = history - timedelta(hours=24), history
     every = firing_bands(SYSTEM_ACTOR, ["TaskBacklog"], since, until)
@@ -222,6 +264,22 @@ def test_the_longest_bands_are_kept_and_the_rest_counted(database, history):
     }
     assert firing_bands(SYSTEM_ACTOR, [], since, until).bands == []
     assert firing_bands(SYSTEM_ACTOR, ["NoSuchRule"], since, until).bands == []
+
+
+def test_label_values_and_titles_are_shown_as_text_never_as_markup():
+    rule = next(r for r in load_rules() if r.name == "HighErrorRate")
+    at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    markup = "service_name=<a href='https://evil.example'>click</a>"
+    band = Band(rule.name, markup, at, None, at, at + timedelta(hours=1), 12.5, 12.5, 1)
+    figure = alert_overlay(chart([]), Bands([band], 0), [rule])
+    (trace,) = alert_traces(figure)
+    assert (
+        "<a " not in trace["text"][0]
+        and "&lt;a href='https://evil.example'&gt;" in trace["text"][0]
+    )
+    assert "value 12.5" in trace["text"][0] and "still firing" in trace["text"][0]
+    # Nothing to draw: the figure is left as it was.
+    assert alert_overlay(chart([]), Bands([], 0), [rule]) == chart([])
 
 
 # --- the browser ----------------------------------------------------------------------------
@@ -247,14 +305,14 @@ def test_the_tasks_and_errors_charts_show_the_alerts_in_the_browser(
         "/tasks": ("#tasks-backlog-graph", 4, "TaskBacklog"),
         "/errors": ("#errors-by-severity-graph", 1, "HighErrorRate"),
     }
-    for path, (chart, bands, rule) in charts.items():
+    for path, (graph, bands, rule) in charts.items():
         dash_duo.driver.get(f"{base}{path}?range=24h")
         until(
-            lambda chart=chart, bands=bands, rule=rule: (
-                dash_duo.driver.execute_script(ALERT_SHAPES, chart, ALERT_TRACE)
+            lambda graph=graph, bands=bands, rule=rule: (
+                dash_duo.driver.execute_script(ALERT_SHAPES, graph, ALERT_TRACE)
                 == [bands, [f"⚠ {TITLES[rule]}"]]
             ),
             timeout=20,
         )
-        dash_duo.wait_for_contains_text(f"{chart} .legend", TITLES[rule], timeout=10)
+        dash_duo.wait_for_contains_text(f"{graph} .legend", TITLES[rule], timeout=10)
     assert dash_duo.get_logs() == []

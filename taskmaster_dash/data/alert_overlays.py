@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from taskmaster_dash.data.db import Actor, PoolName, get_database
 
-MAX_BANDS = 200  # per chart: plenty to read, small to send
+MAX_BANDS = 100  # per chart: plenty to read, small to send
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,6 @@ class Band:
     value: float | None  # the value it fired with
     peak: float | None  # the highest value any merged period fired with
     periods: int  # firing periods merged into this band
-    next_state: str | None  # the state it went to when it stopped
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,10 @@ class Bands:
     hidden: int  # bands over `limit`, not returned
 
 
+# Per instance (a LATERAL subquery, so each step runs over one instance's rows in time order):
+# its transitions from the state the range opens with to its first change after the range;
+# periods (a state until the next change); the firing ones in the range; each opening a band
+# unless it starts within :gap of the previous one's end; the bands.
 _SQL = """
 WITH RECURSIVE instances AS (
     SELECT f.rule_name, f.instance
@@ -58,49 +61,44 @@ WITH RECURSIVE instances AS (
         WHERE h.rule_name = i.rule_name AND h.instance > i.instance
         ORDER BY h.instance LIMIT 1) n
 ),
-transitions AS (
-    SELECT t.* FROM instances i CROSS JOIN LATERAL (
-        (SELECT h.rule_name, h.instance, h.to_state, h.value, h.created_at
-         FROM alert_history h
-         WHERE h.rule_name = i.rule_name AND h.instance = i.instance
-           AND h.created_at < :since
-         ORDER BY h.created_at DESC LIMIT 1)
-        UNION ALL
-        SELECT h.rule_name, h.instance, h.to_state, h.value, h.created_at
-        FROM alert_history h
-        WHERE h.rule_name = i.rule_name AND h.instance = i.instance
-          AND h.created_at >= :since AND h.created_at < :until
-        UNION ALL
-        (SELECT h.rule_name, h.instance, h.to_state, h.value, h.created_at
-         FROM alert_history h
-         WHERE h.rule_name = i.rule_name AND h.instance = i.instance
-           AND h.created_at >= :until
-         ORDER BY h.created_at LIMIT 1)) t
-),
-periods AS (
-    SELECT rule_name, instance, to_state, value, created_at AS started,
-           lead(created_at) OVER w AS ended, lead(to_state) OVER w AS next_state
-    FROM transitions
-    WINDOW w AS (PARTITION BY rule_name, instance ORDER BY created_at)
-),
-firing AS (
-    SELECT *, CASE WHEN started - lag(ended) OVER w <= :gap THEN 0 ELSE 1 END AS opens
-    FROM periods
-    WHERE to_state = 'firing' AND started < :until AND (ended IS NULL OR ended > :since)
-    WINDOW w AS (PARTITION BY rule_name, instance ORDER BY started)
-),
-islands AS (
-    SELECT *, sum(opens) OVER (PARTITION BY rule_name, instance ORDER BY started) AS island
-    FROM firing
-),
 bands AS (
-    SELECT rule_name, instance, min(started) AS started,
-           CASE WHEN bool_or(ended IS NULL) THEN NULL ELSE max(ended) END AS ended,
-           (array_agg(value ORDER BY started))[1] AS value, max(value) AS peak,
-           count(*) AS periods, (array_agg(next_state ORDER BY started DESC))[1] AS next_state,
-           sum(least(coalesce(ended, :until), :until) - greatest(started, :since)) AS shown
-    FROM islands
-    GROUP BY rule_name, instance, island
+    SELECT i.rule_name, i.instance, b.*
+    FROM instances i CROSS JOIN LATERAL (
+        SELECT min(started) AS started,
+               CASE WHEN bool_or(ended IS NULL) THEN NULL ELSE max(ended) END AS ended,
+               max(value) FILTER (WHERE opens = 1) AS value, max(value) AS peak,
+               count(*) AS periods,
+               sum(least(coalesce(ended, :until), :until) - greatest(started, :since)) AS shown
+        FROM (
+            SELECT *, sum(opens) OVER (ORDER BY started) AS band
+            FROM (
+                SELECT started, ended, value,
+                       CASE WHEN started - lag(ended) OVER (ORDER BY started) <= :gap
+                            THEN 0 ELSE 1 END AS opens
+                FROM (
+                    SELECT to_state, value, created_at AS started,
+                           lead(created_at) OVER (ORDER BY created_at) AS ended
+                    FROM (
+                        (SELECT h.to_state, h.value, h.created_at FROM alert_history h
+                         WHERE h.rule_name = i.rule_name AND h.instance = i.instance
+                           AND h.created_at < :since
+                         ORDER BY h.created_at DESC LIMIT 1)
+                        UNION ALL
+                        (SELECT h.to_state, h.value, h.created_at FROM alert_history h
+                         WHERE h.rule_name = i.rule_name AND h.instance = i.instance
+                           AND h.created_at >= :since AND h.created_at < :until
+                         ORDER BY h.created_at)
+                        UNION ALL
+                        (SELECT h.to_state, h.value, h.created_at FROM alert_history h
+                         WHERE h.rule_name = i.rule_name AND h.instance = i.instance
+                           AND h.created_at >= :until
+                         ORDER BY h.created_at LIMIT 1)) transitions
+                ) periods
+                WHERE to_state = 'firing' AND started < :until
+                  AND (ended IS NULL OR ended > :since)
+            ) firing
+        ) banded
+        GROUP BY band) b
 ),
 ranked AS (
     SELECT *, row_number() OVER (ORDER BY shown DESC, started) AS rank, count(*) OVER () AS total
@@ -109,7 +107,7 @@ ranked AS (
 SELECT rule_name, instance, started, ended,
        greatest(started, :since) AS shown_from,
        least(coalesce(ended, :until), :until) AS shown_to,
-       value, peak, periods, next_state, total
+       value, peak, periods, total
 FROM ranked
 WHERE rank <= :limit
 ORDER BY rule_name, instance, started

@@ -5,6 +5,7 @@ milliseconds per chart, more than the query behind it. The styling matches _ui.s
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -157,6 +158,16 @@ ALERT_COLOURS = {
     "warning": SERIES_COLOURS["medium"],
     "none": SERIES_COLOURS["info"],
 }
+BAND = {  # one band: the full height of the plot, behind the data
+    "type": "rect",
+    "xref": "x",
+    "yref": "paper",
+    "y0": 0,
+    "y1": 1,
+    "opacity": 0.14,
+    "line": {"width": 0},
+    "layer": "below",
+}
 ALERT_TRACE = "alert-overlay"  # the hover traces' meta: what tests and clicks tell apart
 
 
@@ -205,22 +216,7 @@ def alert_overlay(
         symbols: list[str] = []
         for band in (b for b in bands.bands if b.rule_name == rule.name):
             x0, x1 = _utc(band.shown_from), _utc(band.shown_to)
-            shapes.append(
-                {
-                    "type": "rect",
-                    "xref": "x",
-                    "yref": "paper",
-                    "x0": x0,
-                    "x1": x1,
-                    "y0": 0,
-                    "y1": 1,
-                    "fillcolor": colour,
-                    "opacity": 0.14,
-                    "line": {"width": 0},
-                    "layer": "below",
-                    "legendgroup": group,
-                }
-            )
+            shapes.append({**BAND, "x0": x0, "x1": x1, "fillcolor": colour, "legendgroup": group})
             text = _band_text(rule, band)
             xs.append(x0)
             texts.append(text)
@@ -236,7 +232,7 @@ def alert_overlay(
                 "x": xs,
                 "y": [0.98 - 0.06 * (rank % 8)] * len(xs),
                 "yaxis": "y2",
-                "name": f"⚠ {rule.title}",
+                "name": f"⚠ {_plain_text(rule.title)}",
                 "legendgroup": group,
                 "text": texts,
                 "hovertemplate": "%{text}<extra></extra>",
@@ -250,11 +246,17 @@ def alert_overlay(
     return figure
 
 
+def _plain_text(text: str) -> str:
+    """`text` as Plotly shows it, never as markup (an instance's label values come from the
+    data: a service named "<a href=...>" stays text)."""
+    return html.escape(text, quote=False)
+
+
 def _band_text(rule: Rule, band: Band) -> str:
     until = band.ended
-    lines = [f"<b>{rule.title}</b> ({rule.severity})"]
+    lines = [f"<b>{_plain_text(rule.title)}</b> ({rule.severity})"]
     if band.instance:
-        lines.append(band.instance)
+        lines.append(_plain_text(band.instance))
     lasted = _lasted(((until or band.shown_to) - band.started).total_seconds())
     to = _utc(until, "%b %-d %H:%M UTC") if until else "still firing"
     lines.append(f"firing {_utc(band.started, '%b %-d %H:%M')} → {to} ({lasted})")
