@@ -5,12 +5,16 @@ milliseconds per chart, more than the query behind it. The styling matches _ui.s
 
 from __future__ import annotations
 
+import html
 import math
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from taskmaster_dash.alerts.rules import Rule, format_number
+from taskmaster_dash.data.alert_overlays import Band, Bands
 from taskmaster_dash.data.analytics import Window
 
 GRID = "rgba(138,148,166,0.2)"
@@ -145,3 +149,119 @@ def time_axis(window: Window) -> dict[str, Any]:
         "hoverformat": "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M",
         "range": [f"{window.start:%Y-%m-%d %H:%M:%S}", f"{window.end:%Y-%m-%d %H:%M:%S}"],
     }
+
+
+# --- alerts on the charts -------------------------------------------------------------------
+
+ALERT_COLOURS = {
+    "critical": SERIES_COLOURS["critical"],
+    "warning": SERIES_COLOURS["medium"],
+    "none": SERIES_COLOURS["info"],
+}
+BAND = {  # one band: the full height of the plot, behind the data
+    "type": "rect",
+    "xref": "x",
+    "yref": "paper",
+    "y0": 0,
+    "y1": 1,
+    "opacity": 0.14,
+    "line": {"width": 0},
+    "layer": "below",
+}
+ALERT_TRACE = "alert-overlay"  # the hover traces' meta: what tests and clicks tell apart
+
+
+def _utc(moment: datetime, format: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A time as the charts' x values are written (UTC wall-clock)."""
+    return pd.Timestamp(moment).tz_convert("UTC").strftime(format)
+
+
+def _lasted(seconds: float) -> str:
+    minutes = max(0, round(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def alert_overlay(
+    figure: dict, bands: Bands, rules: Sequence[Rule], problem: str | None = None
+) -> dict:
+    """`figure` (a time-series chart) with a band for each firing period of `rules` and, per
+    rule, one hover trace with a marker where each band starts and ends: rule title, instance,
+    value and from-to times. Shapes plus one trace per rule, however many periods."""
+    layout = figure["layout"]
+    notes = []
+    if problem:
+        notes.append(f"alerts not shown: {problem}")
+    if bands.hidden:
+        notes.append(f"{bands.hidden:,} more firing periods not drawn (the longest are)")
+    if notes:
+        note = {"text": "; ".join(notes), "showarrow": False, "font": {"size": 10}}
+        note.update(xref="paper", yref="paper", x=1, y=1, xanchor="right", yanchor="bottom")
+        layout["annotations"] = [*layout.get("annotations", ()), note]
+    drawn = {band.rule_name for band in bands.bands}
+    shown = [rule for rule in rules if rule.name in drawn]
+    if not shown:
+        return figure
+    shapes = list(layout.get("shapes", ()))
+    for rank, rule in enumerate(shown):
+        colour = ALERT_COLOURS.get(rule.severity, ALERT_COLOURS["none"])
+        group = f"alert-{rule.name}"
+        xs: list[str] = []
+        texts: list[str] = []
+        symbols: list[str] = []
+        for band in (b for b in bands.bands if b.rule_name == rule.name):
+            x0, x1 = _utc(band.shown_from), _utc(band.shown_to)
+            shapes.append({**BAND, "x0": x0, "x1": x1, "fillcolor": colour, "legendgroup": group})
+            text = _band_text(rule, band)
+            xs.append(x0)
+            texts.append(text)
+            symbols.append("triangle-down")
+            if band.ended is not None and band.ended == band.shown_to:
+                xs.append(x1)  # it stopped inside the range: a marker there too
+                texts.append(text)
+                symbols.append("triangle-down-open")
+        figure["data"].append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": xs,
+                "y": [0.98 - 0.06 * (rank % 8)] * len(xs),
+                "yaxis": "y2",
+                "name": f"⚠ {_plain_text(rule.title)}",
+                "legendgroup": group,
+                "text": texts,
+                "hovertemplate": "%{text}<extra></extra>",
+                "marker": {"color": colour, "size": 10, "symbol": symbols},
+                "cliponaxis": False,
+                "meta": ALERT_TRACE,
+            }
+        )
+    layout["shapes"] = shapes
+    layout["yaxis2"] = {"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True}
+    return figure
+
+
+def _plain_text(text: str) -> str:
+    """`text` as Plotly shows it, never as markup (an instance's label values come from the
+    data: a service named "<a href=...>" stays text)."""
+    return html.escape(text, quote=False)
+
+
+def _band_text(rule: Rule, band: Band) -> str:
+    until = band.ended
+    lines = [f"<b>{_plain_text(rule.title)}</b> ({rule.severity})"]
+    if band.instance:
+        lines.append(_plain_text(band.instance))
+    lasted = _lasted(((until or band.shown_to) - band.started).total_seconds())
+    to = _utc(until, "%b %-d %H:%M UTC") if until else "still firing"
+    lines.append(f"firing {_utc(band.started, '%b %-d %H:%M')} → {to} ({lasted})")
+    value = f"value {format_number(band.value)}"
+    if band.periods > 1:
+        value += f", peak {format_number(band.peak)}; fired {band.periods:,} times"
+    lines.append(value)
+    return "<br>".join(lines)

@@ -13,16 +13,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
+from sqlalchemy.exc import SQLAlchemyError
 
+from taskmaster_dash.alerts.evaluator import effective_rules
+from taskmaster_dash.alerts.rules import Rule, configured_rules
 from taskmaster_dash.auth.permissions import actor_with, has_permission, require_permission
+from taskmaster_dash.data.alert_overlays import Bands, firing_bands
 from taskmaster_dash.data.analytics import Window, floor_to
-from taskmaster_dash.data.db import Actor
-from taskmaster_dash.pages._figures import time_axis
+from taskmaster_dash.data.db import Actor, PoolName, user_message
+from taskmaster_dash.pages._figures import alert_overlay, time_axis
 from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._timerange import (
     PAGE_PATHS,
@@ -95,8 +100,39 @@ def _is_empty(panel: Panel, frame: pd.DataFrame) -> bool:
     return bool(column and column in frame and frame[column].fillna(0).sum() == 0)
 
 
-def draw(panel: Panel, view: ViewState) -> tuple[Any, Any]:
-    """(figure or table, message) for `view`, as the signed-in user."""
+@dataclass(frozen=True)
+class PageAlerts:
+    """The firing periods of the rules linked to one page, over one time range."""
+
+    bands: Bands
+    rules: list[Rule]
+    problem: str | None = None
+
+    def on(self, figure: dict) -> dict:
+        return alert_overlay(figure, self.bands, self.rules, self.problem)
+
+
+def page_alerts(
+    actor: Actor, path: str, since: datetime, until: datetime, gap: timedelta
+) -> PageAlerts:
+    """When the rules whose link is the page at `path` fired between `since` and `until`
+    (periods closer than `gap` drawn as one band). Every active user may read alert state; if
+    it cannot be read, the charts still draw and say so."""
+    try:
+        rules = [
+            rule
+            for rule in effective_rules(list(configured_rules()), actor, PoolName.READ)
+            if (urlsplit(rule.link).path.rstrip("/") or "/") == path
+        ]
+        bands = firing_bands(actor, [rule.name for rule in rules], since, until, gap)
+    except SQLAlchemyError as exc:
+        return PageAlerts(Bands([], 0), [], user_message(exc))
+    return PageAlerts(bands, rules)
+
+
+def draw(panel: Panel, view: ViewState, path: str | None = None) -> tuple[Any, Any]:
+    """(figure or table, message) for `view`, as the signed-in user; a time-series chart
+    with the alerts of the rules linked to the page at `path`."""
     actor = actor_with(panel.permission)
     blank = BLANK if panel.figure else html.Div(NO_DATA, className="muted")
     frame = panel.fetch(actor, view)
@@ -113,12 +149,15 @@ def draw(panel: Panel, view: ViewState) -> tuple[Any, Any]:
                 width = window.bucket.total_seconds() * 1000
                 for trace in figure["data"]:
                     trace.update(width=0.8 * width, offset=0.1 * width)
+            if path:
+                alerts = page_alerts(actor, path, window.start, window.end, window.bucket)
+                figure = alerts.on(figure)
         return figure, None
     assert panel.table is not None, f"panel {panel.id} has neither a figure nor a table"
     return panel.table(frame, view), None
 
 
-def _register_one(panel: Panel) -> None:
+def _register_one(page: str, panel: Panel) -> None:
     target = f"{panel.id}-graph.figure" if panel.figure else f"{panel.id}-table.children"
     target_id, target_prop = target.split(".")
     failed = f"{panel.title}: {{}}"  # the database's sentence, named by the panel
@@ -132,7 +171,7 @@ def _register_one(panel: Panel) -> None:
     @require_permission(panel.permission)
     @failure_message(outputs=2, at=1, database=failed, failed={0: FAILED if panel.figure else None})
     def _draw(view_data, _ticks):
-        return draw(panel, view_from_store(view_data))
+        return draw(panel, view_from_store(view_data), PAGE_PATHS.get(page))
 
     @callback(
         Output(f"{panel.id}-download", "data"),
@@ -172,7 +211,7 @@ PAGE_PANELS: dict[str, list[Panel]] = {}
 def register(page: str, panels: Sequence[Panel]) -> None:
     PAGE_PANELS[page] = list(panels)
     for panel in panels:
-        _register_one(panel)
+        _register_one(page, panel)
 
 
 # --- click-through ------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import dash
 import pandas as pd
@@ -17,6 +18,7 @@ from taskmaster_dash.data.performance_metrics import metric_series
 from taskmaster_dash.data.prometheus import PrometheusUnavailable, get_prometheus
 from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._input import choice
+from taskmaster_dash.pages._panels import PageAlerts, page_alerts
 from taskmaster_dash.pages._timerange import key_values, search_for, write_url_from
 from taskmaster_dash.pages._ui import (
     CHART_CONFIG,
@@ -134,7 +136,13 @@ def layout(**query: str) -> html.Div:
 # --- Prometheus panels --------------------------------------------------------------------------
 
 
-def _series_figure(frame: pd.DataFrame, title: str, percent: bool, meta: dict) -> go.Figure:
+def _alerts(window: health.Window) -> PageAlerts:
+    """The firing periods of the rules linked to /pools over `window` (its step: one band)."""
+    gap = timedelta(seconds=window.step)
+    return page_alerts(actor_with(PERMISSION), "/pools", window.start, window.end, gap)
+
+
+def _series_figure(frame: pd.DataFrame, title: str, percent: bool, meta: dict) -> dict:
     figure = go.Figure()
     if not frame.empty and "pool" in frame:
         for pool in sorted(frame["pool"].unique(), key=_pool_key):
@@ -154,7 +162,7 @@ def _series_figure(frame: pd.DataFrame, title: str, percent: bool, meta: dict) -
     if not figure.data:
         figure.add_annotation(text="No data in this range yet", showarrow=False)
     figure.update_layout(meta=meta, legend_title_text="pool")
-    return style_figure(figure, title)
+    return style_figure(figure, title).to_plotly_json()
 
 
 def _pool_key(pool: str) -> tuple[int, str]:
@@ -222,6 +230,7 @@ def refresh_prometheus(_ticks: int | None, range_key: str | None):
         return _prometheus_down(away)
     window = panels.window
     meta = {"start": window.start.isoformat(), "end": window.end.isoformat(), "step": window.step}
+    alerts = _alerts(window)
     status = html.Div(
         [
             html.P(
@@ -241,14 +250,23 @@ def refresh_prometheus(_ticks: int | None, range_key: str | None):
     )
     return (
         status,
-        _series_figure(
-            panels.series["pool_utilisation"], "Pool utilisation (peak in use / max)", True, meta
+        alerts.on(
+            _series_figure(
+                panels.series["pool_utilisation"],
+                "Pool utilisation (peak in use / max)",
+                True,
+                meta,
+            )
         ),
-        _series_figure(
-            panels.series["query_success_rate"], "Successful queries per second", False, meta
+        alerts.on(
+            _series_figure(
+                panels.series["query_success_rate"], "Successful queries per second", False, meta
+            )
         ),
-        _series_figure(
-            panels.series["query_failure_rate"], "Failed queries per second", False, meta
+        alerts.on(
+            _series_figure(
+                panels.series["query_failure_rate"], "Failed queries per second", False, meta
+            )
         ),
         _current_table(panels.current)
         if not panels.current.empty
@@ -269,7 +287,7 @@ def _prometheus_down(text: str, kind: MessageKind = "warning"):
     Input(REFRESH, "n_intervals"),
     Input(RANGE, "value"),
 )
-def refresh_performance_metrics(_ticks: int | None, range_key: str | None) -> go.Figure:
+def refresh_performance_metrics(_ticks: int | None, range_key: str | None) -> go.Figure | dict:
     actor = actor_with(PERMISSION)  # refuses (403) before any query
     minutes = health.RANGES.get(range_key if isinstance(range_key, str) else "", 15)
     try:
@@ -285,7 +303,8 @@ def refresh_performance_metrics(_ticks: int | None, range_key: str | None) -> go
         ]
     )
     figure.update_layout(legend_title_text="type · name")
-    return style_figure(figure, "Mean value per interval, by metric type and name")
+    figure = style_figure(figure, "Mean value per interval, by metric type and name")
+    return _alerts(health.Window.last(minutes)).on(figure.to_plotly_json())
 
 
 # --- PostgreSQL panels --------------------------------------------------------------------------

@@ -1,0 +1,116 @@
+"""Benchmark: the alerts drawn on a page's charts (data/alert_overlays.firing_bands, one query
+over alert_history) over a month of flapping history, for each preset range of /tasks and
+/pools, and the size they add to one figure.
+
+    .venv/bin/python bench/alert_overlays.py [--scale small] [--rounds 20] [--instances 20]
+
+Starts a throwaway embedded PostgreSQL, loads demo data, evaluates the rules once, adds a month
+of transitions (every rule flapping every 5 minutes: bench/alerts.py's add_month_of_transitions)
+and `--instances` more instances of TaskBacklog flapping the same way, then prints median and
+p95 times. Not a test: run it on demand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, text
+
+from bench.alerts import add_month_of_transitions, timed
+from taskmaster_dash.alerts.evaluator import AlertEvaluator
+from taskmaster_dash.data.alert_overlays import firing_bands
+from taskmaster_dash.data.analytics import Window
+from taskmaster_dash.data.analytics_tasks import STEP as TASK_STEP
+from taskmaster_dash.data.config import load_settings
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Database
+from taskmaster_dash.data.embedded import start_embedded
+from taskmaster_dash.data.runtime import migrate
+from taskmaster_dash.data.seed import SCALES, seed_demo_data
+from taskmaster_dash.pages._figures import chart
+from taskmaster_dash.pages._panels import page_alerts
+from taskmaster_dash.pages._timerange import RANGES
+from taskmaster_dash.services import Services, install
+
+
+def add_flapping_instances(owner_url: str, rule: str, instances: int) -> int:
+    """`instances` instances of `rule` alternating normal/firing every 5 minutes for 30 days."""
+    engine = create_engine(owner_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                """INSERT INTO alert_history (rule_name, instance, labels, to_state, created_at)
+                   SELECT :rule, 'assigned_to=user' || i, jsonb_build_object('assigned_to',
+                          'user' || i), CASE WHEN n % 2 = 0 THEN 'normal' ELSE 'firing' END,
+                          now() - make_interval(mins => 5 * n, secs => i)
+                   FROM generate_series(1, :instances) i, generate_series(1, 30 * 24 * 12) n"""
+            ),
+            {"rule": rule, "instances": instances},
+        )
+        conn.execute(text("ANALYZE alert_history"))
+        count = conn.execute(text("SELECT count(*) FROM alert_history")).scalar_one()
+    engine.dispose()
+    return count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", choices=list(SCALES), default="small")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--instances", type=int, default=20)
+    args = parser.parse_args()
+    embedded = start_embedded(
+        Path(tempfile.mkdtemp(prefix="tmdash-bench-")) / "pgdata", delete_on_stop=True
+    )
+    try:
+        migrate(embedded.owner_url, embedded.app_url)
+        seed_demo_data(embedded.owner_url, SCALES[args.scale])
+        database = Database(embedded.app_url)
+        install(Services.build(load_settings(), database))
+        AlertEvaluator(prometheus=lambda: None).evaluate_once()  # one alert_states row per rule
+        add_month_of_transitions(embedded.owner_url)
+        total = add_flapping_instances(embedded.owner_url, "TaskBacklog", args.instances)
+        print(
+            f"alert_history: {total:,} transitions (every rule, and {args.instances} more "
+            "TaskBacklog instances, flapping every 5 min for 30 days)"
+        )
+        for path in ("/tasks", "/pools"):
+            for name, span in RANGES.items():
+                window = Window.last(span, step=TASK_STEP)
+                alerts = page_alerts(SYSTEM_ACTOR, path, window.start, window.end, window.bucket)
+                names = [rule.name for rule in alerts.rules]
+                median, p95 = timed(
+                    lambda w=window, n=names: firing_bands(
+                        SYSTEM_ACTOR, n, w.start, w.end, w.bucket
+                    ),
+                    args.rounds,
+                )
+                whole, _ = timed(
+                    lambda w=window, p=path: page_alerts(
+                        SYSTEM_ACTOR, p, w.start, w.end, w.bucket
+                    ).on(chart([])),
+                    args.rounds,
+                )
+                size = len(json.dumps(alerts.on(chart([]))))
+                print(
+                    f"{path} {name:>3} ({len(names)} rules, {describe(window)}): query median "
+                    f"{median:.1f} ms, p95 {p95:.1f} ms; with rules and figure {whole:.1f} ms; "
+                    f"{len(alerts.bands.bands)} bands (+{alerts.bands.hidden} not drawn), "
+                    f"{size / 1024:.1f} kB of figure"
+                )
+        install(None)
+    finally:
+        embedded.stop()
+
+
+def describe(window: Window) -> str:
+    return f"merge gap {int(window.bucket.total_seconds() // 60)} min"
+
+
+if __name__ == "__main__":
+    main()
