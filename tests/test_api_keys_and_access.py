@@ -182,6 +182,7 @@ def cloudflare_access(app, certs_url: str, monkeypatch, **settings: str) -> Clou
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     access = CloudflareAccess.from_settings(load_settings())
+    assert access is not None  # the settings above turn it on
     monkeypatch.setitem(app.server.config, "CF_ACCESS", access)
     return access
 
