@@ -14,7 +14,6 @@ test: it prints figures.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ from taskmaster_dash.data.config import load_settings
 from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.data.runtime import open_database
 from taskmaster_dash.services import Services, install
+from tests.support.processes import server_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_USER = "bench-on-call"
@@ -188,14 +188,7 @@ def main() -> None:
         print(f"Seeding up to {args.rows:,} error rows...", flush=True)
         total = seed(opened.owner_url, args.rows, args.groups)
         key = api_key(opened.database)
-        env = {
-            **os.environ,
-            "DATABASE_URL": opened.app_url,
-            "OWNER_DATABASE_URL": opened.owner_url,
-            "SECRET_KEY": "bench-" + uuid.uuid4().hex,
-            "ALERTS_EVALUATOR": "off",
-            "THROTTLE_API_REQUESTS_PER_MINUTE": "1000000",
-        }
+        env = server_environment(opened, {"THROTTLE_API_REQUESTS_PER_MINUTE": "1000000"})
         print(f"\nerror_logs rows: {total:,}; {args.seconds:g} s per measurement\n")
         print(f"{'server':<9} {'kind':<7} {'clients':>7} {'req/s':>8} {'p50 ms':>8} "
               f"{'p95 ms':>8} {'requests':>9} {'failed':>7}")  # fmt: skip

@@ -7,7 +7,7 @@ database from the environment on first use.
 from __future__ import annotations
 
 import dash
-from dash import Dash, Input, Output, clientside_callback, dcc, html
+from dash import ClientsideFunction, Dash, Input, Output, clientside_callback, dcc, html
 from flask import Response, jsonify, request
 from flask_wtf.csrf import generate_csrf
 
@@ -114,14 +114,7 @@ def shell() -> html.Div:
 # The theme lives in the browser (localStorage); the server keeps no per-user UI state. Every
 # AG Grid follows it through the body's data-ag-theme-mode.
 clientside_callback(
-    """function(clicks, stored) {
-        const prefersDark = window.matchMedia('(prefers-color-scheme: dark)').matches;
-        let theme = stored || (prefersDark ? 'dark' : 'light');
-        if (clicks) { theme = theme === 'dark' ? 'light' : 'dark'; }
-        document.documentElement.dataset.theme = theme;
-        document.body.dataset.agThemeMode = theme;
-        return theme;
-    }""",
+    ClientsideFunction("theme", "apply"),  # assets/clientside.js
     Output("theme-store", "data"),
     Input("theme-toggle", "n_clicks"),
     dash.State("theme-store", "data"),

@@ -10,7 +10,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 # Only light modules at import time: `--help` and a mistyped argument answer at once. pandas,
 # SQLAlchemy and Dash are imported by the commands that use them.
@@ -20,10 +20,13 @@ if TYPE_CHECKING:
 
     from taskmaster_dash.data.config import Settings
     from taskmaster_dash.data.local_alertmanager import LocalAlertmanager
-    from taskmaster_dash.data.local_prometheus import LocalPrometheus
+    from taskmaster_dash.data.local_prometheus import LocalPrometheus, LocalServer
     from taskmaster_dash.data.runtime import OpenedDatabase
     from taskmaster_dash.data.seed import DemoLogin
     from taskmaster_dash.data.simulate import WorkloadCounts
+
+
+Server = TypeVar("Server", bound="LocalServer")
 
 
 class CliError(Exception):
@@ -35,24 +38,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {port}")
-    return port
+def _whole(low: int, high: int, noun: str, rule: str) -> Callable[[str], int]:
+    """An argument type: a whole number from `low` to `high`, refused in one line otherwise."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {noun}: {value!r}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{rule}, got {number}")
+        return number
+
+    return parse
 
 
-def _seconds(value: str) -> int:
-    try:
-        seconds = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {value!r}") from None
-    if not 1 <= seconds <= 86_400:
-        raise argparse.ArgumentTypeError(f"duration must be 1-86400 seconds, got {seconds}")
-    return seconds
+_port = _whole(1, 65535, "a port number", "port must be 1-65535")
+_seconds = _whole(1, 86_400, "a whole number of seconds", "duration must be 1-86400 seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -334,17 +336,11 @@ def _demo_prometheus(
     host = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host
     host = f"[{host}]" if ":" in host else host  # an IPv6 address in a target needs brackets
     server = LocalPrometheus(settings.data_dir / "prometheus", f"{host}:{args.port}", token=token)
-    try:
-        server.start()
-    except (OSError, RuntimeError) as exc:
-        print(f"\nPrometheus did not start ({exc}); continuing without it.", flush=True)
-        return None
-    print(
-        f"\nPrometheus on {server.url} (scraping the demo every 5 s; data in "
-        f"{server.directory}); the Pools page reads it.",
-        flush=True,
+    return _started(
+        server,
+        "Prometheus",
+        f"(scraping the demo every 5 s; data in {server.directory}); the Pools page reads it.",
     )
-    return server
 
 
 def _demo_alertmanager(settings: Settings) -> LocalAlertmanager | None:
@@ -359,16 +355,21 @@ def _demo_alertmanager(settings: Settings) -> LocalAlertmanager | None:
         )
         return None
     server = LocalAlertmanager(settings.data_dir / "alertmanager")
+    return _started(
+        server,
+        "Alertmanager",
+        "(the demo's alerts and silences go there too; its receivers deliver nowhere).",
+    )
+
+
+def _started(server: Server, name: str, about: str) -> Server | None:
+    """Start a server of our own for the demo and say where it is; None (said) if it fails."""
     try:
         server.start()
     except (OSError, RuntimeError) as exc:
-        print(f"\nAlertmanager did not start ({exc}); continuing without it.", flush=True)
+        print(f"\n{name} did not start ({exc}); continuing without it.", flush=True)
         return None
-    print(
-        f"\nAlertmanager on {server.url} (the demo's alerts and silences go there too; "
-        "its receivers deliver nowhere).",
-        flush=True,
-    )
+    print(f"\n{name} on {server.url} {about}", flush=True)
     return server
 
 

@@ -25,7 +25,7 @@ from tests.original_taskmaster import (
     fill_original,
 )
 from tests.support.auth import sign_in
-from tests.support.sql import tuples
+from tests.support.sql import column, scalar, tuples
 
 SECRET = "original-api-secret-" + "x" * 16
 
@@ -169,40 +169,46 @@ def test_the_original_services_writes_pass_our_rules_and_are_audited(adopted):
             {"t": task_id},
         )
         conn.execute(text("UPDATE tasks SET status = 'completed' WHERE id = :t"), {"t": task_id})
-    with adopted.connect() as conn:
-        actions = list(
-            conn.scalars(
-                text(
-                    "SELECT action FROM audit_logs WHERE entity_type = 'tasks' AND entity_id = :t "
-                    'ORDER BY "timestamp"'
-                ),
-                {"t": task_id},
-            )
-        )
-        started = conn.scalar(
-            text("SELECT started_at IS NOT NULL FROM workflow_states WHERE workflow_id = 'wf-new'")
-        )
-    assert actions == ["create", "status_change"]
+    assert audited(adopted, "tasks", task_id) == ["create", "status_change"]
+    started = scalar(
+        adopted, "SELECT started_at IS NOT NULL FROM workflow_states WHERE workflow_id = 'wf-new'"
+    )
     assert started  # the default the original services rely on is kept
     with pytest.raises(Exception, match="tasks_status_check"), adopted.begin() as conn:
         conn.execute(text("INSERT INTO tasks (title, status) VALUES ('bad', 'blocked')"))
-    assert rolled_up(adopted, assignee) == {("completed", "feature")}
+    assert tasks_rolled_up(adopted, assignee) == {("completed", "feature")}
 
 
-def rolled_up(owner, assignee: str) -> set[tuple[str, str]]:
-    """(status, type) of the tasks created for assignee, as the rollups hold them after the
-    refresh the app runs every minute. They hold complete hours (the dashboard reads the current
-    one from the tasks themselves), so the tests' tasks are created two hours ago."""
+def audited(owner, table: str, row_id) -> list[str]:
+    """The audit log's actions on one row, oldest first."""
+    return column(
+        owner,
+        "SELECT action FROM audit_logs WHERE entity_type = :table AND entity_id = :id "
+        'ORDER BY "timestamp"',
+        table=table,
+        id=row_id,
+    )
+
+
+def rolled_up(owner, sql: str, **params) -> list[tuple]:
+    """The rows `sql` reads from the rollups after the refresh the app runs every minute. They
+    hold complete hours (the dashboard reads the current one from the tables themselves), so
+    the tests' rows are created two hours ago."""
     with owner.begin() as conn:
         conn.execute(text("SELECT * FROM analytics_refresh(3)"))
-        rows = conn.execute(
-            text(
-                "SELECT status, type FROM analytics_task_hourly "
-                "WHERE level = 0 AND assignee = :a AND created_n > 0"
-            ),
-            {"a": assignee},
+    return tuples(owner, sql, **params)
+
+
+def tasks_rolled_up(owner, assignee: str) -> set[tuple[str, str]]:
+    """(status, type) of the tasks created for assignee, as the rollups hold them."""
+    return set(
+        rolled_up(
+            owner,
+            "SELECT status, type FROM analytics_task_hourly "
+            "WHERE level = 0 AND assignee = :a AND created_n > 0",
+            a=assignee,
         )
-        return set(rows.tuples())
+    )
 
 
 @pytest.fixture
@@ -240,14 +246,14 @@ def test_an_original_service_with_set_role_writes_as_its_role_allows(adopted, se
         ).rowcount
         seen = conn.scalar(text("SELECT count(*) FROM tasks WHERE id = :t"), {"t": task_id})
     assert (updated, seen) == (1, 1)
-    audited = tuples(
+    trail = tuples(
         adopted,
         "SELECT action, user_id FROM audit_logs WHERE entity_type = 'tasks' "
         'AND entity_id = :t ORDER BY "timestamp"',
         t=task_id,
     )
-    assert audited == [("create", None), ("status_change", None)]
-    assert rolled_up(adopted, assignee) == {("in_progress", "bug")}
+    assert trail == [("create", None), ("status_change", None)]
+    assert tasks_rolled_up(adopted, assignee) == {("in_progress", "bug")}
     # Our constraints hold for it as for anyone.
     with pytest.raises(Exception, match="tasks_status_check"), service_login.begin() as conn:
         conn.execute(text("SET ROLE taskmaster_api_client"))
@@ -358,23 +364,11 @@ def test_an_original_admin_service_logs_errors_that_reach_the_rollups(adopted, s
         conn.execute(
             text("UPDATE error_logs SET occurrence_count = 3 WHERE id = :e"), {"e": error_id}
         )
-    with adopted.begin() as conn:
-        actions = list(
-            conn.scalars(
-                text(
-                    "SELECT action FROM audit_logs WHERE entity_type = 'error_logs' "
-                    'AND entity_id = :e ORDER BY "timestamp"'
-                ),
-                {"e": error_id},
-            )
-        )
-        conn.execute(text("SELECT * FROM analytics_refresh(3)"))
-        rolled = conn.execute(
-            text(
-                "SELECT error_code, sum(created_n), sum(occurrences) FROM analytics_error_5m "
-                "WHERE service_name = :s GROUP BY 1"
-            ),
-            {"s": service},
-        ).all()
-    assert actions == ["create", "update"]
-    assert [tuple(row) for row in rolled] == [("SVC-2", 1, 3)]
+    assert audited(adopted, "error_logs", error_id) == ["create", "update"]
+    rolled = rolled_up(
+        adopted,
+        "SELECT error_code, sum(created_n), sum(occurrences) FROM analytics_error_5m "
+        "WHERE service_name = :s GROUP BY 1",
+        s=service,
+    )
+    assert rolled == [("SVC-2", 1, 3)]

@@ -15,16 +15,14 @@ from sqlalchemy import text
 
 from taskmaster_dash.api.framework import PREFIX, ROUTES
 from taskmaster_dash.api.openapi import openapi_path
-from taskmaster_dash.auth.cloudflare import CloudflareAccess
 from taskmaster_dash.auth.jwt_bearer import AUDIENCE as JWT_AUDIENCE
 from taskmaster_dash.auth.jwt_bearer import ISSUER as JWT_ISSUER
 from taskmaster_dash.auth.throttle import ThrottlePolicy
-from taskmaster_dash.data.config import load_settings
 from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.data.users import create_user, issue_api_key
 from tests.api_support import Api, api, api_keys, assert_error
 from tests.support.auth import ROLE_PASSWORD, ROLE_PERMISSIONS, browser_sign_in
-from tests.test_api_keys_and_access import AUDIENCE, TEAM, signing_keys, token
+from tests.test_api_keys_and_access import cloudflare_access, signing_keys, token
 from tests.test_api_tasks import seed_tasks
 from tests.test_cli import run_cli
 
@@ -181,15 +179,12 @@ def test_original_api_bearer_tokens_are_accepted_and_run_as_their_user(
 @pytest.fixture
 def service_tokens(dash_app, signing_keys, monkeypatch):
     _, _, certs_url = signing_keys
-    monkeypatch.setenv("CF_ACCESS_TEAM_DOMAIN", TEAM)
-    monkeypatch.setenv("CF_ACCESS_AUD", AUDIENCE)
-    monkeypatch.setenv("CF_ACCESS_CERTS_URL", certs_url)
-    monkeypatch.setenv(
-        "CF_ACCESS_SERVICE_TOKENS", "ci-bot.access=test-api-client, idle.access=gone"
+    return cloudflare_access(
+        dash_app,
+        certs_url,
+        monkeypatch,
+        CF_ACCESS_SERVICE_TOKENS="ci-bot.access=test-api-client, idle.access=gone",
     )
-    access = CloudflareAccess.from_settings(load_settings())
-    monkeypatch.setitem(dash_app.server.config, "CF_ACCESS", access)
-    return access
 
 
 def service_token(private_key, common_name: str, **overrides) -> str:

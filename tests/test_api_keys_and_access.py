@@ -170,15 +170,27 @@ def signing_keys():
     server.server_close()
 
 
+def cloudflare_access(app, certs_url: str, monkeypatch, **settings: str) -> CloudflareAccess:
+    """Cloudflare Access for TEAM and AUDIENCE, its keys at `certs_url`, plus `settings`,
+    installed in `app` for this test."""
+    environment = {
+        "CF_ACCESS_TEAM_DOMAIN": TEAM,
+        "CF_ACCESS_AUD": AUDIENCE,
+        "CF_ACCESS_CERTS_URL": certs_url,
+        **settings,
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    access = CloudflareAccess.from_settings(load_settings())
+    assert access is not None  # the settings above turn it on
+    monkeypatch.setitem(app.server.config, "CF_ACCESS", access)
+    return access
+
+
 @pytest.fixture
 def cloudflare(dash_app, signing_keys, monkeypatch):
     _, _, certs_url = signing_keys
-    monkeypatch.setenv("CF_ACCESS_TEAM_DOMAIN", TEAM)
-    monkeypatch.setenv("CF_ACCESS_AUD", AUDIENCE)
-    monkeypatch.setenv("CF_ACCESS_CERTS_URL", certs_url)
-    access = CloudflareAccess.from_settings(load_settings())
-    monkeypatch.setitem(dash_app.server.config, "CF_ACCESS", access)
-    return access
+    return cloudflare_access(dash_app, certs_url, monkeypatch)
 
 
 def token(private_key, email: str, **overrides) -> str:

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from taskmaster_dash.alerts.rules import load_rules
-from tests.support.processes import free_port
+from tests.support.processes import free_port, server_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "gunicorn-test-token"
@@ -46,17 +46,15 @@ def start_gunicorn(pg_server, database, tmp_path):
         port = free_port()
         metrics_dir = tmp_path / f"prometheus-multiproc-{port}"
         metrics_dir.mkdir()
-        env = {
-            **os.environ,
-            "DATABASE_URL": pg_server.app_url,
-            "OWNER_DATABASE_URL": pg_server.owner_url,
-            "SECRET_KEY": "gunicorn-test-secret",
-            "METRICS_TOKEN": TOKEN,
-            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-            "ALERTS_EVALUATOR": "off",
-            "TASKMASTER_ENV": "testing",
-            **extra_env,
-        }
+        env = server_environment(
+            pg_server,
+            {
+                "METRICS_TOKEN": TOKEN,
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+                "TASKMASTER_ENV": "testing",
+                **extra_env,  # may override any of these
+            },
+        )
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-w", str(workers),
              "-b", f"127.0.0.1:{port}", "taskmaster_dash.app:server"],

@@ -386,20 +386,24 @@ def test_a_locked_account_spends_a_hash_like_a_wrong_password(
     assert attempts_and_lock(owner_engine, user_id) == (5, True)
 
 
-def test_the_right_password_on_the_last_attempt_signs_in_and_resets(dash_app, owner_engine):
+def guessed_wrong(dash_app, address: str, times: int):
+    """A new user (id, name) and a client at `address` that tried a wrong password for it
+    `times` times."""
     user_id, name = new_user()
-    client = client_from(dash_app, "198.51.100.202")
-    for _ in range(4):
+    client = client_from(dash_app, address)
+    for _ in range(times):
         sign_in(client, name, "Wrong-guess-1")
+    return user_id, name, client
+
+
+def test_the_right_password_on_the_last_attempt_signs_in_and_resets(dash_app, owner_engine):
+    user_id, name, client = guessed_wrong(dash_app, "198.51.100.202", 4)
     assert sign_in(client, name, ROLE_PASSWORD).status_code == 302
     assert attempts_and_lock(owner_engine, user_id) == (0, False)
 
 
 def test_an_expired_lock_starts_a_new_count(dash_app, owner_engine):
-    user_id, name = new_user()
-    client = client_from(dash_app, "198.51.100.203")
-    for _ in range(5):
-        sign_in(client, name, "Wrong-guess-1")
+    user_id, name, client = guessed_wrong(dash_app, "198.51.100.203", 5)
     with owner_engine.begin() as conn:
         conn.execute(
             text(
@@ -613,7 +617,7 @@ def test_the_pages_run_under_the_content_security_policy(dash_duo, dash_app, use
     visit(dash_duo, "/admin/users", "#au-grid .ag-row")  # AG Grid asks the server and draws
     visit(dash_duo, "/errors", "#triage-grid .ag-header")
     visit(dash_duo, "/alerts", "#alerts-table")
-    dash_duo.find_element("#theme-toggle").click()  # an inline clientside callback runs
+    dash_duo.find_element("#theme-toggle").click()  # a clientside callback (assets) runs
     dash_duo.wait_for_element("html[data-theme]")
     assert dash_duo.get_logs() == []
 

@@ -4,7 +4,6 @@ serve processes with REDIS_URL share one throttle."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from dash.testing.wait import until
 from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.data.users import create_user
 from tests.support.auth import ROLE_PASSWORD, csrf_token_in
-from tests.support.processes import free_port
+from tests.support.processes import free_port, server_environment
 from tests.support.sql import column, scalar
 
 STARTUP_SECONDS = 90
@@ -78,15 +77,7 @@ def _serve(pg_server, log: Path, **env: str) -> tuple[str, subprocess.Popen]:
     port = free_port()
     script = Path(sys.executable).with_name("taskmaster-dash")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "taskmaster_dash.cli"]
-    environment = {
-        **os.environ,
-        "DATABASE_URL": pg_server.app_url,
-        "OWNER_DATABASE_URL": pg_server.owner_url,
-        "SECRET_KEY": "serve-test-" + uuid.uuid4().hex,
-        "TASKMASTER_ENV": "testing",
-        "ALERTS_EVALUATOR": "off",
-        **env,
-    }
+    environment = server_environment(pg_server, {"TASKMASTER_ENV": "testing", **env})
     process = subprocess.Popen(
         [*command, "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=environment,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
 from taskmaster_dash.data.db import PoolName
 from taskmaster_dash.data.metrics import QUERIES_FAILED
 from taskmaster_dash.data.simulate import run_workload
+from tests.support.sql import count_rows, one_row, scalar
 from tests.test_cli import run_cli
 
 
@@ -24,30 +23,24 @@ def test_workload_writes_what_it_reports_through_all_four_pools(database, owner_
     failed_before = QUERIES_FAILED.labels("write")._value.get()
     counts = run_workload(duration=2.0, interval=0.2, seed=7)
     assert counts.rounds >= 2
-    with owner_engine.connect() as conn:
-        tasks = conn.scalar(
-            text("SELECT count(*) FROM tasks WHERE metadata->>'simulated' = 'true'")
-        )
-        validations = conn.scalar(text("SELECT count(*) FROM validation_results"))
-        errors = conn.scalar(
-            text("SELECT sum(occurrence_count) FROM error_logs WHERE service_name = 'simulator'")
-        )
-        storm = conn.execute(
-            text(
-                "SELECT occurrence_count, escalating_since FROM error_logs"
-                " WHERE error_code = 'QUEUE_BACKLOG'"
-            )
-        ).one()
-        audited = conn.scalar(
-            text(
-                "SELECT count(*) FROM audit_logs"
-                " WHERE entity_type = 'tasks' AND username = 'system'"
-            )
-        )
+    tasks = count_rows(owner_engine, "tasks", "metadata->>'simulated' = 'true'")
+    validations = count_rows(owner_engine, "validation_results")
+    errors = scalar(
+        owner_engine,
+        "SELECT sum(occurrence_count) FROM error_logs WHERE service_name = 'simulator'",
+    )
+    storm = one_row(
+        owner_engine,
+        "SELECT occurrence_count, escalating_since FROM error_logs"
+        " WHERE error_code = 'QUEUE_BACKLOG'",
+    )
+    audited = count_rows(
+        owner_engine, "audit_logs", "entity_type = 'tasks' AND username = 'system'"
+    )
     assert tasks == counts.tasks_created > 0
     assert validations == counts.validations > 0
     assert errors == counts.errors_logged
-    assert storm.occurrence_count >= 60 and storm.escalating_since is not None  # one group
+    assert storm["occurrence_count"] >= 60 and storm["escalating_since"] is not None  # one group
     assert audited >= tasks  # written as the system user, through the audit trigger
     assert QUERIES_FAILED.labels("write")._value.get() - failed_before == counts.failed_statements
     for pool in PoolName:

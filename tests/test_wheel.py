@@ -18,7 +18,7 @@ import pytest
 import requests
 from dash.testing.wait import until
 
-from tests.support.processes import ROOT, free_port
+from tests.support.processes import ROOT, free_port, server_environment
 
 pytestmark = [pytest.mark.wheel, pytest.mark.timeout(240)]
 
@@ -103,15 +103,11 @@ def migrated(installed, pg_server) -> tuple[dict[str, str], list[str]]:
     """A database of its own, migrated twice by the wheel's `taskmaster-dash migrate`: the
     environment that reaches it and what each run printed."""
     server = pg_server.create_database(f"wheel_{uuid.uuid4().hex[:8]}")
-    env = {
-        **installed.env,
-        "DATABASE_URL": server.app_url,
-        "OWNER_DATABASE_URL": server.owner_url,
-        "SECRET_KEY": "wheel-test-secret",
-        "ALERTS_EVALUATOR": "off",
-        "TASKMASTER_ENV": "testing",
-        "DATA_DIR": str(installed.elsewhere / "data"),
-    }
+    env = server_environment(
+        server,
+        {"TASKMASTER_ENV": "testing", "DATA_DIR": str(installed.elsewhere / "data")},
+        base=installed.env,
+    )
     command = installed.venv / "bin" / "taskmaster-dash"
     outputs = [run([command, "migrate"], env=env, cwd=installed.elsewhere).stdout for _ in "12"]
     return env, outputs

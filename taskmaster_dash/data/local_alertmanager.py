@@ -5,10 +5,9 @@ cluster (so it never binds the gossip port)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
-from taskmaster_dash.data.local_prometheus import _free_port, stop_process, wait_until_ready
+from taskmaster_dash.data.local_prometheus import LocalServer
 
 BINARIES = ("prometheus-alertmanager", "alertmanager")  # Debian's name, upstream's name
 
@@ -44,35 +43,20 @@ def alertmanager_binary() -> str | None:
     return next((path for name in BINARIES if (path := shutil.which(name))), None)
 
 
-class LocalAlertmanager:
+class LocalAlertmanager(LocalServer):
+    name, program = "alertmanager", "prometheus-alertmanager"
+    binary = staticmethod(alertmanager_binary)
+
     def __init__(self, directory: Path, config: str = DEMO_CONFIG, port: int | None = None) -> None:
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = port or _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(directory, port)
         self.config = self.directory / "alertmanager.yml"
         self.config.write_text(config, encoding="utf-8")
-        self.log = self.directory / "alertmanager.log"
-        self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30) -> None:
-        binary = alertmanager_binary()
-        if binary is None:
-            raise FileNotFoundError("no prometheus-alertmanager binary on PATH")
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={self.config}",
-                    f"--storage.path={self.directory / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                    "--cluster.listen-address=",  # one instance: no gossip port
-                    "--log.level=warn",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        wait_until_ready(self.process, "alertmanager", self.url, self.log, timeout)
-
-    def stop(self) -> None:
-        stop_process(self.process)
+    def arguments(self) -> list[str]:
+        return [
+            f"--config.file={self.config}",
+            f"--storage.path={self.directory / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=",  # one instance: no gossip port
+            "--log.level=warn",
+        ]

@@ -52,7 +52,47 @@ def stop_process(process: subprocess.Popen | None) -> None:
             process.wait(5)
 
 
-class LocalPrometheus:
+class LocalServer:
+    """A Prometheus or Alertmanager of our own: its directory (config, log, data), a loopback
+    port, the process once started."""
+
+    name = ""  # the log's name and what errors call it
+    program = ""  # the binary's name, for the error when PATH has none
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = self.directory / f"{self.name}.log"
+        self.process: subprocess.Popen | None = None
+
+    @staticmethod
+    def binary() -> str | None:
+        raise NotImplementedError
+
+    def arguments(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 30) -> None:
+        binary = self.binary()
+        if binary is None:
+            raise FileNotFoundError(f"no {self.program} binary on PATH")
+        with open(self.log, "ab") as log:
+            # The binary itself, no shell: self.process.pid is the server's own PID.
+            self.process = subprocess.Popen(
+                [binary, *self.arguments()], stdout=subprocess.DEVNULL, stderr=log
+            )
+        wait_until_ready(self.process, self.name, self.url, self.log, timeout)
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+class LocalPrometheus(LocalServer):
+    name = program = "prometheus"
+    binary = staticmethod(prometheus_binary)
+
     def __init__(
         self,
         directory: Path,
@@ -63,10 +103,7 @@ class LocalPrometheus:
         retention: str = "7d",
     ) -> None:
         """`target` is host:port of the app; `token` the bearer token it expects."""
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(directory)
         self.retention = retention
         self.config = self.directory / "prometheus.yml"
         auth = (
@@ -83,28 +120,12 @@ class LocalPrometheus:
             f'    static_configs:\n      - targets: ["{target}"]\n'
         )
         self.config.chmod(0o600)  # holds the token
-        self.log = self.directory / "prometheus.log"
-        self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30) -> None:
-        binary = prometheus_binary()
-        if binary is None:
-            raise FileNotFoundError("no prometheus binary on PATH")
-        with open(self.log, "ab") as log:
-            # The binary itself, no shell: self.process.pid is the server's own PID.
-            self.process = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={self.config}",
-                    f"--storage.tsdb.path={self.directory / 'data'}",
-                    f"--storage.tsdb.retention.time={self.retention}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                    "--log.level=warn",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        wait_until_ready(self.process, "prometheus", self.url, self.log, timeout)
-
-    def stop(self) -> None:
-        stop_process(self.process)
+    def arguments(self) -> list[str]:
+        return [
+            f"--config.file={self.config}",
+            f"--storage.tsdb.path={self.directory / 'data'}",
+            f"--storage.tsdb.retention.time={self.retention}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+        ]

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import dash
-from dash import Dash, Input, Output, clientside_callback, html
+from dash import ClientsideFunction, Dash, Input, Output, clientside_callback, html
 from dash.exceptions import PreventUpdate
 from flask import jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -54,7 +54,7 @@ def message_area() -> html.Div:
 
 # A new page starts without the previous page's message.
 clientside_callback(
-    "function() { return null; }",
+    ClientsideFunction("guard", "clearMessage"),  # assets/clientside.js
     Output(MESSAGE_ID, "children"),
     Input("_pages_location", "pathname"),
     prevent_initial_call=True,

@@ -18,7 +18,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html
+from dash import (
+    ALL,
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    dcc,
+    html,
+)
 
 from taskmaster_dash.data.analytics import UNASSIGNED, Filters, Window
 from taskmaster_dash.data.analytics_tasks import AGE_BUCKETS
@@ -574,13 +584,7 @@ def write_url_from(store_id: str) -> str:
     Call once at import; put dcc.Store(store_id) and dcc.Store(<returned id>) in the layout."""
     done = f"{store_id}-written"
     clientside_callback(
-        """function(search) {
-            if (typeof search === 'string' && search.startsWith('?')) {
-                const url = window.location.pathname + (search === '?' ? '' : search);
-                window.history.replaceState(window.history.state, '', url);
-            }
-            return window.dash_clientside.no_update;
-        }""",
+        ClientsideFunction("view", "writeUrl"),  # assets/clientside.js
         Output(done, "data"),
         Input(store_id, "data"),
         prevent_initial_call=True,
@@ -593,16 +597,7 @@ URL_WRITTEN = write_url_from("tr-url")
 # A chart's click opens its list with "#<list id>" in the URL: once the page is drawn, scroll
 # there (the list usually sits far below the charts).
 clientside_callback(
-    """function(_loaded) {
-        const target = window.location.hash.slice(1);
-        if (target) {
-            window.requestAnimationFrame(() => {
-                const element = document.getElementById(decodeURIComponent(target));
-                if (element) { element.scrollIntoView({block: 'start'}); }
-            });
-        }
-        return window.dash_clientside.no_update;
-    }""",
+    ClientsideFunction("view", "scrollToHash"),  # assets/clientside.js
     Output("tr-loaded", "data"),
     Input("tr-loaded", "data"),
 )
