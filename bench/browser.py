@@ -151,7 +151,7 @@ def sign_in(driver, base: str, username: str) -> None:
     until(lambda: driver.find_elements(By.ID, "user-name"), timeout=30)
 
 
-def pages_for(driver, base: str, task_id: str | None, error_id: str | None) -> list[str]:
+def pages_for(driver, task_id: str | None, error_id: str | None) -> list[str]:
     """What this user's navigation lists, /account, and a task's and an error's own page."""
     links = driver.execute_script(
         "return [...document.querySelectorAll('nav.nav a')].map(a => a.getAttribute('href'))"
@@ -241,8 +241,10 @@ def main() -> None:
             for role in roles:
                 driver = new_driver(args.settle)
                 try:
+                    if role == roles[0]:
+                        print(f"Chromium {driver.capabilities.get('browserVersion')}", flush=True)
                     sign_in(driver, server.base, f"bench-{role}")
-                    pages = pages_for(driver, server.base, task_id, error_id)
+                    pages = pages_for(driver, task_id, error_id)
                     if wanted:
                         pages = [p for p in pages if p in wanted or p.rsplit("/", 1)[0] in wanted]
                     for path in pages:

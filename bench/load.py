@@ -310,10 +310,11 @@ def sql_per_call(target: Target, reps: int) -> dict[str, tuple[float, float]]:
     add_floor(app)
     client = app.server.test_client()
     page = client.get("/login").get_data(as_text=True)
-    client.post(
+    signed_in = client.post(
         "/login",
         data={"csrf_token": csrf_token_in(page), "username": "bench-admin", "password": PASSWORD},
     )
+    assert signed_in.status_code == 302, signed_in.status_code
     owner = create_engine(target.owner_url, isolation_level="AUTOCOMMIT")
     settings = {"log_min_duration_statement": "0", "log_line_prefix": "'%m [%p] %a: '"}
 
