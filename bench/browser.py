@@ -108,6 +108,7 @@ HOOK = """
 
 READ = """const b = window.__bench;
 return b ? {done: b.done, drawnAt: b.drawnAt, lastEnd: b.lastEnd, requests: b.requests,
+            lastStart: b.lastStart,
             why: b.why, bodies: arguments[0] ? b.bodies : []} : null;"""
 
 
@@ -188,7 +189,14 @@ def load(driver, url: str, timeout: float, cold: bool, payloads: bool) -> Load:
         time.sleep(0.05)  # polling the page's own clock; the figure comes from performance.now
     errors = len(driver.get_log("browser"))
     if not state or not state["done"]:
-        why = state["why"] if state else "no hook"
+        why = (
+            (
+                state["why"]
+                or f"{state['requests']} requests, the last at {state['lastStart']:.0f} ms"
+            )
+            if state
+            else "no hook"
+        )
         return Load(None, 0.0, state["requests"] if state else 0, errors, why, [])
     return Load(state["drawnAt"], state["lastEnd"], state["requests"], errors, "", state["bodies"])
 
