@@ -38,7 +38,18 @@ from taskmaster_dash.data.seed import SCALES, database_has_tasks, seed_demo_data
 from taskmaster_dash.services import Services, install  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
-__all__ = ["PASSWORD", "AppServer", "Target", "add_database_arguments", "prepare"]
+__all__ = [
+    "PASSWORD",
+    "SERVER_KINDS",
+    "AppServer",
+    "Target",
+    "add_database_arguments",
+    "cpu_seconds",
+    "cpu_used",
+    "prepare",
+    "running",
+    "stop_on_sigterm",
+]
 
 # The production commands (README "Production"); "floor" is gunicorn serving bench/floor.py,
 # the shipped app plus one bench-only callback that returns a constant.
