@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-tools test test-tools lint typecheck format bench clean
+.PHONY: setup demo demo-tools test test-tools lint typecheck format bench bench-load bench-browser clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,16 @@ format: setup
 
 bench: setup
 	$(BIN)/python bench/analytics.py
+
+# Speed under load and in the browser (README "Benchmarks under load"):
+# `make bench-load SCALE=large PGDATA=/tmp/bench-large` keeps the seeded data for the next run.
+SCALE ?= medium
+BENCH_DATA = $(if $(PGDATA),--pgdata $(PGDATA))
+bench-load: setup
+	$(BIN)/python bench/load.py --scale $(SCALE) $(BENCH_DATA)
+
+bench-browser: setup test-tools
+	$(BIN)/python bench/browser.py --scale $(SCALE) $(BENCH_DATA)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
