@@ -15,9 +15,8 @@ from taskmaster_dash.data.analytics_errors import STEP as ERROR_STEP
 from taskmaster_dash.data.analytics_errors import error_rate
 from taskmaster_dash.data.analytics_tasks import BACKLOG_SERIES, backlog_over_time
 from taskmaster_dash.data.analytics_tasks import STEP as TASK_STEP
-from taskmaster_dash.data.errors.filters import ErrorFilter
-from taskmaster_dash.data.errors.listing import count_errors
 from taskmaster_dash.data.overview import (
+    ErrorHeadline,
     completed_per_day,
     error_headline,
     mean_validation_score,
@@ -95,14 +94,13 @@ def firing_card(summary: FiringSummary) -> list:
     return [f"{summary.firing:,}", note]
 
 
-def unresolved_card(unresolved: int, actor) -> Any:
+def unresolved_card(errors: ErrorHeadline) -> Any:
     """The open error groups; regressed ones are among them (they are unresolved again), and
     the card says how many."""
-    regressed, more = count_errors(actor, ErrorFilter(regressed=True))
-    if not regressed:
-        return f"{unresolved:,}"
-    note = f"{regressed:,}{'+' if more else ''} regressed"
-    return [f"{unresolved:,}", html.Div(note, className="stat-note", id="ov-regressed")]
+    if not errors.regressed:
+        return f"{errors.unresolved:,}"
+    note = f"{errors.regressed:,} regressed"
+    return [f"{errors.unresolved:,}", html.Div(note, className="stat-note", id="ov-regressed")]
 
 
 def backlog_change_24h(actor) -> int:
@@ -163,4 +161,4 @@ def _fill_cards(user: SessionUser, values: dict[str, Any]) -> None:
     if user.has("errors:read"):
         errors = error_headline(actor)
         values["ov-errors-hour"] = f"{errors.errors_last_hour:,}"
-        values["ov-unresolved"] = unresolved_card(errors.unresolved, actor)
+        values["ov-unresolved"] = unresolved_card(errors)
