@@ -18,15 +18,13 @@ DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
-class TaskHeadline:
-    open_backlog: int
+class OpenBacklog:
     pending: int
     in_progress: int
-    completed_last_7_days: int
 
     @property
-    def completed_per_day(self) -> float:
-        return self.completed_last_7_days / 7
+    def total(self) -> int:
+        return self.pending + self.in_progress
 
 
 @dataclass(frozen=True)
@@ -49,18 +47,17 @@ def task_counts(actor: Actor) -> dict[str, int]:
     return {row["status"]: int(row["n"]) for row in rows}
 
 
-def task_headline(actor: Actor) -> TaskHeadline:
-    """Open counts of now (kept by trigger) and completions from the hourly rollup (RLS there
-    shows developers only their own and unassigned rows)."""
-    open_now = task_counts(actor)
-    pending, in_progress = (open_now.get(status, 0) for status in OPEN)
+def open_backlog(actor: Actor) -> OpenBacklog:
+    """The open tasks now (kept by trigger), as the user may see them."""
+    counts = task_counts(actor)
+    return OpenBacklog(*(counts.get(status, 0) for status in OPEN))
+
+
+def completed_per_day_of_week(actor: Actor) -> float:
+    """Tasks completed in the last 7 days, per day, from the hourly rollup (RLS there shows
+    developers only their own and unassigned rows)."""
     week = created_vs_completed(actor, Window.last(7 * DAY, step=STEP), Filters())
-    return TaskHeadline(
-        open_backlog=pending + in_progress,
-        pending=pending,
-        in_progress=in_progress,
-        completed_last_7_days=int(week["completed"].sum()),
-    )
+    return int(week["completed"].sum()) / 7
 
 
 def mean_validation_score(actor: Actor, days: int = 7) -> float | None:

@@ -13,8 +13,8 @@ assigned_to against). The panel's permission is checked before the cache is aske
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, TypeVar
 
 import pandas as pd
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from taskmaster_dash.pages._panels import Panel
     from taskmaster_dash.pages._timerange import ViewState
 
+T = TypeVar("T")
 # Roles whose tasks RLS filters by user (002: current_user_sees_all_tasks() is false for them).
 USER_FILTERED_ROLES = frozenset({"developer"})
 
@@ -43,6 +44,18 @@ def visibility(actor: Actor) -> Hashable | None:
         else None
     )
     return record.role_name, record.permissions, who
+
+
+def shared(name: Hashable, actor: Actor, compute: Callable[[], T], life: float = 3600) -> T:
+    """`compute()` for `actor`, shared like a panel's data (for at most `life` seconds too)
+    with every caller who sees the same rows: for figures read from the rollups. The caller
+    must not change what it gets."""
+    cache = current().caches.panels
+    seen_as = visibility(actor)
+    if seen_as is None or cache.ttl <= 0:
+        return compute()
+    life = min(cache.ttl, life)
+    return cache.get((name, seen_as, int(cache.timer() // life)), compute)
 
 
 def cached_panel(panel: Panel) -> Panel:

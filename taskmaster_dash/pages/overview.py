@@ -18,12 +18,14 @@ from taskmaster_dash.data.analytics_tasks import STEP as TASK_STEP
 from taskmaster_dash.data.overview import (
     ErrorHeadline,
     completed_per_day,
+    completed_per_day_of_week,
     error_headline,
     mean_validation_score,
-    task_headline,
+    open_backlog,
 )
 from taskmaster_dash.pages._figures import bars, series_figure
 from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._panel_cache import shared
 from taskmaster_dash.pages._panels import Panel, click_to, panel_layout, register
 from taskmaster_dash.pages._timerange import controls, parse_query
 from taskmaster_dash.pages._ui import stat_card
@@ -150,13 +152,16 @@ def _fill_cards(user: SessionUser, values: dict[str, Any]) -> None:
     actor = user.actor()
     # Every signed-in user may read alerts (the banner shows them on every page).
     values["ov-firing-alerts"] = firing_card(firing_summary(actor))
+    # Counts of now are read every time (kept by trigger, cheap and exact); figures over time
+    # come from the rollups and are shared like the panels' data (pages/_panel_cache.py).
     if user.has("tasks:read"):
-        tasks = task_headline(actor)
-        values["ov-open-backlog"] = f"{tasks.open_backlog:,}"
-        values["ov-completed-per-day"] = f"{tasks.completed_per_day:,.1f}"
-        values["ov-backlog-trend"] = f"{backlog_change_24h(actor):+,}"
+        values["ov-open-backlog"] = f"{open_backlog(actor).total:,}"
+        per_day = shared("ov-completed-per-day", actor, lambda: completed_per_day_of_week(actor))
+        values["ov-completed-per-day"] = f"{per_day:,.1f}"
+        change = shared("ov-backlog-trend", actor, lambda: backlog_change_24h(actor))
+        values["ov-backlog-trend"] = f"{change:+,}"
     if user.has("validations:read"):
-        score = mean_validation_score(actor)
+        score = shared("ov-mean-score", actor, lambda: mean_validation_score(actor))
         values["ov-mean-score"] = "no data" if score is None else f"{score:.1f}"
     if user.has("errors:read"):
         errors = error_headline(actor)
