@@ -74,6 +74,9 @@ def main() -> None:
     parser.add_argument("--scale", choices=list(SCALES), default="medium")
     parser.add_argument("--pgdata", help="embedded data directory to keep and reuse")
     parser.add_argument("--reps", type=int, default=40)
+    parser.add_argument(
+        "--writes", action="store_true", help="also time writes with the count triggers on/off"
+    )
     args = parser.parse_args()
 
     pgdata = Path(args.pgdata) if args.pgdata else Path(tempfile.mkdtemp()) / "pgdata"
@@ -98,11 +101,49 @@ def main() -> None:
         refresh_rollups(None if first else 3)
         with owner.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
+        if args.writes:
+            bench_writes(owner)
         owner.dispose()
         run(database, args.reps)
         database.dispose()
     finally:
         embedded.stop()
+
+
+HEADLINE_TRIGGERS = ("insert", "update", "delete", "truncate")
+
+
+def bench_writes(owner) -> None:
+    """What the count triggers (migration 095) cost writers: single-row inserts (as the ingest
+    writes errors) and one bulk update, with the triggers on and off; rolled back."""
+    print("\nWrites to error_logs, count triggers on / off (rolled back):")
+    single = text(
+        "INSERT INTO error_logs (error_code, error_category, error_severity, error_message)"
+        " VALUES ('BENCH', 'system', 'high', 'bench')"
+    )
+    bulk = text(
+        "UPDATE error_logs SET resolution_status = 'investigating'"
+        " WHERE resolution_status = 'unresolved'"
+    )
+    for state in ("on", "off"):
+        with owner.connect() as conn, conn.begin():
+            if state == "off":
+                for event in HEADLINE_TRIGGERS:
+                    trigger = f"trg_error_logs_headline_{event}"
+                    conn.execute(text(f"ALTER TABLE error_logs DISABLE TRIGGER {trigger}"))
+            started = time.perf_counter()
+            for _ in range(1000):
+                conn.execute(single)
+            each = (time.perf_counter() - started) * 1000 / 1000
+            started = time.perf_counter()
+            updated = conn.execute(bulk).rowcount
+            whole = (time.perf_counter() - started) * 1000
+            print(
+                f"  triggers {state:<3}  one-row INSERT {each:6.3f} ms each   "
+                f"UPDATE of {updated:,} rows {whole:8.1f} ms",
+                flush=True,
+            )
+            conn.rollback()
 
 
 def run(database: Database, reps: int) -> None:
