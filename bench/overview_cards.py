@@ -122,8 +122,8 @@ def bench_writes(owner) -> None:
         " VALUES ('BENCH', 'system', 'high', 'bench')"
     )
     bulk = text(
-        "UPDATE error_logs SET resolution_status = 'investigating'"
-        " WHERE resolution_status = 'unresolved'"
+        "UPDATE error_logs SET resolution_status = 'investigating' WHERE id IN"
+        " (SELECT id FROM error_logs WHERE resolution_status = 'unresolved' LIMIT 10000)"
     )
     for state in ("on", "off"):
         with owner.connect() as conn, conn.begin():
@@ -132,9 +132,9 @@ def bench_writes(owner) -> None:
                     trigger = f"trg_error_logs_headline_{event}"
                     conn.execute(text(f"ALTER TABLE error_logs DISABLE TRIGGER {trigger}"))
             started = time.perf_counter()
-            for _ in range(1000):
+            for _ in range(200):
                 conn.execute(single)
-            each = (time.perf_counter() - started) * 1000 / 1000
+            each = (time.perf_counter() - started) * 1000 / 200
             started = time.perf_counter()
             updated = conn.execute(bulk).rowcount
             whole = (time.perf_counter() - started) * 1000
