@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 BANNER_CACHE_SECONDS = 5.0  # firing alerts: the banner polls every 15 s in every session
 TASK_COUNTS_CACHE_SECONDS = 15.0  # a 1 s scrape interval must not become a 1 s query interval
 ALERTMANAGER_SILENCES_CACHE_SECONDS = 10.0  # /alerts polls every 15 s in every session
+PANEL_CACHE_ENTRIES = 2048  # panels x views x visibilities (pages/_panel_cache.py)
 
 
 @dataclass
@@ -40,11 +41,14 @@ class Caches:
     alertmanager_silences: Cache = field(
         default_factory=lambda: Cache(ALERTMANAGER_SILENCES_CACHE_SECONDS, maxsize=1)
     )
+    # PANEL_CACHE_SECONDS (Services.build); cleared by every rollup refresh in this process
+    panels: Cache = field(default_factory=lambda: Cache(60.0, maxsize=PANEL_CACHE_ENTRIES))
 
     def clear(self) -> None:
         self.banner.clear()
         self.task_counts.clear()
         self.alertmanager_silences.clear()
+        self.panels.clear()
 
 
 @dataclass
@@ -84,6 +88,7 @@ class Services:
             database,
             prometheus,
             rules,
+            caches=Caches(panels=Cache(settings.panel_cache_seconds, maxsize=PANEL_CACHE_ENTRIES)),
             alertmanager=AlertmanagerClient.from_settings(settings),
         )
 

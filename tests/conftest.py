@@ -131,9 +131,11 @@ def owner_engine(pg_server: TestServer, database: Database):
 
 @pytest.fixture
 def clean_data(owner_engine) -> None:
-    """Empty task, validation and error tables (users and roles stay) before the test."""
+    """Empty task, validation and error tables (users and roles stay) before the test, and no
+    answer computed from the rows before it in the caches."""
     with owner_engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {DATA_TABLES}, audit_logs"))
+    current().clear_caches()
 
 
 @pytest.fixture(scope="session")

@@ -429,3 +429,23 @@ def test_a_service_holding_a_table_makes_the_adoption_give_up_cleanly(original_d
     with engine.connect() as conn:
         assert catalog(conn) == before
     engine.dispose()
+
+
+def test_an_adopted_database_keeps_its_headline_counts_by_trigger(original_db):
+    """The adoption runs 095 like every migration: the counts start from the original's rows
+    and follow the original's services' writes from then on."""
+    from tests.test_headline_counts import assert_counts_match
+
+    server = original_db()
+    migrate(server.owner_url, server.app_url, adopt=True)
+    engine = create_engine(server.owner_url)
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT sum(n) FROM headline_task_counts WHERE level = 1")) > 0
+        assert conn.scalar(text("SELECT sum(n) FROM headline_error_counts")) > 0
+    assert_counts_match(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE tasks SET status = 'completed' WHERE status = 'pending'"))
+        conn.execute(text("DELETE FROM error_logs WHERE resolution_status = 'resolved'"))
+        conn.execute(text("INSERT INTO tasks (title, assigned_to) VALUES ('after', 'alice')"))
+    assert_counts_match(engine)
+    engine.dispose()

@@ -120,8 +120,9 @@ def test_overview_counts_firing_alerts_and_says_how_many_are_silenced_or_acknowl
 
 
 @pytest.mark.browser
-def test_overview_in_the_browser_shows_the_figures(dash_duo, dash_app, users, known_data):
-    browser_sign_in(dash_duo, dash_app, "test-admin")
+@pytest.mark.parametrize("role", ["admin", "developer"])  # the developer sees unassigned tasks
+def test_overview_in_the_browser_shows_the_figures(dash_duo, dash_app, users, known_data, role):
+    browser_sign_in(dash_duo, dash_app, users.username(role))
     dash_duo.wait_for_text_to_equal("#ov-open-backlog", "3", timeout=10)
     dash_duo.wait_for_text_to_equal("#ov-unresolved", "2")
     assert dash_duo.find_element("#nav-overview").text == "Overview"

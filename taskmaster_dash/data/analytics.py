@@ -18,6 +18,7 @@ import pandas as pd
 
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, PoolName, get_database
 from taskmaster_dash.data.leader import ROLLUP_REFRESHER_LOCK_KEY, ElectedLoop
+from taskmaster_dash.services import current as current_services
 
 log = logging.getLogger(__name__)
 
@@ -174,14 +175,24 @@ def fetch_frame(actor: Actor, sql: str, params: dict[str, Any]) -> pd.DataFrame:
 
 
 def refresh_rollups(hours: int | None = 3) -> dict[str, int]:
-    """Recompute the last `hours` hours of every rollup (None: rebuild them all)."""
+    """Recompute the last `hours` hours of every rollup (None: rebuild them all). The panel
+    answers this process shares were computed before: they end here."""
     rows = get_database().fetch_rows(
         PoolName.BACKGROUND,
         SYSTEM_ACTOR,
         "SELECT rollup, steps FROM analytics_refresh(CAST(:hours AS int))",
         {"hours": hours},
     )
+    current_services().caches.panels.clear()
     return {row["rollup"]: row["steps"] for row in rows}
+
+
+def compact_headline_counts() -> None:
+    """Fold the delta rows of the trigger-kept counts into one row per key (migration 095), so
+    a read sums a handful of rows however many statements changed them."""
+    get_database().fetch_rows(
+        PoolName.BACKGROUND, SYSTEM_ACTOR, "SELECT 1 AS done FROM headline_counts_compact()"
+    )
 
 
 class RollupRefresher(ElectedLoop):
@@ -197,3 +208,4 @@ class RollupRefresher(ElectedLoop):
 
     def work(self) -> None:
         refresh_rollups(self.hours)
+        compact_headline_counts()

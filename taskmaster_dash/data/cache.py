@@ -27,6 +27,7 @@ class Cache:
         self, ttl: float, *, maxsize: int = 256, timer: Callable[[], float] = time.monotonic
     ) -> None:
         self.ttl = ttl
+        self.timer = timer
         self._data: TTLCache[Hashable, Any] = TTLCache(maxsize, max(ttl, 1e-9), timer)
         self._lock = threading.Lock()
 

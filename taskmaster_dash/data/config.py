@@ -313,6 +313,13 @@ class Settings(BaseSettings):
     analytics_refresh_seconds: float = between(
         60, 1, 3600, "how often the analytics rollups are brought up to date"
     )
+    panel_cache_seconds: float = between(
+        60,
+        0,
+        3600,
+        "how long a chart's data is shared by callers who may see the same rows (never longer "
+        "than one of its buckets; the rollup refresh ends it too); 0: off",
+    )
     environment: Literal["production", "development", "testing"] = Field(
         "production",
         alias="TASKMASTER_ENV",

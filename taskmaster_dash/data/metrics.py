@@ -179,7 +179,7 @@ def record_query(pool: str, seconds: float | None, ok: bool) -> None:
 
 
 def task_counts() -> dict[str, int] | None:
-    """Tasks per status, counted in one GROUP BY over the status index and kept briefly in the
+    """Tasks per status, from the counts the database keeps by trigger, kept briefly in the
     services' cache; None when there is no database in this process or the count failed."""
     try:
         cache = current().caches.task_counts
@@ -203,7 +203,13 @@ def _count_tasks() -> dict[str, int]:
     try:
         with get_database().transaction(PoolName.BACKGROUND, SYSTEM_ACTOR) as conn:
             conn.execute(text("SET LOCAL statement_timeout = '2s'"))
-            rows = conn.execute(text("SELECT status, count(*) FROM tasks GROUP BY status"))
+            # the totals the triggers keep (migration 095), not a scan of every task
+            rows = conn.execute(
+                text(
+                    "SELECT status, sum(n) FROM headline_task_counts WHERE level = 1"
+                    " GROUP BY status"
+                )
+            )
             counts = {status: 0 for status in TASK_STATUSES}
             counts.update({status: int(n) for status, n in rows})
             return counts

@@ -29,6 +29,7 @@ from taskmaster_dash.data.analytics import Window, floor_to
 from taskmaster_dash.data.db import Actor, PoolName, user_message
 from taskmaster_dash.pages._figures import alert_overlay, time_axis
 from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._panel_cache import cached_panel
 from taskmaster_dash.pages._timerange import (
     PAGE_PATHS,
     ViewState,
@@ -209,6 +210,7 @@ PAGE_PANELS: dict[str, list[Panel]] = {}
 
 
 def register(page: str, panels: Sequence[Panel]) -> None:
+    panels = [cached_panel(p) for p in panels]  # shared per view and visibility
     PAGE_PANELS[page] = list(panels)
     for panel in panels:
         _register_one(page, panel)

@@ -15,16 +15,17 @@ from taskmaster_dash.data.analytics_errors import STEP as ERROR_STEP
 from taskmaster_dash.data.analytics_errors import error_rate
 from taskmaster_dash.data.analytics_tasks import BACKLOG_SERIES, backlog_over_time
 from taskmaster_dash.data.analytics_tasks import STEP as TASK_STEP
-from taskmaster_dash.data.errors.filters import ErrorFilter
-from taskmaster_dash.data.errors.listing import count_errors
 from taskmaster_dash.data.overview import (
+    ErrorHeadline,
     completed_per_day,
+    completed_per_day_of_week,
     error_headline,
     mean_validation_score,
-    task_headline,
+    open_backlog,
 )
 from taskmaster_dash.pages._figures import bars, series_figure
 from taskmaster_dash.pages._guard import failure_message
+from taskmaster_dash.pages._panel_cache import shared
 from taskmaster_dash.pages._panels import Panel, click_to, panel_layout, register
 from taskmaster_dash.pages._timerange import controls, parse_query
 from taskmaster_dash.pages._ui import stat_card
@@ -95,14 +96,13 @@ def firing_card(summary: FiringSummary) -> list:
     return [f"{summary.firing:,}", note]
 
 
-def unresolved_card(unresolved: int, actor) -> Any:
+def unresolved_card(errors: ErrorHeadline) -> Any:
     """The open error groups; regressed ones are among them (they are unresolved again), and
     the card says how many."""
-    regressed, more = count_errors(actor, ErrorFilter(regressed=True))
-    if not regressed:
-        return f"{unresolved:,}"
-    note = f"{regressed:,}{'+' if more else ''} regressed"
-    return [f"{unresolved:,}", html.Div(note, className="stat-note", id="ov-regressed")]
+    if not errors.regressed:
+        return f"{errors.unresolved:,}"
+    note = f"{errors.regressed:,} regressed"
+    return [f"{errors.unresolved:,}", html.Div(note, className="stat-note", id="ov-regressed")]
 
 
 def backlog_change_24h(actor) -> int:
@@ -152,15 +152,18 @@ def _fill_cards(user: SessionUser, values: dict[str, Any]) -> None:
     actor = user.actor()
     # Every signed-in user may read alerts (the banner shows them on every page).
     values["ov-firing-alerts"] = firing_card(firing_summary(actor))
+    # Counts of now are read every time (kept by trigger, cheap and exact); figures over time
+    # come from the rollups and are shared like the panels' data (pages/_panel_cache.py).
     if user.has("tasks:read"):
-        tasks = task_headline(actor)
-        values["ov-open-backlog"] = f"{tasks.open_backlog:,}"
-        values["ov-completed-per-day"] = f"{tasks.completed_per_day:,.1f}"
-        values["ov-backlog-trend"] = f"{backlog_change_24h(actor):+,}"
+        values["ov-open-backlog"] = f"{open_backlog(actor).total:,}"
+        per_day = shared("ov-completed-per-day", actor, lambda: completed_per_day_of_week(actor))
+        values["ov-completed-per-day"] = f"{per_day:,.1f}"
+        change = shared("ov-backlog-trend", actor, lambda: backlog_change_24h(actor))
+        values["ov-backlog-trend"] = f"{change:+,}"
     if user.has("validations:read"):
-        score = mean_validation_score(actor)
+        score = shared("ov-mean-score", actor, lambda: mean_validation_score(actor))
         values["ov-mean-score"] = "no data" if score is None else f"{score:.1f}"
     if user.has("errors:read"):
         errors = error_headline(actor)
         values["ov-errors-hour"] = f"{errors.errors_last_hour:,}"
-        values["ov-unresolved"] = unresolved_card(errors.unresolved, actor)
+        values["ov-unresolved"] = unresolved_card(errors)
