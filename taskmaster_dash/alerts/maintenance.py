@@ -4,9 +4,9 @@ mutes an alert instance, and checking what a user typed for a new window.
 A window is either one-off (starts_at .. ends_at) or weekly: on each of `days` (0 = Monday) from
 `start_time` to `end_time`, wall-clock time in the IANA zone `time_zone`, so 09:00 stays 09:00
 across daylight-saving changes. An end at or before the start ends the next day (Sat 22:00-02:00
-runs into Sunday; 00:00-00:00 is the whole day). A local start that does not exist (the hour the
-clocks skip) is read with the offset before the change, so it starts that much later; a local
-time that happens twice is its first occurrence.
+runs into Sunday; 00:00-00:00 is the whole day). A local time the clocks skip (02:30 on the
+night they jump from 02:00 to 03:00) is the moment they jump; a local time that happens twice
+(the night they go back) is its first occurrence.
 
 `matchers` work like Alertmanager's (= != =~ !~, regexes anchored, a missing label is ""); no
 matchers mutes every rule.
@@ -113,7 +113,22 @@ Occurrence = tuple[datetime, datetime]  # [start, end) in UTC
 
 
 def _local(day: date, at: time, zone: zoneinfo.ZoneInfo) -> datetime:
-    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+    """The instant (UTC) the wall clock in `zone` shows `at` on `day`; a time the clocks skip
+    is the moment they jump (02:30 on a 02:00 -> 03:00 night opens at 03:00)."""
+    wall = datetime.combine(day, at)
+    later = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if later.astimezone(zone).replace(tzinfo=None) == wall:
+        return later  # it exists (a time shown twice: its first occurrence)
+    # In the gap: `earlier` (read with the offset after the jump) is before it, `later` after;
+    # the wall clock rises across the jump, so bisect for the first instant showing >= wall.
+    earlier = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    while later - earlier > timedelta(seconds=1):
+        middle = earlier + (later - earlier) / 2
+        if middle.astimezone(zone).replace(tzinfo=None) >= wall:
+            later = middle
+        else:
+            earlier = middle
+    return later.replace(microsecond=0) + timedelta(seconds=1 if later.microsecond else 0)
 
 
 def occurrences(window: Window, since: datetime, until: datetime) -> list[Occurrence]:
