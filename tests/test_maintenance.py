@@ -30,8 +30,8 @@ from tests.support.sql import all_rows, count_rows
 NOW = datetime(2026, 3, 25, 12, 0, tzinfo=UTC)  # a Wednesday
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0):
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def weekly(days, start, end, tz="UTC", matchers=()):
