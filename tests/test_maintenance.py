@@ -24,6 +24,7 @@ from taskmaster_dash.alerts.maintenance import (
 )
 from taskmaster_dash.data import maintenance as store
 from taskmaster_dash.pages._maintenance import add_maintenance_bands
+from tests.support.auth import browser_sign_in
 from tests.support.callbacks import call_callback, callback_output, callback_values
 from tests.support.sql import all_rows, count_rows
 
@@ -500,3 +501,53 @@ def test_the_timeline_callback_draws_an_open_window(
         with owner_engine.begin() as conn:
             conn.execute(text("DELETE FROM alert_history WHERE rule_name = 'TaskBacklog'"))
     assert [s["name"] for s in figure["layout"]["shapes"]] == ["maintenance: Deploy"]
+
+
+# ------------------------------------------------------------------------------ in the browser
+
+
+def click(dash_duo, selector: str) -> None:
+    element = dash_duo.find_element(selector)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+@pytest.mark.browser
+def test_an_admin_creates_a_window_in_the_browser(
+    dash_duo, dash_app, users, clean_windows, owner_engine
+):
+    browser_sign_in(dash_duo, dash_app, "test-admin", path="/alerts")
+    dash_duo.wait_for_contains_text("#maint-list", "No maintenance windows", timeout=15)
+    dash_duo.find_element("#maint-name").send_keys("Saturday night batch")
+    click(dash_duo, "#maint-kind input[value='weekly']")
+    click(dash_duo, "#maint-days input[value='Sat']")
+    dash_duo.find_element("#maint-from").send_keys("22:00")
+    dash_duo.find_element("#maint-to").send_keys("2:00")
+    dash_duo.find_element("#maint-matchers").send_keys('service_name="billing"')
+    click(dash_duo, "#maint-create")
+    dash_duo.wait_for_contains_text("#maint-message", "Created 'Saturday night batch'", 15)
+    dash_duo.wait_for_contains_text("#maint-table", "every Sat 22:00–02:00 (next day) UTC", 15)
+    assert 'service_name="billing"' in dash_duo.find_element("#maint-table").text
+    assert count_rows(owner_engine, "maintenance_windows", "name = 'Saturday night batch'") == 1
+    # A bad one is told in the page and not saved.
+    click(dash_duo, "#maint-kind input[value='once']")
+    dash_duo.find_element("#maint-start").send_keys("2030-01-02 10:00")
+    dash_duo.find_element("#maint-end").send_keys("2030-01-02 09:00")
+    click(dash_duo, "#maint-create")
+    dash_duo.wait_for_contains_text("#maint-message", "End: must be after the start.", 15)
+    assert count_rows(owner_engine, "maintenance_windows") == 1
+    assert dash_duo.get_logs() == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("role", ["viewer", "on_call"])
+def test_roles_without_alerts_manage_see_the_windows_without_the_form(
+    dash_duo, dash_app, users, clean_windows, role
+):
+    store.create_window(users.actor("admin"), validate_window(**form(now=datetime.now(UTC))))
+    browser_sign_in(dash_duo, dash_app, users.username(role), path="/alerts")
+    dash_duo.wait_for_contains_text("#maint-table", "Nightly import", timeout=15)
+    assert "needs the alerts:manage permission" in dash_duo.find_element("#maint-needs").text
+    for control in ("#maint-create", "#maint-form", "button[id*='maint-delete']"):
+        assert dash_duo.driver.find_elements("css selector", control) == []
+    assert dash_duo.get_logs() == []
