@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use rules.yaml only, without the admins' overrides (no database needed)",
     )
+    from taskmaster_dash.alerts.maintenance_cli import add_parser as add_maintenance_parser
+
+    add_maintenance_parser(alert_commands)
     return parser
 
 

@@ -27,6 +27,7 @@ from taskmaster_dash.pages._maintenance import add_maintenance_bands
 from tests.support.auth import browser_sign_in
 from tests.support.callbacks import call_callback, callback_output, callback_values
 from tests.support.sql import all_rows, count_rows
+from tests.test_alerts import run_cli
 
 NOW = datetime(2026, 3, 25, 12, 0, tzinfo=UTC)  # a Wednesday
 
@@ -551,3 +552,38 @@ def test_roles_without_alerts_manage_see_the_windows_without_the_form(
     for control in ("#maint-create", "#maint-form", "button[id*='maint-delete']"):
         assert dash_duo.driver.find_elements("css selector", control) == []
     assert dash_duo.get_logs() == []
+
+
+# ------------------------------------------------------------------------------ the CLI
+
+
+def test_the_maintenance_commands(pg_server, database, clean_windows, owner_engine):
+    added = run_cli(
+        [
+            "alerts", "maintenance", "add", "--name", "Nightly import", "--days", "sat,sun",
+            "--from", "22:00", "--to", "02:00", "--tz", "Europe/Berlin",
+            "--match", "service_name=billing", "--match", "severity=~warning|critical",
+        ],
+        pg_server,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert "every Sat, Sun 22:00–02:00 (next day) Europe/Berlin" in added.stdout
+    (window_id,) = [
+        str(r["id"]) for r in all_rows(owner_engine, "SELECT id FROM maintenance_windows")
+    ]
+    listed_out = run_cli(["alerts", "maintenance", "list"], pg_server)
+    assert window_id in listed_out.stdout
+    assert 'mutes service_name="billing", severity=~"warning|critical"' in listed_out.stdout
+    assert "(next " in listed_out.stdout or "(open until " in listed_out.stdout
+
+    bad = run_cli(
+        ["alerts", "maintenance", "add", "--name", "x", "--start", "2030-01-02 10:00",
+         "--end", "2030-01-02 09:00"],
+        pg_server,
+    )  # fmt: skip
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "taskmaster-dash alerts: error: End: must be after the start."
+
+    deleted = run_cli(["alerts", "maintenance", "delete", window_id], pg_server)
+    assert deleted.returncode == 0 and "Deleted 'Nightly import'." in deleted.stdout
+    assert count_rows(owner_engine, "maintenance_windows") == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from taskmaster_dash.alerts import maintenance_cli
 from taskmaster_dash.alerts.alertmanager import AmSilence, alertmanager_silences
 from taskmaster_dash.alerts.evaluator import (
     AlertEvaluator,
@@ -87,6 +88,9 @@ def check(evaluator: AlertEvaluator) -> list[str]:
 
 
 def run(args: argparse.Namespace, open_database: Callable) -> None:
+    if args.alerts_command == "maintenance":
+        maintenance_cli.run(args, open_database)
+        return
     if args.alerts_command == "export-prometheus":
         settings = load_settings()
         rules = load_rules(settings.alerts_rules_file)

@@ -22,7 +22,7 @@ _COLUMNS = """id, name, kind, starts_at, ends_at, days, start_time, end_time, ti
               matchers, note, username, created_at"""
 
 
-class UnknownWindow(Refused):
+class UnknownWindow(Refused, ValueError):
     kind = "warning"
 
 
