@@ -207,3 +207,21 @@ def test_with_alertmanager_down_the_window_is_saved_and_synced_later(
     assert count_rows(owner_engine, "maintenance_window_silences") == 0
     result = sync_windows(AlertmanagerClient([am.url]))
     assert result.created == len(expected_nights(datetime.now(UTC))) and not result.problems
+    assert len(live(am)) == result.created
+
+    # Deleted while Alertmanager is down: the silences stay linked, and the next sync that
+    # reaches it expires them.
+    (window_id,) = [r["id"] for r in all_rows(owner_engine, "SELECT id FROM maintenance_windows")]
+    with services.using(alertmanager=dead):
+        said = json.dumps(
+            callback_output(
+                delete(client_as("admin"), dash_app, str(window_id)),
+                "maint-delete-message.children",
+            )
+        )
+    assert "Deleted maintenance window" in said and "Alertmanager not updated yet" in said
+    assert count_rows(owner_engine, "maintenance_window_silences") == result.created
+    caught_up = sync_windows(AlertmanagerClient([am.url]))
+    assert (caught_up.expired, caught_up.problems) == (result.created, [])
+    assert live(am) == []
+    assert count_rows(owner_engine, "maintenance_window_silences") == 0
