@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rules_in.add_argument("file", help="a rules file, e.g. one `alerts export` wrote")
     rules_in.add_argument("--dry-run", action="store_true", help="check every rule, write nothing")
+    from taskmaster_dash.alerts.maintenance_cli import add_parser as add_maintenance_parser
+
+    add_maintenance_parser(alert_commands)
     return parser
 
 

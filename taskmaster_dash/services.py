@@ -113,6 +113,10 @@ class Services:
             self.workers.append(RollupRefresher(self.settings.analytics_refresh_seconds))
         if self.settings.alerts_evaluator if evaluator is None else evaluator:
             self.workers.append(evaluator_from_settings(self.settings))
+            if self.alertmanager is not None:  # maintenance windows' silences, made ahead
+                from taskmaster_dash.alerts.maintenance_sync import MaintenanceSync
+
+                self.workers.append(MaintenanceSync(self.alertmanager))
         else:
             log.info("alerts: evaluator not started (ALERTS_EVALUATOR is off)")
         for worker in self.workers:

@@ -206,6 +206,30 @@ ACTIONS = [
     ),
     _alert_action("acknowledge an alert", "ack", "seen by the matrix", "Acknowledged TaskBacklog"),
     _alert_action("silence an alert", "silence", "", "Silenced TaskBacklog for 15 minutes"),
+    Action(
+        "create a maintenance window",
+        "alerts:manage",
+        # Far ahead and matching no alert: it never mutes another test's alerts.
+        lambda c, app, t: call_callback(
+            c,
+            app,
+            "maint-message.children",
+            [1],
+            {
+                "maint-name": f"mw-{t.suffix}",
+                "maint-kind": "once",
+                "maint-tz": "UTC",
+                "maint-start": "2099-01-01 00:00",
+                "maint-end": "2099-01-01 01:00",
+                "maint-matchers": "team=permission-matrix",
+            },
+        ),
+        snapshot=lambda t: _scalar(
+            t, "SELECT count(*) FROM maintenance_windows WHERE name = :n", n=f"mw-{t.suffix}"
+        ),
+        succeeded=lambda resp: "message-success" in _message(resp, "maint-message"),
+        changes_data=True,
+    ),
 ]
 
 

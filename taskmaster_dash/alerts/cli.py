@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from taskmaster_dash.alerts import maintenance_cli
 from taskmaster_dash.alerts.alertmanager import AmSilence, alertmanager_silences
 from taskmaster_dash.alerts.evaluator import (
     AlertEvaluator,
@@ -129,6 +130,9 @@ def import_rules(path: str, dry_run: bool = False) -> str:
 
 
 def run(args: argparse.Namespace, open_database: Callable) -> None:
+    if args.alerts_command == "maintenance":
+        maintenance_cli.run(args, open_database)
+        return
     if args.alerts_command in ("export-prometheus", "export"):
         settings = load_settings()
         rules = load_rules(settings.alerts_rules_file)

@@ -48,6 +48,7 @@ from taskmaster_dash.data.db import PoolName, user_message
 from taskmaster_dash.pages._figures import chart
 from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._rule_editor import editor_section
+from taskmaster_dash.pages._maintenance import add_maintenance_bands, maintenance_section
 from taskmaster_dash.pages._timerange import key_values, search_for, write_url_from
 from taskmaster_dash.pages._ui import (
     CHART_CONFIG,
@@ -139,6 +140,7 @@ def layout(**query: str) -> html.Div:
             editor_section(),  # rules written in the app (alerts:manage only)
             # Always present: the table refreshes when it changes.
             html.Div(id="alerts-edit-message"),
+            maintenance_section(),
             html.H2("Timeline"),
             html.Label(
                 [
@@ -435,7 +437,7 @@ def refresh_timeline_chart(_tick: Any, hours: Any):
         periods = store.state_periods(user.actor(), list(titles), hours)
     except SQLAlchemyError as exc:
         return empty_figure(user_message(exc))
-    return _timeline_figure(periods, titles, hours)
+    return add_maintenance_bands(_timeline_figure(periods, titles, hours), user.actor(), hours)
 
 
 @callback(
