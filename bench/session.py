@@ -49,19 +49,16 @@ def timed(reps: int, work: Callable[[], object]) -> tuple[float, float]:
     return statistics.median(samples), samples[min(len(samples) - 1, round(0.95 * (reps - 1)))]
 
 
-def counting(database: Database) -> dict[str, int]:
-    """Counts of statements and transactions on every pool, from now on."""
-    counts = {"statements": 0, "transactions": 0}
+def counting(database: Database) -> dict[str, list[int]]:
+    """Per pool, [statements, transactions] run on it from now on."""
+    counts: dict[str, list[int]] = {}
 
-    def statement(*_args: object) -> None:
-        counts["statements"] += 1
-
-    def begin(*_args: object) -> None:
-        counts["transactions"] += 1
-
-    for engine in database.engines.values():
-        event.listen(engine, "before_cursor_execute", statement)
-        event.listen(engine, "begin", begin)
+    for pool, engine in database.engines.items():
+        counted = counts.setdefault(pool.value, [0, 0])
+        event.listen(
+            engine, "before_cursor_execute", lambda *_a, c=counted: c.__setitem__(0, c[0] + 1)
+        )
+        event.listen(engine, "begin", lambda *_a, c=counted: c.__setitem__(1, c[1] + 1))
     return counts
 
 
@@ -125,8 +122,12 @@ def main() -> None:
         counts = counting(database)
         overview()
         print(
-            f"one Overview cards callback: {counts['statements']} statements in "
-            f"{counts['transactions']} transactions"
+            "one Overview cards request (its session lookup included): "
+            + ", ".join(
+                f"{pool} pool {n} statements in {t} transactions"
+                for pool, (n, t) in counts.items()
+                if n
+            )
         )
         database.dispose()
     finally:

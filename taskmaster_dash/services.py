@@ -40,8 +40,10 @@ class Caches:
     alertmanager_silences: Cache = field(
         default_factory=lambda: Cache(ALERTMANAGER_SILENCES_CACHE_SECONDS, maxsize=1)
     )
+    sessions: Cache = field(default_factory=lambda: Cache(0))  # SESSION_CACHE_SECONDS
 
     def clear(self) -> None:
+        self.sessions.clear()
         self.banner.clear()
         self.task_counts.clear()
         self.alertmanager_silences.clear()
@@ -79,11 +81,14 @@ class Services:
                 load_promql(settings.promql_config)
             except ValueError as exc:
                 raise SettingsError(f"PROMQL_CONFIG: {' '.join(str(exc).split())}") from None
+        if settings.session_cache_seconds:
+            database.share_revocations(settings.redis_url)  # other hosts learn of sign-outs
         return cls(
             settings,
             database,
             prometheus,
             rules,
+            caches=Caches(sessions=Cache(settings.session_cache_seconds, maxsize=10_000)),
             alertmanager=AlertmanagerClient.from_settings(settings),
         )
 
