@@ -6,6 +6,7 @@ cache's lifetime."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -28,7 +29,7 @@ class Ticks:
 
 
 @pytest.fixture
-def ticks(services) -> Ticks:
+def ticks(services) -> Iterator[Ticks]:
     clock = Ticks()
     kept = services.caches.sessions
     services.caches.sessions = Cache(30, maxsize=100, timer=clock)
@@ -37,7 +38,7 @@ def ticks(services) -> Ticks:
 
 
 @pytest.fixture
-def session_reads(database) -> list[str]:
+def session_reads(database) -> Iterator[list[str]]:
     """Statements that read user_sessions, from now on (every pool)."""
     seen: list[str] = []
 
