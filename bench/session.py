@@ -7,8 +7,9 @@ Starts an embedded PostgreSQL (kept and reused with --pgdata), migrates, seeds `
 --scale S` if it has no tasks, signs an admin in and times, `--reps` times each (after one
 warm-up): the session lookup as the sign-in gate runs it (flask-login's user loader), a whole
 signed-in request (GET /api/v1/me), and the Overview cards callback (POST
-/_dash-update-component). Prints median and p95 in ms, and the statements and transactions one
-Overview callback runs. Not a test: run it on demand.
+/_dash-update-component), with the session cache off and (where the code has one) on for 5 s.
+Prints median and p95 in ms, and the statements and transactions one Overview callback runs.
+Not a test: run it on demand.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, event, text  # noqa: E402
 
+from taskmaster_dash.data.cache import Cache  # noqa: E402
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Database  # noqa: E402
 from taskmaster_dash.data.embedded import start_embedded  # noqa: E402
 from taskmaster_dash.data.runtime import migrate  # noqa: E402
 from taskmaster_dash.data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
 from taskmaster_dash.data.users import create_user, login_record  # noqa: E402
+from taskmaster_dash.services import current  # noqa: E402
 from tests.support.auth import signed_in_client  # noqa: E402
 from tests.support.callbacks import call_callback  # noqa: E402
 
@@ -49,17 +52,28 @@ def timed(reps: int, work: Callable[[], object]) -> tuple[float, float]:
     return statistics.median(samples), samples[min(len(samples) - 1, round(0.95 * (reps - 1)))]
 
 
-def counting(database: Database) -> dict[str, list[int]]:
-    """Per pool, [statements, transactions] run on it from now on."""
+def count_one(database: Database, work: Callable[[], object]) -> str:
+    """The statements and transactions `work` runs, per pool."""
     counts: dict[str, list[int]] = {}
-
+    listeners = []
     for pool, engine in database.engines.items():
         counted = counts.setdefault(pool.value, [0, 0])
-        event.listen(
-            engine, "before_cursor_execute", lambda *_a, c=counted: c.__setitem__(0, c[0] + 1)
-        )
-        event.listen(engine, "begin", lambda *_a, c=counted: c.__setitem__(1, c[1] + 1))
-    return counts
+
+        def statement(*_args: object, c: list[int] = counted) -> None:
+            c[0] += 1
+
+        def begin(*_args: object, c: list[int] = counted) -> None:
+            c[1] += 1
+
+        for name, listener in (("before_cursor_execute", statement), ("begin", begin)):
+            event.listen(engine, name, listener)
+            listeners.append((engine, name, listener))
+    work()
+    for engine, name, listener in listeners:
+        event.remove(engine, name, listener)
+    return ", ".join(
+        f"{pool} pool {n} statements in {t} transactions" for pool, (n, t) in counts.items() if n
+    )
 
 
 def main() -> None:
@@ -112,23 +126,21 @@ def main() -> None:
 
         print(f"scale {args.scale} ({tasks:,} tasks), {args.reps} repetitions, ms")
         print(f"{'':<44}{'median':>8}{'p95':>8}")
-        for label, work in (
-            ("session lookup (the gate's user loader)", lookup),
-            ("signed-in request GET /api/v1/me", me),
-            ("Overview cards callback", overview),
-        ):
-            median, p95 = timed(args.reps, work)
-            print(f"{label:<44}{median:>8.2f}{p95:>8.2f}", flush=True)
-        counts = counting(database)
-        overview()
-        print(
-            "one Overview cards request (its session lookup included): "
-            + ", ".join(
-                f"{pool} pool {n} statements in {t} transactions"
-                for pool, (n, t) in counts.items()
-                if n
+        caches = current().caches
+        for cache_seconds in (0, 5) if hasattr(caches, "sessions") else (0,):
+            if hasattr(caches, "sessions"):
+                caches.sessions = Cache(cache_seconds, maxsize=10_000)
+            print(f"session cache {'off' if not cache_seconds else f'{cache_seconds} s'}:")
+            for label, work in (
+                ("  session lookup (the gate's user loader)", lookup),
+                ("  signed-in request GET /api/v1/me", me),
+                ("  Overview cards callback", overview),
+            ):
+                median, p95 = timed(args.reps, work)
+                print(f"{label:<44}{median:>8.2f}{p95:>8.2f}", flush=True)
+            print(
+                "  one Overview cards request, session included: " + count_one(database, overview)
             )
-        )
         database.dispose()
     finally:
         embedded.stop()
