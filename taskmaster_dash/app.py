@@ -6,9 +6,11 @@ database from the environment on first use.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import dash
 from dash import ClientsideFunction, Dash, Input, Output, clientside_callback, dcc, html
-from flask import Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from flask_wtf.csrf import generate_csrf
 
 from taskmaster_dash.alerts import banner as alert_banner  # registers the banner's callback
@@ -19,7 +21,7 @@ from taskmaster_dash.auth.login import LoginPolicy, init_auth
 from taskmaster_dash.auth.permissions import has_permission, signed_in_user
 from taskmaster_dash.auth.scrape import refuse_metrics_request
 from taskmaster_dash.data.config import Settings, SettingsError, load_settings
-from taskmaster_dash.data.db import Database
+from taskmaster_dash.data.db import Database, request_scope
 from taskmaster_dash.data.health import basic_health, detailed_health
 from taskmaster_dash.data.metrics import render_metrics
 from taskmaster_dash.data.prometheus import PrometheusReader
@@ -121,6 +123,22 @@ clientside_callback(
 )
 
 
+def one_read_transaction_per_request(server: Flask) -> None:
+    """Every request (a callback, a page, an API call) shares one transaction per read-only pool
+    among its reads (data/db.py); registered first, so the sign-in gate's reads share it too."""
+
+    @server.before_request
+    def open_scope() -> None:
+        g.request_scope = scope = ExitStack()
+        scope.enter_context(request_scope())
+
+    @server.teardown_request
+    def close_scope(_exc: BaseException | None) -> None:
+        scope = g.pop("request_scope", None)
+        if scope is not None:
+            scope.close()
+
+
 def create_app(
     database: Database,
     *,
@@ -152,6 +170,7 @@ def create_app(
     app.layout = shell
     server = app.server
     prefix = app.config.routes_pathname_prefix
+    one_read_transaction_per_request(server)
     init_auth(
         server,
         prefix=prefix,

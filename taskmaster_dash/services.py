@@ -43,8 +43,10 @@ class Caches:
     )
     # PANEL_CACHE_SECONDS (Services.build); cleared by every rollup refresh in this process
     panels: Cache = field(default_factory=lambda: Cache(60.0, maxsize=PANEL_CACHE_ENTRIES))
+    sessions: Cache = field(default_factory=lambda: Cache(0))  # SESSION_CACHE_SECONDS
 
     def clear(self) -> None:
+        self.sessions.clear()
         self.banner.clear()
         self.task_counts.clear()
         self.alertmanager_silences.clear()
@@ -83,12 +85,17 @@ class Services:
                 load_promql(settings.promql_config)
             except ValueError as exc:
                 raise SettingsError(f"PROMQL_CONFIG: {' '.join(str(exc).split())}") from None
+        if settings.session_cache_seconds:
+            database.share_revocations(settings.redis_url)  # other hosts learn of sign-outs
         return cls(
             settings,
             database,
             prometheus,
             rules,
-            caches=Caches(panels=Cache(settings.panel_cache_seconds, maxsize=PANEL_CACHE_ENTRIES)),
+            caches=Caches(
+                panels=Cache(settings.panel_cache_seconds, maxsize=PANEL_CACHE_ENTRIES),
+                sessions=Cache(settings.session_cache_seconds, maxsize=10_000),
+            ),
             alertmanager=AlertmanagerClient.from_settings(settings),
         )
 

@@ -44,6 +44,18 @@ class Cache:
                 self._data[key] = value
         return value
 
+    def peek(self, key: Hashable) -> Any | None:
+        """The value kept for `key`, or None (not kept, expired, or ttl 0)."""
+        if self.ttl <= 0:
+            return None
+        with self._lock:
+            return self._data.get(key)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if self.ttl > 0:
+            with self._lock:
+                self._data[key] = value
+
     def clear(self) -> None:
         with self._lock:
             self._data.clear()

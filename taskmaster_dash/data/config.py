@@ -225,6 +225,14 @@ class Settings(BaseSettings):
         720,
         description="a session ends this long after sign-in (30 days)",
     )
+    session_cache_seconds: int = between(
+        0,
+        0,
+        60,
+        "keep each signed-in session in the worker's memory this long (0: read it from the "
+        "database on every request); ending or changing it in the app takes effect at once, "
+        "in SQL after at most this long",
+    )
     throttle_failures_per_minute: int = between(
         10, 1, 100_000, "failed sign-ins and wrong API keys per client address"
     )

@@ -2,32 +2,48 @@
 
 Every transaction sets `app.current_user_id` (and session, IP, user agent) first, so the
 database's RLS policies and audit trigger see who is acting.
+
+Within a request scope (`request_scope`, opened by the app around every request) the reads of
+one read-only pool share one transaction, opened on first use and ended with the request:
+a callback of seven reads pays for one checkout, BEGIN and COMMIT instead of seven.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import pandas as pd
 import psycopg.errors
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import QueuePool
 
 from taskmaster_dash.data.metrics import instrumented_pool_class, record_query
+from taskmaster_dash.data.revocation import Generation
 from taskmaster_dash.services import current as current_services
 
 log = logging.getLogger(__name__)
 SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001"
+# A write that may end a session or change what its user may do (sign-out, deactivation, a role
+# or its permissions, a password, a lock): once committed, cached sessions are read again. The
+# once-a-minute last-seen touch of a session is no such write.
+_SIGN_IN_WRITE = re.compile(
+    r"\s*(UPDATE|DELETE\s+FROM)\s+(users|user_roles|user_sessions)\b"
+    r"(?!\s+SET\s+last_seen_at\s*=\s*\S+\s+WHERE)",
+    re.IGNORECASE,
+)
+_REVOKES = "taskmaster_revokes_sessions"
 
 
 class PoolName(StrEnum):
@@ -125,10 +141,25 @@ class Database:
             PoolName.ANALYTICS: analytics_url or read_replica_url or app_url,
             PoolName.BACKGROUND: app_url,
         }
+        self._reads_primary = urls[PoolName.READ] == urls[PoolName.WRITE]
         self.engines: dict[PoolName, Engine] = {
             name: self._make_engine(spec, urls[name], ssl_mode) for name, spec in self.specs.items()
         }
         self._stop_before_dispose: list[Callable[[], None]] = []
+        # Shared by the host's processes on this database; share_revocations adds Redis.
+        self._app_url = app_url
+        self.revocations = Generation.for_database(app_url)
+
+    def primary_read_pool(self) -> PoolName:
+        """The pool for a read that must see the primary's latest commit (a session just ended):
+        the read pool without a replica (so it shares the request's read transaction), else
+        the write pool."""
+        return PoolName.READ if self._reads_primary else PoolName.WRITE
+
+    def share_revocations(self, redis_url: str | None) -> None:
+        """REDIS_URL: every host learns of a revocation, not only this host's processes."""
+        if redis_url:
+            self.revocations = Generation.for_database(self._app_url, redis_url)
 
     def _make_engine(self, spec: PoolSpec, url: str, ssl_mode: str | None) -> Engine:
         connect_args: dict[str, Any] = {
@@ -173,28 +204,38 @@ class Database:
         def _failed(context):
             finished(context.connection.info if context.connection else None, False)
 
+        if not self.specs[pool].read_only:
+
+            @event.listens_for(engine, "after_cursor_execute")
+            def _revokes(conn, cursor, statement, parameters, context, executemany):
+                if _SIGN_IN_WRITE.match(statement):
+                    conn.info[_REVOKES] = True
+
     @contextmanager
     def transaction(self, pool: PoolName, actor: Actor) -> Iterator[Connection]:
-        """One transaction on `pool`, as `actor`; commits on success, rolls back on error."""
-        spec = self.specs[pool]
+        """One transaction on `pool`, as `actor`; commits on success, rolls back on error.
+        Inside a request scope, a read-only pool's transaction is the request's shared one."""
+        scope = _scope.get()
+        if scope is not None and scope.thread == threading.get_ident():
+            shared = scope.take(self, pool, actor)
+            if shared is not None:
+                with shared.use() as conn:
+                    yield conn
+                return
+            scope.end_idle()  # hold no idle connection while waiting for another
         with self.engines[pool].begin() as conn:
-            if spec.read_only:
-                conn.execute(text("SET TRANSACTION READ ONLY"))
-            conn.execute(
-                text(
-                    "SELECT set_config('app.current_user_id', :user_id, true),"
-                    " set_config('app.session_id', :session_id, true),"
-                    " set_config('app.ip_address', :ip, true),"
-                    " set_config('app.user_agent', :agent, true)"
-                ),
-                {
-                    "user_id": actor.user_id,
-                    "session_id": actor.session_id or "",
-                    "ip": actor.ip_address or "",
-                    "agent": (actor.user_agent or "")[:500],
-                },
-            )
-            yield conn
+            self._begin(conn, pool, actor)
+            try:
+                yield conn
+            finally:
+                revokes = conn.info.pop(_REVOKES, False)
+        if revokes:  # after the commit: a session read again from now on sees the change
+            self.revocations.bump()
+
+    def _begin(self, conn: Connection, pool: PoolName, actor: Actor) -> None:
+        if self.specs[pool].read_only:
+            conn.execute(text("SET TRANSACTION READ ONLY"))
+        set_actor(conn, actor)
 
     def fetch_df(
         self, pool: PoolName, actor: Actor, sql: str, params: Mapping[str, Any] | None = None
@@ -248,6 +289,122 @@ class Database:
             self._stop_before_dispose.pop()()  # the last started stops first
         for engine in self.engines.values():
             engine.dispose()
+
+
+def set_actor(conn: Connection, actor: Actor) -> None:
+    """Who the transaction's next statements run as (RLS, audit): local to the transaction."""
+    conn.execute(
+        text(
+            "SELECT set_config('app.current_user_id', :user_id, true),"
+            " set_config('app.session_id', :session_id, true),"
+            " set_config('app.ip_address', :ip, true),"
+            " set_config('app.user_agent', :agent, true)"
+        ),
+        {
+            "user_id": actor.user_id,
+            "session_id": actor.session_id or "",
+            "ip": actor.ip_address or "",
+            "agent": (actor.user_agent or "")[:500],
+        },
+    )
+
+
+class _Shared:
+    """A request's open read-only transaction on one pool, and whom it runs as now."""
+
+    def __init__(self, database: Database, pool: PoolName, actor: Actor) -> None:
+        self.database, self.pool, self.actor = database, pool, actor
+        self.conn = database.engines[pool].connect()
+        try:
+            self.txn: RootTransaction = self.conn.begin()
+            database._begin(self.conn, pool, actor)
+        except BaseException:
+            self.conn.close()
+            raise
+        self.depth = 0  # how many `with transaction(...)` blocks are using it now
+        self.broken = False
+
+    @contextmanager
+    def use(self) -> Iterator[Connection]:
+        self.depth += 1
+        try:
+            yield self.conn
+        except BaseException:
+            self.broken = True  # a failed statement aborts the transaction: start afresh
+            raise
+        finally:
+            self.depth -= 1
+
+    def end(self) -> None:
+        """Commit (it only read) and give the connection back; a failure here is logged, not
+        raised: the request already has its answers."""
+        try:
+            if self.broken:
+                self.txn.rollback()
+            else:
+                self.txn.commit()
+        except SQLAlchemyError as exc:
+            log.warning("%s pool: ending a request's transaction failed: %s", self.pool, exc)
+        finally:
+            self.conn.close()
+
+
+class RequestScope:
+    """One request's shared read transaction (at most one open at a time, so a request holds
+    no more connections than it did with a transaction per query)."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()  # threads the request starts get their own
+        self.shared: _Shared | None = None
+
+    def take(self, database: Database, pool: PoolName, actor: Actor) -> _Shared | None:
+        """The shared transaction for (pool, actor), opened or switched to as needed; None when
+        the caller must open its own (a writing pool, or another pool or actor while the shared
+        one is in use by an enclosing block)."""
+        if not database.specs[pool].read_only:
+            return None
+        shared = self.shared
+        if shared is not None and shared.broken and shared.depth == 0:
+            self.end_idle()
+            shared = None
+        if shared is not None and (shared.database is not database or shared.pool != pool):
+            if shared.depth:
+                return None
+            self.end_idle()
+            shared = None
+        if shared is None:
+            self.shared = shared = _Shared(database, pool, actor)
+        elif shared.actor != actor:
+            if shared.depth or shared.broken:
+                return None
+            set_actor(shared.conn, actor)  # the same transaction, now as this caller
+            shared.actor = actor
+        return shared
+
+    def end_idle(self) -> None:
+        if self.shared is not None and self.shared.depth == 0:
+            shared, self.shared = self.shared, None
+            shared.end()
+
+    def close(self) -> None:
+        if self.shared is not None:
+            shared, self.shared = self.shared, None
+            shared.end()
+
+
+_scope: ContextVar[RequestScope | None] = ContextVar("taskmaster_request_scope", default=None)
+
+
+@contextmanager
+def request_scope() -> Iterator[RequestScope]:
+    """Share one read transaction per read-only pool among the reads inside (one request)."""
+    scope = RequestScope()
+    token = _scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _scope.reset(token)
+        scope.close()
 
 
 def get_database() -> Database:

@@ -3,6 +3,12 @@ signed-in user from the cookie's token on every request, list and end them.
 
 The cookie carries a random token; only its SHA-256 is stored. Times come from the caller's
 clock (`now`), so idle and absolute expiry can be tested without waiting.
+
+Finding the session is one SELECT inside the request's shared read transaction (data/db.py),
+on the primary. With SESSION_CACHE_SECONDS, a found session is also kept in the worker's memory
+for that long, but used only while the sign-in generation (data/revocation.py) is unchanged:
+any committed change to users, roles or sessions made through the app reads it again at once,
+on every worker of the host (and every host with REDIS_URL).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from sqlalchemy import text
 
 from taskmaster_dash.data.db import SYSTEM_ACTOR, SYSTEM_USER_ID, Actor, PoolName, get_database
 from taskmaster_dash.data.users import SessionRecord, session_record_from_row
+from taskmaster_dash.services import current as current_services
 
 # last_seen_at is written at most this often per session: one small UPDATE a minute, not one per
 # request.
@@ -31,6 +38,24 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 class SessionLifetime:
     idle: timedelta
     maximum: timedelta
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A live session as read from the database, kept in the session cache."""
+
+    record: SessionRecord
+    created_at: datetime
+    last_seen_at: datetime
+
+    def live_at(self, now: datetime, lifetime: SessionLifetime) -> bool:
+        """Still usable without the database: not due a last-seen touch (so not idle either),
+        not past its maximum age."""
+        return (
+            now - TOUCH_INTERVAL < self.last_seen_at <= now
+            and self.created_at > now - lifetime.maximum
+            and self.last_seen_at > now - lifetime.idle
+        )
 
 
 def new_session_token() -> str:
@@ -75,28 +100,45 @@ def _lifetime_params(now: datetime, lifetime: SessionLifetime) -> dict[str, Any]
 
 def session_user(token: str, now: datetime, lifetime: SessionLifetime) -> SessionRecord | None:
     """The user a live session token belongs to, or None (ended, idle or too old, or the user may
-    no longer sign in). Read on the primary (write pool): a session just ended must not live on
-    in a replica's lag."""
+    no longer sign in). Read on the primary: a session just ended must not live on in a
+    replica's lag."""
     if not token or len(token) > 200:
         return None
-    rows = get_database().fetch_rows(
-        PoolName.WRITE,
+    digest = token_hash(token)
+    cache = current_services().caches.sessions
+    # Read before the database: a change committed meanwhile makes this entry stale at once.
+    generation = get_database().revocations.current() if cache.ttl > 0 else None
+    if generation is not None:
+        kept: _Found | None = cache.peek((digest, generation))
+        if kept is not None and kept.live_at(now, lifetime):
+            return kept.record
+    found = _read_session(digest, now, lifetime)
+    if found is not None and generation is not None:
+        cache.put((digest, generation), found)
+    return found.record if found else None
+
+
+def _read_session(digest: str, now: datetime, lifetime: SessionLifetime) -> _Found | None:
+    database = get_database()
+    rows = database.fetch_rows(
+        database.primary_read_pool(),
         SYSTEM_ACTOR,
-        f"""SELECT s.id::text AS session_id, s.last_seen_at, u.id::text AS id, u.username,
-                   u.email, r.role_name, r.permissions
+        f"""SELECT s.id::text AS session_id, s.created_at, s.last_seen_at, u.id::text AS id,
+                   u.username, u.email, r.role_name, r.permissions
             FROM user_sessions s JOIN users u ON u.id = s.user_id
                  JOIN user_roles r ON r.id = u.role_id
             WHERE s.token_hash = :hash AND {_LIVE}
               AND u.is_active AND r.is_active
               AND (u.locked_until IS NULL OR u.locked_until <= now())
               AND u.id <> CAST(:system_id AS uuid)""",
-        {"hash": token_hash(token), "system_id": SYSTEM_USER_ID, **_lifetime_params(now, lifetime)},
+        {"hash": digest, "system_id": SYSTEM_USER_ID, **_lifetime_params(now, lifetime)},
     )
     if not rows:
         return None
     row = rows[0]
-    if row["last_seen_at"] <= now - TOUCH_INTERVAL:
-        with get_database().transaction(PoolName.WRITE, SYSTEM_ACTOR) as conn:
+    last_seen = row["last_seen_at"]
+    if last_seen <= now - TOUCH_INTERVAL:
+        with database.transaction(PoolName.WRITE, SYSTEM_ACTOR) as conn:
             conn.execute(
                 text(
                     """UPDATE user_sessions SET last_seen_at = :now
@@ -104,7 +146,9 @@ def session_user(token: str, now: datetime, lifetime: SessionLifetime) -> Sessio
                 ),
                 {"id": row["session_id"], "now": now},
             )
-    return session_record_from_row(row, session_id=row["session_id"])
+        last_seen = now
+    record = session_record_from_row(row, session_id=row["session_id"])
+    return _Found(record, row["created_at"], last_seen)
 
 
 def end_session(actor: Actor, session_id: object, reason: str) -> bool:
