@@ -26,19 +26,23 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.alerts.alertmanager import AlertmanagerClient, AlertmanagerSender, Observed
+from taskmaster_dash.alerts.maintenance import muting_window
 from taskmaster_dash.alerts.notify import WebhookNotifier
 from taskmaster_dash.alerts.rules import (
     Override,
     Rule,
+    alert_labels,
     apply_overrides,
     configured_rules,
     instance_key,
 )
 from taskmaster_dash.data import alerts as store
 from taskmaster_dash.data.alert_metrics import Instances, read_current, read_many
+from taskmaster_dash.data.alert_rule_store import with_app_rules
 from taskmaster_dash.data.config import Settings
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, PoolName, user_message
 from taskmaster_dash.data.leader import EVALUATOR_LOCK_KEY, ElectedLoop
+from taskmaster_dash.data.maintenance import active_windows
 from taskmaster_dash.data.prometheus import PrometheusReader, PrometheusUnavailable, get_prometheus
 
 log = logging.getLogger(__name__)
@@ -303,12 +307,14 @@ class AlertEvaluator(ElectedLoop):
         """Evaluate every rule once. With persist, store states and history and notify."""
         now = self.clock()
         try:
-            rules = self._last_rules = effective_rules(self.rules)
+            rules = self._last_rules = with_app_rules(effective_rules(self.rules))
             previous = store.stored_states()
             holds = store.holds(now)
+            windows = active_windows(now)
         except SQLAlchemyError as exc:
             log.warning("alerts: cannot read alert state (%s); using memory", user_message(exc))
             rules, previous, holds = self._last_rules, dict(self._memory), store.Holds()
+            windows = []
         by_rule: dict[str, dict[str, store.StoredState]] = {}
         for (name, key), state in previous.items():
             by_rule.setdefault(name, {})[key] = state
@@ -332,7 +338,9 @@ class AlertEvaluator(ElectedLoop):
                     before,
                     instance_reading,
                     now,
-                    holds.is_silenced(rule.name, key),
+                    # A maintenance window mutes like a silence: state kept, no notification.
+                    holds.is_silenced(rule.name, key)
+                    or muting_window(windows, alert_labels(rule, labels), now) is not None,
                     acknowledged=(rule.name, key) in holds.acknowledged,
                     instance=key,
                     labels=labels,

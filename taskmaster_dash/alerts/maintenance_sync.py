@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.alerts.alertmanager import (
-    SERVICE_LABEL,
     AlertmanagerClient,
     AlertmanagerError,
     rfc3339,
 )
 from taskmaster_dash.alerts.maintenance import Occurrence, Window, occurrences
+from taskmaster_dash.alerts.rules import SERVICE_LABEL
 from taskmaster_dash.data import maintenance as store
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, user_message
 from taskmaster_dash.data.leader import ElectedLoop

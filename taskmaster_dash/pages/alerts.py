@@ -47,8 +47,8 @@ from taskmaster_dash.data import alerts as store
 from taskmaster_dash.data.db import PoolName, user_message
 from taskmaster_dash.pages._figures import chart
 from taskmaster_dash.pages._guard import failure_message
-from taskmaster_dash.pages._rule_editor import editor_section
 from taskmaster_dash.pages._maintenance import add_maintenance_bands, maintenance_section
+from taskmaster_dash.pages._rule_editor import editor_section
 from taskmaster_dash.pages._timerange import key_values, search_for, write_url_from
 from taskmaster_dash.pages._ui import (
     CHART_CONFIG,
