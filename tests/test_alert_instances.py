@@ -550,3 +550,39 @@ def test_instances_are_listed_under_their_rule_and_acknowledged_one_by_one(
            FROM alert_acknowledgements""",
     ) == [(api, who, True)]
     assert dash_duo.get_logs() == []
+
+
+def test_a_maintenance_window_mutes_the_instances_it_matches_only_while_open(
+    services, users, database, clean_data, clean_alerts, owner_engine, receiver
+):
+    from taskmaster_dash.alerts.maintenance import Matcher, Window
+    from taskmaster_dash.data import maintenance
+
+    with owner_engine.begin() as conn:
+        conn.execute(text("TRUNCATE maintenance_windows, maintenance_window_silences"))
+    insert_errors(owner_engine, {"api": 30, "worker": 10})
+    clock = Clock()
+    window = Window(
+        name="api deploy",
+        kind="once",
+        starts_at=clock.now - timedelta(minutes=1),
+        ends_at=clock.now + timedelta(minutes=10),
+        matchers=(Matcher("service_name", "=", "api"),),
+    )
+    maintenance.create_window(users.actor("admin"), window)
+    notifier = WebhookNotifier(receiver.url, backoff_seconds=0.1)
+    evaluator = AlertEvaluator(rules=[errors_rule()], notifier=notifier, clock=clock)
+    try:
+        states = {r.instance: r.state for r in evaluator.evaluate_once()}
+        assert states == {"service_name=api": "firing", "service_name=worker": "firing"}
+        assert receiver.next()["alerts"][0]["labels"]["service_name"] == "worker"
+        assert notifier.flush(10) and receiver.payloads.empty()  # api is in maintenance
+
+        clock.advance(11 * 60)  # the window has closed and api still fires: notified now
+        evaluator.evaluate_once()
+        assert receiver.next()["alerts"][0]["labels"]["service_name"] == "api"
+        assert notifier.flush(10) and receiver.payloads.empty()
+    finally:
+        notifier.close()
+        with owner_engine.begin() as conn:
+            conn.execute(text("TRUNCATE maintenance_windows, maintenance_window_silences"))
