@@ -15,23 +15,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, text
 
-from bench.alerts import add_month_of_transitions, timed
+from bench.alerts import add_month_of_transitions
+from bench.common import add_database_arguments, open_seeded, timed
 from taskmaster_dash.alerts.evaluator import AlertEvaluator
 from taskmaster_dash.data.alert_overlays import firing_bands
 from taskmaster_dash.data.analytics import Window
 from taskmaster_dash.data.analytics_tasks import STEP as TASK_STEP
 from taskmaster_dash.data.config import load_settings
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Database
-from taskmaster_dash.data.embedded import start_embedded
-from taskmaster_dash.data.runtime import migrate
-from taskmaster_dash.data.seed import SCALES, seed_demo_data
 from taskmaster_dash.pages._figures import chart
 from taskmaster_dash.pages._panels import page_alerts
 from taskmaster_dash.pages._timerange import RANGES
@@ -60,21 +58,17 @@ def add_flapping_instances(owner_url: str, rule: str, instances: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", choices=list(SCALES), default="small")
+    add_database_arguments(parser, "small")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--instances", type=int, default=20)
     args = parser.parse_args()
-    embedded = start_embedded(
-        Path(tempfile.mkdtemp(prefix="tmdash-bench-")) / "pgdata", delete_on_stop=True
-    )
+    owner_url, app_url, embedded = open_seeded(args)
     try:
-        migrate(embedded.owner_url, embedded.app_url)
-        seed_demo_data(embedded.owner_url, SCALES[args.scale])
-        database = Database(embedded.app_url)
+        database = Database(app_url)
         install(Services.build(load_settings(), database))
         AlertEvaluator(prometheus=lambda: None).evaluate_once()  # one alert_states row per rule
-        add_month_of_transitions(embedded.owner_url)
-        total = add_flapping_instances(embedded.owner_url, "TaskBacklog", args.instances)
+        add_month_of_transitions(owner_url)
+        total = add_flapping_instances(owner_url, "TaskBacklog", args.instances)
         print(
             f"alert_history: {total:,} transitions (every rule, and {args.instances} more "
             "TaskBacklog instances, flapping every 5 min for 30 days)"
@@ -84,18 +78,15 @@ def main() -> None:
                 window = Window.last(span, step=TASK_STEP)
                 alerts = page_alerts(SYSTEM_ACTOR, path, window.start, window.end, window.bucket)
                 names = [rule.name for rule in alerts.rules]
-                median, p95 = timed(
-                    lambda w=window, n=names: firing_bands(
-                        SYSTEM_ACTOR, n, w.start, w.end, w.bucket
-                    ),
-                    args.rounds,
+                bands = partial(
+                    firing_bands, SYSTEM_ACTOR, names, window.start, window.end, window.bucket
                 )
-                whole, _ = timed(
-                    lambda w=window, p=path: page_alerts(
-                        SYSTEM_ACTOR, p, w.start, w.end, w.bucket
-                    ).on(chart([])),
-                    args.rounds,
-                )
+                median, p95 = timed(bands, args.rounds)
+
+                def drawn(w: Window = window, p: str = path) -> object:
+                    return page_alerts(SYSTEM_ACTOR, p, w.start, w.end, w.bucket).on(chart([]))
+
+                whole, _ = timed(drawn, args.rounds)
                 size = len(json.dumps(alerts.on(chart([]))))
                 print(
                     f"{path} {name:>3} ({len(names)} rules, {describe(window)}): query median "
@@ -105,7 +96,8 @@ def main() -> None:
                 )
         install(None)
     finally:
-        embedded.stop()
+        if embedded is not None:
+            embedded.stop()
 
 
 def describe(window: Window) -> str:

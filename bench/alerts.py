@@ -12,10 +12,7 @@ Not a test: run it on demand.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import tempfile
-import time
 from functools import partial
 from pathlib import Path
 
@@ -23,26 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, text
 
+from bench.common import add_database_arguments, open_seeded, timed
 from taskmaster_dash.alerts.evaluator import AlertEvaluator
 from taskmaster_dash.alerts.rules import Rule, parse_rule
 from taskmaster_dash.data.alerts import banner_alerts, state_periods
 from taskmaster_dash.data.config import load_settings
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Database
-from taskmaster_dash.data.embedded import start_embedded
-from taskmaster_dash.data.runtime import migrate
-from taskmaster_dash.data.seed import SCALES, seed_demo_data
 from taskmaster_dash.services import Services, install
-
-
-def timed(func, rounds: int) -> tuple[float, float]:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        func()
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)]
-
 
 # Grouped rules as teams write them: errors per minute by service, category and severity over
 # windows of an hour to a day (the 5-minute rollup plus the raw rows at the edges), validation
@@ -99,21 +83,17 @@ def add_month_of_transitions(owner_url: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", choices=list(SCALES), default="small")
+    add_database_arguments(parser, "small")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--rules", type=int, default=200)
     args = parser.parse_args()
-    embedded = start_embedded(
-        Path(tempfile.mkdtemp(prefix="tmdash-bench-")) / "pgdata", delete_on_stop=True
-    )
+    owner_url, app_url, embedded = open_seeded(args)
     try:
-        migrate(embedded.owner_url, embedded.app_url)
-        seed_demo_data(embedded.owner_url, SCALES[args.scale])
-        engine = create_engine(embedded.owner_url)
+        engine = create_engine(owner_url)
         with engine.begin() as conn:  # the rollups, as the app's refresher keeps them
             conn.execute(text("SELECT analytics_refresh(NULL)"))
         engine.dispose()
-        database = Database(embedded.app_url)
+        database = Database(app_url)
         install(Services.build(load_settings(), database))
         evaluator = AlertEvaluator(prometheus=lambda: None)
         evaluator.evaluate_once()  # warm the pools
@@ -133,7 +113,7 @@ def main() -> None:
         )
         median, p95 = timed(lambda: banner_alerts(SYSTEM_ACTOR), args.rounds * 5)
         print(f"banner query (uncached): median {median:.2f} ms, p95 {p95:.2f} ms")
-        transitions = add_month_of_transitions(embedded.owner_url)
+        transitions = add_month_of_transitions(owner_url)
         rule_names = [rule.name for rule in evaluator.rules]
         for hours in (24, 168):
             median, p95 = timed(
@@ -145,7 +125,8 @@ def main() -> None:
             )
         install(None)
     finally:
-        embedded.stop()
+        if embedded is not None:
+            embedded.stop()
 
 
 if __name__ == "__main__":

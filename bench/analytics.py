@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -30,23 +27,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Connection, Row, create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 import taskmaster_dash.data.analytics as analytics  # noqa: E402
+from bench.common import PASSWORD, bench_user, open_seeded, row, timed  # noqa: E402
 from taskmaster_dash.data.config import (  # noqa: E402
-    APP_DB_ROLE,
     load_settings,
-    sqlalchemy_url,
 )
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, Database  # noqa: E402
-from taskmaster_dash.data.embedded import EmbeddedDatabase, start_embedded  # noqa: E402
-from taskmaster_dash.data.runtime import migrate  # noqa: E402
-from taskmaster_dash.data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
-from taskmaster_dash.data.users import create_user, login_record  # noqa: E402
+from taskmaster_dash.data.db import Actor, Database  # noqa: E402
+from taskmaster_dash.data.seed import SCALES  # noqa: E402
 from taskmaster_dash.services import Services, install  # noqa: E402
 
-PASSWORD = "Bench-Password-42"
 RANGES = ("1h", "24h", "7d", "30d")
 ROLLUP_TABLES = (
     "analytics_task_hourly",
@@ -60,57 +51,8 @@ ROLLUP_TABLES = (
 )
 
 
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return statistics.median(ordered), p95
-
-
-def timed(func: Callable[[], object], reps: int, warm: bool = True) -> tuple[float, float]:
-    if warm:
-        func()  # warm the cache and the pool
-    samples = []
-    for _ in range(reps):
-        started = time.perf_counter()
-        func()
-        samples.append((time.perf_counter() - started) * 1000)
-    return percentiles(samples)
-
-
-def row(label: str, p50: float, p95: float, extra: str = "", budget: float = 100) -> None:
-    flag = "" if p95 < budget else f"  over {budget:.0f} ms"
-    print(f"  {label:<44} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms{extra}{flag}", flush=True)
-
-
-def open_target(args: argparse.Namespace) -> tuple[str, str, EmbeddedDatabase | None]:
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if url:
-        owner = sqlalchemy_url(url)
-        return (
-            owner,
-            make_url(owner)
-            .set(username=APP_DB_ROLE, password=None)
-            .render_as_string(hide_password=False),
-            None,
-        )
-    pgdata = Path(args.pgdata) if args.pgdata else Path(tempfile.mkdtemp()) / "pgdata"
-    embedded = start_embedded(pgdata, delete_on_stop=not args.pgdata)
-    return embedded.owner_url, embedded.app_url, embedded
-
-
 def _all_rows(conn: Connection, sql: str) -> list[Row]:
     return list(conn.execute(text(sql)).all())
-
-
-def bench_user(role: str, name: str | None = None) -> Actor:
-    name = name or f"bench-{role}"
-    record = login_record(name)
-    user_id = (
-        record.id
-        if record
-        else create_user(SYSTEM_ACTOR, name, f"{name}@example.com", role, PASSWORD)
-    )
-    return Actor(user_id, name)
 
 
 def main() -> None:
@@ -128,14 +70,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    owner_url, app_url, embedded = open_target(args)
+    owner_url, app_url, embedded = open_seeded(args)
     try:
-        migrate(owner_url, app_url)
-        if not database_has_tasks(owner_url):
-            print(f"Seeding {args.scale} ...", flush=True)
-            started = time.perf_counter()
-            seed_demo_data(owner_url, SCALES[args.scale])
-            print(f"Seeded in {time.perf_counter() - started:.0f} s", flush=True)
         owner = create_engine(owner_url)
         with owner.connect() as conn:
             sizes = {

@@ -31,7 +31,7 @@ import requests  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.analytics import timed  # noqa: E402
+from bench.common import timed  # noqa: E402
 from taskmaster_dash.data.config import APP_DB_ROLE, sqlalchemy_url  # noqa: E402
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Database  # noqa: E402
 from taskmaster_dash.data.embedded import EmbeddedDatabase, start_embedded  # noqa: E402

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
@@ -27,66 +25,27 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench.common import PASSWORD, add_database_arguments, bench_user, open_seeded, row, timed  # noqa: E402
 from taskmaster_dash.data.analytics import refresh_rollups  # noqa: E402
 from taskmaster_dash.data.config import load_settings  # noqa: E402
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, Database  # noqa: E402
-from taskmaster_dash.data.embedded import start_embedded  # noqa: E402
-from taskmaster_dash.data.runtime import migrate  # noqa: E402
-from taskmaster_dash.data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
-from taskmaster_dash.data.users import create_user, login_record  # noqa: E402
+from taskmaster_dash.data.db import Actor, Database  # noqa: E402
 from taskmaster_dash.services import Services, current, install  # noqa: E402
 
-PASSWORD = "Bench-Password-42"
 CARDS = "ov-open-backlog.children"
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[round(0.95 * (len(ordered) - 1))]
-
-
-def timed(func: Callable[[], object], reps: int) -> tuple[float, float]:
-    func()  # warm the pool (and, where it is on, the cache)
-    samples = []
-    for _ in range(reps):
-        started = time.perf_counter()
-        func()
-        samples.append((time.perf_counter() - started) * 1000)
-    return percentiles(samples)
-
-
-def row(label: str, p50: float, p95: float) -> None:
-    print(f"  {label:<52} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms", flush=True)
-
-
-def bench_user(role: str, name: str) -> Actor:
-    record = login_record(name)
-    user_id = (
-        record.id
-        if record
-        else create_user(SYSTEM_ACTOR, name, f"{name}@example.com", role, PASSWORD)
-    )
-    return Actor(user_id, name)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=list(SCALES), default="medium")
-    parser.add_argument("--pgdata", help="embedded data directory to keep and reuse")
+    add_database_arguments(parser, "medium")
     parser.add_argument("--reps", type=int, default=40)
     parser.add_argument(
         "--writes", action="store_true", help="also time writes with the count triggers on/off"
     )
     args = parser.parse_args()
 
-    pgdata = Path(args.pgdata) if args.pgdata else Path(tempfile.mkdtemp()) / "pgdata"
-    embedded = start_embedded(pgdata, delete_on_stop=not args.pgdata)
+    owner_url, app_url, embedded = open_seeded(args)
     try:
-        migrate(embedded.owner_url, embedded.app_url)
-        if not database_has_tasks(embedded.owner_url):
-            print(f"Seeding {args.scale} ...", flush=True)
-            seed_demo_data(embedded.owner_url, SCALES[args.scale])
-        owner = create_engine(embedded.owner_url)
+        owner = create_engine(owner_url)
         with owner.connect() as conn:
             sizes = {
                 t: conn.scalar(text(f"SELECT count(*) FROM {t}"))
@@ -96,7 +55,7 @@ def main() -> None:
                 text("SELECT refreshed_at IS NULL FROM analytics_rollup_state LIMIT 1")
             )
         print("Rows: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()), flush=True)
-        database = Database(embedded.app_url, pool_max=10)
+        database = Database(app_url, pool_max=10)
         install(Services.build(load_settings(), database))
         refresh_rollups(None if first else 3)
         with owner.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -107,7 +66,8 @@ def main() -> None:
         run(database, args.reps)
         database.dispose()
     finally:
-        embedded.stop()
+        if embedded is not None:
+            embedded.stop()
 
 
 HEADLINE_TRIGGERS = ("insert", "update", "delete", "truncate")

@@ -29,7 +29,7 @@ import psutil  # noqa: E402
 import requests  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from bench.analytics import PASSWORD, bench_user, open_target  # noqa: E402
+from bench.common import PASSWORD, add_database_arguments, bench_user, open_target  # noqa: E402
 from taskmaster_dash.data.config import load_settings  # noqa: E402
 from taskmaster_dash.data.db import Actor, Database  # noqa: E402
 from taskmaster_dash.data.embedded import EmbeddedDatabase  # noqa: E402
@@ -55,14 +55,6 @@ __all__ = [
 # the shipped app plus one bench-only callback that returns a constant.
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-w", "2"]
 SERVER_KINDS = ("serve", "gunicorn", "floor")
-
-
-def add_database_arguments(parser: argparse.ArgumentParser, default_scale: str) -> None:
-    parser.add_argument("--scale", choices=list(SCALES), default=default_scale)
-    parser.add_argument(
-        "--pgdata",
-        help="embedded data directory to keep and reuse (seeded only when it has no tasks)",
-    )
 
 
 @dataclass

@@ -7,7 +7,7 @@ Starts an embedded PostgreSQL (kept and reused with --pgdata), migrates, seeds `
 --scale S` if it has no tasks, signs an admin in and times, `--reps` times each (after one
 warm-up): the session lookup as the sign-in gate runs it (flask-login's user loader), a whole
 signed-in request (GET /api/v1/me), and the Overview cards callback (POST
-/_dash-update-component), with the session cache off and (where the code has one) on for 5 s.
+/_dash-update-component), with the session cache off and on for 5 s.
 Prints median and p95 in ms, and the statements and transactions one Overview callback runs.
 Not a test: run it on demand.
 """
@@ -15,10 +15,7 @@ Not a test: run it on demand.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -28,28 +25,12 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, event, text  # noqa: E402
 
+from bench.common import PASSWORD, add_database_arguments, bench_user, open_seeded, timed  # noqa: E402
 from taskmaster_dash.data.cache import Cache  # noqa: E402
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Database  # noqa: E402
-from taskmaster_dash.data.embedded import start_embedded  # noqa: E402
-from taskmaster_dash.data.runtime import migrate  # noqa: E402
-from taskmaster_dash.data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
-from taskmaster_dash.data.users import create_user, login_record  # noqa: E402
+from taskmaster_dash.data.db import Database  # noqa: E402
 from taskmaster_dash.services import current  # noqa: E402
 from tests.support.auth import signed_in_client  # noqa: E402
 from tests.support.callbacks import call_callback  # noqa: E402
-
-PASSWORD = "Bench-Password-42"
-
-
-def timed(reps: int, work: Callable[[], object]) -> tuple[float, float]:
-    work()  # warm-up: plans, pool connections
-    samples = []
-    for _ in range(reps):
-        started = time.perf_counter()
-        work()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, round(0.95 * (reps - 1)))]
 
 
 def count_one(database: Database, work: Callable[[], object]) -> str:
@@ -78,19 +59,13 @@ def count_one(database: Database, work: Callable[[], object]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=["small", "medium", "large"], default="small")
-    parser.add_argument("--pgdata", help="embedded data directory to keep and reuse")
+    add_database_arguments(parser, "small")
     parser.add_argument("--reps", type=int, default=40)
     args = parser.parse_args()
 
-    pgdata = Path(args.pgdata) if args.pgdata else Path(tempfile.mkdtemp()) / "pgdata"
-    embedded = start_embedded(pgdata, delete_on_stop=not args.pgdata)
+    owner_url, app_url, embedded = open_seeded(args)
     try:
-        migrate(embedded.owner_url, embedded.app_url)
-        if not database_has_tasks(embedded.owner_url):
-            print(f"Seeding {args.scale} ...", flush=True)
-            seed_demo_data(embedded.owner_url, SCALES[args.scale])
-        owner = create_engine(embedded.owner_url)
+        owner = create_engine(owner_url)
         with owner.begin() as conn:
             conn.execute(text("ANALYZE"))
             tasks = conn.scalar(text("SELECT count(*) FROM tasks"))
@@ -98,11 +73,10 @@ def main() -> None:
 
         from taskmaster_dash.app import create_app
 
-        database = Database(embedded.app_url)
+        database = Database(app_url)
         app = create_app(database, secret_key=uuid.uuid4().hex, environment="testing")
         name = "bench-session-admin"
-        if login_record(name) is None:
-            create_user(SYSTEM_ACTOR, name, f"{name}@example.com", "admin", PASSWORD)
+        bench_user("admin", name)
         client = signed_in_client(app, name, PASSWORD)
         cookie = client.get_cookie("session")
         assert cookie is not None
@@ -127,23 +101,23 @@ def main() -> None:
         print(f"scale {args.scale} ({tasks:,} tasks), {args.reps} repetitions, ms")
         print(f"{'':<44}{'median':>8}{'p95':>8}")
         caches = current().caches
-        for cache_seconds in (0, 5) if hasattr(caches, "sessions") else (0,):
-            if hasattr(caches, "sessions"):
-                caches.sessions = Cache(cache_seconds, maxsize=10_000)
+        for cache_seconds in (0, 5):
+            caches.sessions = Cache(cache_seconds, maxsize=10_000)
             print(f"session cache {'off' if not cache_seconds else f'{cache_seconds} s'}:")
             for label, work in (
                 ("  session lookup (the gate's user loader)", lookup),
                 ("  signed-in request GET /api/v1/me", me),
                 ("  Overview cards callback", overview),
             ):
-                median, p95 = timed(args.reps, work)
+                median, p95 = timed(work, args.reps)
                 print(f"{label:<44}{median:>8.2f}{p95:>8.2f}", flush=True)
             print(
                 "  one Overview cards request, session included: " + count_one(database, overview)
             )
         database.dispose()
     finally:
-        embedded.stop()
+        if embedded is not None:
+            embedded.stop()
 
 
 if __name__ == "__main__":

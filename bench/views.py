@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,12 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Connection, create_engine, text  # noqa: E402
 
+from bench.common import add_database_arguments, open_seeded  # noqa: E402
 from taskmaster_dash.data.config import load_settings  # noqa: E402
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, Database, PoolName  # noqa: E402
-from taskmaster_dash.data.embedded import start_embedded  # noqa: E402
 from taskmaster_dash.data.migrations import REPEATABLE_DIR, run_statements  # noqa: E402
-from taskmaster_dash.data.runtime import migrate  # noqa: E402
-from taskmaster_dash.data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
 from taskmaster_dash.data.users import create_user, login_record  # noqa: E402
 from taskmaster_dash.services import Services, install  # noqa: E402
 
@@ -108,8 +105,7 @@ def admin_actor() -> Actor:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=list(SCALES), default="medium")
-    parser.add_argument("--pgdata", help="embedded data directory to keep and reuse")
+    add_database_arguments(parser, "medium")
     parser.add_argument(
         "--views",
         type=Path,
@@ -120,14 +116,9 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated view names: time only these")
     args = parser.parse_args()
 
-    pgdata = Path(args.pgdata) if args.pgdata else Path(tempfile.mkdtemp()) / "pgdata"
-    embedded = start_embedded(pgdata, delete_on_stop=not args.pgdata)
+    owner_url, app_url, embedded = open_seeded(args)
     try:
-        migrate(embedded.owner_url, embedded.app_url)
-        if not database_has_tasks(embedded.owner_url):
-            print(f"Seeding {args.scale} ...", flush=True)
-            seed_demo_data(embedded.owner_url, SCALES[args.scale])
-        owner = create_engine(embedded.owner_url)
+        owner = create_engine(owner_url)
         with owner.begin() as conn:
             conn.execute(text("ANALYZE"))
             run_statements(conn, args.views.name, args.views.read_text(encoding="utf-8"))
@@ -142,7 +133,7 @@ def main() -> None:
             f"Views from {args.views}; rows: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items())
         )
 
-        database = Database(embedded.app_url, pool_max=2)
+        database = Database(app_url, pool_max=2)
         install(Services.build(load_settings(), database))
         admin = admin_actor()
         wanted = set(args.only.split(",")) if args.only else set(READS)
@@ -168,7 +159,8 @@ def main() -> None:
         database.dispose()
         owner.dispose()
     finally:
-        embedded.stop()
+        if embedded is not None:
+            embedded.stop()
 
 
 if __name__ == "__main__":
