@@ -203,6 +203,11 @@ class AlertmanagerClient:
             "createdBy": created_by,
             "comment": comment,
         }
+        return self.post_silence(body)
+
+    def post_silence(self, body: Mapping[str, Any]) -> str:
+        """Create the silence `body` describes (Alertmanager's own shape: any matchers, any
+        start); its id."""
         return str(self._first("POST", "/api/v2/silences", json=body).json()["silenceID"])
 
     def expire_silence(self, silence_id: str) -> None:

@@ -81,12 +81,6 @@ class SyncResult:
         return "; ".join(self.problems)[:500] if self.problems else None
 
 
-def _post_silence(client: AlertmanagerClient, body: dict[str, Any]) -> str:
-    # The client's create_silence starts now with equality matchers only; a window needs a
-    # future start and regex / negative matchers, so post the body through its failover.
-    return str(client._first("POST", "/api/v2/silences", json=body).json()["silenceID"])
-
-
 def sync_windows(
     client: AlertmanagerClient, now: datetime | None = None, actor: Actor = SYSTEM_ACTOR
 ) -> SyncResult:
@@ -126,7 +120,7 @@ def sync_windows(
                 if old and old.silence_id in alive and old.ends_at == occurrence[1]:
                     continue
                 try:
-                    silence_id = _post_silence(client, silence_body(window, occurrence, now))
+                    silence_id = client.post_silence(silence_body(window, occurrence, now))
                 except (AlertmanagerError, ValueError, KeyError) as exc:
                     result.problems.append(str(exc))
                     continue
