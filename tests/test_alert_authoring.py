@@ -395,7 +395,9 @@ def test_an_admin_previews_and_saves_a_rule_in_the_browser(
                        error_message, service_name, created_at)
                    VALUES ('E1', 'system', 'high', 'burst', 'api', :t)"""
             ),
-            [{"t": now - timedelta(days=1, seconds=i * 3)} for i in range(100)],
+            # 30 minutes of errors, so the 5-minute pending period is met wherever the
+            # 5-minute steps fall (a 5-minute burst fired only when it straddled two steps)
+            [{"t": now - timedelta(days=1, seconds=i * 9)} for i in range(200)],
         )
     refresh_rollups(None)
     browser_sign_in(dash_duo, dash_app, "test-admin", path="/alerts")
@@ -412,7 +414,9 @@ def test_an_admin_previews_and_saves_a_rule_in_the_browser(
         dash_duo.find_element(field_id).send_keys(value)
     dash_duo.select_dcc_dropdown("#rule-ed-group-by", value="service_name")
     dash_duo.find_element("#rule-ed-preview").click()
-    dash_duo.wait_for_contains_text("#rule-ed-preview-summary", "ApiBurst would have fired", 30)
+    dash_duo.wait_for_contains_text(
+        "#rule-ed-preview-summary", "ApiBurst would have fired 1 time ", 30
+    )
     until(lambda: len(dash_duo.find_elements("#rule-ed-preview-chart .bars path")) >= 1, 10)
     assert "service_name=api" in dash_duo.find_element("#rule-ed-preview-table").text
     assert count_rows(owner_engine, "alert_rules") == 0
