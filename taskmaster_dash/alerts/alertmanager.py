@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import queue
 import re
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from typing import Any
 import requests
 from sqlalchemy.exc import SQLAlchemyError
 
+from taskmaster_dash.alerts.delivery import DeliveryWorker, rfc3339
 from taskmaster_dash.alerts.rules import Rule, alert_labels, format_number, instance_anchor
 from taskmaster_dash.data import alerts as store
 from taskmaster_dash.data.config import Settings
@@ -42,10 +42,6 @@ class AlertmanagerError(RuntimeError):
     def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message)
         self.reason = reason or message
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def alert_annotations(rule: Rule, value: float | None) -> dict[str, str]:
@@ -233,7 +229,7 @@ class Observed:
     previous_fired_at: datetime | None
 
 
-class AlertmanagerSender:
+class AlertmanagerSender(DeliveryWorker[list[dict[str, Any]]]):
     """The evaluator's hook: every open alert each evaluation, and each resolved one for 15
     minutes after it resolved (as Prometheus sends them)."""
 
@@ -244,10 +240,7 @@ class AlertmanagerSender:
         self.external_url = external_url
         self.interval = interval
         self._resolved: dict[tuple[str, str], tuple[dict[str, Any], datetime]] = {}
-        self._queue: queue.Queue[list[dict[str, Any]]] = queue.Queue(maxsize=20)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="alertmanager", daemon=True)
-        self._thread.start()
+        super().__init__("alertmanager", maxsize=20)
 
     def _alert(self, o: Observed, starts: datetime, ends: datetime) -> dict[str, Any]:
         alert = {
@@ -288,17 +281,6 @@ class AlertmanagerSender:
         except queue.Full:  # the next evaluation sends the same alerts again
             log.warning("alertmanager: queue full; dropped one evaluation's alerts")
 
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            try:
-                batch = self._queue.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            try:
-                self._deliver(batch)
-            finally:
-                self._queue.task_done()
-
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
         for url, problem in self.client.post_alerts(batch).items():
             if problem:
@@ -307,21 +289,6 @@ class AlertmanagerSender:
                 store.record_delivery(url, problem)
             except SQLAlchemyError as exc:
                 log.warning("alertmanager: cannot record delivery: %s", user_message(exc))
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued batch was posted (tests, shutdown, `alerts check`)."""
-        done = threading.Event()
-
-        def wait_for_queue() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=wait_for_queue, daemon=True).start()
-        return done.wait(timeout)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
 
 
 # ------------------------------------------------------------------------------ silences

@@ -18,11 +18,8 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from taskmaster_dash.alerts.alertmanager import (
-    AlertmanagerClient,
-    AlertmanagerError,
-    rfc3339,
-)
+from taskmaster_dash.alerts.alertmanager import AlertmanagerClient, AlertmanagerError
+from taskmaster_dash.alerts.delivery import rfc3339
 from taskmaster_dash.alerts.maintenance import Occurrence, Window, occurrences
 from taskmaster_dash.alerts.rules import SERVICE_LABEL
 from taskmaster_dash.data import maintenance as store

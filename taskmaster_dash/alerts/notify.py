@@ -10,21 +10,17 @@ import hashlib
 import json
 import logging
 import queue
-import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import requests
 
+from taskmaster_dash.alerts.delivery import DeliveryWorker, rfc3339
 from taskmaster_dash.alerts.rules import Rule, alert_labels, format_number
 
 log = logging.getLogger(__name__)
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "no end yet"
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def fingerprint(labels: dict[str, str]) -> str:
@@ -71,8 +67,8 @@ def alertmanager_payload(
                 "status": status,
                 "labels": labels,
                 "annotations": annotations,
-                "startsAt": _rfc3339(starts_at),
-                "endsAt": _rfc3339(ends_at) if ends_at else ZERO_TIME,
+                "startsAt": rfc3339(starts_at),
+                "endsAt": rfc3339(ends_at) if ends_at else ZERO_TIME,
                 "generatorURL": f"{base}{rule.link}" if base else rule.link,
                 "fingerprint": fingerprint(labels),
             }
@@ -80,7 +76,7 @@ def alertmanager_payload(
     }
 
 
-class WebhookNotifier:
+class WebhookNotifier(DeliveryWorker[dict[str, Any]]):
     def __init__(
         self,
         url: str,
@@ -99,10 +95,7 @@ class WebhookNotifier:
         self.timeout = timeout
         self.delivered = 0
         self.given_up = 0
-        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=1000)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="alert-webhook", daemon=True)
-        self._thread.start()
+        super().__init__("alert-webhook", maxsize=1000)
 
     def notify(
         self,
@@ -131,15 +124,6 @@ class WebhookNotifier:
             self.given_up += 1
             log.error("alert webhook queue is full; dropped %s %s", status, rule.name)
 
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            try:
-                payload = self._queue.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            self._deliver(payload)
-            self._queue.task_done()
-
     def _deliver(self, payload: dict[str, Any]) -> None:
         for attempt in range(self.max_attempts):
             try:
@@ -158,18 +142,3 @@ class WebhookNotifier:
                 break
         self.given_up += 1
         log.error("alert webhook %s: gave up on %s", self.url, payload["groupKey"])
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued message was delivered or given up (for tests and shutdown)."""
-        done = threading.Event()
-
-        def wait_for_queue() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=wait_for_queue, daemon=True).start()
-        return done.wait(timeout)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
