@@ -11,7 +11,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, Field, field_validator
 
 from taskmaster_dash.api.fields import CommaList, JsonObject, LongText, Name50, Name100, Text255
-from taskmaster_dash.api.framework import Body, ListQuery, Resource, one
+from taskmaster_dash.api.framework import Body, ListQuery, Resource, id_or_404, one
 from taskmaster_dash.auth.permissions import SessionUser
 from taskmaster_dash.data import api_errors
 from taskmaster_dash.data.api_common import Filters
@@ -224,7 +224,5 @@ def post_error(user: SessionUser, body: ErrorCreate) -> ErrorPosted:
     errors=(404,),
 )
 def get_error(user: SessionUser, error_id: str) -> ErrorDetail:
-    canonical = parse_uuid(error_id)
-    return one(
-        ErrorDetail, api_errors.get_error(user.actor(), canonical) if canonical else None, "error"
-    )
+    row = api_errors.get_error(user.actor(), id_or_404(error_id, "error"))
+    return one(ErrorDetail, row, "error")

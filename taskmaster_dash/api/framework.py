@@ -34,6 +34,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from taskmaster_dash.auth.permissions import SessionUser, signed_in_user
 from taskmaster_dash.data.api_common import Filters, Listing, StaleUpdate
 from taskmaster_dash.data.db import DATABASE_UNREACHABLE, user_message
+from taskmaster_dash.data.errors.filters import parse_uuid
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,14 @@ class ApiError(Exception):
 
 def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"No such {what} (or you may not see it).")
+
+
+def id_or_404(raw: str, what: str) -> str:
+    """A path's id in its canonical form; 404 naming `what` when it is not a UUID."""
+    canonical = parse_uuid(raw)
+    if canonical is None:
+        raise not_found(what)
+    return canonical
 
 
 def conflict(message: str, fields: dict[str, str] | None = None) -> ApiError:

@@ -32,6 +32,7 @@ from taskmaster_dash.api.framework import (
     accepts_none,
     as_page,
     conflict,
+    id_or_404,
     not_found,
     one,
     refuse_null,
@@ -41,7 +42,6 @@ from taskmaster_dash.api.framework import (
 from taskmaster_dash.auth.permissions import SessionUser
 from taskmaster_dash.data import api_tasks
 from taskmaster_dash.data.api_common import Filters
-from taskmaster_dash.data.errors import parse_uuid
 from taskmaster_dash.data.vocabulary import ContextType, DependencyType, TaskStatus
 
 Hours = Field(None, ge=0, le=999_999.99)
@@ -197,13 +197,6 @@ class DependencyQuery(ListQuery):
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def task_id_or_404(raw: str) -> str:
-    canonical = parse_uuid(raw)
-    if canonical is None:
-        raise not_found("task")
-    return canonical
-
-
 def _task_page(
     model: type[BaseModel],
     read: Callable[..., tuple[list[dict], int] | None],
@@ -212,7 +205,8 @@ def _task_page(
     query: ListQuery,
 ) -> Page:
     """One page of what belongs to a task; 404 when the task is missing or hidden."""
-    found = read(user.actor(), task_id_or_404(task_id), query.filters(), query.limit, query.offset)
+    canonical = id_or_404(task_id, "task")
+    found = read(user.actor(), canonical, query.filters(), query.limit, query.offset)
     return as_page(model, query, found, "task")
 
 
@@ -244,7 +238,7 @@ def create_task(user: SessionUser, body: TaskCreate) -> Task:
     errors=(404,),
 )
 def get_task(user: SessionUser, task_id: str) -> TaskDetail:
-    return one(TaskDetail, api_tasks.get_task(user.actor(), task_id_or_404(task_id)), "task")
+    return one(TaskDetail, api_tasks.get_task(user.actor(), id_or_404(task_id, "task")), "task")
 
 
 @TASKS_API.route(
@@ -257,7 +251,7 @@ def get_task(user: SessionUser, task_id: str) -> TaskDetail:
 )
 def update_task(user: SessionUser, task_id: str, body: TaskUpdate) -> Task:
     """Only the fields sent change. With `updated_at` (as read), 409 if the task changed since."""
-    canonical = task_id_or_404(task_id)
+    canonical = id_or_404(task_id, "task")
     values = sent_values(body)
     if values.get("parent_task_id") == canonical:
         raise ApiError(
@@ -281,7 +275,7 @@ def update_task(user: SessionUser, task_id: str, body: TaskUpdate) -> Task:
     errors=(404,),
 )
 def delete_task(user: SessionUser, task_id: str) -> None:
-    if not api_tasks.delete_task(user.actor(), task_id_or_404(task_id)):
+    if not api_tasks.delete_task(user.actor(), id_or_404(task_id, "task")):
         raise not_found("task")
 
 
@@ -300,7 +294,7 @@ def list_contexts(user: SessionUser, task_id: str, query: ContextQuery) -> Page:
     "/tasks/<task_id>/contexts", "Add a context to a task", body=ContextCreate, response=TaskContext
 )
 def add_context(user: SessionUser, task_id: str, body: ContextCreate) -> TaskContext:
-    row = api_tasks.add_context(user.actor(), task_id_or_404(task_id), body.model_dump())
+    row = api_tasks.add_context(user.actor(), id_or_404(task_id, "task"), body.model_dump())
     return one(TaskContext, row, "task")
 
 
@@ -325,7 +319,7 @@ def list_dependencies(user: SessionUser, task_id: str, query: DependencyQuery) -
 def add_dependency(user: SessionUser, task_id: str, body: DependencyCreate) -> TaskDependency:
     """409 when the child already leads back to this task (a cycle), or the same dependency
     exists."""
-    parent = task_id_or_404(task_id)
+    parent = id_or_404(task_id, "task")
     child = body.child_task_id
     if child == parent:
         raise ApiError(

@@ -13,7 +13,7 @@ from taskmaster_dash.api.framework import (
     Body,
     CreatedQuery,
     Resource,
-    not_found,
+    id_or_404,
     one,
     refuse_null,
     sent_values,
@@ -21,7 +21,6 @@ from taskmaster_dash.api.framework import (
 )
 from taskmaster_dash.auth.permissions import SessionUser
 from taskmaster_dash.data import api_validations
-from taskmaster_dash.data.errors import parse_uuid
 from taskmaster_dash.data.vocabulary import ValidationStatus, ValidationType
 
 INT_MAX = 2_147_483_647
@@ -128,9 +127,7 @@ def create_validation(user: SessionUser, body: ValidationCreate) -> Validation:
     errors=(400, 404, 409, 413),
 )
 def update_validation(user: SessionUser, validation_id: str, body: ValidationUpdate) -> Validation:
-    canonical = parse_uuid(validation_id)
-    if canonical is None:
-        raise not_found("validation run")
+    canonical = id_or_404(validation_id, "validation run")
     values = sent_values(body)
     return updated(
         Validation,
