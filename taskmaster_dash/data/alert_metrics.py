@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from taskmaster_dash.alerts.rules import Rule
 
 Instances = dict[str, tuple[dict[str, str], float]]
+# What a metric runs: (connection, its parameters, the columns to group by) -> its instances.
+Reader = Callable[[Connection, Mapping[str, float], tuple[str, ...]], Instances]
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Metric:
     title: str
     description: str
     unit: str
-    reader: Callable[[Connection, Mapping[str, float], tuple[str, ...]], Instances]
+    reader: Reader
     group_by: tuple[str, ...] = ()  # the columns a rule may group it by (its instance labels)
     params: dict[str, Param] = field(default_factory=dict)
 
@@ -89,6 +91,15 @@ def _grouped(
     return found
 
 
+def _fixed_query(sql: str, columns: Mapping[str, str] | None = None) -> Reader:
+    """A metric's reader that runs `sql` (see _grouped; no parameters) grouped by `columns`."""
+
+    def read(conn: Connection, _params: Mapping[str, float], group: tuple[str, ...]) -> Instances:
+        return _grouped(conn, sql, group, columns or {}, {})
+
+    return read
+
+
 # ------------------------------------------------------------------------------ the metrics
 
 
@@ -98,20 +109,13 @@ def _watchdog(conn: Connection, _params: Mapping[str, float], _group: tuple[str,
     return {"": ({}, 1.0)}
 
 
-def _slow_query_seconds(
-    conn: Connection, _params: Mapping[str, float], group: tuple[str, ...]
-) -> Instances:
-    """Average run time of the app's statements running right now (0 when none run)."""
-    return _grouped(
-        conn,
-        r"""SELECT COALESCE(avg(extract(epoch FROM clock_timestamp() - query_start)), 0)
-            FROM pg_stat_activity
-            WHERE state = 'active' AND application_name LIKE 'taskmaster\_%'
-              AND pid <> pg_backend_pid()""",
-        group,
-        {},
-        {},
-    )
+_slow_query_seconds = _fixed_query(
+    # Average run time of the app's statements running right now (0 when none run).
+    r"""SELECT COALESCE(avg(extract(epoch FROM clock_timestamp() - query_start)), 0)
+        FROM pg_stat_activity
+        WHERE state = 'active' AND application_name LIKE 'taskmaster\_%'
+          AND pid <> pg_backend_pid()"""
+)
 
 
 def _connection_failures(
@@ -130,30 +134,15 @@ def _connection_failures(
 _TASK_COLUMNS = {"assigned_to": "COALESCE(assigned_to, '')", "priority": "priority"}
 
 
-def _pending_tasks(
-    conn: Connection, _params: Mapping[str, float], group: tuple[str, ...]
-) -> Instances:
-    return _grouped(
-        conn,
-        "SELECT {cols}count(*) FROM tasks WHERE status = 'pending' {group}",
-        group,
-        _TASK_COLUMNS,
-        {},
-    )
-
-
-def _oldest_pending_age(
-    conn: Connection, _params: Mapping[str, float], group: tuple[str, ...]
-) -> Instances:
-    # Ungrouped, an empty backlog is 0 s old (not "no data").
-    return _grouped(
-        conn,
-        """SELECT {cols}COALESCE(extract(epoch FROM now() - min(created_at)), 0)
-           FROM tasks WHERE status = 'pending' {group}""",
-        group,
-        _TASK_COLUMNS,
-        {},
-    )
+_pending_tasks = _fixed_query(
+    "SELECT {cols}count(*) FROM tasks WHERE status = 'pending' {group}", _TASK_COLUMNS
+)
+# Ungrouped, an empty backlog is 0 s old (not "no data").
+_oldest_pending_age = _fixed_query(
+    """SELECT {cols}COALESCE(extract(epoch FROM now() - min(created_at)), 0)
+       FROM tasks WHERE status = 'pending' {group}""",
+    _TASK_COLUMNS,
+)
 
 
 # Rows created in the last `w` minutes, as (rollup steps) + (raw rows at the edges): whole
@@ -245,44 +234,19 @@ _OPEN = "resolution_status IN ('unresolved', 'investigating')"
 _OPEN_COLUMNS = {"severity": "error_severity", "service_name": "COALESCE(service_name, '')"}
 
 
-def _open_errors(
-    conn: Connection, _params: Mapping[str, float], group: tuple[str, ...]
-) -> Instances:
-    return _grouped(
-        conn,
-        f"SELECT {{cols}}count(*) FROM error_logs WHERE {_OPEN} {{group}}",
-        group,
-        _OPEN_COLUMNS,
-        {},
+def _open_error_groups(also: str = "") -> Reader:
+    """How many open error groups there are (that also match `also`)."""
+    where = f"{also} AND {_OPEN}" if also else _OPEN
+    return _fixed_query(
+        f"SELECT {{cols}}count(*) FROM error_logs WHERE {where} {{group}}", _OPEN_COLUMNS
     )
 
 
-def _regressed_errors(
-    conn: Connection, _params: Mapping[str, float], group: tuple[str, ...]
-) -> Instances:
-    """Open error groups that came back after being resolved (data/error_ingest.py)."""
-    return _grouped(
-        conn,
-        f"""SELECT {{cols}}count(*) FROM error_logs
-            WHERE regressed_at IS NOT NULL AND {_OPEN} {{group}}""",
-        group,
-        _OPEN_COLUMNS,
-        {},
-    )
-
-
-def _escalating_errors(
-    conn: Connection, _params: Mapping[str, float], group: tuple[str, ...]
-) -> Instances:
-    """Open error groups whose hourly rate is a spike right now (data/error_ingest.py)."""
-    return _grouped(
-        conn,
-        f"""SELECT {{cols}}count(*) FROM error_logs
-            WHERE escalating_since IS NOT NULL AND {_OPEN} {{group}}""",
-        group,
-        _OPEN_COLUMNS,
-        {},
-    )
+_open_errors = _open_error_groups()
+# Open error groups that came back after being resolved (data/error_ingest.py).
+_regressed_errors = _open_error_groups("regressed_at IS NOT NULL")
+# Open error groups whose hourly rate is a spike right now (data/error_ingest.py).
+_escalating_errors = _open_error_groups("escalating_since IS NOT NULL")
 
 
 _WINDOW_5 = {"window_minutes": Param(5, 1, 1440)}
