@@ -6,6 +6,7 @@ a refused rule is never saved."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,6 +100,15 @@ def _link_options() -> list[str]:
     )
 
 
+def _state_field(
+    label: str, component_id: str, states: Sequence[str], labels: Mapping[str, str]
+) -> html.Label:
+    """The state a rule takes when its query has no data (or fails): the first of `states`,
+    the rule file's default, unless chosen."""
+    options = [{"label": labels[s], "value": s} for s in states]
+    return field(label, dcc.Dropdown(options, states[0], id=component_id, clearable=False))
+
+
 def editor_section() -> html.Section | None:
     """The editor for alerts:manage; nothing for anyone else."""
     if not has_permission(MANAGE):
@@ -170,24 +180,8 @@ def editor_section() -> html.Section | None:
                 field("Threshold", text_input("rule-ed-threshold", "5")),
                 field("Pending for (30s, 5m)", text_input("rule-ed-for", "5m", value="5m")),
                 field("Keep firing for", text_input("rule-ed-keep", "0s", value="0s")),
-                field(
-                    "On no data",
-                    dcc.Dropdown(
-                        [{"label": NO_DATA_LABELS[s], "value": s} for s in NO_DATA_STATES],
-                        "no_data",
-                        id="rule-ed-no-data",
-                        clearable=False,
-                    ),
-                ),
-                field(
-                    "On error",
-                    dcc.Dropdown(
-                        [{"label": ERROR_LABELS[s], "value": s} for s in ERROR_STATES],
-                        "error",
-                        id="rule-ed-on-error",
-                        clearable=False,
-                    ),
-                ),
+                _state_field("On no data", "rule-ed-no-data", NO_DATA_STATES, NO_DATA_LABELS),
+                _state_field("On error", "rule-ed-on-error", ERROR_STATES, ERROR_LABELS),
             ),
             form_row(
                 field(
