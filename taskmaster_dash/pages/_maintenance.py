@@ -32,7 +32,7 @@ from taskmaster_dash.auth.permissions import (
 from taskmaster_dash.data import maintenance as store
 from taskmaster_dash.data.db import Actor, PoolName, user_message
 from taskmaster_dash.pages._guard import failure_message
-from taskmaster_dash.pages._ui import data_table, field, message, when
+from taskmaster_dash.pages._ui import data_table, field, form_row, message, text_input, when
 
 MANAGE = "alerts:manage"
 NEEDS_MANAGE = f"Creating and deleting maintenance windows needs the {MANAGE} permission."
@@ -44,78 +44,56 @@ def _form() -> html.Div:
     return html.Div(
         [
             html.H3("New maintenance window"),
-            html.Div(
-                [
-                    field("Name", dcc.Input(id="maint-name", maxLength=100, type="text")),
-                    field(
-                        "Kind",
-                        dcc.RadioItems(
-                            [
-                                {"label": " one-off", "value": "once"},
-                                {"label": " weekly", "value": "weekly"},
-                            ],
-                            "once",
-                            id="maint-kind",
-                            inline=True,
-                        ),
+            form_row(
+                field("Name", text_input("maint-name", maxLength=100)),
+                field(
+                    "Kind",
+                    dcc.RadioItems(
+                        [
+                            {"label": " one-off", "value": "once"},
+                            {"label": " weekly", "value": "weekly"},
+                        ],
+                        "once",
+                        id="maint-kind",
+                        inline=True,
                     ),
-                    field(
-                        "Time zone",
-                        dcc.Dropdown(
-                            sorted(known_time_zones()), "UTC", id="maint-tz", clearable=False
-                        ),
-                    ),
-                ],
-                className="form-row",
+                ),
+                field(
+                    "Time zone",
+                    dcc.Dropdown(sorted(known_time_zones()), "UTC", id="maint-tz", clearable=False),
+                ),
             ),
-            html.Div(
-                [
-                    field(
-                        "One-off: start (YYYY-MM-DD HH:MM)",
-                        dcc.Input(id="maint-start", placeholder="2026-12-24 22:00", type="text"),
-                    ),
-                    field(
-                        "One-off: end",
-                        dcc.Input(id="maint-end", placeholder="2026-12-25 02:00", type="text"),
-                    ),
-                ],
-                className="form-row",
+            form_row(
+                field(
+                    "One-off: start (YYYY-MM-DD HH:MM)",
+                    text_input("maint-start", "2026-12-24 22:00"),
+                ),
+                field("One-off: end", text_input("maint-end", "2026-12-25 02:00")),
             ),
-            html.Div(
-                [
-                    field(
-                        "Weekly: days",
-                        dcc.Checklist(
-                            [{"label": f" {d}", "value": d} for d in DAY_NAMES],
-                            [],
-                            id="maint-days",
-                            inline=True,
-                        ),
+            form_row(
+                field(
+                    "Weekly: days",
+                    dcc.Checklist(
+                        [{"label": f" {d}", "value": d} for d in DAY_NAMES],
+                        [],
+                        id="maint-days",
+                        inline=True,
                     ),
-                    field(
-                        "from (HH:MM)", dcc.Input(id="maint-from", placeholder="22:00", type="text")
-                    ),
-                    field(
-                        "to (before from: next day)",
-                        dcc.Input(id="maint-to", placeholder="02:00", type="text"),
-                    ),
-                ],
-                className="form-row",
+                ),
+                field("from (HH:MM)", text_input("maint-from", "22:00")),
+                field("to (before from: next day)", text_input("maint-to", "02:00")),
             ),
-            html.Div(
-                [
-                    field(
-                        "Labels, one per line (empty: all rules)",
-                        dcc.Textarea(
-                            id="maint-matchers",
-                            placeholder='service_name="billing"\nseverity=~"warning|critical"',
-                            rows=3,
-                        ),
+            form_row(
+                field(
+                    "Labels, one per line (empty: all rules)",
+                    dcc.Textarea(
+                        id="maint-matchers",
+                        placeholder='service_name="billing"\nseverity=~"warning|critical"',
+                        rows=3,
                     ),
-                    field("Note", dcc.Input(id="maint-note", maxLength=2000, type="text")),
-                    html.Button("Create window", id="maint-create", className="button"),
-                ],
-                className="form-row",
+                ),
+                field("Note", text_input("maint-note", maxLength=2000)),
+                html.Button("Create window", id="maint-create", className="button"),
             ),
         ],
         id="maint-form",

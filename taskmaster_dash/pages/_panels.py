@@ -314,10 +314,29 @@ def click_to(
     return handler
 
 
-def windowed(query: Callable[[Actor, Window, Any], pd.DataFrame], step: timedelta) -> Fetch:
+Query = Callable[[Actor, Window, Any], pd.DataFrame]
+
+
+def windowed(query: Query, step: timedelta) -> Fetch:
     """The fetch of a panel drawn from `query(actor, window, filters)` over the view's window
     at the rollup `step` and its filters: what most panels are."""
     return lambda actor, view: query(actor, view.window(step), view.filters)
+
+
+def windowed_panel(
+    panel_id: str,
+    title: str,
+    query: Query,
+    figure: Callable[[pd.DataFrame, ViewState], dict] | None = None,
+    *,
+    permission: str,
+    step: timedelta,
+    **options: Any,
+) -> Panel:
+    """A panel of `windowed(query, step)` that keeps its step, so its time axis and its cache
+    life follow the buckets the query read. A page binds its permission and step once
+    (functools.partial) and lists its panels with what differs."""
+    return Panel(panel_id, title, permission, windowed(query, step), figure, step=step, **options)
 
 
 def analytics_layout(

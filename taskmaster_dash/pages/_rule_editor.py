@@ -6,6 +6,7 @@ a refused rule is never saved."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +34,16 @@ from taskmaster_dash.data.db import PoolName
 from taskmaster_dash.pages._figures import chart
 from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._input import choice, pressed
-from taskmaster_dash.pages._ui import CHART_CONFIG, data_table, empty_figure, field, message, when
+from taskmaster_dash.pages._ui import (
+    CHART_CONFIG,
+    data_table,
+    empty_figure,
+    field,
+    form_row,
+    message,
+    text_input,
+    when,
+)
 
 MANAGE = "alerts:manage"
 NEW = "__new__"
@@ -90,8 +100,13 @@ def _link_options() -> list[str]:
     )
 
 
-def _text(component_id: str, placeholder: str = "", **props: Any) -> dcc.Input:
-    return dcc.Input(id=component_id, type="text", placeholder=placeholder, debounce=False, **props)
+def _state_field(
+    label: str, component_id: str, states: Sequence[str], labels: Mapping[str, str]
+) -> html.Label:
+    """The state a rule takes when its query has no data (or fails): the first of `states`,
+    the rule file's default, unless chosen."""
+    options = [{"label": labels[s], "value": s} for s in states]
+    return field(label, dcc.Dropdown(options, states[0], id=component_id, clearable=False))
 
 
 def editor_section() -> html.Section | None:
@@ -109,123 +124,89 @@ def editor_section() -> html.Section | None:
             ),
             dcc.Store(id="rule-ed-saved"),
             html.Div(id="rule-ed-list"),
-            html.Div(
-                [
-                    field(
-                        "Rule to edit",
-                        dcc.Dropdown(id="rule-ed-existing", value=NEW, clearable=False),
-                    ),
-                    field("Name (letters, digits, _)", _text("rule-ed-name", "ApiErrorBurst")),
-                    field("Summary", _text("rule-ed-title", "API errors over 5 a minute")),
-                    field(
-                        "Severity",
-                        dcc.Dropdown(list(SEVERITIES), "warning", id="rule-ed-severity"),
-                    ),
-                ],
-                className="form-row",
+            form_row(
+                field(
+                    "Rule to edit",
+                    dcc.Dropdown(id="rule-ed-existing", value=NEW, clearable=False),
+                ),
+                field("Name (letters, digits, _)", text_input("rule-ed-name", "ApiErrorBurst")),
+                field("Summary", text_input("rule-ed-title", "API errors over 5 a minute")),
+                field(
+                    "Severity",
+                    dcc.Dropdown(list(SEVERITIES), "warning", id="rule-ed-severity"),
+                ),
             ),
-            html.Div(
-                [
-                    field(
-                        "Metric",
-                        dcc.Dropdown(_metric_options(), "errors_per_minute", id="rule-ed-metric"),
-                    ),
-                    *(
-                        html.Div(
-                            field(f"{name.replace('_', ' ')}", _text(PARAM_IDS[name])),
-                            id=f"{PARAM_IDS[name]}-field",
-                        )
-                        for name in PARAMS
-                    ),
+            form_row(
+                field(
+                    "Metric",
+                    dcc.Dropdown(_metric_options(), "errors_per_minute", id="rule-ed-metric"),
+                ),
+                *(
                     html.Div(
-                        field(
-                            "Group by",
-                            dcc.Dropdown(id="rule-ed-group-by", multi=True, options=[]),
-                        ),
-                        id="rule-ed-group-by-field",
+                        field(f"{name.replace('_', ' ')}", text_input(PARAM_IDS[name])),
+                        id=f"{PARAM_IDS[name]}-field",
+                    )
+                    for name in PARAMS
+                ),
+                html.Div(
+                    field(
+                        "Group by",
+                        dcc.Dropdown(id="rule-ed-group-by", multi=True, options=[]),
                     ),
-                ],
-                className="form-row",
+                    id="rule-ed-group-by-field",
+                ),
             ),
             html.P(id="rule-ed-metric-help", className="muted"),
-            html.Div(
-                [
-                    field(
-                        "PromQL",
-                        dcc.Textarea(
-                            id="rule-ed-promql",
-                            placeholder="100 * max by (pool) (taskmaster_db_pool_in_use / "
-                            "taskmaster_db_pool_max)",
-                            className="rule-ed-promql",
-                        ),
+            form_row(
+                field(
+                    "PromQL",
+                    dcc.Textarea(
+                        id="rule-ed-promql",
+                        placeholder="100 * max by (pool) (taskmaster_db_pool_in_use / "
+                        "taskmaster_db_pool_max)",
+                        className="rule-ed-promql",
                     ),
-                    field(
-                        "Group by labels (comma-separated)", _text("rule-ed-group-labels", "pool")
-                    ),
-                ],
+                ),
+                field(
+                    "Group by labels (comma-separated)", text_input("rule-ed-group-labels", "pool")
+                ),
                 id="rule-ed-promql-fields",
-                className="form-row",
             ),
-            html.Div(
-                [
-                    field(
-                        "Comparison",
-                        dcc.Dropdown(list(COMPARISONS), ">", id="rule-ed-cmp", clearable=False),
-                    ),
-                    field("Threshold", _text("rule-ed-threshold", "5")),
-                    field("Pending for (30s, 5m)", _text("rule-ed-for", "5m", value="5m")),
-                    field("Keep firing for", _text("rule-ed-keep", "0s", value="0s")),
-                    field(
-                        "On no data",
-                        dcc.Dropdown(
-                            [{"label": NO_DATA_LABELS[s], "value": s} for s in NO_DATA_STATES],
-                            "no_data",
-                            id="rule-ed-no-data",
-                            clearable=False,
-                        ),
-                    ),
-                    field(
-                        "On error",
-                        dcc.Dropdown(
-                            [{"label": ERROR_LABELS[s], "value": s} for s in ERROR_STATES],
-                            "error",
-                            id="rule-ed-on-error",
-                            clearable=False,
-                        ),
-                    ),
-                ],
-                className="form-row",
+            form_row(
+                field(
+                    "Comparison",
+                    dcc.Dropdown(list(COMPARISONS), ">", id="rule-ed-cmp", clearable=False),
+                ),
+                field("Threshold", text_input("rule-ed-threshold", "5")),
+                field("Pending for (30s, 5m)", text_input("rule-ed-for", "5m", value="5m")),
+                field("Keep firing for", text_input("rule-ed-keep", "0s", value="0s")),
+                _state_field("On no data", "rule-ed-no-data", NO_DATA_STATES, NO_DATA_LABELS),
+                _state_field("On error", "rule-ed-on-error", ERROR_STATES, ERROR_LABELS),
             ),
-            html.Div(
-                [
-                    field(
-                        "Description",
-                        dcc.Textarea(id="rule-ed-description", placeholder="What it means"),
-                    ),
-                    field("Runbook URL", _text("rule-ed-runbook-url", "https://...")),
-                    field(
-                        "Labels (name=value, one a line)",
-                        dcc.Textarea(id="rule-ed-labels", placeholder="team=payments"),
-                    ),
-                    field(
-                        "Link page",
-                        dcc.Dropdown(_link_options(), "/alerts", id="rule-ed-link"),
-                    ),
-                    dcc.Checklist(
-                        [{"label": " enabled", "value": "enabled"}],
-                        ["enabled"],
-                        id="rule-ed-enabled",
-                    ),
-                ],
-                className="form-row",
+            form_row(
+                field(
+                    "Description",
+                    dcc.Textarea(id="rule-ed-description", placeholder="What it means"),
+                ),
+                field("Runbook URL", text_input("rule-ed-runbook-url", "https://...")),
+                field(
+                    "Labels (name=value, one a line)",
+                    dcc.Textarea(id="rule-ed-labels", placeholder="team=payments"),
+                ),
+                field(
+                    "Link page",
+                    dcc.Dropdown(_link_options(), "/alerts", id="rule-ed-link"),
+                ),
+                dcc.Checklist(
+                    [{"label": " enabled", "value": "enabled"}],
+                    ["enabled"],
+                    id="rule-ed-enabled",
+                ),
             ),
-            html.Div(
-                [
-                    html.Button("Preview", id="rule-ed-preview", className="button"),
-                    html.Button("Save rule", id="rule-ed-save", className="button"),
-                    html.Button("Delete rule", id="rule-ed-delete", className="button"),
-                ],
-                className="form-row",
+            form_row(
+                html.Button("Preview", id="rule-ed-preview", className="button"),
+                html.Button("Save rule", id="rule-ed-save", className="button"),
+                html.Button("Delete rule", id="rule-ed-delete", className="button"),
             ),
             html.Div(id="rule-ed-message"),
             dcc.Loading(

@@ -56,6 +56,18 @@ def field(label: str, component: Any) -> html.Label:
     return html.Label([html.Span(label, className="field-label"), component], className="field")
 
 
+def form_row(*controls: Any, **props: Any) -> html.Div:
+    """Form controls side by side, wrapping on a narrow screen."""
+    return html.Div(list(controls), className="form-row", **props)
+
+
+def text_input(component_id: str, placeholder: str | None = None, **props: Any) -> dcc.Input:
+    """A one-line text box (the callback parses what is typed)."""
+    if placeholder is not None:
+        props["placeholder"] = placeholder
+    return dcc.Input(id=component_id, type="text", **props)
+
+
 def data_table(
     header: Sequence[str],
     rows: Iterable[Sequence[Any] | html.Tr],

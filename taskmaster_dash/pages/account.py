@@ -15,7 +15,7 @@ from taskmaster_dash.auth.permissions import PERMISSIONS, signed_in_user
 from taskmaster_dash.data.sessions import end_session
 from taskmaster_dash.data.users import UserInputError, own_account
 from taskmaster_dash.pages._guard import failure_message
-from taskmaster_dash.pages._ui import data_table, field, message, when
+from taskmaster_dash.pages._ui import data_table, field, form_row, message, when
 
 dash.register_page(
     __name__, path="/account", name="Account", title="Account · TaskMaster Dash", nav=False
@@ -129,16 +129,11 @@ def layout(**_query: str) -> html.Div:
                 [
                     html.H2("Change your password"),
                     html.P("Your other sessions end; this one carries on.", className="muted"),
-                    html.Div(
-                        [
-                            _password_field(
-                                "Current password", "account-current", "current-password"
-                            ),
-                            _password_field("New password", "account-new", "new-password"),
-                            _password_field("New password again", "account-repeat", "new-password"),
-                            html.Button("Change password", id="account-change", className="button"),
-                        ],
-                        className="form-row",
+                    form_row(
+                        _password_field("Current password", "account-current", "current-password"),
+                        _password_field("New password", "account-new", "new-password"),
+                        _password_field("New password again", "account-repeat", "new-password"),
+                        html.Button("Change password", id="account-change", className="button"),
                     ),
                     html.Div(id="account-message"),
                 ],

@@ -55,8 +55,10 @@ from taskmaster_dash.pages._ui import (
     data_table,
     empty_figure,
     field,
+    form_row,
     link,
     message,
+    text_input,
     when,
 )
 
@@ -87,27 +89,19 @@ def _edit_form() -> html.Section:
     return html.Section(
         [
             html.H2("Edit a rule"),
-            html.Div(
-                [
-                    field(
-                        "Rule",
-                        dcc.Dropdown(
-                            _rule_options(), first, id="alerts-edit-rule", clearable=False
-                        ),
-                    ),
-                    field(
-                        "Comparison",
-                        dcc.Dropdown(list(COMPARISONS), id="alerts-edit-cmp", clearable=False),
-                    ),
-                    field("Threshold", dcc.Input(id="alerts-edit-threshold", type="text")),
-                    field(
-                        "Pending period (30s, 5m, 1h)",
-                        dcc.Input(id="alerts-edit-for", type="text"),
-                    ),
-                    dcc.Checklist([{"label": " enabled", "value": "enabled"}], id="alerts-edit-on"),
-                    html.Button("Save rule", id="alerts-edit-save", className="button"),
-                ],
-                className="form-row",
+            form_row(
+                field(
+                    "Rule",
+                    dcc.Dropdown(_rule_options(), first, id="alerts-edit-rule", clearable=False),
+                ),
+                field(
+                    "Comparison",
+                    dcc.Dropdown(list(COMPARISONS), id="alerts-edit-cmp", clearable=False),
+                ),
+                field("Threshold", text_input("alerts-edit-threshold")),
+                field("Pending period (30s, 5m, 1h)", text_input("alerts-edit-for")),
+                dcc.Checklist([{"label": " enabled", "value": "enabled"}], id="alerts-edit-on"),
+                html.Button("Save rule", id="alerts-edit-save", className="button"),
             ),
         ],
         className="panel",

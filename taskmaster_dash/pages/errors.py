@@ -14,7 +14,7 @@ from taskmaster_dash.data import analytics_errors as q
 from taskmaster_dash.data.errors.listing import service_names
 from taskmaster_dash.pages._error_triage import triage_section
 from taskmaster_dash.pages._figures import bars, series_figure
-from taskmaster_dash.pages._panels import Panel, analytics_layout, click_to, windowed
+from taskmaster_dash.pages._panels import Panel, analytics_layout, click_to, windowed_panel
 from taskmaster_dash.pages._timerange import ViewState, describe
 
 PERMISSION = "errors:read"
@@ -51,17 +51,18 @@ def _resolve_figure(frame: pd.DataFrame, _view: ViewState):
     return series_figure(frame, "bucket", "hours", "series", y_title="mean hours to resolve")
 
 
+_panel = partial(windowed_panel, permission=PERMISSION, step=q.STEP)
+
+
 def rate_panel(panel_id: str, by: str, title: str, *, wide: bool = False) -> Panel:
-    return Panel(
+    return _panel(
         panel_id,
         title,
-        PERMISSION,
-        lambda actor, v: q.error_rate(actor, v.window(q.STEP), v.filters, by),
+        partial(q.error_rate, by=by),
         _rate_figure,
         click=ERROR_CLICK(series_key=by),
         value_column="errors",
         wide=wide,
-        step=q.STEP,
     )
 
 
@@ -69,34 +70,29 @@ PANELS = [
     rate_panel("errors-by-severity", "severity", "Error rate by severity", wide=True),
     rate_panel("errors-by-category", "category", "Error rate by category"),
     rate_panel("errors-by-service", "service", "Error rate by service"),
-    Panel(
+    _panel(
         "errors-top",
         "Top errors by occurrence",
-        PERMISSION,
-        windowed(q.top_errors, q.STEP),
+        q.top_errors,
         _top_figure,
         click=ERROR_CLICK(x_key="code"),
         value_column="occurrences",
     ),
-    Panel(
+    _panel(
         "errors-unresolved",
         "Unresolved errors over time (by severity)",
-        PERMISSION,
-        windowed(q.unresolved_over_time, q.STEP),
+        q.unresolved_over_time,
         _unresolved_figure,
         click=ERROR_CLICK(series_key="severity"),
         value_column="unresolved",
-        step=q.STEP,
     ),
-    Panel(
+    _panel(
         "errors-mttr",
         "Mean time to resolve (errors resolved per bucket)",
-        PERMISSION,
-        windowed(q.time_to_resolve, q.STEP),
+        q.time_to_resolve,
         _resolve_figure,
         click=ERROR_CLICK(series_key="severity"),
         value_column="resolved",
-        step=q.STEP,
     ),
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import dash
@@ -26,7 +27,7 @@ from taskmaster_dash.data.overview import (
 from taskmaster_dash.pages._figures import bars, series_figure
 from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._panel_cache import shared
-from taskmaster_dash.pages._panels import Panel, click_to, panel_layout, register
+from taskmaster_dash.pages._panels import Panel, click_to, panel_layout, register, windowed_panel
 from taskmaster_dash.pages._timerange import controls, parse_query
 from taskmaster_dash.pages._ui import stat_card
 
@@ -50,24 +51,24 @@ NOT_ALLOWED = "—"
 # The backlog and error-rate charts of /tasks and /errors, over the range picked here; a click
 # opens the matching list there.
 PANELS = [
-    Panel(
+    windowed_panel(
         "ov-backlog",
         "Open tasks over time",
-        "tasks:read",
-        lambda actor, v: backlog_over_time(actor, v.window(TASK_STEP), v.filters),
+        backlog_over_time,
         lambda frame, _v: series_figure(frame, "bucket", "open", "series", kind="area"),
         click=click_to("tasks", series_key="status", series_values=BACKLOG_SERIES, step=TASK_STEP),
         value_column="open",
+        permission="tasks:read",
         step=TASK_STEP,
     ),
-    Panel(
+    windowed_panel(
         "ov-error-rate",
         "Error rate by severity",
-        "errors:read",
-        lambda actor, v: error_rate(actor, v.window(ERROR_STEP), v.filters, "severity"),
+        partial(error_rate, by="severity"),
         lambda frame, _v: series_figure(frame, "bucket", "errors", "series", kind="bar"),
         click=click_to("errors", series_key="severity", step=ERROR_STEP),
         value_column="errors",
+        permission="errors:read",
         step=ERROR_STEP,
     ),
     Panel(

@@ -13,7 +13,13 @@ from dash import html
 from taskmaster_dash.data import analytics_tasks as q
 from taskmaster_dash.data.db import Actor
 from taskmaster_dash.pages._figures import bars, series_figure
-from taskmaster_dash.pages._panels import Fetch, Panel, analytics_layout, click_to, windowed
+from taskmaster_dash.pages._panels import (
+    Fetch,
+    Panel,
+    analytics_layout,
+    click_to,
+    windowed_panel,
+)
 from taskmaster_dash.pages._timerange import ViewState
 from taskmaster_dash.pages._ui import data_table, link, when
 
@@ -103,30 +109,27 @@ def _breakdown_fetch(by: str) -> Fetch:
 
 
 TASK_CLICK = partial(click_to, "tasks", step=q.STEP)
+_panel = partial(windowed_panel, permission=PERMISSION, step=q.STEP)
 
 PANELS = [
-    Panel(
+    _panel(
         "tasks-backlog",
         "Open tasks over time (by status now)",
-        PERMISSION,
-        windowed(q.backlog_over_time, q.STEP),
+        q.backlog_over_time,
         _backlog_figure,
         click=TASK_CLICK(series_key="status", series_values=q.BACKLOG_SERIES),
         value_column="open",
         wide=True,
-        step=q.STEP,
     ),
-    Panel(
+    _panel(
         "tasks-throughput",
         "Created vs completed",
-        PERMISSION,
-        windowed(q.created_vs_completed, q.STEP),
+        q.created_vs_completed,
         _created_completed_figure,
         # created: every task created in the bucket; completed: the ones completed in it
         click=TASK_CLICK(series_key="status", series_values={"created": "any"}),
         value_column="created",
         wide=True,
-        step=q.STEP,
     ),
     Panel(
         "tasks-age",
@@ -147,11 +150,10 @@ PANELS = [
         )
         for by in q.BREAKDOWNS
     ],
-    Panel(
+    _panel(
         "tasks-hours",
         "Estimated vs actual hours (completed in range, mean)",
-        PERMISSION,
-        windowed(q.estimated_vs_actual, q.STEP),
+        q.estimated_vs_actual,
         _hours_figure,
         click=TASK_CLICK(x_key="type", fixed={"status": "completed"}),
     ),

@@ -4,7 +4,6 @@ distribution, execution-time percentiles, retries, Claude Code versions, lowest-
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 import dash
 import pandas as pd
@@ -12,7 +11,7 @@ from dash import html
 
 from taskmaster_dash.data import analytics_validations as q
 from taskmaster_dash.pages._figures import bars, series_figure
-from taskmaster_dash.pages._panels import Panel, analytics_layout, click_to, windowed
+from taskmaster_dash.pages._panels import analytics_layout, click_to, windowed_panel
 from taskmaster_dash.pages._timerange import ViewState
 from taskmaster_dash.pages._ui import data_table, link, when
 
@@ -74,10 +73,8 @@ def runs_table(frame: pd.DataFrame, _view: ViewState) -> html.Table | html.P:
     return data_table(header, rows, "validation-runs-rows")
 
 
-def _panel(panel_id: str, title: str, query: Any, figure: Any, **kw: Any) -> Panel:
-    """A chart of `query` over the view's window; "no data" when no run counts."""
-    fetch = windowed(query, q.STEP)
-    return Panel(panel_id, title, PERMISSION, fetch, figure, value_column="runs", step=q.STEP, **kw)
+# A chart of runs over the view's window: "no data" when no run counts.
+_panel = partial(windowed_panel, permission=PERMISSION, step=q.STEP, value_column="runs")
 
 
 PANELS = [
@@ -109,13 +106,14 @@ PANELS = [
         "val-retries", "Retries by type", q.retries, _retries_figure, click=RUN_CLICK(x_key="type")
     ),
     _panel("val-version", "Claude Code versions compared", q.by_version, _version_figure),
-    Panel(
+    windowed_panel(
         "val-lowest",
         "Lowest-scoring runs in this range",
-        PERMISSION,
-        windowed(q.lowest_scoring_runs, q.STEP),
+        q.lowest_scoring_runs,
         table=runs_table,
         wide=True,
+        permission=PERMISSION,
+        step=q.STEP,
     ),
 ]
 layout = analytics_layout(
