@@ -4,12 +4,14 @@ evaluation."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
+log = logging.getLogger(__name__)
 
 
 def rfc3339(moment: datetime) -> str:
@@ -37,6 +39,8 @@ class DeliveryWorker(Generic[Item]):
                 continue
             try:
                 self._deliver(item)
+            except Exception:  # a bug in one delivery must not stop every later one
+                log.exception("%s: could not deliver an item", self._thread.name)
             finally:
                 self._queue.task_done()
 
