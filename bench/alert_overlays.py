@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.alerts import add_month_of_transitions, add_transitions
+from bench.alerts import add_month_of_flapping, add_month_of_transitions
 from bench.common import add_database_arguments, app_services, seeded, timed
 from taskmaster_dash.alerts.evaluator import AlertEvaluator
 from taskmaster_dash.data.alert_overlays import firing_bands
@@ -34,13 +34,11 @@ from taskmaster_dash.pages._timerange import RANGES
 
 def add_flapping_instances(owner_url: str, rule: str, instances: int) -> int:
     """`instances` instances of `rule` alternating normal/firing every 5 minutes for 30 days."""
-    return add_transitions(
+    return add_month_of_flapping(
         owner_url,
-        """INSERT INTO alert_history (rule_name, instance, labels, to_state, created_at)
-           SELECT :rule, 'assigned_to=user' || i, jsonb_build_object('assigned_to', 'user' || i),
-                  CASE WHEN n % 2 = 0 THEN 'normal' ELSE 'firing' END,
-                  now() - make_interval(mins => 5 * n, secs => i)
-           FROM generate_series(1, :instances) i, generate_series(1, 30 * 24 * 12) n""",
+        """SELECT CAST(:rule AS text) AS rule_name, 'assigned_to=user' || i AS instance,
+                  jsonb_build_object('assigned_to', 'user' || i) AS labels, i AS shift
+           FROM generate_series(1, :instances) i""",
         {"rule": rule, "instances": instances},
         analyze=True,
     )

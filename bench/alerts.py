@@ -61,12 +61,24 @@ def grouped_rules(count: int) -> list[Rule]:
     return rules
 
 
-def add_transitions(owner_url: str, insert: str, params: dict, analyze: bool = False) -> int:
-    """Run `insert` (into alert_history) as the owner, ANALYZE after it if asked: the rows
-    alert_history has then."""
+def add_month_of_flapping(
+    owner_url: str, flapping: str, params: dict, analyze: bool = False
+) -> int:
+    """Each (rule_name, instance, labels, shift) row the query `flapping` selects, alternating
+    normal/firing every 5 minutes (`shift` seconds earlier) for 30 days, inserted as the owner
+    and ANALYZEd if asked: the rows alert_history has then."""
     engine = create_engine(owner_url)
     with engine.begin() as conn:
-        conn.execute(text(insert), params)
+        conn.execute(
+            text(
+                f"""INSERT INTO alert_history (rule_name, instance, labels, to_state, created_at)
+                    SELECT f.rule_name, f.instance, f.labels,
+                           CASE WHEN n % 2 = 0 THEN 'normal' ELSE 'firing' END,
+                           now() - make_interval(mins => 5 * n, secs => f.shift)
+                    FROM ({flapping}) f, generate_series(1, 30 * 24 * 12) n"""
+            ),
+            params,
+        )
         if analyze:
             conn.execute(text("ANALYZE alert_history"))
         count = conn.execute(text("SELECT count(*) FROM alert_history")).scalar_one()
@@ -76,12 +88,9 @@ def add_transitions(owner_url: str, insert: str, params: dict, analyze: bool = F
 
 def add_month_of_transitions(owner_url: str) -> int:
     """Every rule alternating normal/firing every 5 minutes for 30 days: far more than real."""
-    return add_transitions(
+    return add_month_of_flapping(
         owner_url,
-        """INSERT INTO alert_history (rule_name, to_state, created_at)
-           SELECT rule_name, CASE WHEN n % 2 = 0 THEN 'normal' ELSE 'firing' END,
-                  now() - make_interval(mins => 5 * n)
-           FROM (SELECT rule_name FROM alert_states) rules, generate_series(1, 30 * 24 * 12) n""",
+        "SELECT rule_name, '' AS instance, '{}'::jsonb AS labels, 0 AS shift FROM alert_states",
         {},
     )
 
