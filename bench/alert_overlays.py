@@ -20,40 +20,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text
-
-from bench.alerts import add_month_of_transitions
-from bench.common import add_database_arguments, open_seeded, timed
+from bench.alerts import add_month_of_flapping, add_month_of_transitions
+from bench.common import add_database_arguments, app_services, seeded, timed
 from taskmaster_dash.alerts.evaluator import AlertEvaluator
 from taskmaster_dash.data.alert_overlays import firing_bands
 from taskmaster_dash.data.analytics import Window
 from taskmaster_dash.data.analytics_tasks import STEP as TASK_STEP
-from taskmaster_dash.data.config import load_settings
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Database
+from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.pages._figures import chart
 from taskmaster_dash.pages._panels import page_alerts
 from taskmaster_dash.pages._timerange import RANGES
-from taskmaster_dash.services import Services, install
 
 
 def add_flapping_instances(owner_url: str, rule: str, instances: int) -> int:
     """`instances` instances of `rule` alternating normal/firing every 5 minutes for 30 days."""
-    engine = create_engine(owner_url)
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                """INSERT INTO alert_history (rule_name, instance, labels, to_state, created_at)
-                   SELECT :rule, 'assigned_to=user' || i, jsonb_build_object('assigned_to',
-                          'user' || i), CASE WHEN n % 2 = 0 THEN 'normal' ELSE 'firing' END,
-                          now() - make_interval(mins => 5 * n, secs => i)
-                   FROM generate_series(1, :instances) i, generate_series(1, 30 * 24 * 12) n"""
-            ),
-            {"rule": rule, "instances": instances},
-        )
-        conn.execute(text("ANALYZE alert_history"))
-        count = conn.execute(text("SELECT count(*) FROM alert_history")).scalar_one()
-    engine.dispose()
-    return count
+    return add_month_of_flapping(
+        owner_url,
+        """SELECT CAST(:rule AS text) AS rule_name, 'assigned_to=user' || i AS instance,
+                  jsonb_build_object('assigned_to', 'user' || i) AS labels, i AS shift
+           FROM generate_series(1, :instances) i""",
+        {"rule": rule, "instances": instances},
+        analyze=True,
+    )
 
 
 def main() -> None:
@@ -62,10 +50,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--instances", type=int, default=20)
     args = parser.parse_args()
-    owner_url, app_url, embedded = open_seeded(args)
-    try:
-        database = Database(app_url)
-        install(Services.build(load_settings(), database))
+    with seeded(args) as (owner_url, app_url), app_services(app_url):
         AlertEvaluator(prometheus=lambda: None).evaluate_once()  # one alert_states row per rule
         add_month_of_transitions(owner_url)
         total = add_flapping_instances(owner_url, "TaskBacklog", args.instances)
@@ -94,10 +79,6 @@ def main() -> None:
                     f"{len(alerts.bands.bands)} bands (+{alerts.bands.hidden} not drawn), "
                     f"{size / 1024:.1f} kB of figure"
                 )
-        install(None)
-    finally:
-        if embedded is not None:
-            embedded.stop()
 
 
 def describe(window: Window) -> str:

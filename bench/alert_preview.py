@@ -16,14 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import add_database_arguments, open_seeded, timed
+from bench.common import add_database_arguments, app_services, seeded, timed
 from taskmaster_dash.alerts.preview import replay_rule
 from taskmaster_dash.alerts.rules import parse_rule
 from taskmaster_dash.data.alert_metric_history import rule_history
 from taskmaster_dash.data.analytics import refresh_rollups
-from taskmaster_dash.data.config import load_settings
-from taskmaster_dash.data.db import Database
-from taskmaster_dash.services import Services, install
 
 RULES = [
     ("errors_per_minute", {"window_minutes": 5}, ["service_name"], 1),
@@ -65,10 +62,7 @@ def main() -> None:
     add_database_arguments(parser, "small")
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    owner_url, app_url, embedded = open_seeded(args)
-    try:
-        database = Database(app_url)
-        install(Services.build(load_settings(), database))
+    with seeded(args) as (_, app_url), app_services(app_url):
         refresh_rollups(None)
         for metric, params, group_by, threshold in RULES:
             run = preview(metric, params, group_by, threshold)
@@ -80,11 +74,6 @@ def main() -> None:
                 f"median {median:.0f} ms, p95 {p95:.0f} ms "
                 f"({len(previews)} instances, fired {fired} times)"
             )
-        install(None)
-        database.dispose()
-    finally:
-        if embedded is not None:
-            embedded.stop()
 
 
 if __name__ == "__main__":

@@ -20,13 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, text
 
-from bench.common import add_database_arguments, open_seeded, timed
+from bench.common import add_database_arguments, app_services, seeded, timed
 from taskmaster_dash.alerts.evaluator import AlertEvaluator
 from taskmaster_dash.alerts.rules import Rule, parse_rule
 from taskmaster_dash.data.alerts import banner_alerts, state_periods
-from taskmaster_dash.data.config import load_settings
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Database
-from taskmaster_dash.services import Services, install
+from taskmaster_dash.data.db import SYSTEM_ACTOR
 
 # Grouped rules as teams write them: errors per minute by service, category and severity over
 # windows of an hour to a day (the 5-minute rollup plus the raw rows at the edges), validation
@@ -63,22 +61,38 @@ def grouped_rules(count: int) -> list[Rule]:
     return rules
 
 
-def add_month_of_transitions(owner_url: str) -> int:
-    """Every rule alternating normal/firing every 5 minutes for 30 days: far more than real."""
+def add_month_of_flapping(
+    owner_url: str, flapping: str, params: dict, analyze: bool = False
+) -> int:
+    """Each (rule_name, instance, labels, shift) row the query `flapping` selects, alternating
+    normal/firing every 5 minutes (`shift` seconds earlier) for 30 days, inserted as the owner
+    and ANALYZEd if asked: the rows alert_history has then."""
     engine = create_engine(owner_url)
     with engine.begin() as conn:
         conn.execute(
             text(
-                """INSERT INTO alert_history (rule_name, to_state, created_at)
-                   SELECT rule_name, CASE WHEN n % 2 = 0 THEN 'normal' ELSE 'firing' END,
-                          now() - make_interval(mins => 5 * n)
-                   FROM (SELECT rule_name FROM alert_states) rules,
-                        generate_series(1, 30 * 24 * 12) n"""
-            )
+                f"""INSERT INTO alert_history (rule_name, instance, labels, to_state, created_at)
+                    SELECT f.rule_name, f.instance, f.labels,
+                           CASE WHEN n % 2 = 0 THEN 'normal' ELSE 'firing' END,
+                           now() - make_interval(mins => 5 * n, secs => f.shift)
+                    FROM ({flapping}) f, generate_series(1, 30 * 24 * 12) n"""
+            ),
+            params,
         )
+        if analyze:
+            conn.execute(text("ANALYZE alert_history"))
         count = conn.execute(text("SELECT count(*) FROM alert_history")).scalar_one()
     engine.dispose()
     return count
+
+
+def add_month_of_transitions(owner_url: str) -> int:
+    """Every rule alternating normal/firing every 5 minutes for 30 days: far more than real."""
+    return add_month_of_flapping(
+        owner_url,
+        "SELECT rule_name, '' AS instance, '{}'::jsonb AS labels, 0 AS shift FROM alert_states",
+        {},
+    )
 
 
 def main() -> None:
@@ -87,14 +101,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--rules", type=int, default=200)
     args = parser.parse_args()
-    owner_url, app_url, embedded = open_seeded(args)
-    try:
+    with seeded(args) as (owner_url, app_url), app_services(app_url):
         engine = create_engine(owner_url)
         with engine.begin() as conn:  # the rollups, as the app's refresher keeps them
             conn.execute(text("SELECT analytics_refresh(NULL)"))
         engine.dispose()
-        database = Database(app_url)
-        install(Services.build(load_settings(), database))
         evaluator = AlertEvaluator(prometheus=lambda: None)
         evaluator.evaluate_once()  # warm the pools
         median, p95 = timed(evaluator.evaluate_once, args.rounds)
@@ -123,10 +134,6 @@ def main() -> None:
                 f"timeline periods, last {hours} h of {transitions:,} transitions: "
                 f"median {median:.1f} ms, p95 {p95:.1f} ms"
             )
-        install(None)
-    finally:
-        if embedded is not None:
-            embedded.stop()
 
 
 if __name__ == "__main__":

@@ -30,13 +30,17 @@ from sqlalchemy import Connection, Row, create_engine, text  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 import taskmaster_dash.data.analytics as analytics  # noqa: E402
-from bench.common import PASSWORD, bench_user, open_seeded, row, timed  # noqa: E402
-from taskmaster_dash.data.config import (  # noqa: E402
-    load_settings,
+from bench.common import (  # noqa: E402
+    PASSWORD,
+    add_database_arguments,
+    app_services,
+    bench_user,
+    row,
+    row_counts,
+    seeded,
+    timed,
 )
 from taskmaster_dash.data.db import Actor, Database  # noqa: E402
-from taskmaster_dash.data.seed import SCALES  # noqa: E402
-from taskmaster_dash.services import Services, install  # noqa: E402
 
 RANGES = ("1h", "24h", "7d", "30d")
 ROLLUP_TABLES = (
@@ -57,8 +61,7 @@ def _all_rows(conn: Connection, sql: str) -> list[Row]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=list(SCALES), default="large")
-    parser.add_argument("--pgdata", help="embedded data directory to keep and reuse")
+    add_database_arguments(parser, "large")
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--raw-reps", type=int, default=1, help="0: skip the raw-rows figures")
     parser.add_argument(
@@ -70,18 +73,10 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    owner_url, app_url, embedded = open_seeded(args)
-    try:
+    with seeded(args) as (owner_url, app_url), app_services(app_url, pool_max=20) as database:
         owner = create_engine(owner_url)
         with owner.connect() as conn:
-            sizes = {
-                t: conn.scalar(text(f"SELECT count(*) FROM {t}"))
-                for t in ("tasks", "validation_results", "error_logs")
-            }
-        print("Rows: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()), flush=True)
-
-        database = Database(app_url, pool_max=20)
-        install(Services.build(load_settings(), database))
+            print("Rows: " + row_counts(conn), flush=True)
         if not args.no_rebuild:
             started = time.perf_counter()
             analytics.refresh_rollups(None)
@@ -105,9 +100,6 @@ def main() -> None:
             bench_http(database, args)
         if args.raw_reps and not (args.overview_only or args.panels):
             bench_grafana(owner, args)
-    finally:
-        if embedded is not None:
-            embedded.stop()
 
 
 def all_panels() -> dict:

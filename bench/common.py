@@ -1,5 +1,5 @@
-"""What the benchmarks share (not a benchmark itself): timing, the database they run on, and
-their sign-in users.
+"""What the benchmarks share (not a benchmark itself): timing, the database they run on, the
+app's services on it, and their sign-in users.
 
 The database is an embedded PostgreSQL (a throwaway one, or `--pgdata DIR` kept and reused,
 since seeding `--scale large` takes many minutes) or BENCH_DATABASE_URL (an owner login).
@@ -13,23 +13,28 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import Connection, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from taskmaster_dash.data.config import APP_DB_ROLE, sqlalchemy_url  # noqa: E402
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor  # noqa: E402
+from taskmaster_dash.data.config import APP_DB_ROLE, load_settings, sqlalchemy_url  # noqa: E402
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, Database  # noqa: E402
 from taskmaster_dash.data.embedded import EmbeddedDatabase, start_embedded  # noqa: E402
 from taskmaster_dash.data.runtime import migrate  # noqa: E402
 from taskmaster_dash.data.seed import SCALES, database_has_tasks, seed_demo_data  # noqa: E402
 from taskmaster_dash.data.users import create_user, login_record  # noqa: E402
+from taskmaster_dash.services import Services, install  # noqa: E402
 
 PASSWORD = "Bench-Password-42"
+# The tables whose sizes a benchmark's heading gives: what its figures scale with.
+SIZED_TABLES = ("tasks", "validation_results", "error_logs")
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -97,6 +102,37 @@ def open_seeded(args: argparse.Namespace) -> tuple[str, str, EmbeddedDatabase | 
             embedded.stop()
         raise
     return owner_url, app_url, embedded
+
+
+@contextmanager
+def seeded(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
+    """`open_seeded`'s owner and app URLs, for a `with`: its embedded server stops at the end."""
+    owner_url, app_url, embedded = open_seeded(args)
+    try:
+        yield owner_url, app_url
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@contextmanager
+def app_services(app_url: str, pool_max: int = 10) -> Iterator[Database]:
+    """A Database on `app_url` with the app's services installed on it (what the data functions
+    reach through `services.current()`), uninstalled and disposed on the way out."""
+    database = Database(app_url, pool_max=pool_max)
+    install(Services.build(load_settings(), database))
+    try:
+        yield database
+    finally:
+        install(None)
+        database.dispose()
+
+
+def row_counts(conn: Connection, tables: Sequence[str] = SIZED_TABLES) -> str:
+    """Each table's rows, as "tasks 1,234, error_logs 567", for a benchmark's heading."""
+    return ", ".join(
+        f"{table} {conn.scalar(text(f'SELECT count(*) FROM {table}')):,}" for table in tables
+    )
 
 
 def bench_user(role: str, name: str | None = None) -> Actor:

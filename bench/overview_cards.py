@@ -25,11 +25,19 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from bench.common import PASSWORD, add_database_arguments, bench_user, open_seeded, row, timed  # noqa: E402
+from bench.common import (  # noqa: E402
+    PASSWORD,
+    add_database_arguments,
+    app_services,
+    bench_user,
+    row,
+    row_counts,
+    seeded,
+    timed,
+)
 from taskmaster_dash.data.analytics import refresh_rollups  # noqa: E402
-from taskmaster_dash.data.config import load_settings  # noqa: E402
 from taskmaster_dash.data.db import Actor, Database  # noqa: E402
-from taskmaster_dash.services import Services, current, install  # noqa: E402
+from taskmaster_dash.services import current  # noqa: E402
 
 CARDS = "ov-open-backlog.children"
 
@@ -43,20 +51,14 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    owner_url, app_url, embedded = open_seeded(args)
-    try:
+    with seeded(args) as (owner_url, app_url), app_services(app_url) as database:
         owner = create_engine(owner_url)
         with owner.connect() as conn:
-            sizes = {
-                t: conn.scalar(text(f"SELECT count(*) FROM {t}"))
-                for t in ("tasks", "validation_results", "error_logs")
-            }
+            sizes = row_counts(conn)
             first = conn.scalar(
                 text("SELECT refreshed_at IS NULL FROM analytics_rollup_state LIMIT 1")
             )
-        print("Rows: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()), flush=True)
-        database = Database(app_url, pool_max=10)
-        install(Services.build(load_settings(), database))
+        print("Rows: " + sizes, flush=True)
         refresh_rollups(None if first else 3)
         with owner.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
@@ -64,10 +66,6 @@ def main() -> None:
             bench_writes(owner)
         owner.dispose()
         run(database, args.reps)
-        database.dispose()
-    finally:
-        if embedded is not None:
-            embedded.stop()
 
 
 HEADLINE_TRIGGERS = ("insert", "update", "delete", "truncate")

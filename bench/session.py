@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, event, text  # noqa: E402
 
-from bench.common import PASSWORD, add_database_arguments, bench_user, open_seeded, timed  # noqa: E402
+from bench.common import PASSWORD, add_database_arguments, bench_user, seeded, timed  # noqa: E402
 from taskmaster_dash.data.cache import Cache  # noqa: E402
 from taskmaster_dash.data.db import Database  # noqa: E402
 from taskmaster_dash.services import current  # noqa: E402
@@ -63,8 +63,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=40)
     args = parser.parse_args()
 
-    owner_url, app_url, embedded = open_seeded(args)
-    try:
+    with seeded(args) as (owner_url, app_url):
         owner = create_engine(owner_url)
         with owner.begin() as conn:
             conn.execute(text("ANALYZE"))
@@ -115,9 +114,6 @@ def main() -> None:
                 "  one Overview cards request, session included: " + count_one(database, overview)
             )
         database.dispose()
-    finally:
-        if embedded is not None:
-            embedded.stop()
 
 
 if __name__ == "__main__":

@@ -17,22 +17,18 @@ Not a test: run it on demand.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import Connection, create_engine, text  # noqa: E402
+from sqlalchemy import Connection, Engine, create_engine, text  # noqa: E402
 
-from bench.common import add_database_arguments, open_seeded  # noqa: E402
-from taskmaster_dash.data.config import load_settings  # noqa: E402
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Actor, Database, PoolName  # noqa: E402
+from bench.common import add_database_arguments, app_services, bench_user, row_counts, seeded, timed  # noqa: E402
+from taskmaster_dash.data.db import Database, PoolName  # noqa: E402
 from taskmaster_dash.data.migrations import REPEATABLE_DIR, run_statements  # noqa: E402
-from taskmaster_dash.data.users import create_user, login_record  # noqa: E402
-from taskmaster_dash.services import Services, install  # noqa: E402
 
 # Each view's reads: a label and the query ({task_id}: an existing task's id, quoted).
 READS = {
@@ -71,14 +67,9 @@ READS = {
 }
 
 
-def median_ms(run, reps: int) -> float:
-    run()  # warm the cache
-    samples = []
-    for _ in range(reps):
-        started = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
+def fetch_all(conn: Connection, sql: str) -> list:
+    """The query's rows, fetched into SQLAlchemy rows."""
+    return list(conn.execute(text(sql)).all())
 
 
 def copy_out(conn: Connection, sql: str) -> None:
@@ -90,17 +81,6 @@ def copy_out(conn: Connection, sql: str) -> None:
     with cursor, cursor.copy(f"COPY ({sql}) TO STDOUT") as copy:
         for _ in copy:
             pass
-
-
-def admin_actor() -> Actor:
-    name = "bench-views-admin"
-    record = login_record(name)
-    user_id = (
-        record.id
-        if record
-        else create_user(SYSTEM_ACTOR, name, f"{name}@example.com", "admin", "Bench-Password-42")
-    )
-    return Actor(user_id, name)
 
 
 def main() -> None:
@@ -116,51 +96,45 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated view names: time only these")
     args = parser.parse_args()
 
-    owner_url, app_url, embedded = open_seeded(args)
-    try:
+    with seeded(args) as (owner_url, app_url):
         owner = create_engine(owner_url)
         with owner.begin() as conn:
             conn.execute(text("ANALYZE"))
             run_statements(conn, args.views.name, args.views.read_text(encoding="utf-8"))
-            sizes = {
-                t: conn.scalar(text(f"SELECT count(*) FROM {t}"))
-                for t in ("tasks", "task_contexts", "validation_results", "error_logs")
-            }
+            sizes = row_counts(conn, ("tasks", "task_contexts", "validation_results", "error_logs"))
             task_id = conn.scalar(
                 text("SELECT id FROM tasks WHERE status = 'in_progress' ORDER BY id LIMIT 1")
             )
-        print(
-            f"Views from {args.views}; rows: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items())
-        )
+        print(f"Views from {args.views}; rows: {sizes}")
 
-        database = Database(app_url, pool_max=2)
-        install(Services.build(load_settings(), database))
-        admin = admin_actor()
-        wanted = set(args.only.split(",")) if args.only else set(READS)
-        print(
-            f"{'view':<24}{'read':<22}{'rows':>9}{'owner, rows':>15}{'owner, COPY':>15}"
-            f"{'admin, COPY':>15}  (median ms; admin: app role, RLS)"
-        )
-        with owner.connect() as conn:
-            for view, reads in READS.items():
-                if view not in wanted:
-                    continue
-                for label, template in reads:
-                    sql = template.format(task_id=f"'{task_id}'")
-                    rows = len(conn.execute(text(sql)).all())
-                    fetch = median_ms(lambda s=sql: conn.execute(text(s)).all(), args.reps)
-                    copy = median_ms(lambda s=sql: copy_out(conn, s), args.reps)
-                    with database.transaction(PoolName.READ, admin) as as_admin:
-                        rls = median_ms(lambda s=sql: copy_out(as_admin, s), args.reps)
-                    print(
-                        f"{view:<24}{label:<22}{rows:>9,}{fetch:>15.1f}{copy:>15.1f}{rls:>15.1f}",
-                        flush=True,
-                    )
-        database.dispose()
+        with app_services(app_url, pool_max=2) as database:
+            time_reads(owner, database, args, task_id)
         owner.dispose()
-    finally:
-        if embedded is not None:
-            embedded.stop()
+
+
+def time_reads(owner: Engine, database: Database, args: argparse.Namespace, task_id: str) -> None:
+    """Each wanted view's reads: fetched and as COPY as the owner, as COPY as an admin."""
+    admin = bench_user("admin", "bench-views-admin")
+    wanted = set(args.only.split(",")) if args.only else set(READS)
+    print(
+        f"{'view':<24}{'read':<22}{'rows':>9}{'owner, rows':>15}{'owner, COPY':>15}"
+        f"{'admin, COPY':>15}  (median ms; admin: app role, RLS)"
+    )
+    with owner.connect() as conn:
+        for view, reads in READS.items():
+            if view not in wanted:
+                continue
+            for label, template in reads:
+                sql = template.format(task_id=f"'{task_id}'")
+                rows = len(fetch_all(conn, sql))
+                fetch, _ = timed(partial(fetch_all, conn, sql), args.reps)
+                copy, _ = timed(partial(copy_out, conn, sql), args.reps)
+                with database.transaction(PoolName.READ, admin) as as_admin:
+                    rls, _ = timed(partial(copy_out, as_admin, sql), args.reps)
+                print(
+                    f"{view:<24}{label:<22}{rows:>9,}{fetch:>15.1f}{copy:>15.1f}{rls:>15.1f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import jwt
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from taskmaster_dash.data.db import Database
 from taskmaster_dash.data.runtime import migrate
@@ -228,11 +230,19 @@ def service_login(adopted):
         conn.execute(text(f"DROP ROLE {name}"))
 
 
+@contextmanager
+def as_role(service_login: Engine, role: str) -> Iterator[Connection]:
+    """A transaction of the service's login after SET ROLE `role`, as the original's services
+    switched to the role they run as."""
+    with service_login.begin() as conn:
+        conn.execute(text(f"SET ROLE {role}"))
+        yield conn
+
+
 def test_an_original_service_with_set_role_writes_as_its_role_allows(adopted, service_login):
     """taskmaster_api_client keeps the original's access: our api_client's permissions."""
     assignee = f"svc-{uuid.uuid4().hex[:8]}"
-    with service_login.begin() as conn:
-        conn.execute(text("SET ROLE taskmaster_api_client"))
+    with as_role(service_login, "taskmaster_api_client") as conn:
         task_id = conn.scalar(
             text(
                 "INSERT INTO tasks (title, type, status, priority, assigned_to, created_at) "
@@ -255,12 +265,16 @@ def test_an_original_service_with_set_role_writes_as_its_role_allows(adopted, se
     assert trail == [("create", None), ("status_change", None)]
     assert tasks_rolled_up(adopted, assignee) == {("in_progress", "bug")}
     # Our constraints hold for it as for anyone.
-    with pytest.raises(Exception, match="tasks_status_check"), service_login.begin() as conn:
-        conn.execute(text("SET ROLE taskmaster_api_client"))
+    with (
+        pytest.raises(Exception, match="tasks_status_check"),
+        as_role(service_login, "taskmaster_api_client") as conn,
+    ):
         conn.execute(text("INSERT INTO tasks (title, status) VALUES ('bad', 'blocked')"))
     # api_client has no errors:write, in the original's policies as in ours: refused.
-    with pytest.raises(Exception, match="row-level security"), service_login.begin() as conn:
-        conn.execute(text("SET ROLE taskmaster_api_client"))
+    with (
+        pytest.raises(Exception, match="row-level security"),
+        as_role(service_login, "taskmaster_api_client") as conn,
+    ):
         conn.execute(
             text(
                 "INSERT INTO error_logs (task_id, error_code, error_category, error_severity, "
@@ -281,8 +295,10 @@ def test_only_the_original_roles_get_their_access_without_a_current_user(
     # The original's set_user_context() never could switch roles: it is SECURITY DEFINER.
     with pytest.raises(Exception, match="security-definer"), service_login.begin() as conn:
         conn.execute(text("SELECT set_user_context('taskmaster_api_client')"))
-    with pytest.raises(Exception, match="row-level security"), service_login.begin() as conn:
-        conn.execute(text("SET ROLE taskmaster_api_client"))
+    with (
+        pytest.raises(Exception, match="row-level security"),
+        as_role(service_login, "taskmaster_api_client") as conn,
+    ):
         unknown = {"u": str(uuid.uuid4())}
         conn.execute(text("SELECT set_config('app.current_user_id', :u, true)"), unknown)
         conn.execute(text("INSERT INTO tasks (title) VALUES ('as an unknown user')"))
@@ -351,8 +367,7 @@ def test_an_original_admin_service_logs_errors_that_reach_the_rollups(adopted, s
     login = service_login.url.username
     with adopted.begin() as conn:
         conn.execute(text(f"GRANT taskmaster_admin TO {login}"))
-    with service_login.begin() as conn:
-        conn.execute(text("SET ROLE taskmaster_admin"))
+    with as_role(service_login, "taskmaster_admin") as conn:
         error_id = conn.scalar(
             text(
                 "INSERT INTO error_logs (error_code, error_category, error_severity, "

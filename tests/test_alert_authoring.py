@@ -16,12 +16,12 @@ from sqlalchemy import text
 from taskmaster_dash.alerts.rule_io import export_yaml, parse_import
 from taskmaster_dash.alerts.rules import RuleError, configured_rules, load_rules
 from taskmaster_dash.data import alert_rule_store as rule_store
-from taskmaster_dash.data.analytics import refresh_rollups
 from taskmaster_dash.data.prometheus import PrometheusReader
 from taskmaster_dash.pages._rule_editor import FORM, PARAM_IDS
 from taskmaster_dash.services import current
 from tests.support.auth import browser_sign_in
 from tests.support.callbacks import call_callback, callback_values
+from tests.support.errors import log_errors
 from tests.support.prometheus_history import prometheus_with
 from tests.support.sql import count_rows, tuples
 from tests.test_alerts import run_cli
@@ -71,6 +71,16 @@ def save(client, dash_app, values, existing="__new__"):
         SAVE,
         state={"rule-ed-existing": existing, **values},
         changed="rule-ed-save.n_clicks",
+    )
+
+
+def delete(client, dash_app, name: str):
+    return call_callback(
+        client,
+        dash_app,
+        SAVE,
+        state={"rule-ed-existing": name, **form()},
+        changed="rule-ed-delete.n_clicks",
     )
 
 
@@ -214,17 +224,11 @@ def test_the_preview_draws_when_each_instance_would_have_fired(
     dash_app, client_as, users, clean_rules, clean_data, owner_engine
 ):
     now = datetime.now(UTC)
-    with owner_engine.begin() as conn:
-        conn.execute(
-            text(
-                """INSERT INTO error_logs (error_code, error_category, error_severity,
-                       error_message, service_name, created_at)
-                   VALUES ('E1', 'system', 'high', 'burst', :s, :t)"""
-            ),
-            [{"s": "api", "t": now - timedelta(days=2, seconds=i * 5)} for i in range(120)]
-            + [{"s": "worker", "t": now - timedelta(hours=30)}],
-        )
-    refresh_rollups(None)
+    log_errors(
+        owner_engine,
+        [("api", now - timedelta(days=2, seconds=i * 5)) for i in range(120)]
+        + [("worker", now - timedelta(hours=30))],
+    )
     values = form(**{"rule-ed-for": "0s", "rule-ed-keep": "0s"})
     response = call_callback(
         client_as("admin"), dash_app, PREVIEW, state=values, changed="rule-ed-preview.n_clicks"
@@ -254,20 +258,8 @@ def test_users_without_alerts_manage_are_refused_every_editor_callback(
     rule_store.save_rule(users.actor("admin"), _rule("Kept"), True, set())
     client = client_as(role)
     calls = [
-        call_callback(
-            client,
-            dash_app,
-            SAVE,
-            state={"rule-ed-existing": "__new__", **form()},
-            changed="rule-ed-save.n_clicks",
-        ),
-        call_callback(
-            client,
-            dash_app,
-            SAVE,
-            state={"rule-ed-existing": "Kept", **form()},
-            changed="rule-ed-delete.n_clicks",
-        ),
+        save(client, dash_app, form()),
+        delete(client, dash_app, "Kept"),
         call_callback(client, dash_app, PREVIEW, state=form(), changed="rule-ed-preview.n_clicks"),
         call_callback(client, dash_app, "rule-ed-list.children", [1]),
         call_callback(client, dash_app, "rule-ed-name.value", ["Kept"]),
@@ -304,25 +296,12 @@ def _rule(name: str):
 
 def test_delete_removes_the_rule_audited(dash_app, client_as, users, clean_rules, owner_engine):
     rule_store.save_rule(users.actor("admin"), _rule("Gone"), True, set())
-    response = call_callback(
-        client_as("admin"),
-        dash_app,
-        SAVE,
-        state={"rule-ed-existing": "Gone", **form()},
-        changed="rule-ed-delete.n_clicks",
-    )
-    assert "Deleted rule Gone" in shown(response)
+    assert "Deleted rule Gone" in shown(delete(client_as("admin"), dash_app, "Gone"))
     assert count_rows(owner_engine, "alert_rules") == 0
     assert ("delete",) in tuples(
         owner_engine, "SELECT action FROM audit_logs WHERE entity_type = 'alert_rules'"
     )
-    again = call_callback(
-        client_as("admin"),
-        dash_app,
-        SAVE,
-        state={"rule-ed-existing": "Gone", **form()},
-        changed="rule-ed-delete.n_clicks",
-    )
+    again = delete(client_as("admin"), dash_app, "Gone")
     assert "choose a rule written in the app to delete" in shown(again)
 
 
@@ -388,18 +367,9 @@ def test_an_admin_previews_and_saves_a_rule_in_the_browser(
     dash_duo, dash_app, users, clean_rules, clean_data, owner_engine
 ):
     now = datetime.now(UTC)
-    with owner_engine.begin() as conn:
-        conn.execute(
-            text(
-                """INSERT INTO error_logs (error_code, error_category, error_severity,
-                       error_message, service_name, created_at)
-                   VALUES ('E1', 'system', 'high', 'burst', 'api', :t)"""
-            ),
-            # 30 minutes of errors, so the 5-minute pending period is met wherever the
-            # 5-minute steps fall (a 5-minute burst fired only when it straddled two steps)
-            [{"t": now - timedelta(days=1, seconds=i * 9)} for i in range(200)],
-        )
-    refresh_rollups(None)
+    # 30 minutes of errors, so the 5-minute pending period is met wherever the 5-minute steps
+    # fall (a 5-minute burst fired only when it straddled two steps)
+    log_errors(owner_engine, [("api", now - timedelta(days=1, seconds=i * 9)) for i in range(200)])
     browser_sign_in(dash_duo, dash_app, "test-admin", path="/alerts")
     dash_duo.wait_for_element("#rule-editor")
     dash_duo.wait_for_contains_text("#rule-ed-list", "No rules written in the app yet", 15)

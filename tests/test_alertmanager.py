@@ -134,6 +134,19 @@ def am_silences(server) -> list[dict]:
     return requests.get(f"{server.url}/api/v2/silences", timeout=5).json()
 
 
+def silence_in_alertmanager(server, matcher: dict, hours: float, comment: str) -> None:
+    """A silence an operator makes in Alertmanager itself (not through the app), from now."""
+    now = datetime.now(UTC)
+    body = {
+        "matchers": [matcher],
+        "startsAt": rfc3339(now),
+        "endsAt": rfc3339(now + timedelta(hours=hours)),
+        "createdBy": "ops-person",
+        "comment": comment,
+    }
+    requests.post(f"{server.url}/api/v2/silences", json=body, timeout=5).raise_for_status()
+
+
 class Notifications:
     """What Alertmanager delivered to the test's webhook, collected as it arrives."""
 
@@ -304,14 +317,12 @@ def test_silences_go_both_ways(
     assert after["status"]["state"] == "expired"
 
     # One made in Alertmanager shows on /alerts for every role, and in `alerts check`.
-    body = {
-        "matchers": [{"name": "alertname", "value": "Task.*", "isRegex": True, "isEqual": True}],
-        "startsAt": rfc3339(datetime.now(UTC)),
-        "endsAt": rfc3339(datetime.now(UTC) + timedelta(hours=2)),
-        "createdBy": "ops-person",
-        "comment": "nightly import",
-    }
-    requests.post(f"{alertmanager.url}/api/v2/silences", json=body, timeout=5).raise_for_status()
+    silence_in_alertmanager(
+        alertmanager,
+        {"name": "alertname", "value": "Task.*", "isRegex": True, "isEqual": True},
+        2,
+        "nightly import",
+    )
     am_services.clear_caches()
     for role in ("viewer", "on_call"):
         page = json.dumps(
@@ -372,14 +383,12 @@ def test_alerts_page_shows_alertmanager_silences_in_the_browser(
     dash_duo, dash_app, users, am_services, alertmanager, owner_engine, role
 ):
     firing_alert(owner_engine, "HighErrorRate")
-    body = {
-        "matchers": [{"name": "alertname", "value": "HighErrorRate", "isRegex": False}],
-        "startsAt": rfc3339(datetime.now(UTC)),
-        "endsAt": rfc3339(datetime.now(UTC) + timedelta(hours=1)),
-        "createdBy": "ops-person",
-        "comment": "failover drill",
-    }
-    requests.post(f"{alertmanager.url}/api/v2/silences", json=body, timeout=5).raise_for_status()
+    silence_in_alertmanager(
+        alertmanager,
+        {"name": "alertname", "value": "HighErrorRate", "isRegex": False},
+        1,
+        "failover drill",
+    )
     browser_sign_in(dash_duo, dash_app, users.username(role), path="/alerts")
     dash_duo.wait_for_contains_text(
         "#alert-row-HighErrorRate .alert-am-silence", "ops-person: failover drill", timeout=15
@@ -475,14 +484,12 @@ def test_each_instance_arrives_with_its_labels_and_is_silenced_on_its_own(
         assert by_instance()["worker"]["status"]["state"] == "active"
 
         # One made in Alertmanager for the worker shows on the worker's row only.
-        body = {
-            "matchers": [{"name": "service_name", "value": "worker", "isRegex": False}],
-            "startsAt": rfc3339(datetime.now(UTC)),
-            "endsAt": rfc3339(datetime.now(UTC) + timedelta(hours=2)),
-            "createdBy": "ops-person",
-            "comment": "worker redeploy",
-        }
-        requests.post(f"{alertmanager.url}/api/v2/silences", json=body, timeout=5)
+        silence_in_alertmanager(
+            alertmanager,
+            {"name": "service_name", "value": "worker", "isRegex": False},
+            2,
+            "worker redeploy",
+        )
         am_services.clear_caches()
         table = callback_values(
             call_callback(

@@ -26,6 +26,7 @@ from taskmaster_dash.data import maintenance as store
 from taskmaster_dash.pages._maintenance import add_maintenance_bands
 from tests.support.auth import browser_sign_in
 from tests.support.callbacks import call_callback, callback_output, callback_values
+from tests.support.maintenance import save_one_off_window
 from tests.support.sql import all_rows, count_rows
 from tests.test_alerts import run_cli
 
@@ -187,6 +188,11 @@ def form(**changes):
     return {**values, **changes}
 
 
+def one_off(starts_at: str | None, ends_at: str) -> dict:
+    """The form's changes for a one-off window from `starts_at` to `ends_at`, as typed."""
+    return {"kind": "once", "starts_at": starts_at, "ends_at": ends_at}
+
+
 def test_a_valid_window_from_the_form():
     w = validate_window(**form())
     assert w.days == (5,) and w.start_time == time(22) and w.end_time == time(2)
@@ -228,31 +234,19 @@ def test_a_valid_window_from_the_form():
         ({"matchers": "x" * 1_000_000}, "Labels: too long."),
         ({"matchers": {"$ne": 1}}, "Labels: expected text"),
         ({"note": "n" * 2001}, "Note: at most 2000 characters"),
+        (one_off("2026-04-02 10:00", "2026-04-02 09:00"), "End: must be after the start."),
+        (one_off("2026-04-02 10:00", "2026-04-02 10:00"), "End: must be after the start."),
         (
-            {"kind": "once", "starts_at": "2026-04-02 10:00", "ends_at": "2026-04-02 09:00"},
-            "End: must be after the start.",
-        ),
-        (
-            {"kind": "once", "starts_at": "2026-04-02 10:00", "ends_at": "2026-04-02 10:00"},
-            "End: must be after the start.",
-        ),
-        (
-            {"kind": "once", "starts_at": "2026-03-01 10:00", "ends_at": "2026-03-02 10:00"},
+            one_off("2026-03-01 10:00", "2026-03-02 10:00"),
             "End: this window would already be over.",
         ),
+        (one_off("2026-04-01 10:00", "2027-06-01 10:00"), "lasts at most 366 days"),
         (
-            {"kind": "once", "starts_at": "2026-04-01 10:00", "ends_at": "2027-06-01 10:00"},
-            "lasts at most 366 days",
-        ),
-        (
-            {"kind": "once", "starts_at": "tomorrow", "ends_at": "2026-04-02 10:00"},
+            one_off("tomorrow", "2026-04-02 10:00"),
             "Start: expected a date and time as YYYY-MM-DD HH:MM.",
         ),
-        (
-            {"kind": "once", "starts_at": "2026-04-01 10:00+02:00", "ends_at": "2026-04-02 10:00"},
-            "Start: leave out the offset",
-        ),
-        ({"kind": "once", "starts_at": None, "ends_at": "2026-04-02 10:00"}, "Start: required."),
+        (one_off("2026-04-01 10:00+02:00", "2026-04-02 10:00"), "Start: leave out the offset"),
+        (one_off(None, "2026-04-02 10:00"), "Start: required."),
     ],
 )
 def test_a_bad_window_is_refused_with_a_clear_message(changes, said):
@@ -281,16 +275,8 @@ def test_windows_are_stored_listed_audited_and_deleted(clean_windows, users, own
             **form(name=sql_looking, note="quarterly", now=now, matchers='team=~"db|ops"')
         ),
     )
-    gone_soon = store.create_window(
-        admin,
-        validate_window(
-            name="Deploy",
-            kind="once",
-            time_zone="UTC",
-            starts_at=(now - timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M"),
-            ends_at=(now + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M"),
-            now=now,
-        ),
+    gone_soon = save_one_off_window(
+        admin, "Deploy", now - timedelta(minutes=5), now + timedelta(hours=1), now
     )
     assert made.name == sql_looking and made.username == "test-admin" and made.id
     assert made.matchers == (Matcher("team", "=~", "db|ops"),)
@@ -482,16 +468,8 @@ def test_the_timeline_callback_draws_an_open_window(
             text("""INSERT INTO alert_history (rule_name, from_state, to_state, created_at)
                     VALUES ('TaskBacklog', NULL, 'normal', now() - interval '3 hours')""")
         )
-    store.create_window(
-        users.actor("admin"),
-        validate_window(
-            name="Deploy",
-            kind="once",
-            time_zone="UTC",
-            starts_at=(now - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M"),
-            ends_at=(now + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M"),
-            now=now,
-        ),
+    save_one_off_window(
+        users.actor("admin"), "Deploy", now - timedelta(hours=1), now + timedelta(hours=1), now
     )
     try:
         figure = callback_output(

@@ -14,11 +14,10 @@ import requests
 from sqlalchemy import text
 
 from taskmaster_dash.alerts.alertmanager import AlertmanagerClient, rfc3339
-from taskmaster_dash.alerts.maintenance import validate_window
 from taskmaster_dash.alerts.maintenance_sync import sync_windows
-from taskmaster_dash.data import maintenance as store
 from taskmaster_dash.data.local_alertmanager import LocalAlertmanager, alertmanager_binary
 from tests.support.callbacks import callback_output
+from tests.support.maintenance import save_one_off_window
 from tests.support.processes import free_port
 from tests.support.sql import all_rows, count_rows
 from tests.test_alertmanager import am_config, am_silences
@@ -132,17 +131,13 @@ def test_a_weekly_window_becomes_silences_ahead_and_deleting_expires_them(
 
 def test_an_open_window_mutes_matching_alerts_in_alertmanager(am, clean_windows, users):
     now = datetime.now(UTC)
-    store.create_window(
+    save_one_off_window(
         users.actor("admin"),
-        validate_window(
-            name="Billing deploy",
-            kind="once",
-            time_zone="UTC",
-            starts_at=(now - timedelta(minutes=10)).strftime("%Y-%m-%d %H:%M"),
-            ends_at=(now + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M"),
-            matchers="service_name=billing",
-            now=now,
-        ),
+        "Billing deploy",
+        now - timedelta(minutes=10),
+        now + timedelta(hours=1),
+        now,
+        matchers="service_name=billing",
     )
     client = AlertmanagerClient([am.url])
     assert sync_windows(client).created == 1
@@ -169,16 +164,8 @@ def test_an_open_window_mutes_matching_alerts_in_alertmanager(am, clean_windows,
 def test_silences_are_made_ahead_as_occurrences_come_within_a_week(am, clean_windows, users):
     now = datetime.now(UTC)
     starts = now + timedelta(days=10)
-    store.create_window(
-        users.actor("admin"),
-        validate_window(
-            name="Datacentre move",
-            kind="once",
-            time_zone="UTC",
-            starts_at=starts.strftime("%Y-%m-%d %H:%M"),
-            ends_at=(starts + timedelta(hours=6)).strftime("%Y-%m-%d %H:%M"),
-            now=now,
-        ),
+    save_one_off_window(
+        users.actor("admin"), "Datacentre move", starts, starts + timedelta(hours=6), now
     )
     client = AlertmanagerClient([am.url])
     assert sync_windows(client, now).created == 0  # ten days off: not yet
