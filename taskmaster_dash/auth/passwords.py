@@ -2,9 +2,16 @@
 
 bcrypt hashes made by the original TaskMaster API are still accepted; needs_rehash() is true for
 them, so the sign-in that accepts one replaces it with an argon2 hash.
+
+At most one hash per CPU runs at a time: each takes 64 MiB and four threads, so a flood of
+parallel sign-ins would otherwise starve PostgreSQL and the other requests of CPU (pool
+checkouts then time out) and the process of memory; the others wait their turn.
 """
 
 from __future__ import annotations
+
+import os
+import threading
 
 import bcrypt
 from argon2 import PasswordHasher
@@ -14,21 +21,24 @@ _hasher = PasswordHasher()
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256
+_hashing = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _hashing:
+        return _hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     if not password_hash:
         return False
-    if password_hash.startswith(_BCRYPT_PREFIXES):
-        return _verify_bcrypt(password_hash, password)
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    with _hashing:
+        if password_hash.startswith(_BCRYPT_PREFIXES):
+            return _verify_bcrypt(password_hash, password)
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def _verify_bcrypt(password_hash: str, password: str) -> bool:
