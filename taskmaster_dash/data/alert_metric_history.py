@@ -52,6 +52,12 @@ ERROR_COLUMNS = {
     "severity": ("error_severity", "e.error_severity"),
     "error_type": ("error_category", "e.error_category"),
 }
+# The same in the error counts kept by trigger (headline_error_counts, migration 096).
+OPEN_COUNT_COLUMNS = {
+    "service_name": "COALESCE(h.service, '')",
+    "severity": "h.severity",
+    "error_type": "h.category",
+}
 VALIDATION_COLUMNS = {"validation_type": ("validation_type", "v.validation_type")}
 
 
@@ -249,9 +255,12 @@ def sql_history(
 
 def _open_errors(group_by: list[str], end: datetime) -> History:
     """Open (unresolved or investigating) errors at each 5-minute step, walked back from now:
-    open then = open now - created since + resolved since (resolved_at says when each closed)."""
+    open then = open now - created since + resolved since (resolved_at says when each closed).
+    Open now is the trigger-kept count (migrations 095, 096) less the open errors not created
+    before `end` (a handful, from the created_at index), not a count over the whole table."""
     times = _grid(end, ERROR_STEP, SPAN)
     raw = [ERROR_COLUMNS[g][1] for g in group_by]
+    kept = [OPEN_COUNT_COLUMNS[g] for g in group_by]
     rollup = [ERROR_COLUMNS[g][0] for g in group_by]
     keys = ", ".join(str(i + 1) for i in range(len(group_by) + 1))
     lo = times[0]
@@ -274,10 +283,16 @@ def _open_errors(group_by: list[str], end: datetime) -> History:
     FROM error_logs e WHERE e.resolved_at >= (SELECT split FROM p) AND e.resolved_at < :end
     GROUP BY {keys}
     UNION ALL
-    SELECT CAST(:last AS timestamptz), {"".join(f"{c}, " for c in raw)} 0, 0, count(*)
-    FROM error_logs e
-    WHERE e.resolution_status IN ('unresolved', 'investigating') AND e.created_at < :end
-    GROUP BY {keys}
+    SELECT CAST(:last AS timestamptz), {"".join(f"o.g{i}, " for i in range(len(group_by)))}
+           0, 0, sum(o.n)
+    FROM (SELECT {"".join(f"{c}, " for c in kept)} h.n FROM headline_error_counts h
+          WHERE h.status IN ('unresolved', 'investigating')
+          UNION ALL
+          SELECT {"".join(f"{c}, " for c in raw)} -1 FROM error_logs e
+          WHERE e.resolution_status IN ('unresolved', 'investigating')
+            AND (e.created_at >= :end OR e.created_at IS NULL)
+         ) AS o ({"".join(f"g{i}, " for i in range(len(group_by)))} n)
+    GROUP BY {keys} HAVING sum(o.n) <> 0
     """
     params = {"lo": lo, "end": end, "last": times[-1]}
     wanted = ["created", "resolved", "open_now"]
