@@ -238,6 +238,76 @@ def test_open_errors_walk_back_from_now(database, clean_data, owner_engine):
     assert values[last] == 2
 
 
+def test_open_errors_per_group_walk_back_from_the_kept_counts(database, clean_data, owner_engine):
+    """Open now comes from the counts kept by trigger (096) per severity, category and service;
+    errors not created before the end (a later one, one without created_at) are not open then."""
+    end = datetime.now(UTC) - timedelta(minutes=30)
+    seeded = [  # (service, category, severity, created minutes before end, resolved ...)
+        ("api", "system", "low", 90, None),
+        ("api", "network", "low", 60, 30),
+        ("api", "network", "high", 20, None),
+        (None, "system", "high", 40, None),
+        ("worker", "system", "low", 70, 10),
+        ("worker", "system", "low", -10, None),  # created after the end
+        ("worker", "network", "high", None, None),  # no created_at
+    ]
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                """INSERT INTO error_logs (error_code, error_category, error_severity,
+                       error_message, service_name, created_at, resolved_at, resolution_status)
+                   VALUES ('E', :category, :severity, 'm', :service, :c,
+                           CAST(:r AS timestamptz),
+                           CASE WHEN CAST(:r AS timestamptz) IS NULL THEN 'unresolved'
+                            ELSE 'resolved' END)"""
+            ),
+            [
+                {
+                    "service": service,
+                    "category": category,
+                    "severity": severity,
+                    "c": None if created is None else end - timedelta(minutes=created),
+                    "r": None if resolved is None else end - timedelta(minutes=resolved),
+                }
+                for service, category, severity, created, resolved in seeded
+            ],
+        )
+        # a status change moves the error between the kept counts' keys
+        conn.execute(
+            text(
+                "UPDATE error_logs SET resolution_status = 'investigating'"
+                " WHERE service_name = 'api' AND resolution_status = 'unresolved'"
+            )
+        )
+    refresh_rollups(None)
+    labels_of = {
+        "service_name": lambda e: e[0] or "",
+        "error_type": lambda e: e[1],
+        "severity": lambda e: e[2],
+    }
+    for group_by in (["service_name"], ["error_type", "severity"], ["severity", "service_name"]):
+        history = sql_history("open_errors", {}, group_by, end=end)
+        for labels, values in history.series.items():
+            moments = dict(zip(history.times, values, strict=True))
+            for minutes_ago in (0, 15, 35, 65, 95):
+                moment = floor_to(end - timedelta(minutes=minutes_ago), STEP)
+                exact = sum(
+                    1
+                    for e in seeded
+                    if tuple((g, labels_of[g](e)) for g in sorted(group_by)) == labels
+                    and e[3] is not None
+                    and end - timedelta(minutes=e[3]) < moment
+                    and (e[4] is None or end - timedelta(minutes=e[4]) >= moment)
+                )
+                assert moments[moment] == exact, (group_by, labels, minutes_ago)
+        open_then = {
+            tuple((g, labels_of[g](e)) for g in sorted(group_by))
+            for e in seeded
+            if e[3] is not None and e[3] > 0
+        }
+        assert set(history.series) == open_then, group_by
+
+
 # ------------------------------------------------------------------ over Prometheus history
 
 SAMPLE_EVERY = 240  # seconds: always a sample in Prometheus's 5-minute lookback

@@ -1,5 +1,5 @@
-"""The headline counts kept by trigger (migration 095) equal SQL counts of the rows, after every
-kind of change, with writers at once, and as each role sees them (RLS)."""
+"""The headline counts kept by trigger (migrations 095, 096) equal SQL counts of the rows, after
+every kind of change, with writers at once, and as each role sees them (RLS)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ KEPT_ERRORS = """SELECT severity, status, regressed, sum(n) FROM headline_error_
                  GROUP BY 1, 2, 3 HAVING sum(n) <> 0"""
 COUNTED_ERRORS = """SELECT error_severity, resolution_status, regressed_at IS NOT NULL, count(*)
                     FROM error_logs GROUP BY 1, 2, 3"""
+# 096: also by category and service (the rule preview's open errors per group)
+KEPT_ERROR_GROUPS = """SELECT severity, status, regressed, category, service, sum(n)
+                       FROM headline_error_counts GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) <> 0"""
+COUNTED_ERROR_GROUPS = """SELECT error_severity, resolution_status, regressed_at IS NOT NULL,
+                              error_category, service_name, count(*)
+                          FROM error_logs GROUP BY 1, 2, 3, 4, 5"""
 NEW_ERRORS = """INSERT INTO error_logs (error_code, error_category, error_severity,
                     error_message, resolution_status)
                 SELECT 'E' || g, 'network', (ARRAY['critical', 'high', 'low'])[1 + g % 3], 'm',
@@ -37,6 +43,7 @@ def assert_counts_match(engine) -> None:
     with engine.connect() as conn:
         assert grouped(conn, KEPT_TASKS) == grouped(conn, COUNTED_TASKS)
         assert grouped(conn, KEPT_ERRORS) == grouped(conn, COUNTED_ERRORS)
+        assert grouped(conn, KEPT_ERROR_GROUPS) == grouped(conn, COUNTED_ERROR_GROUPS)
 
 
 def new_tasks(conn, n: int, prefix: str = "t") -> None:
@@ -74,6 +81,11 @@ def test_counts_follow_inserts_updates_deletes_and_truncate(owner_engine, clean_
         (NEW_ERRORS, {"n": 30}),
         ("UPDATE error_logs SET resolution_status = 'resolved' WHERE error_code LIKE 'E1%'", {}),
         ("UPDATE error_logs SET regressed_at = now() WHERE error_code LIKE 'E2%'", {}),
+        (
+            "UPDATE error_logs SET service_name = 'api', error_category = 'system'"
+            " WHERE error_code LIKE 'E3%'",
+            {},
+        ),
         ("UPDATE error_logs SET occurrence_count = occurrence_count + 1", {}),
         ("DELETE FROM error_logs WHERE error_severity = 'low'", {}),
     ]

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import pandas as pd
 
 from taskmaster_dash.data.analytics import floor_to
 from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName, get_database
@@ -53,6 +52,12 @@ ERROR_COLUMNS = {
     "severity": ("error_severity", "e.error_severity"),
     "error_type": ("error_category", "e.error_category"),
 }
+# The same in the error counts kept by trigger (headline_error_counts, migration 096).
+OPEN_COUNT_COLUMNS = {
+    "service_name": "COALESCE(h.service, '')",
+    "severity": "h.severity",
+    "error_type": "h.category",
+}
 VALIDATION_COLUMNS = {"validation_type": ("validation_type", "v.validation_type")}
 
 
@@ -75,26 +80,32 @@ def _counts_by_step(
     sql: str, params: dict, group_by: list[str], times: list[datetime], value_columns: list[str]
 ) -> dict[Labels, dict[str, np.ndarray]]:
     """The query's rows (ts, g0, g1 ..., values...) as arrays over `times` (0 where a step has
-    no row), one set per label set (g0 is the label group_by[0] ...)."""
-    frame = get_database().fetch_df(PoolName.READ, SYSTEM_ACTOR, sql, params)
-    index = {t: i for i, t in enumerate(times)}
-    out: dict[Labels, dict[str, np.ndarray]] = {}
-    if frame.empty:
-        return out
+    no row), one set per label set (g0 is the label group_by[0] ...). The rows come back as one
+    row per label set holding arrays (seconds since the epoch, values), so a week of 5-minute
+    steps is a few rows to fetch, not thousands of timestamps to parse."""
     names = [f"g{i}" for i in range(len(group_by))]
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    for column in value_columns:
-        frame[column] = pd.to_numeric(frame[column]).fillna(0).astype(float)
-    grouped = frame.groupby(names, dropna=False) if names else [((), frame)]
-    for key, rows in grouped:
-        key = key if isinstance(key, tuple) else (key,)
-        labels = tuple(sorted(zip(group_by, (str(k) for k in key), strict=True)))
+    keys = "".join(f"{n}, " for n in names)
+    rows = get_database().fetch_rows(
+        PoolName.READ,
+        SYSTEM_ACTOR,
+        f"""SELECT {keys}array_agg(CAST(extract(epoch FROM ts) AS bigint)) AS at,
+                   {", ".join(f"array_agg(COALESCE({c}, 0)) AS {c}" for c in value_columns)}
+            FROM ({sql}) AS steps {f"GROUP BY {', '.join(names)}" if names else ""}""",
+        params,
+    )
+    first = int(times[0].timestamp())
+    step = int((times[1] - times[0]).total_seconds())
+    out: dict[Labels, dict[str, np.ndarray]] = {}
+    for row in rows:
+        if row["at"] is None:  # no group_by and no rows: one row of NULL arrays
+            continue
+        labels = tuple(sorted(zip(group_by, (str(row[n]) for n in names), strict=True)))
+        offset = np.array(row["at"], dtype=np.int64) - first
+        at = offset // step
+        keep = (offset % step == 0) & (at >= 0) & (at < len(times))  # the rows on the grid
         arrays = {c: np.zeros(len(times)) for c in value_columns}
-        at = [index.get(t.to_pydatetime()) for t in rows["ts"]]
-        keep = [n for n, i in enumerate(at) if i is not None]
-        where = np.array([at[n] for n in keep], dtype=int)
         for c in value_columns:
-            np.add.at(arrays[c], where, rows[c].to_numpy()[keep])
+            np.add.at(arrays[c], at[keep], np.array(row[c], dtype=float)[keep])
         out[labels] = arrays
     return out
 
@@ -132,10 +143,10 @@ def _errors(params: Mapping[str, float], group_by: list[str], end: datetime) -> 
     steps = _grid(end, ERROR_STEP, SPAN + ERROR_STEP * window)  # the lookback of the first
     counts = _counts_by_step(sql, {"lo": lo, "end": end}, group_by, steps, ["n"])
     minutes = window * 5
-    series: dict[Labels, list[float | None]] = {
-        labels: [round(float(v), 6) for v in _window_sum(arrays["n"], window)[window:] / minutes]
-        for labels, arrays in counts.items()
-    }
+    series: dict[Labels, list[float | None]] = {}
+    for labels, arrays in counts.items():
+        per_minute = _window_sum(arrays["n"], window)[window:] / minutes
+        series[labels] = [round(v, 6) for v in per_minute.tolist()]
     if not group_by and not series:
         series = {(): [0.0] * len(times)}
     return History(ERROR_STEP, times, _sorted(series), f"{minutes}-minute windows, 5-minute steps")
@@ -179,8 +190,8 @@ def _validations(
     for labels, arrays in counts.items():
         summed = {c: _window_sum(arrays[c], window)[window:] for c in (top, bottom)}
         series[labels] = [
-            None if b == 0 else round(float(t) / float(b), 6)
-            for t, b in zip(summed[top], summed[bottom], strict=True)
+            None if b == 0 else round(t / b, 6)
+            for t, b in zip(summed[top].tolist(), summed[bottom].tolist(), strict=True)
         ]
     return History(VALIDATION_STEP, times, _sorted(series), f"{window}-hour windows, 1-hour steps")
 
@@ -244,9 +255,12 @@ def sql_history(
 
 def _open_errors(group_by: list[str], end: datetime) -> History:
     """Open (unresolved or investigating) errors at each 5-minute step, walked back from now:
-    open then = open now - created since + resolved since (resolved_at says when each closed)."""
+    open then = open now - created since + resolved since (resolved_at says when each closed).
+    Open now is the trigger-kept count (migrations 095, 096) less the open errors not created
+    before `end` (a handful, from the created_at index), not a count over the whole table."""
     times = _grid(end, ERROR_STEP, SPAN)
     raw = [ERROR_COLUMNS[g][1] for g in group_by]
+    kept = [OPEN_COUNT_COLUMNS[g] for g in group_by]
     rollup = [ERROR_COLUMNS[g][0] for g in group_by]
     keys = ", ".join(str(i + 1) for i in range(len(group_by) + 1))
     lo = times[0]
@@ -269,10 +283,16 @@ def _open_errors(group_by: list[str], end: datetime) -> History:
     FROM error_logs e WHERE e.resolved_at >= (SELECT split FROM p) AND e.resolved_at < :end
     GROUP BY {keys}
     UNION ALL
-    SELECT CAST(:last AS timestamptz), {"".join(f"{c}, " for c in raw)} 0, 0, count(*)
-    FROM error_logs e
-    WHERE e.resolution_status IN ('unresolved', 'investigating') AND e.created_at < :end
-    GROUP BY {keys}
+    SELECT CAST(:last AS timestamptz), {"".join(f"o.g{i}, " for i in range(len(group_by)))}
+           0, 0, sum(o.n)
+    FROM (SELECT {"".join(f"{c}, " for c in kept)} h.n FROM headline_error_counts h
+          WHERE h.status IN ('unresolved', 'investigating')
+          UNION ALL
+          SELECT {"".join(f"{c}, " for c in raw)} -1 FROM error_logs e
+          WHERE e.resolution_status IN ('unresolved', 'investigating')
+            AND (e.created_at >= :end OR e.created_at IS NULL)
+         ) AS o ({"".join(f"g{i}, " for i in range(len(group_by)))} n)
+    GROUP BY {keys} HAVING sum(o.n) <> 0
     """
     params = {"lo": lo, "end": end, "last": times[-1]}
     wanted = ["created", "resolved", "open_now"]
@@ -281,7 +301,7 @@ def _open_errors(group_by: list[str], end: datetime) -> History:
     for labels, a in counts.items():
         # Created minus resolved in the steps from times[i] on (the last step runs to `end`).
         after = np.cumsum((a["created"] - a["resolved"])[::-1])[::-1]
-        series[labels] = [float(v) for v in a["open_now"].sum() - after]
+        series[labels] = (a["open_now"].sum() - after).tolist()
     return History(ERROR_STEP, times, _sorted(series), "5-minute steps")
 
 
