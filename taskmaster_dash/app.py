@@ -214,19 +214,26 @@ def create_app(
     return app
 
 
+def serving_secret_key(settings: Settings) -> str:
+    """SECRET_KEY, which serving needs beyond valid settings (`serve` checks it before its
+    workers start)."""
+    if not settings.secret_key:
+        raise SettingsError(
+            "SECRET_KEY: must be set (any long random string, the same on every worker)"
+        )
+    return settings.secret_key
+
+
 def app_from_environment(settings: Settings | None = None) -> Dash:
     """The app as `serve` and gunicorn run it: configuration from the environment."""
     from taskmaster_dash.data.runtime import open_database
 
     settings = settings or load_settings()
-    if not settings.secret_key:
-        raise SettingsError(
-            "SECRET_KEY: must be set (any long random string, the same on every worker)"
-        )
+    secret_key = serving_secret_key(settings)
     opened = open_database(settings)
     app = create_app(
         opened.database,
-        secret_key=settings.secret_key,
+        secret_key=secret_key,
         environment=settings.environment,
         prometheus=(
             PrometheusReader(settings.prometheus_url) if settings.prometheus_enabled else None
@@ -241,14 +248,19 @@ def app_from_environment(settings: Settings | None = None) -> Dash:
 def __getattr__(name: str):
     # `gunicorn taskmaster_dash.app:server` builds the app on first access, not at import.
     if name == "server":
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from taskmaster_dash.data.db import user_message
+
         try:
             app = app_from_environment()
-        except ValueError as exc:  # a bad setting or file: one line in the log, and stop
+        except (ValueError, SQLAlchemyError) as exc:  # a bad setting or file, no database
             try:  # gunicorn prints this one as it is and stops instead of restarting workers
                 from gunicorn.errors import AppImportError as Stop  # type: ignore[import-untyped]
             except ImportError:
                 Stop = SystemExit
-            raise Stop(f"taskmaster-dash: {exc}") from None
+            reason = user_message(exc) if isinstance(exc, SQLAlchemyError) else exc
+            raise Stop(f"taskmaster-dash: {reason}") from None
         globals()["server"] = app.server
         return app.server
     raise AttributeError(name)

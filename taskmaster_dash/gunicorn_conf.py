@@ -10,6 +10,10 @@ Every worker starts the rollup refresher and the alert evaluator; each works onl
 holding its PostgreSQL advisory lock, so N workers run one of each (data/leader.py).
 """
 
+# gunicorn would believe X-Forwarded-Proto from loopback whatever TRUSTED_PROXY_COUNT says; the
+# app alone decides which proxy headers to believe (werkzeug's ProxyFix).
+forwarded_allow_ips = ""
+
 
 def child_exit(server, worker):  # gunicorn's hook signature
     from taskmaster_dash.data.metrics import mark_process_dead

@@ -34,6 +34,25 @@ ALERTMANAGER_SILENCES_CACHE_SECONDS = 10.0  # /alerts polls every 15 s in every 
 PANEL_CACHE_ENTRIES = 2048  # panels x views x visibilities (pages/_panel_cache.py)
 
 
+def read_setting_files(settings: Settings) -> tuple[Rule, ...]:
+    """The files the settings name, read now so a bad one stops the start, not a page: the
+    alert rules (returned) and PROMQL_CONFIG (checked). SettingsError names the variable."""
+    from taskmaster_dash.alerts.rules import load_rules
+    from taskmaster_dash.data.config import SettingsError
+    from taskmaster_dash.data.prometheus import load_promql
+
+    try:
+        rules = tuple(load_rules(settings.alerts_rules_file))
+    except ValueError as exc:
+        raise SettingsError(f"ALERTS_RULES_FILE: {' '.join(str(exc).split())}") from None
+    if settings.promql_config is not None:
+        try:
+            load_promql(settings.promql_config)
+        except ValueError as exc:
+            raise SettingsError(f"PROMQL_CONFIG: {' '.join(str(exc).split())}") from None
+    return rules
+
+
 @dataclass
 class Caches:
     banner: Cache = field(default_factory=lambda: Cache(BANNER_CACHE_SECONDS, maxsize=1))
@@ -70,21 +89,9 @@ class Services:
         database: Database,
         prometheus: PrometheusReader | None = None,
     ) -> Services:
-        """Read the files the settings name now, so a bad one stops the start, not a page."""
         from taskmaster_dash.alerts.alertmanager import AlertmanagerClient
-        from taskmaster_dash.alerts.rules import load_rules
-        from taskmaster_dash.data.config import SettingsError
-        from taskmaster_dash.data.prometheus import load_promql
 
-        try:
-            rules = tuple(load_rules(settings.alerts_rules_file))
-        except ValueError as exc:
-            raise SettingsError(f"ALERTS_RULES_FILE: {' '.join(str(exc).split())}") from None
-        if settings.promql_config is not None:
-            try:
-                load_promql(settings.promql_config)
-            except ValueError as exc:
-                raise SettingsError(f"PROMQL_CONFIG: {' '.join(str(exc).split())}") from None
+        rules = read_setting_files(settings)
         if settings.session_cache_seconds:
             database.share_revocations(settings.redis_url)  # other hosts learn of sign-outs
         return cls(

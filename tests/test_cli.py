@@ -78,6 +78,7 @@ def test_help_and_argument_errors_import_no_heavy_module(args):
         ["seed-demo", "--scale", "huge"],
         ["serve", "--port", "http"],
         ["serve", "--port", "70000"],
+        ["serve", "--workers", "0"],
         ["create-user", "--username", "x"],
         ["no-such-command"],
     ],

@@ -1,6 +1,7 @@
-"""`taskmaster-dash serve` itself, behind a TLS-terminating proxy (TRUSTED_PROXY_COUNT=1): the
-session cookie is Secure, HSTS is sent, the audit log records the client's address; and two
-serve processes with REDIS_URL share one throttle."""
+"""`taskmaster-dash serve` itself: gunicorn with the workers asked for, leaving proxy headers to
+the app; behind a TLS-terminating proxy (TRUSTED_PROXY_COUNT=1) the session cookie is Secure,
+HSTS is sent, the audit log records the client's address; and two serve processes with
+REDIS_URL share one throttle."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 from dash.testing.errors import TestingTimeoutError
@@ -73,13 +75,13 @@ def redis_url(tmp_path_factory):
         process.wait(10)
 
 
-def _serve(pg_server, log: Path, **env: str) -> tuple[str, subprocess.Popen]:
+def _serve(pg_server, log: Path, *options: str, **env: str) -> tuple[str, subprocess.Popen]:
     port = free_port()
     script = Path(sys.executable).with_name("taskmaster-dash")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "taskmaster_dash.cli"]
     environment = server_environment(pg_server, {"TASKMASTER_ENV": "testing", **env})
     process = subprocess.Popen(
-        [*command, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [*command, "serve", "--host", "127.0.0.1", "--port", str(port), *options],
         env=environment,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
@@ -172,3 +174,21 @@ def test_two_serve_processes_share_the_throttle_through_redis(servers):
     for base in servers:
         _, refused = _sign_in(base, "nobody-here", "Wrong-guess-1", address)
         assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+
+
+def test_serve_runs_the_workers_asked_for_and_leaves_proxy_headers_to_the_app(
+    pg_server, database, tmp_path
+):
+    base, process = _serve(pg_server, tmp_path / "serve.log", "--workers", "3")
+    try:
+        workers = psutil.Process(process.pid).children()
+        assert len(workers) == 3, [w.cmdline() for w in workers]
+        # TRUSTED_PROXY_COUNT=0: a forwarded https from loopback is not believed, by gunicorn
+        # either (it would otherwise mark the request secure itself).
+        page = requests.get(base + "/login", headers=_via_proxy("203.0.113.9"), timeout=10)
+        assert page.status_code == 200
+        assert "Secure" not in page.headers["Set-Cookie"]
+        assert "Strict-Transport-Security" not in page.headers
+    finally:
+        process.terminate()
+        assert process.wait(20) == 0
