@@ -641,7 +641,7 @@ def test_two_processes_one_evaluator(pg_server, database, owner_engine, clean_al
             time.sleep(0.2)
         return seen
 
-    web = start("serve", "--port", str(free_port()))
+    web = start("serve", "--port", str(free_port()), "--workers", "1")
     procs = [web]
     try:
         assert wait_for(1, 1) == (1, 1, len(load_rules())), (

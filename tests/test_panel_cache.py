@@ -18,9 +18,18 @@ from taskmaster_dash.pages._timerange import parse_query
 from tests.support.auth import ROLE_PASSWORD, new_user, signed_in_client
 from tests.support.callbacks import call_callback, callback_output
 
-# A fixed window (the last two days, to the next whole hour): the same buckets on every call.
-_END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-WINDOW = {"range": "custom", "from": (_END - timedelta(days=2)).isoformat(), "to": _END.isoformat()}
+# A window fixed for each test: the same buckets on every call.
+WINDOW: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def fixed_window():
+    """The last two days to two whole hours ahead, set when the test starts (not at import: the
+    suite may cross an hour before it gets here), so rows added during the test fall inside."""
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    WINDOW.update(
+        {"range": "custom", "from": (end - timedelta(days=2)).isoformat(), "to": end.isoformat()}
+    )
 
 
 def view(page: str) -> dict[str, str]:
