@@ -239,7 +239,7 @@ def test_open_errors_walk_back_from_now(database, clean_data, owner_engine):
 
 
 def test_open_errors_per_group_walk_back_from_the_kept_counts(database, clean_data, owner_engine):
-    """Open now comes from the counts kept by trigger (096) per severity, category and service;
+    """Open now comes from the counts kept by trigger (095) per severity, category and service;
     errors not created before the end (a later one, one without created_at) are not open then."""
     end = datetime.now(UTC) - timedelta(minutes=30)
     seeded = [  # (service, category, severity, created minutes before end, resolved ...)

@@ -1,4 +1,4 @@
-"""The headline counts kept by trigger (migrations 095, 096) equal SQL counts of the rows, after
+"""The headline counts kept by trigger (migration 095) equal SQL counts of the rows, after
 every kind of change, with writers at once, and as each role sees them (RLS)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ KEPT_ERRORS = """SELECT severity, status, regressed, sum(n) FROM headline_error_
                  GROUP BY 1, 2, 3 HAVING sum(n) <> 0"""
 COUNTED_ERRORS = """SELECT error_severity, resolution_status, regressed_at IS NOT NULL, count(*)
                     FROM error_logs GROUP BY 1, 2, 3"""
-# 096: also by category and service (the rule preview's open errors per group)
+# also by category and service (the rule preview's open errors per group)
 KEPT_ERROR_GROUPS = """SELECT severity, status, regressed, category, service, sum(n)
                        FROM headline_error_counts GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) <> 0"""
 COUNTED_ERROR_GROUPS = """SELECT error_severity, resolution_status, regressed_at IS NOT NULL,

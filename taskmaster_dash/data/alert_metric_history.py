@@ -52,7 +52,7 @@ ERROR_COLUMNS = {
     "severity": ("error_severity", "e.error_severity"),
     "error_type": ("error_category", "e.error_category"),
 }
-# The same in the error counts kept by trigger (headline_error_counts, migration 096).
+# The same in the error counts kept by trigger (headline_error_counts, migration 095).
 OPEN_COUNT_COLUMNS = {
     "service_name": "COALESCE(h.service, '')",
     "severity": "h.severity",
@@ -256,7 +256,7 @@ def sql_history(
 def _open_errors(group_by: list[str], end: datetime) -> History:
     """Open (unresolved or investigating) errors at each 5-minute step, walked back from now:
     open then = open now - created since + resolved since (resolved_at says when each closed).
-    Open now is the trigger-kept count (migrations 095, 096) less the open errors not created
+    Open now is the trigger-kept count (migration 095) less the open errors not created
     before `end` (a handful, from the created_at index), not a count over the whole table."""
     times = _grid(end, ERROR_STEP, SPAN)
     raw = [ERROR_COLUMNS[g][1] for g in group_by]

@@ -1,8 +1,9 @@
 -- 095: the Overview's headline counts kept by triggers instead of counted per request (issue 16).
 --
 -- headline_task_counts holds tasks by status (level 1: all assignees; level 0: per assignee,
--- NULL = unassigned) and headline_error_counts errors by severity, resolution status and
--- regressed (regressed_at set). Statement-level triggers with transition tables on tasks and
+-- NULL = unassigned) and headline_error_counts errors by severity, resolution status,
+-- regressed (regressed_at set), category and service (the rule preview's open errors per group,
+-- data/alert_metric_history.py). Statement-level triggers with transition tables on tasks and
 -- error_logs append one delta row per key a statement changed (INSERT, UPDATE, DELETE; a
 -- TRUNCATE empties the counts), so concurrent writers never wait for each other on a counter
 -- row (and cannot deadlock on one). A reader sums the rows of a key; headline_counts_compact()
@@ -29,6 +30,8 @@ CREATE TABLE headline_error_counts (
     severity TEXT NOT NULL,
     status TEXT,  -- error_logs.resolution_status (nullable there)
     regressed BOOLEAN NOT NULL,
+    category TEXT,
+    service TEXT,
     n BIGINT NOT NULL
 );
 
@@ -76,7 +79,8 @@ $$;
 CREATE FUNCTION headline_errors_count() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-    key text := 'error_severity, resolution_status, regressed_at IS NOT NULL';
+    key text := 'error_severity, resolution_status, regressed_at IS NOT NULL, error_category,
+                 service_name';
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         PERFORM headline_counts_lock();
@@ -84,10 +88,10 @@ BEGIN
         RETURN NULL;
     END IF;
     EXECUTE format(
-        'INSERT INTO headline_error_counts (severity, status, regressed, n)
-         SELECT c.severity, c.status, c.regressed, sum(c.d)
-         FROM (%s) AS c (severity, status, regressed, d)
-         GROUP BY 1, 2, 3 HAVING sum(c.d) <> 0',
+        'INSERT INTO headline_error_counts (severity, status, regressed, category, service, n)
+         SELECT c.severity, c.status, c.regressed, c.category, c.service, sum(c.d)
+         FROM (%s) AS c (severity, status, regressed, category, service, d)
+         GROUP BY 1, 2, 3, 4, 5 HAVING sum(c.d) <> 0',
         CASE TG_OP
             WHEN 'INSERT' THEN format('SELECT %s, 1 FROM new_rows', key)
             WHEN 'DELETE' THEN format('SELECT %s, -1 FROM old_rows', key)
@@ -133,9 +137,11 @@ BEGIN
     WITH gone AS (DELETE FROM headline_task_counts RETURNING level, status, assignee, n)
     INSERT INTO headline_task_counts (level, status, assignee, n)
     SELECT level, status, assignee, sum(n) FROM gone GROUP BY 1, 2, 3 HAVING sum(n) <> 0;
-    WITH gone AS (DELETE FROM headline_error_counts RETURNING severity, status, regressed, n)
-    INSERT INTO headline_error_counts (severity, status, regressed, n)
-    SELECT severity, status, regressed, sum(n) FROM gone GROUP BY 1, 2, 3 HAVING sum(n) <> 0;
+    WITH gone AS (DELETE FROM headline_error_counts
+                  RETURNING severity, status, regressed, category, service, n)
+    INSERT INTO headline_error_counts (severity, status, regressed, category, service, n)
+    SELECT severity, status, regressed, category, service, sum(n) FROM gone
+    GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) <> 0;
 END
 $$;
 
@@ -150,6 +156,7 @@ GRANT EXECUTE ON FUNCTION headline_counts_compact() TO taskmaster_app;
 INSERT INTO headline_task_counts (level, status, assignee, n)
 SELECT GROUPING(assigned_to), status, assigned_to, count(*) FROM tasks
 GROUP BY GROUPING SETS ((status, assigned_to), (status));
-INSERT INTO headline_error_counts (severity, status, regressed, n)
-SELECT error_severity, resolution_status, regressed_at IS NOT NULL, count(*) FROM error_logs
-GROUP BY 1, 2, 3;
+INSERT INTO headline_error_counts (severity, status, regressed, category, service, n)
+SELECT error_severity, resolution_status, regressed_at IS NOT NULL, error_category, service_name,
+       count(*)
+FROM error_logs GROUP BY 1, 2, 3, 4, 5;
