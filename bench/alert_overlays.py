@@ -51,8 +51,9 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=20)
     args = parser.parse_args()
     with seeded(args) as (owner_url, app_url), app_services(app_url):
-        AlertEvaluator(prometheus=lambda: None).evaluate_once()  # one alert_states row per rule
-        add_month_of_transitions(owner_url)
+        evaluator = AlertEvaluator(prometheus=lambda: None)
+        evaluator.evaluate_once()  # one alert_states row per rule
+        add_month_of_transitions(owner_url, [rule.name for rule in evaluator.rules])
         total = add_flapping_instances(owner_url, "TaskBacklog", args.instances)
         print(
             f"alert_history: {total:,} transitions (every rule, and {args.instances} more "

@@ -86,12 +86,14 @@ def add_month_of_flapping(
     return count
 
 
-def add_month_of_transitions(owner_url: str) -> int:
-    """Every rule alternating normal/firing every 5 minutes for 30 days: far more than real."""
+def add_month_of_transitions(owner_url: str, rule_names: list[str]) -> int:
+    """Each of `rule_names` alternating normal/firing every 5 minutes for 30 days: far more
+    than real."""
     return add_month_of_flapping(
         owner_url,
-        "SELECT rule_name, '' AS instance, '{}'::jsonb AS labels, 0 AS shift FROM alert_states",
-        {},
+        """SELECT rule_name, '' AS instance, '{}'::jsonb AS labels, 0 AS shift
+           FROM unnest(CAST(:names AS text[])) AS rule_name""",
+        {"names": rule_names},
     )
 
 
@@ -124,8 +126,8 @@ def main() -> None:
         )
         median, p95 = timed(lambda: banner_alerts(SYSTEM_ACTOR), args.rounds * 5)
         print(f"banner query (uncached): median {median:.2f} ms, p95 {p95:.2f} ms")
-        transitions = add_month_of_transitions(owner_url)
         rule_names = [rule.name for rule in evaluator.rules]
+        transitions = add_month_of_transitions(owner_url, rule_names)
         for hours in (24, 168):
             median, p95 = timed(
                 partial(state_periods, SYSTEM_ACTOR, rule_names, hours), args.rounds

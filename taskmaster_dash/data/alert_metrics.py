@@ -161,6 +161,11 @@ def _window(rollup: str, step: str) -> str:
         FROM w)"""
 
 
+# The raw rows at the window's edges as two ranges of created_at, so that each is an index
+# range (one range with a filter for the middle would read the whole window's rows).
+_EDGES = """(created_at >= b.since AND created_at < b.r_from)
+                  OR created_at >= greatest(b.r_to, b.r_from)"""
+
 _ERROR_ROLLUP = {
     "service_name": ("service_name", "COALESCE(service_name, '')"),
     "severity": ("error_severity", "error_severity"),
@@ -183,8 +188,7 @@ def _errors_per_minute(
             WHERE bucket >= b.r_from AND bucket < b.r_to
             UNION ALL
             SELECT {raw}{sep}1 FROM error_logs, b
-            WHERE created_at >= b.since
-              AND (created_at < b.r_from OR created_at >= greatest(b.r_to, b.r_from))) x
+            WHERE {_EDGES}) x
         {{group}}"""
     )
     found = _grouped(conn, sql, group, {}, {"w": int(params["window_minutes"])})
@@ -213,8 +217,7 @@ def _validations(
                    CASE WHEN validation_score IS NULL THEN 0 ELSE 1 END,
                    COALESCE(validation_score, 0)
             FROM validation_results, b
-            WHERE created_at >= b.since
-              AND (created_at < b.r_from OR created_at >= greatest(b.r_to, b.r_from))) x
+            WHERE {_EDGES}) x
         {{group}}"""
     )
     return _grouped(conn, sql, group, {}, {"w": int(params["window_minutes"])})
