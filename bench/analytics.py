@@ -23,14 +23,13 @@ import time
 from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import Connection, Row, create_engine, text  # noqa: E402
-from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
+from sqlalchemy import Connection, Row, create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
-import taskmaster_dash.data.analytics as analytics  # noqa: E402
-from bench.common import (  # noqa: E402
+import taskmaster_dash.data.analytics as analytics
+from bench.common import (
     PASSWORD,
     add_database_arguments,
     app_services,
@@ -40,7 +39,7 @@ from bench.common import (  # noqa: E402
     seeded,
     timed,
 )
-from taskmaster_dash.data.db import Actor, Database  # noqa: E402
+from taskmaster_dash.data.db import Actor, Database
 
 RANGES = ("1h", "24h", "7d", "30d")
 ROLLUP_TABLES = (

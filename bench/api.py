@@ -24,19 +24,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import requests  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
-from bench.common import timed  # noqa: E402
-from taskmaster_dash.data.config import APP_DB_ROLE, sqlalchemy_url  # noqa: E402
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Database  # noqa: E402
-from taskmaster_dash.data.embedded import EmbeddedDatabase, start_embedded  # noqa: E402
-from taskmaster_dash.data.runtime import migrate  # noqa: E402
-from taskmaster_dash.data.users import create_user, issue_api_key, login_record  # noqa: E402
+from bench.common import timed
+from taskmaster_dash.data.config import APP_DB_ROLE, sqlalchemy_url
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Database
+from taskmaster_dash.data.embedded import EmbeddedDatabase, start_embedded
+from taskmaster_dash.data.runtime import migrate
+from taskmaster_dash.data.users import create_user, issue_api_key, login_record
 
 PASSWORD = "Bench-Password-42"
 BATCH = 100_000

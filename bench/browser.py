@@ -30,12 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, text
 
-from bench.servers import PASSWORD, add_database_arguments, prepare, running, stop_on_sigterm  # noqa: E402
+from bench.servers import PASSWORD, add_database_arguments, prepare, running, stop_on_sigterm
 
 CHROME_FLAGS = [
     "--headless=new",

@@ -34,15 +34,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psutil  # noqa: E402
-import requests  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+import psutil
+import requests
+from sqlalchemy import create_engine, text
 
-from bench.floor import FLOOR_OUTPUT, add_floor  # noqa: E402
-from bench.servers import (  # noqa: E402
+from bench.floor import FLOOR_OUTPUT, add_floor
+from bench.servers import (
     PASSWORD,
     SERVER_KINDS,
     AppServer,
@@ -54,41 +53,52 @@ from bench.servers import (  # noqa: E402
     running,
     stop_on_sigterm,
 )
-from tests.support.auth import csrf_token_in  # noqa: E402
+from tests.support.auth import csrf_token_in
 
 DISPATCH = "/_dash-update-component"
+OVERVIEW_CARDS = (
+    "ov-open-backlog",
+    "ov-backlog-trend",
+    "ov-completed-per-day",
+    "ov-mean-score",
+    "ov-errors-hour",
+    "ov-unresolved",
+    "ov-firing-alerts",
+    "ov-message",
+)
 VIEW = {"range": "24h", "refresh": "off"}
+
+
+def dispatch_body(
+    outputs: Sequence[tuple[str, str]],
+    inputs: list[dict],
+    changed: Sequence[str] = (),
+    state: list[dict] | None = None,
+) -> dict:
+    """The body Chromium posts to /_dash-update-component for a callback of several outputs
+    (id, property): Dash spells them again as one "..id.prop...id.prop.." string."""
+    body: dict = {
+        "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
+        "outputs": [{"id": i, "property": p} for i, p in outputs],
+        "inputs": inputs,
+        "changedPropIds": list(changed),
+        "parsedChangedPropsIds": list(changed),
+    }
+    if state is not None:
+        body["state"] = state
+    return body
+
+
 # The bodies Chromium posts on first load (captured with bench/browser.py --payloads): keys
 # and values as it sends them, an input without a value (a fresh Interval) without "value".
 MIX: dict[str, dict] = {
-    "overview cards": {
-        "output": "..ov-open-backlog.children...ov-backlog-trend.children"
-        "...ov-completed-per-day.children...ov-mean-score.children...ov-errors-hour.children"
-        "...ov-unresolved.children...ov-firing-alerts.children...ov-message.children..",
-        "outputs": [
-            {"id": card, "property": "children"}
-            for card in (
-                "ov-open-backlog",
-                "ov-backlog-trend",
-                "ov-completed-per-day",
-                "ov-mean-score",
-                "ov-errors-hour",
-                "ov-unresolved",
-                "ov-firing-alerts",
-                "ov-message",
-            )
-        ],
-        "inputs": [{"id": "overview-refresh", "property": "n_intervals"}],
-        "changedPropIds": [],
-        "parsedChangedPropsIds": [],
-    },
-    "triage grid page 1": {
-        "output": "..triage-grid.getRowsResponse...triage-grid-message.children..",
-        "outputs": [
-            {"id": "triage-grid", "property": "getRowsResponse"},
-            {"id": "triage-grid-message", "property": "children"},
-        ],
-        "inputs": [
+    "overview cards": dispatch_body(
+        [(card, "children") for card in OVERVIEW_CARDS],
+        [{"id": "overview-refresh", "property": "n_intervals"}],
+    ),
+    "triage grid page 1": dispatch_body(
+        [("triage-grid", "getRowsResponse"), ("triage-grid-message", "children")],
+        [
             {
                 "id": "triage-grid",
                 "property": "getRowsRequest",
@@ -101,23 +111,16 @@ MIX: dict[str, dict] = {
                 },
             }
         ],
-        "changedPropIds": ["triage-grid.getRowsRequest"],
-        "parsedChangedPropsIds": ["triage-grid.getRowsRequest"],
-        "state": [{"id": "tr-view", "property": "data", "value": {**VIEW, "page": "errors"}}],
-    },
-    "tasks backlog 24h": {
-        "output": "..tasks-backlog-graph.figure...tasks-backlog-msg.children..",
-        "outputs": [
-            {"id": "tasks-backlog-graph", "property": "figure"},
-            {"id": "tasks-backlog-msg", "property": "children"},
-        ],
-        "inputs": [
+        changed=["triage-grid.getRowsRequest"],
+        state=[{"id": "tr-view", "property": "data", "value": {**VIEW, "page": "errors"}}],
+    ),
+    "tasks backlog 24h": dispatch_body(
+        [("tasks-backlog-graph", "figure"), ("tasks-backlog-msg", "children")],
+        [
             {"id": "tr-view", "property": "data", "value": {**VIEW, "page": "tasks"}},
             {"id": "tr-interval", "property": "n_intervals"},
         ],
-        "changedPropIds": [],
-        "parsedChangedPropsIds": [],
-    },
+    ),
 }
 FLOOR_MIX: dict[str, dict] = {
     "floor (constant)": {

@@ -20,12 +20,11 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, text
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     PASSWORD,
     add_database_arguments,
     app_services,
@@ -35,9 +34,9 @@ from bench.common import (  # noqa: E402
     seeded,
     timed,
 )
-from taskmaster_dash.data.analytics import refresh_rollups  # noqa: E402
-from taskmaster_dash.data.db import Actor, Database  # noqa: E402
-from taskmaster_dash.services import current  # noqa: E402
+from taskmaster_dash.data.analytics import refresh_rollups
+from taskmaster_dash.data.db import Actor, Database
+from taskmaster_dash.services import current
 
 CARDS = "ov-open-backlog.children"
 

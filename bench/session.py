@@ -20,17 +20,16 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, event, text  # noqa: E402
+from sqlalchemy import create_engine, event, text
 
-from bench.common import PASSWORD, add_database_arguments, bench_user, seeded, timed  # noqa: E402
-from taskmaster_dash.data.cache import Cache  # noqa: E402
-from taskmaster_dash.data.db import Database  # noqa: E402
-from taskmaster_dash.services import current  # noqa: E402
-from tests.support.auth import signed_in_client  # noqa: E402
-from tests.support.callbacks import call_callback  # noqa: E402
+from bench.common import PASSWORD, add_database_arguments, bench_user, seeded, timed
+from taskmaster_dash.data.cache import Cache
+from taskmaster_dash.data.db import Database
+from taskmaster_dash.services import current
+from tests.support.auth import signed_in_client
+from tests.support.callbacks import call_callback
 
 
 def count_one(database: Database, work: Callable[[], object]) -> str:

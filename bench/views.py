@@ -21,14 +21,13 @@ import sys
 from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import Connection, Engine, create_engine, text  # noqa: E402
+from sqlalchemy import Connection, Engine, create_engine, text
 
-from bench.common import add_database_arguments, app_services, bench_user, row_counts, seeded, timed  # noqa: E402
-from taskmaster_dash.data.db import Database, PoolName  # noqa: E402
-from taskmaster_dash.data.migrations import REPEATABLE_DIR, run_statements  # noqa: E402
+from bench.common import add_database_arguments, app_services, bench_user, row_counts, seeded, timed
+from taskmaster_dash.data.db import Database, PoolName
+from taskmaster_dash.data.migrations import REPEATABLE_DIR, run_statements
 
 # Each view's reads: a label and the query ({task_id}: an existing task's id, quoted).
 READS = {

@@ -107,6 +107,28 @@ def _error_action(name: str, button: str, note: str | None, done: str) -> Action
     )
 
 
+def _form_action(
+    name: str,
+    permission: str,
+    message: str,
+    state: Callable[[Target], Any],
+    snapshot: Callable[[Target], Any],
+    said: str,
+    changed: str | None = None,
+    inputs: list[Any] | None = None,
+) -> Action:
+    """A form saved by its button (`inputs`, `changed`: as call_callback takes them) with the
+    fields `state`; an allowed caller reads `said` in the form's `message`."""
+    return Action(
+        name,
+        permission,
+        lambda c, app, t: call_callback(c, app, f"{message}.children", inputs, state(t), changed),
+        snapshot=snapshot,
+        succeeded=lambda resp: said in _message(resp, message),
+        changes_data=True,
+    )
+
+
 def _read_card(what: str, card: str) -> Action:
     ok, refused = _overview_card(card)
     return Action(
@@ -121,63 +143,48 @@ def _read_card(what: str, card: str) -> Action:
 ACTIONS = [
     _read_card("tasks", "ov-open-backlog"),
     _read_card("errors", "ov-unresolved"),
-    Action(
+    _form_action(
         "create a user",
         "users:manage",
-        lambda c, app, t: call_callback(
-            c,
-            app,
-            "au-create-message.children",
-            state={
-                "au-new-username": f"made-{t.suffix}",
-                "au-new-email": f"made-{t.suffix}@example.com",
-                "au-new-role": "viewer",
-                "au-new-password": ROLE_PASSWORD,
-            },
-        ),
+        "au-create-message",
+        state=lambda t: {
+            "au-new-username": f"made-{t.suffix}",
+            "au-new-email": f"made-{t.suffix}@example.com",
+            "au-new-role": "viewer",
+            "au-new-password": ROLE_PASSWORD,
+        },
         snapshot=lambda t: _scalar(
             t, "SELECT count(*) FROM users WHERE username = :u", u=f"made-{t.suffix}"
         ),
-        succeeded=lambda resp: "Created" in _message(resp, "au-create-message"),
-        changes_data=True,
+        said="Created",
     ),
-    Action(
+    _form_action(
         "deactivate a user",
         "users:manage",
-        lambda c, app, t: call_callback(
-            c,
-            app,
-            "au-action-message.children",
-            state={"au-grid": [{"id": t.user_id, "username": "victim"}], "au-key-days": 90},
-            changed="au-deactivate.n_clicks",
-        ),
+        "au-action-message",
+        state=lambda t: {"au-grid": [{"id": t.user_id, "username": "victim"}], "au-key-days": 90},
+        changed="au-deactivate.n_clicks",
         snapshot=lambda t: _scalar(
             t, "SELECT is_active FROM users WHERE id = CAST(:id AS uuid)", id=t.user_id
         ),
-        succeeded=lambda resp: "inactive" in _message(resp, "au-action-message"),
-        changes_data=True,
+        said="inactive",
     ),
-    Action(
+    _form_action(
         "edit a role's permissions",
         "users:manage",
-        lambda c, app, t: call_callback(
-            c,
-            app,
-            "ar-message.children",
-            state={
-                "ar-role-select": t.role_name,
-                "ar-description": "edited",
-                "ar-permissions": ["errors:read", "errors:write"],
-            },
-            changed="ar-save.n_clicks",
-        ),
+        "ar-message",
+        state=lambda t: {
+            "ar-role-select": t.role_name,
+            "ar-description": "edited",
+            "ar-permissions": ["errors:read", "errors:write"],
+        },
+        changed="ar-save.n_clicks",
         snapshot=lambda t: _scalar(
             t,
             "SELECT permissions::text || role_description FROM user_roles WHERE role_name = :r",
             r=t.role_name,
         ),
-        succeeded=lambda resp: "Saved" in _message(resp, "ar-message"),
-        changes_data=True,
+        said="Saved",
     ),
     _error_action("resolve an error", "resolve", "fixed by the matrix", "resolved"),
     _error_action("mark an error investigating", "investigate", None, "investigating"),
@@ -186,49 +193,39 @@ ACTIONS = [
         "errors:read",
         lambda c, app, t: c.get("/api/v1/analytics/errors?range=24h"),
     ),
-    Action(
+    _form_action(
         "edit alert thresholds",
         "alerts:manage",
-        lambda c, app, t: call_callback(
-            c,
-            app,
-            "alerts-edit-message.children",
-            [1],
-            ["TaskBacklog", "150", ">", "10m", ["enabled"]],
-        ),
+        "alerts-edit-message",
+        inputs=[1],
+        state=lambda t: ["TaskBacklog", "150", ">", "10m", ["enabled"]],
         snapshot=lambda t: _scalar(
             t,
             "SELECT coalesce(max(updated_at)::text || max(threshold), '') FROM"
             " alert_rule_overrides WHERE rule_name = 'TaskBacklog'",
         ),
-        succeeded=lambda resp: "Saved TaskBacklog" in _message(resp, "alerts-edit-message"),
-        changes_data=True,
+        said="Saved TaskBacklog",
     ),
     _alert_action("acknowledge an alert", "ack", "seen by the matrix", "Acknowledged TaskBacklog"),
     _alert_action("silence an alert", "silence", "", "Silenced TaskBacklog for 15 minutes"),
-    Action(
+    _form_action(
         "create a maintenance window",
         "alerts:manage",
+        "maint-message",
+        inputs=[1],
         # Far ahead and matching no alert: it never mutes another test's alerts.
-        lambda c, app, t: call_callback(
-            c,
-            app,
-            "maint-message.children",
-            [1],
-            {
-                "maint-name": f"mw-{t.suffix}",
-                "maint-kind": "once",
-                "maint-tz": "UTC",
-                "maint-start": "2099-01-01 00:00",
-                "maint-end": "2099-01-01 01:00",
-                "maint-matchers": "team=permission-matrix",
-            },
-        ),
+        state=lambda t: {
+            "maint-name": f"mw-{t.suffix}",
+            "maint-kind": "once",
+            "maint-tz": "UTC",
+            "maint-start": "2099-01-01 00:00",
+            "maint-end": "2099-01-01 01:00",
+            "maint-matchers": "team=permission-matrix",
+        },
         snapshot=lambda t: _scalar(
             t, "SELECT count(*) FROM maintenance_windows WHERE name = :n", n=f"mw-{t.suffix}"
         ),
-        succeeded=lambda resp: "message-success" in _message(resp, "maint-message"),
-        changes_data=True,
+        said="message-success",
     ),
 ]
 

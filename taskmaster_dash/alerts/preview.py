@@ -5,7 +5,7 @@ pages/_rule_editor.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -93,38 +93,21 @@ class InstancePreview:
         return sum(p.seconds for p in self.periods)
 
 
-def replay(
-    series: Mapping[str, tuple[Mapping[str, str], Series]],
-    breached: Callable[[float], bool],
-    for_seconds: int,
-    keep_firing_seconds: int = 0,
-    no_data_state: str = "no_data",
-    end: datetime | None = None,
-) -> list[InstancePreview]:
-    """Every instance's firing periods; the instances that fired most first, then by name."""
-    previews = [
-        InstancePreview(
-            instance,
-            dict(labels),
-            fired_periods(points, breached, for_seconds, keep_firing_seconds, no_data_state, end),
-        )
-        for instance, (labels, points) in series.items()
-        if points
-    ]
-    return sorted(previews, key=lambda p: (-p.fired, -p.firing_seconds, p.instance))
-
-
 def replay_rule(rule: Rule, history: History, end: datetime | None = None) -> list[InstancePreview]:
-    """`rule` over `history` (data/alert_metric_history.py): its instances' firing periods."""
-    series = {
-        instance_key(dict(labels)): (dict(labels), history.points(labels))
-        for labels in history.series
-    }
-    return replay(
-        series,
-        rule.breached,
-        rule.for_seconds,
-        rule.keep_firing_seconds,
-        rule.no_data_state,
-        end,
-    )
+    """`rule` over `history` (data/alert_metric_history.py): every instance's firing periods,
+    the instances that fired most first, then by name."""
+    previews = []
+    for labels in history.series:
+        points = history.points(labels)
+        if not points:
+            continue
+        periods = fired_periods(
+            points,
+            rule.breached,
+            rule.for_seconds,
+            rule.keep_firing_seconds,
+            rule.no_data_state,
+            end,
+        )
+        previews.append(InstancePreview(instance_key(dict(labels)), dict(labels), periods))
+    return sorted(previews, key=lambda p: (-p.fired, -p.firing_seconds, p.instance))

@@ -216,12 +216,10 @@ def post_error(user: SessionUser, body: ErrorCreate) -> ErrorPosted:
     return ErrorPosted.model_validate(row | {"outcome": result.outcome})
 
 
-@ERRORS_API.route(
-    "GET",
+@ERRORS_API.reads(
     "/errors/<error_id>",
     "One error group, with its hourly occurrences and where it was seen",
-    response=ErrorDetail,
-    errors=(404,),
+    ErrorDetail,
 )
 def get_error(user: SessionUser, error_id: str) -> ErrorDetail:
     row = api_errors.get_error(user.actor(), id_or_404(error_id, "error"))

@@ -287,6 +287,12 @@ class Resource:
             rule, method, permission=permission, tag=self.tag, summary=summary, **options
         )
 
+    def reads(
+        self, rule: str, summary: str, response: type[BaseModel]
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """A GET of one row: 404 when it is missing or the caller may not see it."""
+        return self.route("GET", rule, summary, response=response, errors=(404,))
+
     def lists(
         self, rule: str, summary: str, **options: Any
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -230,12 +230,8 @@ def create_task(user: SessionUser, body: TaskCreate) -> Task:
     return Task.model_validate(api_tasks.create_task(user.actor(), values))
 
 
-@TASKS_API.route(
-    "GET",
-    "/tasks/<task_id>",
-    "One task, with its latest contexts and dependency counts",
-    response=TaskDetail,
-    errors=(404,),
+@TASKS_API.reads(
+    "/tasks/<task_id>", "One task, with its latest contexts and dependency counts", TaskDetail
 )
 def get_task(user: SessionUser, task_id: str) -> TaskDetail:
     return one(TaskDetail, api_tasks.get_task(user.actor(), id_or_404(task_id, "task")), "task")

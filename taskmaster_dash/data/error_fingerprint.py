@@ -14,6 +14,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 TOP_FRAMES = 5
 _SEPARATOR = "\x1f"
@@ -117,4 +118,32 @@ def fingerprint(
             normalize_message(error_message),
             *top_frames(stack_trace),
         ]
+    )
+
+
+class ErrorText(Protocol):
+    """The columns a fingerprint reads: an ErrorEvent being ingested, or an error_logs row."""
+
+    @property
+    def error_code(self) -> str: ...
+    @property
+    def error_message(self) -> str: ...
+    @property
+    def service_name(self) -> str | None: ...
+    @property
+    def environment(self) -> str | None: ...
+    @property
+    def stack_trace(self) -> str | None: ...
+
+
+def fingerprint_of(error: ErrorText, client_fingerprint: str | Sequence[str] | None) -> str:
+    """`error`'s fingerprint. Ingest and the grouping of older rows both take it from here, so
+    that they name the same group for the same error."""
+    return fingerprint(
+        error_code=error.error_code,
+        error_message=error.error_message,
+        service_name=error.service_name,
+        environment=error.environment,
+        stack_trace=error.stack_trace,
+        client_fingerprint=client_fingerprint,
     )

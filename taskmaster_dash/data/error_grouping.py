@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from taskmaster_dash.data.error_fingerprint import fingerprint
+from taskmaster_dash.data.error_fingerprint import fingerprint_of
 from taskmaster_dash.data.error_ingest import CONTEXT_COLUMNS, OPEN_STATUSES
 
 DEFAULT_BATCH = 5_000
@@ -164,17 +164,7 @@ def group_batch(conn: Connection, batch: int = DEFAULT_BATCH, after: str = _STAR
     rows = conn.execute(_BATCH, {"n": batch, "after": after}).all()
     if not rows:
         return Batch(0, 0, set(), after)
-    fps = {
-        row.id: fingerprint(
-            error_code=row.error_code,
-            error_message=row.error_message,
-            service_name=row.service_name,
-            environment=row.environment,
-            stack_trace=row.stack_trace,
-            client_fingerprint=_client_fingerprint(row.metadata),
-        )
-        for row in rows
-    }
+    fps = {row.id: fingerprint_of(row, _client_fingerprint(row.metadata)) for row in rows}
     candidates: dict[str, list[Any]] = {}
     for existing in conn.execute(_EXISTING, {"fps": sorted(set(fps.values()))}).all():
         candidates.setdefault(existing.fingerprint, []).append(existing)

@@ -34,7 +34,7 @@ from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from taskmaster_dash.data.error_fingerprint import fingerprint
+from taskmaster_dash.data.error_fingerprint import fingerprint_of
 
 OPEN_STATUSES = ("unresolved", "investigating")
 _OPEN = "resolution_status IN ('unresolved', 'investigating')"
@@ -106,14 +106,7 @@ class ErrorEvent:
     occurred_at: datetime | None = None
 
     def group_fingerprint(self) -> str:
-        return fingerprint(
-            error_code=self.error_code,
-            error_message=self.error_message,
-            service_name=self.service_name,
-            environment=self.environment,
-            stack_trace=self.stack_trace,
-            client_fingerprint=self.fingerprint,
-        )
+        return fingerprint_of(self, self.fingerprint)
 
 
 @dataclass(frozen=True)
