@@ -180,10 +180,14 @@ def test_errors_by_service_give_one_instance_per_service_equal_to_sql(
 ):
     insert_errors(owner_engine, {"api": 30, "worker": 5, "billing": 12})
     insert_errors(owner_engine, {"api": 7}, minutes_ago=40)  # outside 5 minutes, inside 60
+    # Hours back: the long windows read whole hours from the hourly rollup, 5-minute steps
+    # around them and raw rows at their edges.
+    for ago in (117, 151, 238, 242, 401, 598):
+        insert_errors(owner_engine, {"billing": 3, "api": 1}, minutes_ago=ago)
     with owner_engine.begin() as conn:
         conn.execute(text("SELECT analytics_refresh(NULL)"))  # the long window reads the rollup
     insert_errors(owner_engine, {"worker": 4}, minutes_ago=0.1)  # after the rollup's end
-    for minutes in (5, 60):
+    for minutes in (5, 60, 150, 240, 600):
         rule = parse_rule(entry(group_by=["service_name"], params={"window_minutes": minutes}), 0)
         found = read_current(rule)
         assert {k: v for k, (_labels, v) in found.items()} == pytest.approx(

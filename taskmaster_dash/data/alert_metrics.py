@@ -176,19 +176,33 @@ _ERROR_ROLLUP = {
 def _errors_per_minute(
     conn: Connection, params: Mapping[str, float], group: tuple[str, ...]
 ) -> Instances:
-    """Errors logged per minute, averaged over the last `window_minutes`."""
+    """Errors logged per minute, averaged over the last `window_minutes`: whole hours from the
+    hourly rollup (complete up to the 5-minute one's whole hours), 5-minute steps around them,
+    and the raw rows at the edges, so a day's window reads ~24 rows per label set, not 288."""
     rollup = ", ".join(f"{_ERROR_ROLLUP[g][0]} AS g{i}" for i, g in enumerate(group))
     raw = ", ".join(f"{_ERROR_ROLLUP[g][1]} AS g{i}" for i, g in enumerate(group))
     sep = ", " if group else ""
     sql = (
         _window("errors", "5 minutes")
-        + f"""
+        + f""", h AS (
+        -- [h_from, h_to): the whole hours inside the 5-minute steps (empty when there are none)
+        SELECT x.*, greatest(analytics_bin(interval '1 hour', x.r_to), x.h_from) AS h_to
+        FROM (SELECT b.*, least(CASE WHEN analytics_bin(interval '1 hour', r_from) < r_from
+                                     THEN analytics_bin(interval '1 hour', r_from)
+                                          + interval '1 hour'
+                                     ELSE r_from END, r_to) AS h_from
+              FROM b) x)
         SELECT {{keys}}sum(n) / CAST(:w AS float8) FROM (
-            SELECT {rollup}{sep}created_n AS n FROM analytics_error_5m, b
-            WHERE bucket >= b.r_from AND bucket < b.r_to
+            SELECT {rollup}{sep}created_n AS n FROM analytics_error_hourly, h
+            WHERE bucket >= h.h_from AND bucket < h.h_to
             UNION ALL
-            SELECT {raw}{sep}1 FROM error_logs, b
-            WHERE {_EDGES}) x
+            SELECT {rollup}{sep}created_n FROM analytics_error_5m, h
+            WHERE bucket >= h.r_from AND bucket < h.h_from
+            UNION ALL
+            SELECT {rollup}{sep}created_n FROM analytics_error_5m, h
+            WHERE bucket >= h.h_to AND bucket < h.r_to
+            UNION ALL
+            SELECT {raw}{sep}1 FROM error_logs, b WHERE {_EDGES}) x
         {{group}}"""
     )
     found = _grouped(conn, sql, group, {}, {"w": int(params["window_minutes"])})
