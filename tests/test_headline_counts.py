@@ -1,5 +1,6 @@
-"""The headline counts kept by trigger (migration 095) equal SQL counts of the rows, after
-every kind of change, with writers at once, and as each role sees them (RLS)."""
+"""The headline counts and 5-minute validation counts kept by trigger (migrations 095, 097)
+equal SQL counts of the rows, after every kind of change, with writers at once, and as each role
+sees them (RLS)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,24 @@ KEPT_ERROR_GROUPS = """SELECT severity, status, regressed, category, service, su
 COUNTED_ERROR_GROUPS = """SELECT error_severity, resolution_status, regressed_at IS NOT NULL,
                               error_category, service_name, count(*)
                           FROM error_logs GROUP BY 1, 2, 3, 4, 5"""
+KEPT_VALIDATIONS = """SELECT bucket, validation_type, sum(runs), sum(failed), sum(score_n),
+                             sum(score_sum)
+                      FROM validation_counts_5m GROUP BY 1, 2
+                      HAVING sum(runs) <> 0 OR sum(score_n) <> 0"""
+COUNTED_VALIDATIONS = """SELECT analytics_bin(interval '5 minutes', created_at), validation_type,
+                                count(*), count(*) FILTER (WHERE validation_status IN
+                                                           ('failed', 'error')),
+                                count(validation_score), COALESCE(sum(validation_score), 0)
+                         FROM validation_results GROUP BY 1, 2"""
+# runs of the tasks there, spread over the last few hours
+NEW_VALIDATIONS = """INSERT INTO validation_results (task_id, validation_type, validation_status,
+                         validation_score, created_at)
+                     SELECT t.id, (ARRAY['syntax', 'testing', 'style'])[1 + g % 3],
+                            (ARRAY['passed', 'failed', 'error', 'pending'])[1 + g % 4],
+                            CASE WHEN g % 5 = 0 THEN NULL ELSE g % 100 END,
+                            now() - make_interval(mins => g * 7)
+                     FROM generate_series(1, :n) g,
+                          LATERAL (SELECT id FROM tasks ORDER BY id LIMIT 1) t"""
 NEW_ERRORS = """INSERT INTO error_logs (error_code, error_category, error_severity,
                     error_message, resolution_status)
                 SELECT 'E' || g, 'network', (ARRAY['critical', 'high', 'low'])[1 + g % 3], 'm',
@@ -44,6 +63,7 @@ def assert_counts_match(engine) -> None:
         assert grouped(conn, KEPT_TASKS) == grouped(conn, COUNTED_TASKS)
         assert grouped(conn, KEPT_ERRORS) == grouped(conn, COUNTED_ERRORS)
         assert grouped(conn, KEPT_ERROR_GROUPS) == grouped(conn, COUNTED_ERROR_GROUPS)
+        assert grouped(conn, KEPT_VALIDATIONS) == grouped(conn, COUNTED_VALIDATIONS)
 
 
 def new_tasks(conn, n: int, prefix: str = "t") -> None:
@@ -88,6 +108,19 @@ def test_counts_follow_inserts_updates_deletes_and_truncate(owner_engine, clean_
         ),
         ("UPDATE error_logs SET occurrence_count = occurrence_count + 1", {}),
         ("DELETE FROM error_logs WHERE error_severity = 'low'", {}),
+        (NEW_VALIDATIONS, {"n": 40}),
+        (
+            "UPDATE validation_results SET validation_status = 'failed' WHERE validation_score < 20",
+            {},
+        ),
+        ("UPDATE validation_results SET validation_score = 55 WHERE validation_score IS NULL", {}),
+        (
+            "UPDATE validation_results SET validation_type = 'style',"
+            " created_at = created_at - interval '3 minutes' WHERE validation_type = 'syntax'",
+            {},
+        ),
+        ("UPDATE validation_results SET execution_time_ms = 5", {}),
+        ("DELETE FROM validation_results WHERE validation_status = 'pending'", {}),
     ]
     for sql, params in steps:
         with owner_engine.begin() as conn:
@@ -100,6 +133,7 @@ def test_counts_follow_inserts_updates_deletes_and_truncate(owner_engine, clean_
     with owner_engine.connect() as conn, conn.begin():  # rolled back: no count changes
         new_tasks(conn, 10)
         conn.execute(text("DELETE FROM error_logs"))
+        conn.execute(text("DELETE FROM validation_results"))
         conn.rollback()
     assert_counts_match(owner_engine)
 
@@ -113,15 +147,24 @@ def test_counts_follow_inserts_updates_deletes_and_truncate(owner_engine, clean_
             )
         ).one()
         assert rows == keys > 0
+        rows, keys = conn.execute(
+            text(
+                "SELECT count(*), count(DISTINCT (bucket, validation_type)) FILTER (WHERE folded)"
+                " FROM validation_counts_5m"
+            )
+        ).one()
+        assert rows == keys > 0
 
     with owner_engine.begin() as conn:
         conn.execute(text("TRUNCATE error_logs, task_dependencies, task_contexts, tasks CASCADE"))
     with owner_engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM headline_task_counts")) == 0
         assert conn.scalar(text("SELECT count(*) FROM headline_error_counts")) == 0
+        assert conn.scalar(text("SELECT count(*) FROM validation_counts_5m")) == 0
     with owner_engine.begin() as conn:
         new_tasks(conn, 7)
         conn.execute(text(NEW_ERRORS), {"n": 5})
+        conn.execute(text(NEW_VALIDATIONS), {"n": 6})
     assert_counts_match(owner_engine)
 
 
@@ -132,6 +175,7 @@ def test_bulk_loads_with_triggers_off_are_counted_too(owner_engine, clean_data, 
         new_tasks(conn, 12)
         conn.execute(text(NEW_ERRORS), {"n": 9})
         conn.execute(text("DELETE FROM error_logs WHERE error_severity = 'high'"))
+        conn.execute(text(NEW_VALIDATIONS), {"n": 9})
     assert_counts_match(owner_engine)
 
 
@@ -172,6 +216,7 @@ def test_many_writers_and_compactions_at_once(owner_engine, clean_data, database
                     conn.execute(text("SET LOCAL lock_timeout = '5s'"))
                     new_tasks(conn, 3, f"{prefix}{i}-")
                     conn.execute(text(NEW_ERRORS), {"n": 2})
+                    conn.execute(text(NEW_VALIDATIONS), {"n": 2})
                     conn.execute(
                         text(
                             "UPDATE tasks SET status = 'completed'"

@@ -3,9 +3,10 @@ parameters and the columns it can be grouped by.
 
 `read_current(rule)` runs the metric's one grouped query (the aggregation happens in SQL) and
 returns {instance key: (labels, value)}: one entry per label set, '' for a rule that does not
-group. A metric that does not group always answers one entry (or none: no data). Windows longer
-than a rollup step read the analytics rollups (migrations 020-025) for the whole steps and the
-indexed raw rows only for the edges, so a 7-day window costs about as much as a 5-minute one.
+group. A metric that does not group always answers one entry (or none: no data). A window's whole
+5-minute steps are read from the error rollups (migrations 020-021) or the trigger-kept
+validation counts (097) and only its edges from the indexed raw rows, so a 7-day window costs
+about as much as a 5-minute one.
 An SQLAlchemyError means the source could not be read.
 """
 
@@ -145,26 +146,46 @@ _oldest_pending_age = _fixed_query(
 )
 
 
-# Rows created in the last `w` minutes, as (rollup steps) + (raw rows at the edges): whole
-# steps from the rollup up to where it is complete, the raw rows before the first whole step
-# and after the rollup's end. Exact whatever the rollup's age (a never-refreshed rollup reads
-# everything raw).
-def _window(rollup: str, step: str) -> str:
-    return f"""WITH w AS (
-        SELECT now() - make_interval(mins => :w) AS since,
-               (SELECT covered_until FROM analytics_rollup_state WHERE rollup = '{rollup}') AS c),
-    b AS (
-        SELECT since, CASE WHEN analytics_bin(interval '{step}', since) < since
-                           THEN analytics_bin(interval '{step}', since) + interval '{step}'
-                           ELSE since END AS r_from,
-               least(c, now()) AS r_to
-        FROM w)"""
+def _ceil(step: str, moment: str) -> str:
+    """SQL: the first `step` boundary at or after `moment`."""
+    bin_ = f"analytics_bin(interval '{step}', {moment})"
+    return f"CASE WHEN {bin_} < {moment} THEN {bin_} + interval '{step}' ELSE {moment} END"
 
 
-# The raw rows at the window's edges as two ranges of created_at, so that each is an index
-# range (one range with a filter for the middle would read the whole window's rows).
-_EDGES = """(created_at >= b.since AND created_at < b.r_from)
-                  OR created_at >= greatest(b.r_to, b.r_from)"""
+def _window_bounds(conn: Connection, held_until: str, minutes: int) -> dict[str, Any]:
+    """The last `minutes` cut where a table of 5-minute steps that holds them up to
+    `held_until` (SQL) can serve it: [r_from, r_end) its whole steps, [h_from, h_to) the whole
+    hours among them (empty when none; the hourly error rollup is complete up to the 5-minute
+    one's last whole hour), and raw rows for [since, r_from) and from r_end on. Exact whatever
+    the rollup's age: one never refreshed has r_end = r_from and everything is read raw.
+
+    Read before the query that uses them, so that it is planned with their values: as columns
+    of a CTE, PostgreSQL guesses a third of the table for each range and scans error_logs."""
+    return dict(
+        conn.execute(
+            text(
+                f"""WITH w AS (
+                    SELECT now() - make_interval(mins => :w) AS since, least({held_until}, now()) AS c),
+                b AS (SELECT since, {_ceil("5 minutes", "since")} AS r_from, c FROM w),
+                e AS (SELECT since, r_from, greatest(c, r_from) AS r_end FROM b),
+                h AS (SELECT e.*, least({_ceil("1 hour", "r_from")}, r_end) AS h_from FROM e)
+                SELECT since, r_from, r_end, h_from,
+                       greatest(analytics_bin(interval '1 hour', r_end), h_from) AS h_to
+                FROM h"""
+            ),
+            {"w": minutes},
+        )
+        .mappings()
+        .one()
+    )
+
+
+# The raw rows outside the rollup's steps, as two ranges of created_at (each an index range).
+_EDGES = "(created_at >= :since AND created_at < :r_from) OR created_at >= :r_end"
+
+_ERRORS_HELD_UNTIL = "(SELECT covered_until FROM analytics_rollup_state WHERE rollup = 'errors')"
+# validation_counts_5m (migration 097) is kept by trigger: it holds every whole step.
+_VALIDATIONS_HELD_UNTIL = "analytics_bin(interval '5 minutes', now())"
 
 _ERROR_ROLLUP = {
     "service_name": ("service_name", "COALESCE(service_name, '')"),
@@ -177,39 +198,28 @@ def _errors_per_minute(
     conn: Connection, params: Mapping[str, float], group: tuple[str, ...]
 ) -> Instances:
     """Errors logged per minute, averaged over the last `window_minutes`: whole hours from the
-    hourly rollup (complete up to the 5-minute one's whole hours), 5-minute steps around them,
-    and the raw rows at the edges, so a day's window reads ~24 rows per label set, not 288."""
+    hourly rollup, 5-minute steps around them and the raw rows at the edges, so a day's window
+    reads ~24 rows per label set, not 288."""
     rollup = ", ".join(f"{_ERROR_ROLLUP[g][0]} AS g{i}" for i, g in enumerate(group))
     raw = ", ".join(f"{_ERROR_ROLLUP[g][1]} AS g{i}" for i, g in enumerate(group))
     sep = ", " if group else ""
-    sql = (
-        _window("errors", "5 minutes")
-        + f""", h AS (
-        -- [h_from, h_to): the whole hours inside the 5-minute steps (empty when there are none)
-        SELECT x.*, greatest(analytics_bin(interval '1 hour', x.r_to), x.h_from) AS h_to
-        FROM (SELECT b.*, least(CASE WHEN analytics_bin(interval '1 hour', r_from) < r_from
-                                     THEN analytics_bin(interval '1 hour', r_from)
-                                          + interval '1 hour'
-                                     ELSE r_from END, r_to) AS h_from
-              FROM b) x)
+    minutes = int(params["window_minutes"])
+    sql = f"""
         SELECT {{keys}}sum(n) / CAST(:w AS float8) FROM (
-            SELECT {rollup}{sep}created_n AS n FROM analytics_error_hourly, h
-            WHERE bucket >= h.h_from AND bucket < h.h_to
+            SELECT {rollup}{sep}created_n AS n FROM analytics_error_hourly
+            WHERE bucket >= :h_from AND bucket < :h_to
             UNION ALL
-            SELECT {rollup}{sep}created_n FROM analytics_error_5m, h
-            WHERE bucket >= h.r_from AND bucket < h.h_from
+            SELECT {rollup}{sep}created_n FROM analytics_error_5m
+            WHERE bucket >= :r_from AND bucket < :h_from
             UNION ALL
-            SELECT {rollup}{sep}created_n FROM analytics_error_5m, h
-            WHERE bucket >= h.h_to AND bucket < h.r_to
+            SELECT {rollup}{sep}created_n FROM analytics_error_5m
+            WHERE bucket >= :h_to AND bucket < :r_end
             UNION ALL
-            SELECT {raw}{sep}1 FROM error_logs, b WHERE {_EDGES}) x
+            SELECT {raw}{sep}1 FROM error_logs WHERE {_EDGES}) x
         {{group}}"""
-    )
-    found = _grouped(conn, sql, group, {}, {"w": int(params["window_minutes"])})
+    bounds = _window_bounds(conn, _ERRORS_HELD_UNTIL, minutes)
+    found = _grouped(conn, sql, group, {}, {"w": minutes, **bounds})
     return found or ({} if group else {"": ({}, 0.0)})
-
-
-_FAILED = "validation_status IN ('failed', 'error')"
 
 
 def _validations(
@@ -218,23 +228,19 @@ def _validations(
     """Over the last `window_minutes`: `value` from runs, failed, score_n and score_sum (no
     runs: no data)."""
     cols = "validation_type AS g0, " if group else ""
-    sql = (
-        _window("validations", "1 hour")
-        + f"""
+    sql = f"""
         SELECT {{keys}}{value} FROM (
-            SELECT {cols}runs, CASE WHEN {_FAILED} THEN runs ELSE 0 END AS failed,
-                   score_n, score_sum
-            FROM analytics_validation_hourly, b
-            WHERE bucket >= b.r_from AND bucket < b.r_to
+            SELECT {cols}runs, failed, score_n, score_sum FROM validation_counts_5m
+            WHERE bucket >= :r_from AND bucket < :r_end
             UNION ALL
-            SELECT {cols}1, CASE WHEN {_FAILED} THEN 1 ELSE 0 END,
+            SELECT {cols}1, CASE WHEN validation_status IN ('failed', 'error') THEN 1 ELSE 0 END,
                    CASE WHEN validation_score IS NULL THEN 0 ELSE 1 END,
                    COALESCE(validation_score, 0)
-            FROM validation_results, b
+            FROM validation_results
             WHERE {_EDGES}) x
         {{group}}"""
-    )
-    return _grouped(conn, sql, group, {}, {"w": int(params["window_minutes"])})
+    bounds = _window_bounds(conn, _VALIDATIONS_HELD_UNTIL, int(params["window_minutes"]))
+    return _grouped(conn, sql, group, {}, dict(bounds))
 
 
 def _failure_share(

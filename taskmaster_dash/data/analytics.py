@@ -188,10 +188,12 @@ def refresh_rollups(hours: int | None = 3) -> dict[str, int]:
 
 
 def compact_headline_counts() -> None:
-    """Fold the delta rows of the trigger-kept counts into one row per key (migration 095), so
-    a read sums a handful of rows however many statements changed them."""
+    """Fold the delta rows of the trigger-kept counts into one row per key (migrations 095 and
+    097), so a read sums a handful of rows however many statements changed them."""
     get_database().fetch_rows(
-        PoolName.BACKGROUND, SYSTEM_ACTOR, "SELECT 1 AS done FROM headline_counts_compact()"
+        PoolName.BACKGROUND,
+        SYSTEM_ACTOR,
+        "SELECT 1 AS done FROM headline_counts_compact(), validation_counts_compact()",
     )
 
 
