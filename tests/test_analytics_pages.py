@@ -277,6 +277,34 @@ def test_a_panel_callback_draws_the_numbers(dash_app, client_as, known_data, own
     assert [trace["name"] for trace in figure["data"]] == ["high"]
 
 
+def test_a_dense_rate_chart_draws_its_buckets_as_steps_and_a_sparse_one_as_bars(
+    dash_app, client_as, known_data
+):
+    """Over 100 buckets, one path per series (Chromium draws thousands of bars slowly): every
+    bucket of the window zero-filled, a closing 0 at the window's end, no value changed."""
+    client = client_as("admin")
+    dense = callback_values(
+        draw_panel(
+            client, dash_app, "errors-by-severity-graph.figure", {"range": "7d", "page": "errors"}
+        )
+    )["errors-by-severity-graph"]["figure"]
+    sparse = callback_values(
+        draw_panel(
+            client, dash_app, "errors-by-severity-graph.figure", {"range": "6h", "page": "errors"}
+        )
+    )["errors-by-severity-graph"]["figure"]
+    assert {t["type"] for t in sparse["data"]} == {"bar"} and sparse["layout"]["barmode"] == "stack"
+    assert dense["layout"]["barmode"] is None
+    for trace in dense["data"]:
+        assert trace["type"] == "scatter" and trace["stackgroup"] == "one"
+        assert trace["line"]["shape"] == "hv"
+        assert len(trace["x"]) == len(trace["y"]) == len(trace["customdata"]) >= 169
+        assert trace["y"][-1] == 0 and trace["customdata"][-1] is None
+        assert trace["customdata"][0] == trace["name"]
+        assert trace["x"] == sorted(trace["x"])
+    assert len({tuple(t["x"]) for t in dense["data"]}) == 1  # stacked on the same buckets
+
+
 def test_an_empty_range_says_no_data(dash_app, client_as, known_data):
     values = callback_values(
         draw_panel(
@@ -471,8 +499,10 @@ def test_each_page_redraws_when_the_range_changes(dash_duo, dash_app, users, kno
     checks = {
         "/tasks": "#tasks-throughput-graph .barlayer .point",
         "/validations": "#val-score-graph .scatterlayer .trace",
-        "/errors": "#errors-by-severity-graph .barlayer .point",
-        "/": "#ov-error-rate-graph .barlayer .point",
+        # 6 h of 5-minute buckets: bars; 7 days of hours: stacked steps (_figures.DENSE_BARS)
+        "/errors": "#errors-by-severity-graph .barlayer .point, #errors-by-severity-graph"
+        " .scatterlayer .trace",
+        "/": "#ov-error-rate-graph .barlayer .point, #ov-error-rate-graph .scatterlayer .trace",
     }
     base = dash_duo.server.url.rstrip("/")
     for path, drawn in checks.items():
@@ -497,7 +527,7 @@ def test_every_analytics_page_draws_for_a_read_only_role_with_a_clean_console(
         "/": "#ov-backlog-graph .scatterlayer .trace",
         "/tasks": "#tasks-throughput-graph .barlayer .point",
         "/validations": "#val-score-graph .scatterlayer .trace",
-        "/errors": "#errors-by-severity-graph .barlayer .point",
+        "/errors": "#errors-by-severity-graph .scatterlayer .trace",  # 7 days: steps
     }
     for path, chart in drawn.items():
         dash_duo.driver.get(f"{base}{path}?range=7d&severity=critical,high")

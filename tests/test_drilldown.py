@@ -23,6 +23,7 @@ from tests.support.grid import grid_page
 from tests.support.sql import column
 from tests.test_analytics_pages import click_callback, draw_panel
 
+SEVERITIES = ("critical", "high", "medium", "low", "info")  # known_data's
 known_data = test_analytics.known_data  # 60 tasks, 90 validation runs, 80 errors over 10 days
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -358,19 +359,28 @@ def test_the_backlog_click_keeps_the_state_the_series_stands_for(
 
 
 @pytest.mark.browser
-def test_a_bar_click_narrows_the_list_scrolls_to_it_and_ticks_read_well(
+def test_a_chart_click_narrows_the_list_scrolls_to_it_and_ticks_read_well(
     dash_duo, dash_app, users, known_data, owner_engine
 ):
     browser_sign_in(dash_duo, dash_app, "test-viewer", path="/errors?range=7d")
-    bar = "#errors-by-severity-graph .barlayer .point path"
-    dash_duo.wait_for_element(bar, timeout=20)
+    # 7 days of hourly buckets: the rate is drawn as stacked steps (pages/_figures.py)
+    dash_duo.wait_for_element("#errors-by-severity-graph .scatterlayer .trace", timeout=20)
     dash_duo.wait_for_contains_text("#triage-count", "match", timeout=15)
-    # Plotly listens on the plot area above the bar: click there, where a user's pointer is
-    ActionChains(dash_duo.driver).move_to_element(dash_duo.find_element(bar)).click().perform()
+    # Plotly listens on the plot area: click just right of the start of an hour with errors
+    # (the hover picks the nearest bucket; the click names the series with errors there)
+    x, y = dash_duo.driver.execute_script(
+        """const gd = document.querySelector('#errors-by-severity-graph .js-plotly-plot');
+           const stack = gd.data.filter(t => t.stackgroup);
+           const i = stack[0].x.findIndex((_, i) => stack.some(t => t.y[i] > 0));
+           const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+           const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+           return [box.left + xa.d2p(stack[0].x[i]) + 2, box.top + ya._length / 2];"""
+    )
+    ActionChains(dash_duo.driver).move_to_location(x, y).click().perform()
     dash_duo.wait_for_contains_text("#tr-summary", "one point per 1 min", timeout=15)
     url = urlsplit(dash_duo.driver.current_url)
     query = {k: v[0] for k, v in parse_qs(url.query).items()}
-    assert query["range"] == "custom" and query["severity"] in ("critical", "high", "medium")
+    assert query["range"] == "custom" and query["severity"] in SEVERITIES
     # the page scrolled down to the list
     until(
         lambda: (

@@ -27,7 +27,7 @@ from taskmaster_dash.auth.permissions import actor_with, has_permission, require
 from taskmaster_dash.data.alert_overlays import Bands, firing_bands
 from taskmaster_dash.data.analytics import Window, floor_to
 from taskmaster_dash.data.db import Actor, PoolName, user_message
-from taskmaster_dash.pages._figures import alert_overlay, time_axis
+from taskmaster_dash.pages._figures import alert_overlay, dense_bars_as_steps, time_axis
 from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._panel_cache import cached_panel
 from taskmaster_dash.pages._timerange import (
@@ -145,8 +145,10 @@ def draw(panel: Panel, view: ViewState, path: str | None = None) -> tuple[Any, A
         if xaxis.get("type") == "date":
             window = view.window(panel.step)
             xaxis.update(time_axis(window))
-            if figure["layout"].get("barmode") == "stack":
-                # each bar fills most of its bucket, however few buckets have data
+            # many buckets: one path per series (pages/_figures.py); else each bar fills
+            # most of its bucket, however few buckets have data
+            stepped = dense_bars_as_steps(figure, window)
+            if figure["layout"].get("barmode") == "stack" and not stepped:
                 width = window.bucket.total_seconds() * 1000
                 for trace in figure["data"]:
                     trace.update(width=0.8 * width, offset=0.1 * width)
@@ -252,7 +254,12 @@ def clicked_point(click_data: Any) -> Point | None:
     points = click_data.get("points") if isinstance(click_data, dict) else None
     if not isinstance(points, list) or not points or not isinstance(points[0], dict):
         return None
-    first = points[0]
+    # x-unified hover lists every series at that x, zeros too (a stepped chart's zero-filled
+    # buckets): the click means the first one that has a value there
+    first = next(
+        (p for p in points if isinstance(p, dict) and _scalar(p.get("y")) not in (None, "0")),
+        points[0],
+    )
     custom = first.get("customdata")
     if isinstance(custom, list):
         custom = custom[0] if custom else None

@@ -203,7 +203,8 @@ def error_page(
             ids = _escalating_first_ids(conn, where, params, order, start, limit)
         else:
             ids = _page_ids(conn, where, params, order, start, limit)
-        conn.execute(text("RESET enable_sort"))
+        if flt.search:  # only a search may have turned sorting off (_list_query)
+            conn.execute(text("RESET enable_sort"))
         # t.id, not e.task_id: a task the user may not see (RLS) joins as NULL, so its id is
         # blanked like its title.
         result = conn.execute(
