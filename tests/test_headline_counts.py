@@ -110,7 +110,8 @@ def test_counts_follow_inserts_updates_deletes_and_truncate(owner_engine, clean_
         ("DELETE FROM error_logs WHERE error_severity = 'low'", {}),
         (NEW_VALIDATIONS, {"n": 40}),
         (
-            "UPDATE validation_results SET validation_status = 'failed' WHERE validation_score < 20",
+            "UPDATE validation_results SET validation_status = 'failed'"
+            " WHERE validation_score < 20",
             {},
         ),
         ("UPDATE validation_results SET validation_score = 55 WHERE validation_score IS NULL", {}),

@@ -165,7 +165,8 @@ def _window_bounds(conn: Connection, held_until: str, minutes: int) -> dict[str,
         conn.execute(
             text(
                 f"""WITH w AS (
-                    SELECT now() - make_interval(mins => :w) AS since, least({held_until}, now()) AS c),
+                    SELECT now() - make_interval(mins => :w) AS since,
+                           least({held_until}, now()) AS c),
                 b AS (SELECT since, {_ceil("5 minutes", "since")} AS r_from, c FROM w),
                 e AS (SELECT since, r_from, greatest(c, r_from) AS r_end FROM b),
                 h AS (SELECT e.*, least({_ceil("1 hour", "r_from")}, r_end) AS h_from FROM e)
