@@ -22,6 +22,7 @@ from taskmaster_dash.alerts.rules import (
 )
 from taskmaster_dash.data import alerts as store
 from taskmaster_dash.data.alert_metrics import CATALOGUE, read_current
+from taskmaster_dash.data.analytics import compact_headline_counts
 from tests.support.auth import browser_sign_in
 from tests.support.browser import choose_option
 from tests.support.callbacks import call_callback, callback_values
@@ -196,6 +197,57 @@ def test_errors_by_service_give_one_instance_per_service_equal_to_sql(
         assert found["service_name=api"][0] == {"service_name": "api"}
     ungrouped = read_current(parse_rule(entry(), 0))
     assert ungrouped == {"": ({}, pytest.approx((30 + 5 + 12 + 4) / 5))}
+
+
+def test_validation_metrics_by_type_equal_sql_over_windows_of_hours(
+    database, clean_data, owner_engine
+):
+    """Whole 5-minute steps from the trigger-kept counts (097), raw runs at the edges."""
+    with owner_engine.begin() as conn:
+        conn.execute(text("INSERT INTO tasks (title) VALUES ('v')"))
+        conn.execute(
+            text(
+                """INSERT INTO validation_results (task_id, validation_type, validation_status,
+                       validation_score, created_at)
+                   SELECT (SELECT id FROM tasks), (ARRAY['syntax', 'security'])[1 + g % 2],
+                          (ARRAY['passed', 'failed', 'error', 'warning'])[1 + g % 4],
+                          CASE WHEN g % 3 = 0 THEN NULL ELSE g % 97 END,
+                          now() - make_interval(secs => g * 97)
+                   FROM generate_series(1, 300) g"""
+            )
+        )
+    compact_headline_counts()
+    with owner_engine.begin() as conn:  # a delta row after the compaction
+        conn.execute(
+            text("UPDATE validation_results SET validation_status = 'failed' WHERE random() < 0.2")
+        )
+    for minutes in (5, 61, 240, 600):
+        with owner_engine.connect() as conn:
+            counted = {
+                f"validation_type={kind}": (share, score)
+                for kind, share, score in conn.execute(
+                    text(
+                        """SELECT validation_type,
+                                  avg((validation_status IN ('failed', 'error'))::int),
+                                  avg(validation_score)
+                           FROM validation_results
+                           WHERE created_at >= now() - make_interval(mins => :m) GROUP BY 1"""
+                    ),
+                    {"m": minutes},
+                )
+            }
+        for metric, column in (("validation_failure_share", 0), ("mean_validation_score", 1)):
+            rule = parse_rule(
+                entry(
+                    source={"sql": metric},
+                    group_by=["validation_type"],
+                    params={"window_minutes": minutes},
+                ),
+                0,
+            )
+            found = {k: v for k, (_labels, v) in read_current(rule).items()}
+            expected = {k: float(v[column]) for k, v in counted.items() if v[column] is not None}
+            assert found == pytest.approx(expected), (metric, minutes)
 
 
 def test_every_catalogue_metric_reads_grouped_and_ungrouped(database, clean_data, owner_engine):
