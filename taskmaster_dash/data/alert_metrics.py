@@ -241,7 +241,7 @@ def _validations(
             WHERE {_EDGES}) x
         {{group}}"""
     bounds = _window_bounds(conn, _VALIDATIONS_HELD_UNTIL, int(params["window_minutes"]))
-    return _grouped(conn, sql, group, {}, dict(bounds))
+    return _grouped(conn, sql, group, {}, bounds)
 
 
 def _failure_share(
