@@ -177,7 +177,7 @@ def test_default_list_is_open_errors_newest_first_paged_like_sql(dash_app, clien
     assert second["rowCount"] == 100  # a short page ends the list: 2 statuses of 5 are open
     row = first["rowData"][0]
     assert row["resolution_status"] in ("unresolved", "investigating")
-    assert row["service"] == "api 1.0" and row["updated_at"]
+    assert row["seen_in"] == "api 1.0" and row["updated_at"]
     values = callback_values(call_callback(client, dash_app, COUNT, [DEFAULT_VIEW, None]))
     assert values["triage-count"]["children"] == "100 errors match."
     worst_first = grid_rows(

@@ -574,12 +574,11 @@ def test_the_triage_grid_blanks_the_task_of_an_error_linked_to_a_hidden_task(
     one_error(owner_engine, task_id=visible, error_message="on the visible task")
     as_developer = grid_rows(client_as("developer"), dash_app, DEFAULT_VIEW)["rowData"]
     rows = {r["error_message"]: r for r in as_developer}
-    assert rows["on the hidden task"]["task_id"] is None
     assert rows["on the hidden task"]["task"] is None
     assert hidden not in str(as_developer) and hidden[:8] not in str(as_developer)
-    assert rows["on the visible task"]["task_id"] == visible
+    assert rows["on the visible task"]["task"] == "Open work"
     as_viewer = grid_rows(client_as("viewer"), dash_app, DEFAULT_VIEW)["rowData"]
-    assert {r["error_message"]: r["task_id"] for r in as_viewer}["on the hidden task"] == hidden
+    assert {r["error_message"]: r["task"] for r in as_viewer}["on the hidden task"] == "Secret work"
 
 
 @pytest.mark.parametrize("permissions", [{"*": 1}, {"tasks:read": True}, "*", 7, [["*"]]])

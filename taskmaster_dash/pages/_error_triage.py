@@ -120,6 +120,15 @@ COLUMNS = [
     {"field": "task", "headerName": "Task", "width": 160, "tooltipField": "task"},
 ]
 TIME_COLUMNS = ("first_occurred_at", "last_occurred_at", "escalating_since")
+# What the browser reads of a row: the columns, the row id, the badges (assets/error_groups.js)
+# and updated_at (a bulk action's check that the row has not changed since it was shown).
+ROW_FIELDS = (
+    *(column["field"] for column in COLUMNS),
+    "id",
+    "regressed",
+    "escalating",
+    "updated_at",
+)
 
 
 def spark_hours(view: ViewState) -> int:
@@ -237,10 +246,11 @@ def rows_for_grid(request: Any, view_data: Any):
     flt = view.error_filter()
     sort_model = request.get("sortModel") if isinstance(request, dict) else None
     rows = error_page(actor, flt, sort_model, block.start, block.end, spark_hours(view))
-    for row in rows:
+    shown = [{name: row[name] for name in ROW_FIELDS} for row in rows]
+    for row in shown:
         for column in TIME_COLUMNS:
             row[column] = when(row[column], seconds=True) or None
-    return grid_response(rows, total=None, block=block), None
+    return grid_response(shown, total=None, block=block), None
 
 
 @callback(

@@ -86,19 +86,20 @@ def _sparklines(
     """Occurrences per hour of each group over the last `hours` hours (oldest first, the
     current hour last, zero-filled), from error_occurrence_hourly."""
     end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(hours=hours - 1)
+    # Only the hours that have occurrences (primary-key range scans), zero-filled here: joining
+    # every group to every hour in SQL cost 13 ms a page for 7 days at 100 groups.
     result = conn.execute(
         text(
-            """SELECT g.id::text AS id,
-                      array_agg(COALESCE(h.occurrences, 0) ORDER BY s.bucket) AS counts
-               FROM unnest(CAST(:ids AS uuid[])) AS g(id)
-               CROSS JOIN generate_series(CAST(:start AS timestamptz), CAST(:end AS timestamptz),
-                                          interval '1 hour') AS s(bucket)
-               LEFT JOIN error_occurrence_hourly h ON h.error_id = g.id AND h.bucket = s.bucket
-               GROUP BY g.id"""
+            """SELECT error_id::text AS id, bucket, occurrences FROM error_occurrence_hourly
+               WHERE error_id = ANY(CAST(:ids AS uuid[])) AND bucket BETWEEN :start AND :end"""
         ),
-        {"ids": ids, "start": end - timedelta(hours=hours - 1), "end": end},
+        {"ids": ids, "start": start, "end": end},
     )
-    return {row.id: list(row.counts) for row in result}
+    counts = {error_id: [0] * hours for error_id in ids}
+    for row in result:
+        counts[row.id][(row.bucket - start) // timedelta(hours=1)] = row.occurrences
+    return counts
 
 
 def seen_in_label(versions: list[tuple[str, str]]) -> str:
@@ -229,7 +230,7 @@ def error_page(
         # Groups recorded before migration 080 have no version rows: their own service counts.
         own = [(row["service_name"], row["service_version"] or "")] if row["service_name"] else []
         row["seen_in"] = seen_in_label(versions.get(row["id"]) or own)
-        row["sparkline"] = sparks.get(row["id"], [0] * spark_hours)
+        row["sparkline"] = sparks[row["id"]]
         row["task"] = row["task_title"] or (row["task_id"][:8] if row["task_id"] else None)
         row["updated_at"] = row["updated_at"].isoformat()
     return rows
