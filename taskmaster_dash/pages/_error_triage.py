@@ -123,7 +123,7 @@ TIME_COLUMNS = ("first_occurred_at", "last_occurred_at", "escalating_since")
 # What the browser reads of a row: the columns, the row id, the badges (assets/error_groups.js)
 # and updated_at (a bulk action's check that the row has not changed since it was shown).
 ROW_FIELDS = (
-    *(column["field"] for column in COLUMNS),
+    *(str(column["field"]) for column in COLUMNS),
     "id",
     "regressed",
     "escalating",

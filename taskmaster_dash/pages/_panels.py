@@ -29,7 +29,7 @@ from taskmaster_dash.data.analytics import Window, floor_to
 from taskmaster_dash.data.db import Actor, PoolName, user_message
 from taskmaster_dash.pages._figures import alert_overlay, dense_bars_as_steps, time_axis
 from taskmaster_dash.pages._guard import failure_message
-from taskmaster_dash.pages._panel_cache import cached_panel
+from taskmaster_dash.pages._panel_cache import cached_panel, shared
 from taskmaster_dash.pages._timerange import (
     PAGE_PATHS,
     ViewState,
@@ -40,6 +40,7 @@ from taskmaster_dash.pages._timerange import (
     view_from_store,
 )
 from taskmaster_dash.pages._ui import CHART_CONFIG, empty_figure, href, not_permitted
+from taskmaster_dash.services import current
 
 NO_DATA = "no data in this range"
 # Built once: a go.Figure costs milliseconds to make.
@@ -117,8 +118,19 @@ def page_alerts(
     actor: Actor, path: str, since: datetime, until: datetime, gap: timedelta
 ) -> PageAlerts:
     """When the rules whose link is the page at `path` fired between `since` and `until`
-    (periods closer than `gap` drawn as one band). Every active user may read alert state; if
-    it cannot be read, the charts still draw and say so."""
+    (periods closer than `gap` drawn as one band), shared like a panel's data for at most one
+    evaluation interval: alert state changes only when the evaluator runs."""
+    life = current().settings.alerts_interval_seconds
+    moment = timedelta(seconds=life)
+    key = ("page-alerts", path, floor_to(since, moment), floor_to(until, moment), gap)
+    return shared(key, actor, lambda: _read_page_alerts(actor, path, since, until, gap), life)
+
+
+def _read_page_alerts(
+    actor: Actor, path: str, since: datetime, until: datetime, gap: timedelta
+) -> PageAlerts:
+    # Every active user may read alert state; if it cannot be read, the charts still draw and
+    # say so.
     try:
         rules = [
             rule
