@@ -17,11 +17,12 @@ from taskmaster_dash.data.analytics_errors import STEP as ERROR_STEP
 from taskmaster_dash.data.analytics_tasks import STEP as TASK_STEP
 from taskmaster_dash.data.db import SYSTEM_ACTOR
 from taskmaster_dash.pages._figures import ALERT_TRACE, alert_overlay, chart
-from tests import test_analytics
+from tests import test_analytics, test_panel_cache
 from tests.support.auth import browser_sign_in
 from tests.support.callbacks import call_callback, callback_output
 
 known_data = test_analytics.known_data  # tasks and errors over the last ten days
+panel_cache = test_panel_cache.panel_cache  # the panel cache on, on a clock the test moves
 TITLES = {rule.name: rule.title for rule in load_rules()}  # the shipped rules the app uses
 ALICE = "assigned_to=alice"
 # (rule, instance, state, minutes ago): TaskBacklog links to /tasks, HighErrorRate to /errors.
@@ -187,6 +188,31 @@ def test_the_error_charts_draw_the_errors_rule_and_not_the_tasks_rule(
     # A chart that is not a time series draws no alerts.
     top = draw(client, dash_app, "errors-top", "errors", range="24h")
     assert drawn_bands(top) == {} and alert_traces(top) == []
+
+
+def test_shared_alert_bands_last_one_evaluation_interval(
+    dash_app, client_as, owner_engine, services, known_data, history, panel_cache
+):
+    """With the panel cache on, the bands a chart draws are shared for one evaluation
+    interval (by the cache's clock): a period that opens meanwhile shows once it has passed."""
+    _cache, clock = panel_cache
+    client = client_as("admin")
+    before = drawn_bands(draw(client, dash_app, "tasks-backlog", "tasks", range="24h"))
+    assert set(before) == {"TaskBacklog"}
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                """INSERT INTO alert_history (rule_name, instance, labels, to_state, value,
+                       created_at)
+                   VALUES ('TaskBacklog', 'assigned_to=carol', '{}', 'firing', 1,
+                           now() - interval '90 minutes')"""
+            )
+        )
+    shared = drawn_bands(draw(client, dash_app, "tasks-backlog", "tasks", range="24h"))
+    assert shared == before
+    clock[0] += services.settings.alerts_interval_seconds
+    after = drawn_bands(draw(client, dash_app, "tasks-backlog", "tasks", range="24h"))
+    assert len(after["TaskBacklog"]) == len(before["TaskBacklog"]) + 1
 
 
 def test_a_role_without_the_panels_permission_gets_no_alerts_either(
