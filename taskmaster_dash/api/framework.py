@@ -306,6 +306,15 @@ class Resource:
         missing."""
         return self.route("POST", rule, summary, status=201, errors=errors, **options)
 
+    def changes(
+        self, rule: str, summary: str, body: type[BaseModel], response: type[BaseModel]
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """A PUT of the fields sent (the handler answers with `updated`): 404 when the row is
+        missing, 409 when it changed after the `updated_at` the client sent."""
+        return self.route(
+            "PUT", rule, summary, body=body, response=response, errors=(400, 404, 409, 413)
+        )
+
     def list_route(
         self,
         name: str,

@@ -118,13 +118,11 @@ def create_validation(user: SessionUser, body: ValidationCreate) -> Validation:
     return one(Validation, api_validations.create_validation(user.actor(), values), "task")
 
 
-@VALIDATIONS_API.route(
-    "PUT",
+@VALIDATIONS_API.changes(
     "/validations/<validation_id>",
     "Change a validation run (e.g. its status when it finishes)",
     body=ValidationUpdate,
     response=Validation,
-    errors=(400, 404, 409, 413),
 )
 def update_validation(user: SessionUser, validation_id: str, body: ValidationUpdate) -> Validation:
     canonical = id_or_404(validation_id, "validation run")
