@@ -261,6 +261,12 @@ def refuse_null(*names: str) -> Any:
     return field_validator(*names)(classmethod(check))  # type: ignore[arg-type]
 
 
+def unchanged_since(what: str) -> Any:
+    """An update body's `updated_at` field: the precondition that `updated` answers with 409 when
+    the row (`what`) changed after it; `sent_values` leaves it out of the columns written."""
+    return Field(None, description=f"the updated_at you read: 409 if the {what} changed since")
+
+
 def sent_values(body: BaseModel, names: Iterable[str] | None = None) -> dict[str, Any]:
     """The columns to write: the fields sent (or `names`), less the `updated_at` precondition."""
     chosen = body.model_fields_set if names is None else names

@@ -37,6 +37,7 @@ from taskmaster_dash.api.framework import (
     one,
     refuse_null,
     sent_values,
+    unchanged_since,
     updated,
 )
 from taskmaster_dash.auth.permissions import SessionUser
@@ -105,9 +106,7 @@ class TaskUpdate(Body):
     actual_hours: float | None = Hours
     completed_at: datetime | None = None
     metadata: JsonObject | None = None
-    updated_at: datetime | None = Field(
-        None, description="the updated_at you read: 409 if the task changed since"
-    )
+    updated_at: datetime | None = unchanged_since("task")
 
     _not_null = refuse_null(*NOT_NULL)
 
