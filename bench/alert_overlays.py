@@ -12,7 +12,6 @@ p95 times. Not a test: run it on demand.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from functools import partial
@@ -21,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.alerts import add_month_of_flapping, add_month_of_transitions
-from bench.common import add_database_arguments, app_services, seeded, timed
+from bench.common import app_services, bench_parser, seeded, timed
 from taskmaster_dash.alerts.evaluator import AlertEvaluator
 from taskmaster_dash.data.alert_overlays import firing_bands
 from taskmaster_dash.data.analytics import Window
@@ -45,9 +44,7 @@ def add_flapping_instances(owner_url: str, rule: str, instances: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_database_arguments(parser, "small")
-    parser.add_argument("--rounds", type=int, default=20)
+    parser = bench_parser(__doc__, "small", rounds=20)
     parser.add_argument("--instances", type=int, default=20)
     args = parser.parse_args()
     with seeded(args) as (owner_url, app_url), app_services(app_url):

@@ -10,13 +10,12 @@ median and p95 of each preview. Not a test: run it on demand.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import add_database_arguments, app_services, seeded, timed
+from bench.common import app_services, bench_parser, seeded, timed
 from taskmaster_dash.alerts.preview import replay_rule
 from taskmaster_dash.alerts.rules import parse_rule
 from taskmaster_dash.data.alert_metric_history import rule_history
@@ -58,9 +57,7 @@ def preview(metric: str, params: dict, group_by: list[str], threshold: float):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_database_arguments(parser, "small")
-    parser.add_argument("--rounds", type=int, default=10)
+    parser = bench_parser(__doc__, "small", rounds=10)
     args = parser.parse_args()
     with seeded(args) as (_, app_url), app_services(app_url):
         refresh_rollups(None)

@@ -11,7 +11,6 @@ Not a test: run it on demand.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from functools import partial
 from pathlib import Path
@@ -20,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, text
 
-from bench.common import add_database_arguments, app_services, seeded, timed
+from bench.common import app_services, bench_parser, seeded, timed
 from taskmaster_dash.alerts.evaluator import AlertEvaluator
 from taskmaster_dash.alerts.rules import Rule, parse_rule
 from taskmaster_dash.data.alerts import banner_alerts, state_periods
@@ -98,9 +97,7 @@ def add_month_of_transitions(owner_url: str, rule_names: list[str]) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_database_arguments(parser, "small")
-    parser.add_argument("--rounds", type=int, default=20)
+    parser = bench_parser(__doc__, "small", rounds=20)
     parser.add_argument("--rules", type=int, default=200)
     args = parser.parse_args()
     with seeded(args) as (owner_url, app_url), app_services(app_url):

@@ -16,7 +16,6 @@ another).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -31,8 +30,8 @@ from sqlalchemy.exc import SQLAlchemyError
 import taskmaster_dash.data.analytics as analytics
 from bench.common import (
     PASSWORD,
-    add_database_arguments,
     app_services,
+    bench_parser,
     bench_user,
     row,
     row_counts,
@@ -59,9 +58,7 @@ def _all_rows(conn: Connection, sql: str) -> list[Row]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_database_arguments(parser, "large")
-    parser.add_argument("--reps", type=int, default=20)
+    parser = bench_parser(__doc__.splitlines()[0], "large", reps=20)
     parser.add_argument("--raw-reps", type=int, default=1, help="0: skip the raw-rows figures")
     parser.add_argument(
         "--panels", help="comma-separated panel ids: time only these data functions"

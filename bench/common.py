@@ -69,6 +69,16 @@ def add_database_arguments(parser: argparse.ArgumentParser, default_scale: str) 
     )
 
 
+def bench_parser(description: str, default_scale: str, **repeats: int) -> argparse.ArgumentParser:
+    """A benchmark's parser: the database options (`add_database_arguments`) and how many times
+    to repeat its timings, e.g. `rounds=20` adds `--rounds` (an int, default 20)."""
+    parser = argparse.ArgumentParser(description=description)
+    add_database_arguments(parser, default_scale)
+    for name, default in repeats.items():
+        parser.add_argument(f"--{name}", type=int, default=default)
+    return parser
+
+
 def open_target(args: argparse.Namespace) -> tuple[str, str, EmbeddedDatabase | None]:
     """Owner URL, app URL and the embedded server (None for BENCH_DATABASE_URL: not ours)."""
     url = os.environ.get("BENCH_DATABASE_URL")

@@ -12,7 +12,6 @@ panel callback with the panel cache on (warm: what every caller after the first 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -26,8 +25,8 @@ from sqlalchemy import create_engine, text
 
 from bench.common import (
     PASSWORD,
-    add_database_arguments,
     app_services,
+    bench_parser,
     bench_user,
     row,
     row_counts,
@@ -42,9 +41,7 @@ CARDS = "ov-open-backlog.children"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_database_arguments(parser, "medium")
-    parser.add_argument("--reps", type=int, default=40)
+    parser = bench_parser(__doc__.splitlines()[0], "medium", reps=40)
     parser.add_argument(
         "--writes", action="store_true", help="also time writes with the count triggers on/off"
     )

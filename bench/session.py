@@ -14,7 +14,6 @@ Not a test: run it on demand.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import uuid
 from collections.abc import Callable
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, event, text
 
-from bench.common import PASSWORD, add_database_arguments, bench_user, seeded, timed
+from bench.common import PASSWORD, bench_parser, bench_user, seeded, timed
 from taskmaster_dash.data.cache import Cache
 from taskmaster_dash.data.db import Database
 from taskmaster_dash.services import current
@@ -57,9 +56,7 @@ def count_one(database: Database, work: Callable[[], object]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_database_arguments(parser, "small")
-    parser.add_argument("--reps", type=int, default=40)
+    parser = bench_parser(__doc__.splitlines()[0], "small", reps=40)
     args = parser.parse_args()
 
     with seeded(args) as (owner_url, app_url):

@@ -27,6 +27,7 @@ from taskmaster_dash.data.metrics import render_metrics
 from taskmaster_dash.data.prometheus import PrometheusReader
 from taskmaster_dash.pages._guard import callback_failed, message_area
 from taskmaster_dash.pages._guard import install as install_input_guard
+from taskmaster_dash.pages._ui import APP_TITLE
 from taskmaster_dash.resources import shipped
 from taskmaster_dash.services import Services, install
 
@@ -86,7 +87,7 @@ def shell() -> html.Div:
             dcc.Store(id="theme-store", storage_type="local"),
             html.Header(
                 [
-                    html.A("TaskMaster Dash", href=dash.get_relative_path("/"), className="brand"),
+                    html.A(APP_TITLE, href=dash.get_relative_path("/"), className="brand"),
                     navigation(),
                     html.Div(
                         [
@@ -162,7 +163,7 @@ def create_app(
         use_pages=True,
         pages_folder=str(shipped("pages")),
         assets_folder=str(shipped("assets")),
-        title="TaskMaster Dash",
+        title=APP_TITLE,
         url_base_pathname=url_base_pathname,
         suppress_callback_exceptions=True,
         on_error=callback_failed,  # a callback that raises answers with a message, not a 500

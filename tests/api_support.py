@@ -67,6 +67,12 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     return body["error"]
 
 
+def assert_fields_refused(response, fields: set[str]) -> None:
+    """A 400 validation_failed naming exactly `fields` (each wrong field of the body)."""
+    error = assert_error(response, 400, "validation_failed")
+    assert set(error["fields"]) == fields, error
+
+
 def assert_filter_totals(client, path: str, engine, table: str, cases, limit: int) -> None:
     """For each (query parameters, SQL condition) case, the list's page and total are those of
     the rows the condition finds in `table`."""

@@ -26,6 +26,7 @@ from taskmaster_dash.data.analytics import compact_headline_counts
 from tests.support.auth import browser_sign_in
 from tests.support.browser import choose_option
 from tests.support.callbacks import call_callback, callback_values
+from tests.support.sql import execute
 from tests.test_alerts import (
     Clock,
     Receiver,
@@ -203,24 +204,23 @@ def test_validation_metrics_by_type_equal_sql_over_windows_of_hours(
     database, clean_data, owner_engine
 ):
     """Whole 5-minute steps from the trigger-kept counts (097), raw runs at the edges."""
-    with owner_engine.begin() as conn:
-        conn.execute(text("INSERT INTO tasks (title) VALUES ('v')"))
-        conn.execute(
-            text(
-                """INSERT INTO validation_results (task_id, validation_type, validation_status,
-                       validation_score, created_at)
-                   SELECT (SELECT id FROM tasks), (ARRAY['syntax', 'security'])[1 + g % 2],
-                          (ARRAY['passed', 'failed', 'error', 'warning'])[1 + g % 4],
-                          CASE WHEN g % 3 = 0 THEN NULL ELSE g % 97 END,
-                          now() - make_interval(secs => g * 97)
-                   FROM generate_series(1, 300) g"""
-            )
-        )
+    execute(
+        owner_engine,
+        "INSERT INTO tasks (title) VALUES ('v')",
+        """INSERT INTO validation_results (task_id, validation_type, validation_status,
+               validation_score, created_at)
+           SELECT (SELECT id FROM tasks), (ARRAY['syntax', 'security'])[1 + g % 2],
+                  (ARRAY['passed', 'failed', 'error', 'warning'])[1 + g % 4],
+                  CASE WHEN g % 3 = 0 THEN NULL ELSE g % 97 END,
+                  now() - make_interval(secs => g * 97)
+           FROM generate_series(1, 300) g""",
+    )
     compact_headline_counts()
-    with owner_engine.begin() as conn:  # a delta row after the compaction
-        conn.execute(
-            text("UPDATE validation_results SET validation_status = 'failed' WHERE random() < 0.2")
-        )
+    # a delta row after the compaction
+    execute(
+        owner_engine,
+        "UPDATE validation_results SET validation_status = 'failed' WHERE random() < 0.2",
+    )
     for minutes in (5, 61, 240, 600):
         with owner_engine.connect() as conn:
             counted = {

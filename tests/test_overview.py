@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from tests.support.auth import browser_sign_in
 from tests.support.callbacks import call_callback, callback_values
+from tests.support.sql import execute
 
 
 @pytest.fixture
@@ -43,6 +44,9 @@ def known_data(owner_engine, clean_data, database):
     from taskmaster_dash.data.analytics import refresh_rollups
 
     refresh_rollups(None)
+
+
+CLEAR_ALERTS = "TRUNCATE alert_states, alert_silences, alert_acknowledgements"
 
 
 def test_overview_numbers_match_sql(dash_app, client_as, known_data, owner_engine):
@@ -87,34 +91,23 @@ def test_overview_numbers_match_sql(dash_app, client_as, known_data, owner_engin
 def test_overview_counts_firing_alerts_and_says_how_many_are_silenced_or_acknowledged(
     dash_app, client_as, owner_engine
 ):
-    with owner_engine.begin() as conn:
-        conn.execute(text("TRUNCATE alert_states, alert_silences, alert_acknowledgements"))
-        conn.execute(
-            text(
-                """INSERT INTO alert_states (rule_name, title, severity, state) VALUES
-                   ('A', 'a', 'critical', 'firing'), ('B', 'b', 'warning', 'firing'),
-                   ('C', 'c', 'warning', 'pending'), ('D', 'd', 'warning', 'error')"""
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO alert_silences (rule_name, until, username)"
-                " VALUES ('B', now() + interval '1 hour', 'test-admin')"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO alert_acknowledgements (rule_name, note, username)"
-                " VALUES ('A', 'on it', 'test-on-call'), ('C', 'not firing', 'test-on-call')"
-            )
-        )
+    execute(
+        owner_engine,
+        CLEAR_ALERTS,
+        """INSERT INTO alert_states (rule_name, title, severity, state) VALUES
+           ('A', 'a', 'critical', 'firing'), ('B', 'b', 'warning', 'firing'),
+           ('C', 'c', 'warning', 'pending'), ('D', 'd', 'warning', 'error')""",
+        "INSERT INTO alert_silences (rule_name, until, username)"
+        " VALUES ('B', now() + interval '1 hour', 'test-admin')",
+        "INSERT INTO alert_acknowledgements (rule_name, note, username)"
+        " VALUES ('A', 'on it', 'test-on-call'), ('C', 'not firing', 'test-on-call')",
+    )
     try:
         values = callback_values(
             call_callback(client_as("viewer"), dash_app, "ov-open-backlog.children", [1])
         )
     finally:
-        with owner_engine.begin() as conn:
-            conn.execute(text("TRUNCATE alert_states, alert_silences, alert_acknowledgements"))
+        execute(owner_engine, CLEAR_ALERTS)
     count, note = values["ov-firing-alerts"]["children"]
     assert count == "2" and note["props"]["children"] == "1 silenced, 1 acknowledged"
 

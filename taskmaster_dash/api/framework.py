@@ -261,6 +261,12 @@ def refuse_null(*names: str) -> Any:
     return field_validator(*names)(classmethod(check))  # type: ignore[arg-type]
 
 
+def unchanged_since(what: str) -> Any:
+    """An update body's `updated_at` field: the precondition that `updated` answers with 409 when
+    the row (`what`) changed after it; `sent_values` leaves it out of the columns written."""
+    return Field(None, description=f"the updated_at you read: 409 if the {what} changed since")
+
+
 def sent_values(body: BaseModel, names: Iterable[str] | None = None) -> dict[str, Any]:
     """The columns to write: the fields sent (or `names`), less the `updated_at` precondition."""
     chosen = body.model_fields_set if names is None else names
@@ -305,6 +311,15 @@ class Resource:
         """A POST that answers 201 with what it made; by default 404 when what it belongs to is
         missing."""
         return self.route("POST", rule, summary, status=201, errors=errors, **options)
+
+    def changes(
+        self, rule: str, summary: str, body: type[BaseModel], response: type[BaseModel]
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """A PUT of the fields sent (the handler answers with `updated`): 404 when the row is
+        missing, 409 when it changed after the `updated_at` the client sent."""
+        return self.route(
+            "PUT", rule, summary, body=body, response=response, errors=(400, 404, 409, 413)
+        )
 
     def list_route(
         self,

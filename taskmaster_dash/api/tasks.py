@@ -37,6 +37,7 @@ from taskmaster_dash.api.framework import (
     one,
     refuse_null,
     sent_values,
+    unchanged_since,
     updated,
 )
 from taskmaster_dash.auth.permissions import SessionUser
@@ -105,9 +106,7 @@ class TaskUpdate(Body):
     actual_hours: float | None = Hours
     completed_at: datetime | None = None
     metadata: JsonObject | None = None
-    updated_at: datetime | None = Field(
-        None, description="the updated_at you read: 409 if the task changed since"
-    )
+    updated_at: datetime | None = unchanged_since("task")
 
     _not_null = refuse_null(*NOT_NULL)
 
@@ -197,6 +196,14 @@ class DependencyQuery(ListQuery):
 # --- helpers -------------------------------------------------------------------------------------
 
 
+def _task_list(
+    rule: str, summary: str, query: type[ListQuery], response: type[BaseModel]
+) -> Callable[[Callable[..., Page]], Callable[..., Page]]:
+    """A list of what belongs to a task (the handler returns `_task_page`): 404 when the task
+    is missing or hidden."""
+    return TASKS_API.lists(rule, summary, query=query, response=response, errors=(404,))
+
+
 def _task_page(
     model: type[BaseModel],
     read: Callable[..., tuple[list[dict], int] | None],
@@ -237,14 +244,7 @@ def get_task(user: SessionUser, task_id: str) -> TaskDetail:
     return one(TaskDetail, api_tasks.get_task(user.actor(), id_or_404(task_id, "task")), "task")
 
 
-@TASKS_API.route(
-    "PUT",
-    "/tasks/<task_id>",
-    "Change a task",
-    body=TaskUpdate,
-    response=Task,
-    errors=(400, 404, 409, 413),
-)
+@TASKS_API.changes("/tasks/<task_id>", "Change a task", body=TaskUpdate, response=Task)
 def update_task(user: SessionUser, task_id: str, body: TaskUpdate) -> Task:
     """Only the fields sent change. With `updated_at` (as read), 409 if the task changed since."""
     canonical = id_or_404(task_id, "task")
@@ -275,12 +275,8 @@ def delete_task(user: SessionUser, task_id: str) -> None:
         raise not_found("task")
 
 
-@TASKS_API.lists(
-    "/tasks/<task_id>/contexts",
-    "A task's contexts",
-    query=ContextQuery,
-    response=TaskContext,
-    errors=(404,),
+@_task_list(
+    "/tasks/<task_id>/contexts", "A task's contexts", query=ContextQuery, response=TaskContext
 )
 def list_contexts(user: SessionUser, task_id: str, query: ContextQuery) -> Page:
     return _task_page(TaskContext, api_tasks.list_contexts, user, task_id, query)
@@ -294,12 +290,11 @@ def add_context(user: SessionUser, task_id: str, body: ContextCreate) -> TaskCon
     return one(TaskContext, row, "task")
 
 
-@TASKS_API.lists(
+@_task_list(
     "/tasks/<task_id>/dependencies",
     "A task's dependencies (it is the parent or the child)",
     query=DependencyQuery,
     response=TaskDependency,
-    errors=(404,),
 )
 def list_dependencies(user: SessionUser, task_id: str, query: DependencyQuery) -> Page:
     return _task_page(TaskDependency, api_tasks.list_dependencies, user, task_id, query)

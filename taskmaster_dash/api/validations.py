@@ -17,6 +17,7 @@ from taskmaster_dash.api.framework import (
     one,
     refuse_null,
     sent_values,
+    unchanged_since,
     updated,
 )
 from taskmaster_dash.auth.permissions import SessionUser
@@ -64,9 +65,7 @@ class ValidationUpdate(Body):
     error_details: JsonObject | None = None
     retry_count: int | None = Field(None, ge=0, le=10)
     metadata: JsonObject | None = None
-    updated_at: datetime | None = Field(
-        None, description="the updated_at you read: 409 if the run changed since"
-    )
+    updated_at: datetime | None = unchanged_since("run")
 
     _not_null = refuse_null(*NOT_NULL)
 
@@ -118,13 +117,11 @@ def create_validation(user: SessionUser, body: ValidationCreate) -> Validation:
     return one(Validation, api_validations.create_validation(user.actor(), values), "task")
 
 
-@VALIDATIONS_API.route(
-    "PUT",
+@VALIDATIONS_API.changes(
     "/validations/<validation_id>",
     "Change a validation run (e.g. its status when it finishes)",
     body=ValidationUpdate,
     response=Validation,
-    errors=(400, 404, 409, 413),
 )
 def update_validation(user: SessionUser, validation_id: str, body: ValidationUpdate) -> Validation:
     canonical = id_or_404(validation_id, "validation run")

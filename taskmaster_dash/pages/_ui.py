@@ -17,6 +17,15 @@ from taskmaster_dash.data.grid import GridRequest
 CHART_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": "hover"}
 
 
+APP_TITLE = "TaskMaster Dash"
+
+
+def register_page(module: str, name: str, title: str | None = None, **options: Any) -> None:
+    """`dash.register_page`, the browser tab titled "<title> · TaskMaster Dash" (`title` is the
+    page's `name` unless given); `options` as there (path, order, nav, permission, ...)."""
+    dash.register_page(module, name=name, title=f"{title or name} · {APP_TITLE}", **options)
+
+
 def href(path: str) -> str:
     """An app path ("/tasks?range=7d") as the browser must ask for it: under the app's URL
     prefix (url_base_pathname / requests_pathname_prefix), "/dash/tasks?range=7d"."""

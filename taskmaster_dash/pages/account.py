@@ -15,11 +15,9 @@ from taskmaster_dash.auth.permissions import PERMISSIONS, signed_in_user
 from taskmaster_dash.data.sessions import end_session
 from taskmaster_dash.data.users import UserInputError, own_account
 from taskmaster_dash.pages._guard import failure_message
-from taskmaster_dash.pages._ui import data_table, field, form_row, message, when
+from taskmaster_dash.pages._ui import data_table, field, form_row, message, register_page, when
 
-dash.register_page(
-    __name__, path="/account", name="Account", title="Account · TaskMaster Dash", nav=False
-)
+register_page(__name__, path="/account", name="Account", nav=False)
 
 END_SESSION = "account-end-session"  # pattern-matching id type of each session's End button
 

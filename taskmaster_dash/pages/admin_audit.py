@@ -3,7 +3,6 @@ before/after shown as the keys that changed. Paged on the server."""
 
 from __future__ import annotations
 
-import dash
 import dash_ag_grid as dag
 from dash import Input, Output, State, callback, dcc, html
 
@@ -12,14 +11,20 @@ from taskmaster_dash.data.audit import ACTIONS, AuditFilter, audit_page, audited
 from taskmaster_dash.data.grid import parse_grid_request
 from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._timerange import key_values, search_for, write_url_from
-from taskmaster_dash.pages._ui import field, grid_response, not_permitted, refresh_grid_on, when
+from taskmaster_dash.pages._ui import (
+    field,
+    grid_response,
+    not_permitted,
+    refresh_grid_on,
+    register_page,
+    when,
+)
 
 PERMISSION = "audit:read"
-dash.register_page(
+register_page(
     __name__,
     path="/admin/audit",
     name="Audit log",
-    title="Audit log · TaskMaster Dash",
     order=92,
     permission=PERMISSION,
 )

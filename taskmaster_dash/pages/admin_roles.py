@@ -18,14 +18,13 @@ from taskmaster_dash.data.roles import (
 )
 from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._input import choice, pressed
-from taskmaster_dash.pages._ui import data_table, field, message, not_permitted
+from taskmaster_dash.pages._ui import data_table, field, message, not_permitted, register_page
 
 PERMISSION = "users:manage"
-dash.register_page(
+register_page(
     __name__,
     path="/admin/roles",
     name="Roles",
-    title="Roles · TaskMaster Dash",
     order=91,
     permission=PERMISSION,
 )

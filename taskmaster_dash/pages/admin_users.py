@@ -31,15 +31,15 @@ from taskmaster_dash.pages._ui import (
     message,
     not_permitted,
     refresh_grid_on,
+    register_page,
     when,
 )
 
 PERMISSION = "users:manage"
-dash.register_page(
+register_page(
     __name__,
     path="/admin/users",
     name="Users",
-    title="Users · TaskMaster Dash",
     order=90,
     permission=PERMISSION,
 )

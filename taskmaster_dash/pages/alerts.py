@@ -58,13 +58,12 @@ from taskmaster_dash.pages._ui import (
     form_row,
     link,
     message,
+    register_page,
     text_input,
     when,
 )
 
-dash.register_page(
-    __name__, path="/alerts", name="Alerts", title="Alerts · TaskMaster Dash", order=80
-)
+register_page(__name__, path="/alerts", name="Alerts", order=80)
 
 MANAGE = "alerts:manage"
 NEEDS_MANAGE = f"Editing rules needs the {MANAGE} permission."

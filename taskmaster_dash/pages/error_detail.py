@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import dash
 from dash import html
 
 from taskmaster_dash.auth.permissions import actor_with, has_permission
 from taskmaster_dash.data.errors.detail import error_detail
 from taskmaster_dash.pages._error_panel import error_view, no_such_error
 from taskmaster_dash.pages._guard import failure_message
-from taskmaster_dash.pages._ui import link, not_permitted
+from taskmaster_dash.pages._ui import link, not_permitted, register_page
 
-dash.register_page(
+register_page(
     __name__,
     path_template="/errors/<error_id>",
     name="Error",
-    title="Error · TaskMaster Dash",
     nav=False,
     permission="errors:read",
 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import dash
 import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -16,13 +15,13 @@ from taskmaster_dash.pages._error_triage import triage_section
 from taskmaster_dash.pages._figures import bars, series_figure
 from taskmaster_dash.pages._panels import Panel, analytics_layout, click_to, windowed_panel
 from taskmaster_dash.pages._timerange import ViewState, describe
+from taskmaster_dash.pages._ui import register_page
 
 PERMISSION = "errors:read"
-dash.register_page(
+register_page(
     __name__,
     path="/errors",
     name="Errors",
-    title="Errors · TaskMaster Dash",
     order=3,
     permission=PERMISSION,
 )

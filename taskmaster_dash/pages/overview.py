@@ -29,9 +29,9 @@ from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._panel_cache import shared
 from taskmaster_dash.pages._panels import Panel, click_to, panel_layout, register, windowed_panel
 from taskmaster_dash.pages._timerange import controls, parse_query
-from taskmaster_dash.pages._ui import stat_card
+from taskmaster_dash.pages._ui import register_page, stat_card
 
-dash.register_page(__name__, path="/", name="Overview", title="Overview · TaskMaster Dash", order=0)
+register_page(__name__, path="/", name="Overview", order=0)
 
 REFRESH = "overview-refresh"
 # (id, label, the page with its detail), in the order shown.

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-import dash
 import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
@@ -27,16 +26,16 @@ from taskmaster_dash.pages._ui import (
     empty_figure,
     message,
     not_permitted,
+    register_page,
     style_figure,
     when,
 )
 
 PERMISSION = "pools:read"
-dash.register_page(
+register_page(
     __name__,
     path="/pools",
     name="Pools",
-    title="Pools · TaskMaster Dash",
     order=60,
     permission=PERMISSION,
 )

@@ -7,20 +7,18 @@ import json
 from functools import partial
 from typing import Any
 
-import dash
 from dash import dcc, html
 
 from taskmaster_dash.auth.permissions import actor_with, has_permission
 from taskmaster_dash.data.tasks import RECENT, TaskDetail, task_detail
 from taskmaster_dash.pages._guard import failure_message
-from taskmaster_dash.pages._ui import data_table, link, not_permitted, when
+from taskmaster_dash.pages._ui import data_table, link, not_permitted, register_page, when
 
 PERMISSION = "tasks:read"
-dash.register_page(
+register_page(
     __name__,
     path_template="/tasks/<task_id>",
     name="Task",
-    title="Task · TaskMaster Dash",
     nav=False,
     permission=PERMISSION,
 )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import dash
 import pandas as pd
 from dash import html
 
@@ -21,14 +20,14 @@ from taskmaster_dash.pages._panels import (
     windowed_panel,
 )
 from taskmaster_dash.pages._timerange import ViewState
-from taskmaster_dash.pages._ui import data_table, link, when
+from taskmaster_dash.pages._ui import data_table, link, register_page, when
 
 PERMISSION = "tasks:read"
-dash.register_page(
+register_page(
     __name__,
     path="/tasks",
     name="Tasks",
-    title="Backlog and throughput · TaskMaster Dash",
+    title="Backlog and throughput",
     order=1,
     permission=PERMISSION,
 )

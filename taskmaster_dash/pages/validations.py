@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import dash
 import pandas as pd
 from dash import html
 
@@ -13,14 +12,14 @@ from taskmaster_dash.data import analytics_validations as q
 from taskmaster_dash.pages._figures import bars, series_figure
 from taskmaster_dash.pages._panels import analytics_layout, click_to, windowed_panel
 from taskmaster_dash.pages._timerange import ViewState
-from taskmaster_dash.pages._ui import data_table, link, when
+from taskmaster_dash.pages._ui import data_table, link, register_page, when
 
 PERMISSION = "validations:read"
-dash.register_page(
+register_page(
     __name__,
     path="/validations",
     name="Validations",
-    title="Validation scores · TaskMaster Dash",
+    title="Validation scores",
     order=2,
     permission=PERMISSION,
 )

@@ -45,6 +45,13 @@ def tuples(engine, sql: str, **params) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in conn.execute(text(sql), params)]
 
 
+def execute(engine, *statements: str) -> None:
+    """Run `statements` (SQL without parameters), in order, in one committed transaction."""
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+
+
 def write_row(engine, sql: str, **params) -> Any:
     """Run one statement that writes and RETURNING one row, committed; the row."""
     with engine.begin() as conn:
