@@ -59,6 +59,15 @@ def test_the_data_looks_like_a_month_of_a_real_system(seeded):
     assert scalar(engine, "SELECT count(DISTINCT resolution_status) FROM error_logs") == 5
     assert scalar(engine, "SELECT max(occurrence_count) FROM error_logs") > 10
     assert scalar(engine, "SELECT min(created_at) > now() - interval '31 days' FROM tasks")
+    # nothing happens after now: no run or error is dated in the future
+    for table, column in (
+        ("tasks", "created_at"),
+        ("tasks", "completed_at"),
+        ("validation_results", "created_at"),
+        ("error_logs", "created_at"),
+        ("error_logs", "last_occurred_at"),
+    ):
+        assert scalar(engine, f"SELECT count(*) FROM {table} WHERE {column} > now()") == 0, column
     # bursts: some minute holds far more new errors than the average minute
     busiest_minute = scalar(
         engine,

@@ -21,7 +21,7 @@ FROM (
                   'deployment', 'compliance', 'documentation'])[1 + g % 9] AS vtype,
            CASE WHEN r < 0.70 THEN 'passed' WHEN r < 0.82 THEN 'warning' WHEN r < 0.94 THEN 'failed'
                 WHEN r < 0.97 THEN 'error' ELSE 'skipped' END AS status,
-           t.created_at + random() * interval '6 hours' AS started,
+           t.created_at + random() * LEAST(interval '6 hours', now() - t.created_at) AS started,
            CASE WHEN t.created_at > now() - interval '10 days' THEN '1.0.35'
                 WHEN t.created_at > now() - interval '20 days' THEN '1.0.33' ELSE '1.0.31' END AS version,
            CASE WHEN t.created_at > now() - interval '10 days' THEN 0 ELSE -5 END AS version_bonus,
