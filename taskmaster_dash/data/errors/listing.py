@@ -216,7 +216,6 @@ def error_page(
         )
         rows = [dict(row) for row in result.mappings()]
     for row in rows:
-        row["service"] = " ".join(p for p in (row["service_name"], row["service_version"]) if p)
         # Groups recorded before migration 080 have no version rows: their own service counts.
         own = [(row["service_name"], row["service_version"] or "")] if row["service_name"] else []
         versions = [(service, version) for service, version in row.pop("versions")]
