@@ -298,6 +298,21 @@ def parse_matchers(value: Any) -> tuple[Matcher, ...]:
     return tuple(parse_matcher(line) for line in lines)
 
 
+# What a user writes for a window besides its kind: validate_window's keywords, which the CLI's
+# `alerts maintenance add` options are named for.
+FORM_FIELDS = (
+    "name",
+    "time_zone",
+    "starts_at",
+    "ends_at",
+    "days",
+    "start_time",
+    "end_time",
+    "matchers",
+    "note",
+)
+
+
 def validate_window(
     *,
     name: Any,

@@ -27,14 +27,19 @@ def add_parser(alert_commands: Any) -> None:
         "before its --from ends the next day (Sat 22:00-02:00).",
     )
     add.add_argument("--name", required=True)
-    add.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
-    add.add_argument("--start", help="one-off: YYYY-MM-DD HH:MM")
-    add.add_argument("--end", help="one-off: YYYY-MM-DD HH:MM")
+    # each option's dest is the validate_window keyword it fills (FORM_FIELDS)
+    add.add_argument(
+        "--tz", dest="time_zone", metavar="TZ", default="UTC", help="IANA time zone (default UTC)"
+    )
+    add.add_argument("--start", dest="starts_at", metavar="START", help="one-off: YYYY-MM-DD HH:MM")
+    add.add_argument("--end", dest="ends_at", metavar="END", help="one-off: YYYY-MM-DD HH:MM")
     add.add_argument("--days", help="weekly: e.g. sat,sun")
     add.add_argument("--from", dest="start_time", help="weekly: HH:MM")
     add.add_argument("--to", dest="end_time", help="weekly: HH:MM")
     add.add_argument(
         "--match",
+        dest="matchers",
+        metavar="MATCH",
         action="append",
         default=[],
         help="label matcher (name=value, name!=value, name=~regex, name!~regex); repeatable; "
@@ -59,7 +64,7 @@ def _sync() -> str:
 
 
 def run(args: argparse.Namespace, open_database: Callable) -> None:
-    from taskmaster_dash.alerts.maintenance import next_occurrence, validate_window
+    from taskmaster_dash.alerts.maintenance import FORM_FIELDS, next_occurrence, validate_window
     from taskmaster_dash.data import maintenance as store
     from taskmaster_dash.data.config import load_settings
     from taskmaster_dash.data.db import SYSTEM_ACTOR
@@ -85,18 +90,9 @@ def run(args: argparse.Namespace, open_database: Callable) -> None:
             if not windows:
                 print("No maintenance windows.")
         elif args.maintenance_command == "add":
-            weekly = args.days is not None
             window = validate_window(
-                name=args.name,
-                kind="weekly" if weekly else "once",
-                time_zone=args.tz,
-                starts_at=args.start,
-                ends_at=args.end,
-                days=args.days,
-                start_time=args.start_time,
-                end_time=args.end_time,
-                matchers=args.match,
-                note=args.note,
+                **{field: getattr(args, field) for field in FORM_FIELDS},
+                kind="once" if args.days is None else "weekly",
                 now=now,
             )
             made = store.create_window(SYSTEM_ACTOR, window)

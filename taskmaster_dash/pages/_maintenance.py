@@ -38,6 +38,19 @@ MANAGE = "alerts:manage"
 NEEDS_MANAGE = f"Creating and deleting maintenance windows needs the {MANAGE} permission."
 DELETE = "maint-delete"
 BAND_COLOUR = "rgba(62, 99, 221, 0.14)"
+# The create form's inputs, by the validate_window keyword each one fills.
+FORM_INPUTS = {
+    "name": "maint-name",
+    "kind": "maint-kind",
+    "time_zone": "maint-tz",
+    "starts_at": "maint-start",
+    "ends_at": "maint-end",
+    "days": "maint-days",
+    "start_time": "maint-from",
+    "end_time": "maint-to",
+    "matchers": "maint-matchers",
+    "note": "maint-note",
+}
 
 
 def _form() -> html.Div:
@@ -186,37 +199,14 @@ def refresh_windows(_tick: Any, _made: Any, _deleted: Any, shown: Any):
 @callback(
     Output("maint-message", "children"),
     Input("maint-create", "n_clicks"),
-    State("maint-name", "value"),
-    State("maint-kind", "value"),
-    State("maint-tz", "value"),
-    State("maint-start", "value"),
-    State("maint-end", "value"),
-    State("maint-days", "value"),
-    State("maint-from", "value"),
-    State("maint-to", "value"),
-    State("maint-matchers", "value"),
-    State("maint-note", "value"),
+    *[State(component_id, "value") for component_id in FORM_INPUTS.values()],
     prevent_initial_call=True,
 )
 @require_permission(MANAGE)
 @failure_message(refused="Not saved. {}")
-def create_window(
-    _clicks, name, kind, time_zone, starts, ends, days, start_time, end_time, matchers, note
-):
+def create_window(_clicks, *values):
     actor = actor_with(MANAGE)
-    window = validate_window(
-        name=name,
-        kind=kind,
-        time_zone=time_zone,
-        starts_at=starts,
-        ends_at=ends,
-        days=days,
-        start_time=start_time,
-        end_time=end_time,
-        matchers=matchers,
-        note=note,
-        now=datetime.now(UTC),
-    )
+    window = validate_window(**dict(zip(FORM_INPUTS, values, strict=True)), now=datetime.now(UTC))
     stored = store.create_window(actor, window)
     done = f"Created {stored.name!r}: {stored.describe()}, muting {stored.scope()}."
     problem = sync_after_change(actor)
