@@ -50,14 +50,13 @@ def chart(
         "gridcolor": GRID,
         "rangemode": "tozero",
         "title": {"text": y_title},
-        "automargin": True,  # long category labels (error codes, rule names) stay readable
     }
     if y_range:
         yaxis["range"] = y_range
     if y_log:
         yaxis["type"] = "log"
-    if reversed_y:
-        yaxis["autorange"] = "reversed"
+    if reversed_y:  # horizontal bars: long category labels (error codes) stay readable
+        yaxis.update(autorange="reversed", automargin=True)
     return {
         "data": traces,
         "layout": {

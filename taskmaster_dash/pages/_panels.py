@@ -43,10 +43,7 @@ from taskmaster_dash.pages._ui import CHART_CONFIG, empty_figure, href, not_perm
 from taskmaster_dash.services import current
 
 NO_DATA = "no data in this range"
-# Built once: a go.Figure costs milliseconds to make.
-LOADING, BLANK, FAILED = (
-    empty_figure(text).to_plotly_json() for text in ("loading…", NO_DATA, "could not load")
-)
+LOADING, BLANK, FAILED = (empty_figure(text) for text in ("loading…", NO_DATA, "could not load"))
 Fetch = Callable[[Actor, ViewState], pd.DataFrame]
 
 
