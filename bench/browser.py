@@ -5,6 +5,7 @@ in headless Chromium, as an admin and as a developer.
     .venv/bin/python bench/browser.py --scale medium --pgdata /tmp/bench-medium
     .venv/bin/python bench/browser.py --server serve --warm 9 --pages /,/errors
     .venv/bin/python bench/browser.py --payloads --pages /errors   # the bodies bench/load.py posts
+    .venv/bin/python bench/browser.py --profile --pages /tasks     # where the browser's CPU goes
 
 The app runs under gunicorn with 2 workers (the production command; `--server serve` for
 `taskmaster-dash serve`). Each role signs in through the form in its own browser, then opens
@@ -26,6 +27,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,6 +202,33 @@ def load(driver, url: str, timeout: float, cold: bool, payloads: bool) -> Load:
     return Load(state["drawnAt"], state["lastEnd"], state["requests"], errors, "", state["bodies"])
 
 
+def profiled_load(driver, url: str, timeout: float) -> tuple[Load, Counter[str]]:
+    """One more warm load under Chromium's sampling profiler: the page's main-thread CPU (ms)
+    by the script it ran in (plotly.min.js, dash_renderer, react-dom, ...; "(browser)" for
+    layout, style and garbage collection, "(idle)" for waiting)."""
+    driver.execute_cdp_cmd("Profiler.enable", {})
+    driver.execute_cdp_cmd("Profiler.setSamplingInterval", {"interval": 500})
+    driver.execute_cdp_cmd("Profiler.start", {})
+    drawn = load(driver, url, timeout, False, False)
+    profile = driver.execute_cdp_cmd("Profiler.stop", {})["profile"]
+    script_of = {
+        node["id"]: node["callFrame"]["url"].rsplit("/", 1)[-1].split("?")[0]
+        or ("(idle)" if node["callFrame"]["functionName"] == "(idle)" else "(browser)")
+        for node in profile["nodes"]
+    }
+    by_script: Counter[str] = Counter()
+    for sample, delta in zip(profile["samples"], profile["timeDeltas"][1:], strict=False):
+        by_script[script_of[sample]] += delta / 1000
+    return drawn, by_script
+
+
+def print_profile(drawn: Load, by_script: Counter[str]) -> None:
+    busy = sum(ms for script, ms in by_script.items() if script != "(idle)")
+    print(f"    profiled load: drawn at {fmt(drawn.drawn_ms)} ms, main thread busy {busy:,.0f} ms:")
+    for script, ms in by_script.most_common(8):
+        print(f"      {ms:7,.0f} ms  {script}")
+
+
 def fmt(ms: float | None) -> str:
     return "not drawn" if ms is None else f"{ms:,.0f}"
 
@@ -215,6 +244,9 @@ def main() -> None:
     parser.add_argument("--settle", type=int, default=500, help="ms the drawn state must hold")
     parser.add_argument(
         "--payloads", action="store_true", help="print each page's dispatch bodies (cold load)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="one more load per page: CPU by script"
     )
     args = parser.parse_args()
     roles = args.roles.split(",")
@@ -265,6 +297,8 @@ def main() -> None:
                               f"  warm {fmt(median(warm)):>9} ms", flush=True)  # fmt: skip
                         for body in cold.bodies:
                             print("    " + body)
+                        if args.profile:
+                            print_profile(*profiled_load(driver, url, args.timeout))
                 finally:
                     driver.quit()
         print_table(rows, args.server, args.warm)
