@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from taskmaster_dash.alerts.maintenance import (
+    FORM_FIELDS,
     Matcher,
     Window,
     WindowError,
@@ -23,7 +24,7 @@ from taskmaster_dash.alerts.maintenance import (
     validate_window,
 )
 from taskmaster_dash.data import maintenance as store
-from taskmaster_dash.pages._maintenance import add_maintenance_bands
+from taskmaster_dash.pages._maintenance import FORM_INPUTS, add_maintenance_bands
 from tests.support.auth import browser_sign_in
 from tests.support.callbacks import call_callback, callback_output, callback_values
 from tests.support.maintenance import save_one_off_window
@@ -565,3 +566,10 @@ def test_the_maintenance_commands(pg_server, database, clean_windows, owner_engi
     deleted = run_cli(["alerts", "maintenance", "delete", window_id], pg_server)
     assert deleted.returncode == 0 and "Deleted 'Nightly import'." in deleted.stdout
     assert count_rows(owner_engine, "maintenance_windows") == 0
+
+
+def test_the_form_and_the_cli_fill_the_same_window_fields():
+    """The /alerts form has one input per field the CLI passes, plus the kind the CLI derives
+    from --days: a field added to one and not the other fails here, not for a user."""
+    assert set(FORM_INPUTS) == {*FORM_FIELDS, "kind"}
+    assert len(set(FORM_INPUTS.values())) == len(FORM_INPUTS)

@@ -81,6 +81,16 @@ def chart(
     }
 
 
+def empty_figure(message: str) -> dict:
+    """A chart with no data that says `message` (loading, no data, failed) in the charts' own
+    style: plain JSON, not a go.Figure, whose 7 KB theme every placeholder would carry."""
+    figure = chart([], showlegend=False)
+    layout = figure["layout"]
+    layout["annotations"] = [{"text": message, "showarrow": False, "font": {"size": 14}}]
+    layout["xaxis"]["visible"] = layout["yaxis"]["visible"] = False
+    return figure
+
+
 def _plain(values: pd.Series) -> list:
     """Plain JSON values; times as UTC wall-clock, which is what a click reports back."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):

@@ -27,7 +27,12 @@ from taskmaster_dash.auth.permissions import actor_with, has_permission, require
 from taskmaster_dash.data.alert_overlays import Bands, firing_bands
 from taskmaster_dash.data.analytics import Window, floor_to
 from taskmaster_dash.data.db import Actor, PoolName, user_message
-from taskmaster_dash.pages._figures import alert_overlay, dense_bars_as_steps, time_axis
+from taskmaster_dash.pages._figures import (
+    alert_overlay,
+    dense_bars_as_steps,
+    empty_figure,
+    time_axis,
+)
 from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._panel_cache import cached_panel, shared
 from taskmaster_dash.pages._timerange import (
@@ -39,7 +44,7 @@ from taskmaster_dash.pages._timerange import (
     parse_time,
     view_from_store,
 )
-from taskmaster_dash.pages._ui import CHART_CONFIG, empty_figure, href, not_permitted
+from taskmaster_dash.pages._ui import CHART_CONFIG, href, not_permitted
 from taskmaster_dash.services import current
 
 NO_DATA = "no data in this range"

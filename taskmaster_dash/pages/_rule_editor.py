@@ -31,13 +31,12 @@ from taskmaster_dash.data import alert_rule_store as rule_store
 from taskmaster_dash.data.alert_metric_history import SPAN, rule_history
 from taskmaster_dash.data.alert_metrics import CATALOGUE
 from taskmaster_dash.data.db import PoolName
-from taskmaster_dash.pages._figures import chart
+from taskmaster_dash.pages._figures import chart, empty_figure
 from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._input import choice, pressed
 from taskmaster_dash.pages._ui import (
     CHART_CONFIG,
     data_table,
-    empty_figure,
     field,
     form_row,
     message,

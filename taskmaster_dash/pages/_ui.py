@@ -169,21 +169,3 @@ def style_figure(figure: go.Figure, title: str | None = None) -> go.Figure:
     figure.update_xaxes(gridcolor="rgba(138,148,166,0.2)")
     figure.update_yaxes(gridcolor="rgba(138,148,166,0.2)", rangemode="tozero")
     return figure
-
-
-def empty_figure(message: str) -> dict:
-    """A chart with no data, saying `message`: plain Plotly JSON, without the 7 KB theme a
-    go.Figure carries, which every placeholder would send and the browser draw once more."""
-    hidden = {"visible": False}
-    return {
-        "data": [],
-        "layout": {
-            "annotations": [{"text": message, "showarrow": False, "font": {"size": 14}}],
-            "xaxis": hidden,
-            "yaxis": hidden,
-            "paper_bgcolor": "rgba(0,0,0,0)",
-            "plot_bgcolor": "rgba(0,0,0,0)",
-            "font": {"color": "#8a94a6"},
-            "margin": {"l": 40, "r": 16, "t": 16, "b": 40},
-        },
-    }

@@ -45,7 +45,7 @@ from taskmaster_dash.auth.permissions import (
 )
 from taskmaster_dash.data import alerts as store
 from taskmaster_dash.data.db import PoolName, user_message
-from taskmaster_dash.pages._figures import chart
+from taskmaster_dash.pages._figures import chart, empty_figure
 from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._maintenance import add_maintenance_bands, maintenance_section
 from taskmaster_dash.pages._rule_editor import editor_section
@@ -53,7 +53,6 @@ from taskmaster_dash.pages._timerange import key_values, search_for, write_url_f
 from taskmaster_dash.pages._ui import (
     CHART_CONFIG,
     data_table,
-    empty_figure,
     field,
     form_row,
     link,

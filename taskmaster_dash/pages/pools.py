@@ -15,6 +15,7 @@ from taskmaster_dash.data import pool_health as health
 from taskmaster_dash.data.db import Actor, user_message
 from taskmaster_dash.data.performance_metrics import metric_series
 from taskmaster_dash.data.prometheus import PrometheusUnavailable, get_prometheus
+from taskmaster_dash.pages._figures import empty_figure
 from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._input import choice
 from taskmaster_dash.pages._panels import PageAlerts, page_alerts
@@ -23,7 +24,6 @@ from taskmaster_dash.pages._ui import (
     CHART_CONFIG,
     MessageKind,
     data_table,
-    empty_figure,
     message,
     not_permitted,
     register_page,
