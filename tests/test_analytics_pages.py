@@ -16,7 +16,13 @@ from taskmaster_dash.data.vocabulary import RESOLUTION_STATUSES
 from taskmaster_dash.pages._timerange import RANGES, ViewState, parse_query
 from tests import test_analytics
 from tests.support.auth import browser_sign_in
-from tests.support.callbacks import call_callback, callback_values, render_page
+from tests.support.callbacks import (
+    call_callback,
+    callback_values,
+    find_all,
+    find_component,
+    render_page,
+)
 
 known_data = test_analytics.known_data  # the same seeded rows
 
@@ -151,23 +157,6 @@ def test_the_triage_list_reads_the_same_view_as_the_charts():
     assert view.filters.params()["f_severity"] == ["critical", "high"]  # the charts' filter
 
 
-def find_component(tree, component_id):
-    if isinstance(tree, dict):
-        props = tree.get("props", {})
-        if props.get("id") == component_id:
-            return props
-        for value in list(props.values()) + list(tree.values()):
-            found = find_component(value, component_id)
-            if found:
-                return found
-    elif isinstance(tree, list):
-        for item in tree:
-            found = find_component(item, component_id)
-            if found:
-                return found
-    return None
-
-
 def test_a_copied_link_reopens_the_same_view(dash_app, client_as):
     page = render_page(
         client_as("viewer"),
@@ -194,19 +183,6 @@ def test_a_copied_link_reopens_the_same_view(dash_app, client_as):
     graphs = find_all(page, "Graph")
     assert len(graphs) == 6
     assert all(g["config"] == {"displaylogo": False, "displayModeBar": "hover"} for g in graphs)
-
-
-def find_all(tree, component_type: str) -> list[dict]:
-    found = []
-    if isinstance(tree, dict):
-        if tree.get("type") == component_type:
-            found.append(tree.get("props", {}))
-        for value in tree.get("props", {}).values():
-            found.extend(find_all(value, component_type))
-    elif isinstance(tree, list):
-        for item in tree:
-            found.extend(find_all(item, component_type))
-    return found
 
 
 def key(name: str) -> dict:

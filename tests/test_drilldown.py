@@ -15,10 +15,11 @@ import pytest
 from dash.testing.wait import until
 from selenium.webdriver.common.action_chains import ActionChains
 
+from taskmaster_dash.pages._panels import NO_DATA
 from taskmaster_dash.pages._timerange import parse_query
 from tests import test_analytics
 from tests.support.auth import browser_sign_in
-from tests.support.callbacks import callback_values
+from tests.support.callbacks import callback_values, find_component
 from tests.support.grid import grid_page
 from tests.support.sql import column
 from tests.test_analytics_pages import click_callback, draw_panel
@@ -68,12 +69,12 @@ def land(client, app, panel_id: str, click: dict, view: dict) -> tuple[str, dict
 
 def listed_tasks(client, app, query: dict) -> list[str]:
     values = callback_values(draw_panel(client, app, "tasks-list-table.children", {**query}))
-    return _titles(values["tasks-list-table"]["children"])
+    return _listed(values["tasks-list-table"]["children"], "task-list-rows")
 
 
 def listed_runs(client, app, query: dict) -> list[str]:
     values = callback_values(draw_panel(client, app, "val-lowest-table.children", {**query}))
-    return _titles(values["val-lowest-table"]["children"])
+    return _listed(values["val-lowest-table"]["children"], "validation-runs-rows")
 
 
 def listed_errors(client, app, query: dict) -> list[str]:
@@ -81,19 +82,13 @@ def listed_errors(client, app, query: dict) -> list[str]:
     return [row["id"] for row in values["triage-grid"]["getRowsResponse"]["rowData"]]
 
 
-def _titles(tree: Any) -> list[str]:
-    """The ids the list rows carry (each <tr title=id>), in order."""
-    found: list[str] = []
-    if isinstance(tree, dict):
-        props = tree.get("props", {})
-        if tree.get("type") == "Tr" and props.get("title"):
-            found.append(props["title"])
-        for value in props.values():
-            found.extend(_titles(value))
-    elif isinstance(tree, list):
-        for item in tree:
-            found.extend(_titles(item))
-    return found
+def _listed(panel: Any, grid_id: str) -> list[str]:
+    """The ids of the rows a list panel shows, in order (none: the panel says so)."""
+    grid = find_component(panel, grid_id)
+    if grid is None:
+        assert panel["props"]["children"] == NO_DATA, panel
+        return []
+    return [row["id"] for row in grid["rowData"]]
 
 
 def window_of(query: dict) -> tuple[datetime, datetime]:

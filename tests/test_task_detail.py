@@ -120,9 +120,12 @@ def test_unknown_or_malformed_ids_say_no_such_task(dash_app, client_as, bad):
 def test_from_the_task_list_to_the_task_and_on_to_its_error(dash_duo, dash_app, users, task_family):
     browser_sign_in(dash_duo, dash_app, "test-viewer", path="/tasks")
     dash_duo.wait_for_contains_text("#task-list-rows", "Ship it", timeout=15)
+    dash_duo.driver.execute_script("window.sameDocument = true")
     dash_duo.driver.find_element(By.PARTIAL_LINK_TEXT, "Ship it").click()
     # The hostile title is shown as text, never run.
     dash_duo.wait_for_text_to_equal("#task-title", "Ship it " + HOSTILE, timeout=15)
+    # The list's link moves within the app, as a dcc.Link does: no page reload.
+    assert dash_duo.driver.execute_script("return window.sameDocument === true")
     assert dash_duo.driver.execute_script("return window.hacked === undefined")
     dash_duo.find_element("#task-errors a").click()
     dash_duo.wait_for_text_to_equal("#err-message", "Rollout stalled", timeout=15)

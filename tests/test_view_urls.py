@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.callbacks import call_callback, callback_values, render_page
-from tests.test_analytics_pages import find_component
+from tests.support.callbacks import call_callback, callback_values, find_component, render_page
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from taskmaster_dash.pages._panels import (
     windowed_panel,
 )
 from taskmaster_dash.pages._timerange import ViewState
-from taskmaster_dash.pages._ui import data_table, link, register_page, when
+from taskmaster_dash.pages._ui import link, list_grid, register_page, when
 
 PERMISSION = "tasks:read"
 register_page(
@@ -62,25 +62,34 @@ def _hours_figure(frame: pd.DataFrame, _view: ViewState):
     return bars(frame, "type", {"estimated": "estimated h", "actual": "actual h"})
 
 
+TASK_COLUMNS = [
+    {"field": "title", "headerName": "Title", "cellRenderer": "AppLink", "flex": 3},
+    {"field": "status", "headerName": "Status"},
+    {"field": "type", "headerName": "Type"},
+    {"field": "priority", "headerName": "Priority"},
+    {"field": "assignee", "headerName": "Assignee"},
+    {"field": "created_at", "headerName": "Created", "minWidth": 150},
+    {"field": "completed_at", "headerName": "Completed", "minWidth": 150},
+]
+
+
+def _task_row(row: dict) -> dict:
+    return {
+        "id": row["id"],
+        "href": f"/tasks/{row['id']}",
+        "title": row["title"],
+        "status": row["status"],
+        "type": row["type"],
+        "priority": row["priority"],
+        "assignee": row["assignee"] or "—",
+        "created_at": when(row["created_at"]),
+        "completed_at": when(row["completed_at"]),
+    }
+
+
 def task_table(frame: pd.DataFrame, view: ViewState) -> html.Div:
     more = len(frame) > PAGE_SIZE
-    rows = frame.head(PAGE_SIZE)
-    header = ["Title", "Status", "Type", "Priority", "Assignee", "Created", "Completed"]
-    body = [
-        html.Tr(
-            [
-                html.Td(link(row["title"], f"/tasks/{row['id']}")),
-                html.Td(row["status"]),
-                html.Td(row["type"]),
-                html.Td(row["priority"]),
-                html.Td(row["assignee"] or "—"),
-                html.Td(when(row["created_at"])),
-                html.Td(when(row["completed_at"])),
-            ],
-            title=row["id"],
-        )
-        for row in rows.to_dict("records")
-    ]
+    rows = [_task_row(row) for row in frame.head(PAGE_SIZE).to_dict("records")]
     pager = []
     if view.offset:
         back = view.with_changes(offset=max(0, view.offset - PAGE_SIZE))
@@ -88,12 +97,8 @@ def task_table(frame: pd.DataFrame, view: ViewState) -> html.Div:
     if more:
         nxt = view.with_changes(offset=view.offset + PAGE_SIZE)
         pager.append(link("older →", nxt.href("/tasks"), id="task-list-next"))
-    return html.Div(
-        [
-            data_table(header, body, "task-list-rows"),
-            html.Div(pager, className="an-pager"),
-        ]
-    )
+    grid = list_grid("task-list-rows", TASK_COLUMNS, rows)
+    return html.Div([grid, html.Div(pager, className="an-pager")])
 
 
 def _list_window(view: ViewState):

@@ -4,15 +4,15 @@ distribution, execution-time percentiles, retries, Claude Code versions, lowest-
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import pandas as pd
-from dash import html
 
 from taskmaster_dash.data import analytics_validations as q
 from taskmaster_dash.pages._figures import bars, series_figure
 from taskmaster_dash.pages._panels import analytics_layout, click_to, windowed_panel
 from taskmaster_dash.pages._timerange import ViewState
-from taskmaster_dash.pages._ui import data_table, link, register_page, when
+from taskmaster_dash.pages._ui import list_grid, register_page, when
 
 PERMISSION = "validations:read"
 register_page(
@@ -53,23 +53,31 @@ def _version_figure(frame: pd.DataFrame, _view: ViewState):
     return bars(frame, "version", {"score": "mean score", "passed_percent": "% passed"})
 
 
-def runs_table(frame: pd.DataFrame, _view: ViewState) -> html.Table | html.P:
-    header = ["Score", "Type", "Status", "Version", "When", "Task"]
+RUN_COLUMNS = [
+    {"field": "score", "headerName": "Score", "maxWidth": 110},
+    {"field": "validation_type", "headerName": "Type"},
+    {"field": "validation_status", "headerName": "Status"},
+    {"field": "version", "headerName": "Version"},
+    {"field": "created_at", "headerName": "When", "minWidth": 150},
+    {"field": "task", "headerName": "Task", "cellRenderer": "AppLink", "flex": 2},
+]
+
+
+def runs_table(frame: pd.DataFrame, _view: ViewState) -> Any:
     rows = [
-        html.Tr(
-            [
-                html.Td(f"{row['score']:.1f}"),
-                html.Td(row["validation_type"]),
-                html.Td(row["validation_status"]),
-                html.Td(row["version"] or "—"),
-                html.Td(when(row["created_at"])),
-                html.Td(link(row["task_title"] or row["task_id"][:8], f"/tasks/{row['task_id']}")),
-            ],
-            title=row["id"],
-        )
+        {
+            "id": row["id"],
+            "href": f"/tasks/{row['task_id']}",
+            "score": f"{row['score']:.1f}",
+            "validation_type": row["validation_type"],
+            "validation_status": row["validation_status"],
+            "version": row["version"] or "—",
+            "created_at": when(row["created_at"]),
+            "task": row["task_title"] or row["task_id"][:8],
+        }
         for row in frame.to_dict("records")
     ]
-    return data_table(header, rows, "validation-runs-rows")
+    return list_grid("validation-runs-rows", RUN_COLUMNS, rows)
 
 
 # A chart of runs over the view's window: "no data" when no run counts.

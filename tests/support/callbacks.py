@@ -114,3 +114,36 @@ def render_page(client, app, path: str, search: str = ""):
     client.get("/")  # Dash registers its page router on the first request
     values = callback_values(call_callback(client, app, "_pages_content.children", [path, search]))
     return values["_pages_content"]["children"]
+
+
+def find_component(tree: Any, component_id: Any) -> dict[str, Any] | None:
+    """The props of the component with that id in a component tree (a layout, or what a
+    callback returned), or None."""
+    if isinstance(tree, dict):
+        props = tree.get("props", {})
+        if props.get("id") == component_id:
+            return props
+        for value in list(props.values()) + list(tree.values()):
+            found = find_component(value, component_id)
+            if found:
+                return found
+    elif isinstance(tree, list):
+        for item in tree:
+            found = find_component(item, component_id)
+            if found:
+                return found
+    return None
+
+
+def find_all(tree: Any, component_type: str) -> list[dict[str, Any]]:
+    """The props of every component of that type ("Graph", "Tr") in a component tree."""
+    found = []
+    if isinstance(tree, dict):
+        if tree.get("type") == component_type:
+            found.append(tree.get("props", {}))
+        for value in tree.get("props", {}).values():
+            found.extend(find_all(value, component_type))
+    elif isinstance(tree, list):
+        for item in tree:
+            found.extend(find_all(item, component_type))
+    return found
