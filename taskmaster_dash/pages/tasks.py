@@ -5,6 +5,7 @@ that every task chart's click-through opens."""
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import pandas as pd
 from dash import html
@@ -62,7 +63,7 @@ def _hours_figure(frame: pd.DataFrame, _view: ViewState):
     return bars(frame, "type", {"estimated": "estimated h", "actual": "actual h"})
 
 
-TASK_COLUMNS = [
+TASK_COLUMNS: list[dict[str, Any]] = [
     {"field": "title", "headerName": "Title", "cellRenderer": "AppLink", "flex": 3},
     {"field": "status", "headerName": "Status"},
     {"field": "type", "headerName": "Type"},

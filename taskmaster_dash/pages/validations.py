@@ -53,7 +53,7 @@ def _version_figure(frame: pd.DataFrame, _view: ViewState):
     return bars(frame, "version", {"score": "mean score", "passed_percent": "% passed"})
 
 
-RUN_COLUMNS = [
+RUN_COLUMNS: list[dict[str, Any]] = [
     {"field": "score", "headerName": "Score", "maxWidth": 110},
     {"field": "validation_type", "headerName": "Type"},
     {"field": "validation_status", "headerName": "Status"},
