@@ -19,6 +19,12 @@ from taskmaster_dash.data.runtime import migrate
 from taskmaster_dash.services import Services, current, install
 from tests.support.auth import ROLE_PASSWORD, TestUsers
 
+# The suite's apps (and the servers it starts, which inherit this) read every session from the
+# database: many tests change users in SQL and check the very next request, which a session
+# cache learns of only when the database's notice arrives a moment later. The cache and its
+# notices have their own tests (test_session_cache*.py), which turn it on.
+os.environ.setdefault("SESSION_CACHE_SECONDS", "0")
+
 DATA_TABLES = (
     "error_logs, validation_results, workflow_states, task_dependencies, task_contexts, tasks"
 )

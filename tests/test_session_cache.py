@@ -1,7 +1,9 @@
 """SESSION_CACHE_SECONDS: a signed-in request finds its session in the worker's memory, answers
 as it would from the database, and a session ended or changed through the app stops working (or
-changes) on the very next request; a change made in SQL behind the app's back waits out the
-cache's lifetime."""
+changes) on the very next request. A change made in SQL behind the app's back reaches it through
+the database's notice (migration 098) as soon as that arrives; a process that does not hear the
+notices reads every session from the database, and one without a listener at all (the first
+tests here) learns of such a change only when the cache's lifetime has passed."""
 
 from __future__ import annotations
 
@@ -9,10 +11,14 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
+from dash.testing import wait
 from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 
 from taskmaster_dash.data.cache import Cache
+from taskmaster_dash.data.revocation import CHANNEL, SigninListener
 from taskmaster_dash.data.roles import create_role, set_role_permissions
 from taskmaster_dash.data.users import admin_set_password, set_user_active, set_user_role
 from tests.support.auth import ROLE_PASSWORD, csrf_token, new_user, signed_in_client
@@ -148,3 +154,79 @@ def test_revocations_reach_every_process_of_the_host(tmp_path):
     (tmp_path / "g").unlink()  # a cleaner removed it: both map the new one
     mine.bump()
     assert theirs.current() == mine.current()
+
+
+# -- the database's notices (migration 098): changes made anywhere reach the cache at once ------
+
+
+@pytest.fixture
+def hearing(database) -> Iterator[SigninListener]:
+    """This process hears the database's sign-in notices, as with SESSION_CACHE_SECONDS set
+    (a short heartbeat, so a lost connection is found again quickly)."""
+    listener = database.hear_revocations(heartbeat=0.5)
+    wait.until(listener.hearing, 15, msg="the listener never heard its own probe")
+    yield listener
+    database.revocations.stop_hearing()
+
+
+def answered_from_memory(client, session_reads: list[str]) -> bool:
+    """The next request is answered without reading its session (once earlier notices, such as
+    the sign-in's own, have arrived and the session was kept again)."""
+    me(client)
+    before = len(session_reads)
+    return me(client)[0] == 200 and len(session_reads) == before
+
+
+def test_a_change_in_sql_is_heard_and_ends_the_cached_session(
+    dash_app, owner_engine, ticks, hearing, session_reads
+):
+    user_id, client = fresh_client(dash_app)
+    wait.until(lambda: answered_from_memory(client, session_reads), 15)
+    with owner_engine.begin() as conn:  # behind the app's back: only the notice tells it
+        conn.execute(text("UPDATE users SET is_active = false WHERE id = :id"), {"id": user_id})
+    wait.until(lambda: me(client)[0] == 401, 10, msg="the cached session outlived its user")
+    assert ticks.now == 0  # not the cache's lifetime: that never passed
+
+
+def test_while_the_notices_are_not_heard_every_request_reads_its_session(
+    dash_app, ticks, hearing, session_reads
+):
+    _user_id, client = fresh_client(dash_app)
+    wait.until(lambda: answered_from_memory(client, session_reads), 15)
+    hearing.stop()  # as when its connection is down: nothing would tell of a change
+    before = len(session_reads)
+    assert [me(client)[0] for _ in range(3)] == [200] * 3
+    assert len(session_reads) == before + 3
+
+
+def test_the_listener_hears_again_after_losing_its_connection(database, owner_engine, hearing):
+    before, pid = database.revocations.current(), hearing.backend_pid
+    assert before is not None and pid is not None
+    with owner_engine.begin() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    wait.until(lambda: hearing.backend_pid != pid and hearing.hearing(), 15)
+    # notices sent while it was away are lost: hearing again counts as a change
+    assert database.revocations.current() not in (None, before)
+
+
+def test_the_database_gives_notice_of_exactly_what_a_session_check_reads(pg_server, owner_engine):
+    conninfo = make_url(pg_server.app_url).set(drivername="postgresql")
+    with psycopg.connect(conninfo.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f"LISTEN {CHANNEL}")
+        quiet = [  # written on every sign-in and once a minute per session
+            "UPDATE users SET last_login_at = now(), login_attempts = 0",
+            "UPDATE user_sessions SET last_seen_at = now()",
+            "SELECT pg_notify('taskmaster_signin', 'mark')",
+        ]
+        telling = [
+            "UPDATE users SET is_active = is_active",
+            "UPDATE user_roles SET permissions = permissions",
+            "UPDATE user_sessions SET ended_at = ended_at",
+            "DELETE FROM user_sessions WHERE false",
+        ]
+        for statement in quiet + telling:
+            with owner_engine.begin() as owner:
+                owner.execute(text(statement))
+        heard = [n.payload for n in conn.notifies(timeout=10, stop_after=1 + len(telling))]
+    # in commit order: nothing before the mark, one notice for each telling statement after it
+    assert heard == ["mark"] + [""] * len(telling)

@@ -1,7 +1,7 @@
 """The session cache under a real gunicorn with 2 workers: a session signed out through one
 worker, or a user deactivated by another process, is refused by both workers on the next
-request; with REDIS_URL, a process that shares no file with them (another host) reaches them
-through Redis."""
+request; a change made in SQL reaches both through the database's notice; with REDIS_URL, a
+process that shares no file with them (another host) reaches them through Redis as well."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 from dash.testing import wait
+from sqlalchemy import text
 
 from taskmaster_dash.data.db import Database
 from taskmaster_dash.data.revocation import Generation, LocalGeneration
@@ -88,6 +89,20 @@ def test_deactivating_a_user_from_another_process_is_refused_by_both_at_once(
     assert statuses(base, cookies) == {200}
     set_user_active(users.actor("admin"), user_id, False)  # this process: same host and file
     assert statuses(base, cookies) == {401}
+
+
+def test_a_deactivation_in_sql_behind_the_apps_back_is_refused_by_both_workers(
+    cached_gunicorn, owner_engine
+):
+    """No Redis, no shared file, not even the app: the database's own notice reaches both
+    workers (migration 098), on this host or any other."""
+    base = cached_gunicorn()
+    user_id, name = new_user("viewer", "workers")
+    cookies = dict(signed_in(base, name).cookies)
+    assert statuses(base, cookies) == {200}
+    with owner_engine.begin() as conn:
+        conn.execute(text("UPDATE users SET is_active = false WHERE id = :id"), {"id": user_id})
+    wait.until(lambda: statuses(base, cookies) == {401}, 10, msg="a worker kept the session")
 
 
 @pytest.fixture

@@ -226,12 +226,12 @@ class Settings(BaseSettings):
         description="a session ends this long after sign-in (30 days)",
     )
     session_cache_seconds: int = between(
-        0,
+        30,
         0,
         60,
         "keep each signed-in session in the worker's memory this long (0: read it from the "
-        "database on every request); ending or changing it in the app takes effect at once, "
-        "in SQL after at most this long",
+        "database on every request); ending or changing it, in the app or in SQL, takes "
+        "effect at once (the database tells every worker)",
     )
     throttle_failures_per_minute: int = between(
         10, 1, 100_000, "failed sign-ins and wrong API keys per client address"

@@ -25,12 +25,13 @@ from typing import Any
 import pandas as pd
 import psycopg.errors
 from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import QueuePool
 
 from taskmaster_dash.data.metrics import instrumented_pool_class, record_query
-from taskmaster_dash.data.revocation import Generation
+from taskmaster_dash.data.revocation import Generation, SigninListener
 from taskmaster_dash.services import current as current_services
 
 log = logging.getLogger(__name__)
@@ -157,9 +158,22 @@ class Database:
         return PoolName.READ if self._reads_primary else PoolName.WRITE
 
     def share_revocations(self, redis_url: str | None) -> None:
-        """REDIS_URL: every host learns of a revocation, not only this host's processes."""
+        """Every process and host learns of a revocation at once: the database's notices
+        (LISTEN, until dispose), and REDIS_URL's key as well when it is set."""
         if redis_url:
             self.revocations = Generation.for_database(self._app_url, redis_url)
+        self.hear_revocations()
+
+    def hear_revocations(self, heartbeat: float = 5.0) -> SigninListener:
+        """Listen for the database's sign-in notices (migration 098) until dispose."""
+        if self.revocations.listener is None:
+            conninfo = make_url(self._app_url).set(drivername="postgresql")
+            if self.ssl_mode:
+                conninfo = conninfo.update_query_dict({"sslmode": self.ssl_mode})
+            self.revocations.hear(conninfo.render_as_string(hide_password=False), heartbeat)
+            self.stop_before_dispose(self.revocations.stop_hearing)
+        assert self.revocations.listener is not None
+        return self.revocations.listener
 
     def _make_engine(self, spec: PoolSpec, url: str, ssl_mode: str | None) -> Engine:
         connect_args: dict[str, Any] = {

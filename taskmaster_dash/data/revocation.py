@@ -5,7 +5,10 @@ while nothing of the kind happened since it was read from the database.
 Database bumps it after every committed write to users, user_roles or user_sessions (data/db.py).
 Every process of this host that uses the same database shares it through an 8-byte memory-mapped
 file (reading it is a memory read: no round trip); with REDIS_URL, a Redis key is shared too, by
-every host. A value that cannot be read is None: the caller then asks the database.
+every host. With SESSION_CACHE_SECONDS on, each process also listens for the database's own
+notice of such a change (migration 098), so a change made on another host, or in SQL behind the
+app's back, bumps it too; while the process cannot hear those notices, the generation is None.
+A value that cannot be read is None: the caller then asks the database.
 """
 
 from __future__ import annotations
@@ -17,9 +20,13 @@ import mmap
 import os
 import secrets
 import tempfile
-from collections.abc import Hashable
+import threading
+import time
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 log = logging.getLogger(__name__)
 _SIZE = 8
@@ -108,11 +115,95 @@ class RedisGeneration:
             log.error("session cache: could not tell other hosts of a revocation: %s", exc)
 
 
+CHANNEL = "taskmaster_signin"  # migration 098's notices: payload ''
+_POLL_SECONDS = 0.5
+
+
+class SigninListener:
+    """Hears the database's sign-in notices on a connection of its own (a thread) and calls
+    `on_change` for each. Every `heartbeat` seconds it sends itself a probe: `hearing()` is True
+    only while its last probe came back (not yet connected, a lost connection, a pooler that
+    drops notices: False, and sessions are read from the database). Hearing again after a gap
+    counts as a change, since notices sent meanwhile are lost."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        on_change: Callable[[], None],
+        heartbeat: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._conninfo, self._on_change = conninfo, on_change
+        self._heartbeat, self._clock = heartbeat, clock
+        self._heard_until = 0.0
+        self.backend_pid: int | None = None  # the listening connection's server process
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="signin-listener", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._heard_until = 0.0
+        self._thread.join(timeout=_POLL_SECONDS + 5)
+
+    def hearing(self) -> bool:
+        return self._clock() < self._heard_until
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._listen()
+            except (psycopg.Error, OSError) as exc:
+                log.warning("session cache: not hearing sign-in changes (%s); retrying", exc)
+            self._heard_until = 0.0
+            self._stopping.wait(self._heartbeat)
+
+    def _listen(self) -> None:
+        with psycopg.connect(
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=5,
+            application_name="taskmaster_signin_listener",
+        ) as conn:
+            conn.execute(f"LISTEN {CHANNEL}")
+            self.backend_pid = conn.info.backend_pid
+            probe = "probe:" + secrets.token_hex(8)
+            next_probe = self._clock()
+            while not self._stopping.is_set():
+                if self._clock() >= next_probe:
+                    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, probe))
+                    next_probe = self._clock() + self._heartbeat
+                # short waits, so that stop() (a worker's exit) never waits long
+                for notice in conn.notifies(timeout=_POLL_SECONDS):
+                    if notice.payload == "":
+                        self._on_change()
+                    elif notice.payload == probe:
+                        if not self.hearing():
+                            self._on_change()  # what was kept before the gap may be stale
+                        self._heard_until = self._clock() + 2 * self._heartbeat
+
+
 class Generation:
-    """This host's generation, and the shared Redis one when REDIS_URL is set."""
+    """This host's generation, the shared Redis one when REDIS_URL is set, and the database's
+    notices when a listener is attached (`hear`)."""
 
     def __init__(self, local: LocalGeneration, shared: RedisGeneration | None = None) -> None:
         self.local, self.shared = local, shared
+        self.listener: SigninListener | None = None
+
+    def hear(self, conninfo: str, heartbeat: float = 5.0) -> SigninListener:
+        """Listen for the database's sign-in notices from now on (until stop_hearing)."""
+        self.listener = SigninListener(conninfo, self.local.bump, heartbeat)
+        self.listener.start()
+        return self.listener
+
+    def stop_hearing(self) -> None:
+        """Stop listening; the generation is then this host's (and Redis') alone again."""
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            listener.stop()
 
     @classmethod
     def for_database(cls, url: str, redis_url: str | None = None) -> Generation:
@@ -126,6 +217,8 @@ class Generation:
         return cls(local, RedisGeneration(redis_url, key))
 
     def current(self) -> Hashable | None:
+        if self.listener is not None and not self.listener.hearing():
+            return None
         local = self.local.current()
         if local is None or self.shared is None:
             return local
