@@ -11,8 +11,9 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml uv.lock scripts/make-venv.sh
+$(STAMP): pyproject.toml uv.lock scripts/make-venv.sh scripts/fetch_plotly_basic.py
 	@PYTHON=$(PYTHON) bash scripts/make-venv.sh
+	@$(BIN)/python scripts/fetch_plotly_basic.py
 	@touch $(STAMP)
 
 demo: setup demo-tools
