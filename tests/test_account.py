@@ -10,9 +10,16 @@ from sqlalchemy import text
 
 from taskmaster_dash.auth.passwords import verify_password
 from taskmaster_dash.data.db import SYSTEM_ACTOR
+from taskmaster_dash.data.sessions import SESSIONS_SHOWN
 from taskmaster_dash.data.users import create_user
 from tests.support.auth import browser_sign_in, sign_in, signed_in_client
-from tests.support.callbacks import call_callback, callback_values, render_page
+from tests.support.callbacks import (
+    call_callback,
+    callback_values,
+    find_all,
+    find_component,
+    render_page,
+)
 
 OLD, NEW = "Old-Password-17", "New-Password-23"
 OUTPUT = "account-message.children"
@@ -129,3 +136,29 @@ def test_changing_your_password_in_the_browser(dash_duo, dash_app, account, owne
     # Still signed in: another page opens without the sign-in form.
     dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/alerts")
     dash_duo.wait_for_element("#alerts-table", timeout=10)
+
+
+def test_many_sessions_list_this_one_first_and_count_the_rest(dash_app, account, owner_engine):
+    name, user_id = account
+    client = signed_in_client(dash_app, name, OLD)
+    # 51 other live sessions (a script that signs in every hour keeps that many), all seen
+    # more recently than this one
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                """INSERT INTO user_sessions (token_hash, user_id, last_seen_at)
+                   SELECT md5(random()::text) || md5(random()::text), CAST(:id AS uuid),
+                          now() + interval '1 second'
+                   FROM generate_series(1, 51)"""
+            ),
+            {"id": user_id},
+        )
+    page = render_page(client, dash_app, "/account")
+    sessions = find_component(page, "account-sessions")
+    assert sessions is not None
+    table = find_all(sessions["children"], "Tbody")[0]["children"]
+    assert len(table) == SESSIONS_SHOWN
+    assert "this session" in json.dumps(table[0])
+    assert sum("this session" in json.dumps(row) for row in table) == 1
+    more = find_component(page, "account-sessions-more")
+    assert more is not None and more["children"].startswith("2 more")

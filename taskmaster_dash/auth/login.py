@@ -218,8 +218,9 @@ def change_own_password(user: SessionUser, current: str, new: str) -> str | None
     return None
 
 
-def own_sessions(user: SessionUser) -> list[dict]:
-    """The signed-in user's live sessions (for /account), most recently seen first."""
+def own_sessions(user: SessionUser) -> tuple[list[dict], int]:
+    """The signed-in user's live sessions (for /account: this one, then the most recently seen,
+    at most SESSIONS_SHOWN), and how many are live in all."""
     return active_sessions(user.actor(), _now(), current_app.config["SESSION_LIFETIME"])
 
 

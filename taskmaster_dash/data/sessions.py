@@ -167,18 +167,35 @@ def end_session(actor: Actor, session_id: object, reason: str) -> bool:
         return ended.rowcount == 1
 
 
-def active_sessions(actor: Actor, now: datetime, lifetime: SessionLifetime) -> list[dict]:
-    """The acting user's live sessions, most recently seen first."""
-    return get_database().fetch_rows(
+SESSIONS_SHOWN = 50
+
+
+def active_sessions(
+    actor: Actor, now: datetime, lifetime: SessionLifetime, limit: int = SESSIONS_SHOWN
+) -> tuple[list[dict], int]:
+    """The acting user's live sessions, theirs first, then most recently seen first, at most
+    `limit` of them (a script signing in every hour keeps hundreds alive), and how many there
+    are in all."""
+    rows = get_database().fetch_rows(
         PoolName.WRITE,
         actor,
         f"""SELECT s.id::text AS id, s.created_at, s.last_seen_at, host(s.ip_address) AS ip_address,
-                   s.user_agent
+                   s.user_agent, count(*) OVER () AS live
             FROM user_sessions s
             WHERE s.user_id = CAST(:user_id AS uuid) AND {_LIVE}
-            ORDER BY s.last_seen_at DESC, s.created_at DESC""",
-        {"user_id": actor.user_id, **_lifetime_params(now, lifetime)},
+            ORDER BY s.id = CAST(:session_id AS uuid) DESC, s.last_seen_at DESC,
+                     s.created_at DESC
+            LIMIT :limit""",
+        {
+            "user_id": actor.user_id,
+            "session_id": actor.session_id
+            if actor.session_id and _UUID.match(actor.session_id)
+            else None,
+            "limit": limit,
+            **_lifetime_params(now, lifetime),
+        },
     )
+    return rows, rows[0]["live"] if rows else 0
 
 
 def _is_ip(value: str | None) -> bool:

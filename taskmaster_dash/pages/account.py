@@ -77,8 +77,9 @@ def _details(user) -> html.Div:
 
 
 @failure_message()
-def _sessions_table(user) -> html.Div | html.Table | html.P:
+def _sessions_table(user) -> html.Div:
     """The user's live sessions; each but this one has an End button."""
+    sessions, live = own_sessions(user)
     rows = [
         [
             when(s["created_at"]),
@@ -94,9 +95,21 @@ def _sessions_table(user) -> html.Div | html.Table | html.P:
                 n_clicks=0,
             ),
         ]
-        for s in own_sessions(user)
+        for s in sessions
     ]
-    return data_table(["Signed in", "Last seen", "IP address", "Browser", ""], rows)
+    more = live - len(sessions)
+    return html.Div(
+        [
+            data_table(["Signed in", "Last seen", "IP address", "Browser", ""], rows),
+            html.P(
+                f"{more:,} more, seen less recently, are not listed.",
+                className="muted",
+                id="account-sessions-more",
+            )
+            if more > 0
+            else None,
+        ]
+    )
 
 
 def _sessions_panel(user) -> html.Div:
