@@ -83,7 +83,7 @@ def main() -> int:
     partial = TARGET.with_suffix(".part")
     partial.write_bytes(bundle)
     partial.replace(TARGET)
-    print(f"plotly.js {version} basic bundle in {TARGET.relative_to(Path.cwd())}")
+    print(f"plotly.js {version} basic bundle in {TARGET}")
     return 0
 
 

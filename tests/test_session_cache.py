@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from dash.testing import wait
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
 
 from taskmaster_dash.data.cache import Cache
+from taskmaster_dash.data.config import libpq_url
 from taskmaster_dash.data.revocation import CHANNEL, SigninListener
 from taskmaster_dash.data.roles import create_role, set_role_permissions
 from taskmaster_dash.data.users import admin_set_password, set_user_active, set_user_role
@@ -210,8 +210,7 @@ def test_the_listener_hears_again_after_losing_its_connection(database, owner_en
 
 
 def test_the_database_gives_notice_of_exactly_what_a_session_check_reads(pg_server, owner_engine):
-    conninfo = make_url(pg_server.app_url).set(drivername="postgresql")
-    with psycopg.connect(conninfo.render_as_string(hide_password=False), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(pg_server.app_url), autocommit=True) as conn:
         conn.execute(f"LISTEN {CHANNEL}")
         quiet = [  # written on every sign-in and once a minute per session
             "UPDATE users SET last_login_at = now(), login_attempts = 0",

@@ -20,6 +20,7 @@ from taskmaster_dash.data.config import (
     TRUE_WORDS,
     Settings,
     SettingsError,
+    libpq_url,
     load_settings,
     readme_with_table,
 )
@@ -354,3 +355,13 @@ def test_only_the_documented_names_are_read(monkeypatch):
     assert (settings.pool_max, settings.environment) == (10, "production")
     monkeypatch.setenv("db_pool_max", "12")  # names are matched in any case
     assert load_settings().pool_max == 12
+
+
+def test_the_listener_connects_with_the_same_url_in_libpq_form():
+    url = "postgresql+psycopg://app:s3cret@db.example:5433/taskmaster"
+    assert libpq_url(url) == "postgresql://app:s3cret@db.example:5433/taskmaster"
+    assert libpq_url(url, "require").endswith("/taskmaster?sslmode=require")
+    socket = "postgres://app@/taskmaster?host=/run/postgresql"
+    assert libpq_url(socket, "disable") == (
+        "postgresql://app@/taskmaster?host=/run/postgresql&sslmode=disable"
+    )

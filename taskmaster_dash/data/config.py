@@ -55,6 +55,14 @@ def sqlalchemy_url(url: str) -> str:
     raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]!r}")
 
 
+def libpq_url(url: str, sslmode: str | None = None) -> str:
+    """The psycopg 3 SQLAlchemy URL as libpq (psycopg.connect) takes it, with `sslmode`."""
+    libpq = "postgresql://" + sqlalchemy_url(url)[len("postgresql+psycopg://") :]
+    if not sslmode:
+        return libpq
+    return f"{libpq}{'&' if '?' in libpq else '?'}sslmode={sslmode}"
+
+
 def _url_with_scheme(url: str, *schemes: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in schemes or not (parts.netloc or parts.path):

@@ -25,11 +25,11 @@ from typing import Any
 import pandas as pd
 import psycopg.errors
 from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import QueuePool
 
+from taskmaster_dash.data.config import libpq_url
 from taskmaster_dash.data.metrics import instrumented_pool_class, record_query
 from taskmaster_dash.data.revocation import Generation, SigninListener
 from taskmaster_dash.services import current as current_services
@@ -160,20 +160,17 @@ class Database:
     def share_revocations(self, redis_url: str | None) -> None:
         """Every process and host learns of a revocation at once: the database's notices
         (LISTEN, until dispose), and REDIS_URL's key as well when it is set."""
-        if redis_url:
+        if redis_url and self.revocations.shared is None and self.revocations.listener is None:
             self.revocations = Generation.for_database(self._app_url, redis_url)
         self.hear_revocations()
 
     def hear_revocations(self, heartbeat: float = 5.0) -> SigninListener:
         """Listen for the database's sign-in notices (migration 098) until dispose."""
-        if self.revocations.listener is None:
-            conninfo = make_url(self._app_url).set(drivername="postgresql")
-            if self.ssl_mode:
-                conninfo = conninfo.update_query_dict({"sslmode": self.ssl_mode})
-            self.revocations.hear(conninfo.render_as_string(hide_password=False), heartbeat)
+        listener = self.revocations.listener
+        if listener is None:
+            listener = self.revocations.hear(libpq_url(self._app_url, self.ssl_mode), heartbeat)
             self.stop_before_dispose(self.revocations.stop_hearing)
-        assert self.revocations.listener is not None
-        return self.revocations.listener
+        return listener
 
     def _make_engine(self, spec: PoolSpec, url: str, ssl_mode: str | None) -> Engine:
         connect_args: dict[str, Any] = {

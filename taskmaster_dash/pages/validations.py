@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import dash_ag_grid as dag
 import pandas as pd
 
 from taskmaster_dash.data import analytics_validations as q
@@ -63,7 +64,7 @@ RUN_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
-def runs_table(frame: pd.DataFrame, _view: ViewState) -> Any:
+def runs_table(frame: pd.DataFrame, _view: ViewState) -> dag.AgGrid:
     rows = [
         {
             "id": row["id"],
