@@ -6,6 +6,7 @@ in headless Chromium, as an admin and as a developer.
     .venv/bin/python bench/browser.py --server serve --warm 9 --pages /,/errors
     .venv/bin/python bench/browser.py --payloads --pages /errors   # the bodies bench/load.py posts
     .venv/bin/python bench/browser.py --profile --pages /tasks     # where the browser's CPU goes
+    .venv/bin/python bench/browser.py --waterfall --pages /errors  # when each request ran
 
 The app runs under gunicorn with 2 workers (the production command; `--server serve` for
 `taskmaster-dash serve`). Each role signs in through the form in its own browser, then opens
@@ -54,28 +55,40 @@ CHROME_FLAGS = [
 HOOK = """
 (() => {
   const b = window.__bench = {inflight: 0, requests: 0, lastEnd: 0, lastStart: 0,
-                              drawnAt: null, done: false, bodies: [], why: 'starting'};
+                              drawnAt: null, done: false, bodies: [], why: 'starting',
+                              spans: []};
   const isDash = (url) => String(url || '').includes('_dash-update-component');
   const started = (body) => {
     b.inflight++; b.requests++; b.lastStart = performance.now(); b.drawnAt = null;
     if (typeof body === 'string') b.bodies.push(body);
+    let output = '?';
+    try { output = JSON.parse(body).output; } catch (e) { /* not JSON: keep '?' */ }
+    const span = {output, start: b.lastStart, end: null};
+    b.spans.push(span);
+    return span;
   };
-  const ended = () => { b.inflight--; b.lastEnd = performance.now(); };
+  const ended = (span) => {
+    b.inflight--; b.lastEnd = performance.now(); span.end = b.lastEnd;
+  };
   const realFetch = window.fetch;
   window.fetch = function (input, init) {
     const url = typeof input === 'string' ? input : (input && input.url);
     if (!isDash(url)) return realFetch.apply(this, arguments);
-    started(init && init.body);
+    const span = started(init && init.body);
+    const end = () => ended(span);
     return realFetch.apply(this, arguments).then(
-      (response) => { response.clone().text().then(ended, ended); return response; },
-      (error) => { ended(); throw error; });
+      (response) => { response.clone().text().then(end, end); return response; },
+      (error) => { end(); throw error; });
   };
   const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
   XMLHttpRequest.prototype.open = function (method, url) {
     this.__benchDash = isDash(url); return open.apply(this, arguments);
   };
   XMLHttpRequest.prototype.send = function (body) {
-    if (this.__benchDash) { started(body); this.addEventListener('loadend', ended); }
+    if (this.__benchDash) {
+      const span = started(body);
+      this.addEventListener('loadend', () => ended(span));
+    }
     return send.apply(this, arguments);
   };
   const pending = () => {
@@ -110,7 +123,7 @@ HOOK = """
 READ = """const b = window.__bench;
 return b ? {done: b.done, drawnAt: b.drawnAt, lastEnd: b.lastEnd, requests: b.requests,
             lastStart: b.lastStart,
-            why: b.why, bodies: arguments[0] ? b.bodies : []} : null;"""
+            why: b.why, bodies: arguments[0] ? b.bodies : [], spans: b.spans} : null;"""
 
 
 def chromium_or_exit() -> None:
@@ -174,6 +187,7 @@ class Load:
     console_errors: int
     why: str
     bodies: list[str]
+    spans: list[dict[str, Any]]  # each dispatch request: output, start and end (ms)
 
 
 def load(driver, url: str, timeout: float, cold: bool, payloads: bool) -> Load:
@@ -198,8 +212,16 @@ def load(driver, url: str, timeout: float, cold: bool, payloads: bool) -> Load:
             if state
             else "no hook"
         )
-        return Load(None, 0.0, state["requests"] if state else 0, errors, why, [])
-    return Load(state["drawnAt"], state["lastEnd"], state["requests"], errors, "", state["bodies"])
+        return Load(None, 0.0, state["requests"] if state else 0, errors, why, [], [])
+    return Load(
+        state["drawnAt"],
+        state["lastEnd"],
+        state["requests"],
+        errors,
+        "",
+        state["bodies"],
+        state["spans"],
+    )
 
 
 def profiled_load(driver, url: str, timeout: float) -> tuple[Load, Counter[str]]:
@@ -229,6 +251,15 @@ def print_profile(drawn: Load, by_script: Counter[str]) -> None:
         print(f"      {ms:7,.0f} ms  {script}")
 
 
+def print_waterfall(drawn: Load) -> None:
+    """When each dispatch request of one warm load started and was answered, by its output."""
+    print(f"    waterfall: drawn at {fmt(drawn.drawn_ms)} ms")
+    for span in sorted(drawn.spans, key=lambda s: s["start"]):
+        end = span["end"]
+        took = f"{end - span['start']:6,.0f}" if end is not None else "     —"
+        print(f"      {span['start']:6,.0f} → {fmt(end):>6}  {took} ms  {str(span['output'])[:90]}")
+
+
 def fmt(ms: float | None) -> str:
     return "not drawn" if ms is None else f"{ms:,.0f}"
 
@@ -247,6 +278,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--profile", action="store_true", help="one more load per page: CPU by script"
+    )
+    parser.add_argument(
+        "--waterfall", action="store_true", help="one more load per page: each request's times"
     )
     args = parser.parse_args()
     roles = args.roles.split(",")
@@ -299,6 +333,8 @@ def main() -> None:
                             print("    " + body)
                         if args.profile:
                             print_profile(*profiled_load(driver, url, args.timeout))
+                        if args.waterfall:
+                            print_waterfall(load(driver, url, args.timeout, False, False))
                 finally:
                     driver.quit()
         print_table(rows, args.server, args.warm)

@@ -6,9 +6,9 @@ gunicorn with 2 workers, beside the floor, with N closed-loop signed-in clients.
     .venv/bin/python bench/load.py --clients 1,50 --seconds 20 --servers floor,gunicorn
 
 Each client is its own session, signed in through the login form, and cycles the mix the
-browser sends when it opens the Overview, /errors and /tasks: the Overview cards callback, the
-triage grid's first page and the 24 h tasks backlog chart (POST /_dash-update-component with
-the bodies Chromium sends, captured with `bench/browser.py --payloads`). The floor is the same
+browser sends when it opens the Overview and /errors: the Overview cards callback, the triage
+grid's first page and the Overview's 24 h backlog chart (POST /_dash-update-component with the
+bodies Chromium sends, captured with `bench/browser.py --payloads`). The floor is the same
 app under the same gunicorn command plus one bench-only callback that returns a constant
 (bench/floor.py): what every callback pays before its own work.
 
@@ -114,10 +114,12 @@ MIX: dict[str, dict] = {
         changed=["triage-grid.getRowsRequest"],
         state=[{"id": "tr-view", "property": "data", "value": {**VIEW, "page": "errors"}}],
     ),
-    "tasks backlog 24h": dispatch_body(
-        [("tasks-backlog-graph", "figure"), ("tasks-backlog-msg", "children")],
+    # /tasks draws its whole chart section in one callback (pages/_panels.py); the Overview
+    # draws this same chart (open tasks over time, 24 h) by itself
+    "backlog chart 24h": dispatch_body(
+        [("ov-backlog-graph", "figure"), ("ov-backlog-msg", "children")],
         [
-            {"id": "tr-view", "property": "data", "value": {**VIEW, "page": "tasks"}},
+            {"id": "tr-view", "property": "data", "value": {**VIEW, "page": "overview"}},
             {"id": "tr-interval", "property": "n_intervals"},
         ],
     ),
@@ -170,8 +172,8 @@ def check_answer(name: str, response: requests.Response) -> str:
         rows = outputs["triage-grid"]["getRowsResponse"]
         total = rows["rowCount"]  # None while the grid has more pages than it counted
         return f"{len(rows['rowData'])} rows of {'more' if total is None else f'{total:,}'}"
-    if "tasks-backlog-graph" in outputs:
-        figure = outputs["tasks-backlog-graph"]["figure"]
+    if "ov-backlog-graph" in outputs:
+        figure = outputs["ov-backlog-graph"]["figure"]
         return f"{len(figure['data'])} traces"
     if "ov-open-backlog" in outputs:
         return f"open backlog {json.dumps(outputs['ov-open-backlog']['children'])[:40]}"

@@ -344,25 +344,33 @@ def test_a_failing_panel_says_what_failed_and_the_others_still_draw(
     known_data,
     owner_engine,
 ):
+    """One callback draws the whole /tasks section: the panels reading the open-backlog
+    snapshot fail, each saying so in its own panel, and the others in the same answer draw."""
     client = client_as("admin")
-    view = {"range": "7d", "page": "errors"}
     with owner_engine.begin() as conn:
-        conn.execute(text("ALTER TABLE analytics_error_5m RENAME TO analytics_error_5m_away"))
+        conn.execute(text("ALTER TABLE analytics_open_tasks RENAME TO analytics_open_tasks_away"))
     try:
-        failed = callback_values(draw_panel(client, dash_app, "errors-top-graph.figure", view))
-        working = callback_values(
+        answer = callback_values(
             draw_panel(
                 client, dash_app, "tasks-backlog-graph.figure", {"range": "7d", "page": "tasks"}
             )
         )
     finally:
         with owner_engine.begin() as conn:
-            conn.execute(text("ALTER TABLE analytics_error_5m_away RENAME TO analytics_error_5m"))
-    assert "Top errors by occurrence: The database refused the request" in str(
-        failed["errors-top-msg"]
-    )
-    assert working["tasks-backlog-msg"]["children"] is None
-    assert working["tasks-backlog-graph"]["figure"]["data"]
+            conn.execute(
+                text("ALTER TABLE analytics_open_tasks_away RENAME TO analytics_open_tasks")
+            )
+    failed = {"tasks-age": "Age of open tasks", "tasks-by-type": "Open tasks by type"}
+    for panel, title in failed.items():
+        assert f"{title}: The database refused the request" in str(answer[f"{panel}-msg"])
+        assert answer[f"{panel}-graph"]["figure"]["layout"]["annotations"][0]["text"] == (
+            "could not load"
+        )
+    for panel in ("tasks-backlog", "tasks-throughput"):
+        assert answer[f"{panel}-msg"]["children"] is None
+        assert answer[f"{panel}-graph"]["figure"]["data"]
+    assert "Tasks (oldest first" not in str(answer["tasks-list-msg"])
+    assert answer["tasks-list-table"]["children"]
 
 
 @pytest.mark.parametrize(

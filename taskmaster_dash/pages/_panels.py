@@ -1,5 +1,6 @@
-"""Analytics panels: a chart (or table) with its CSV download and click-through, each drawn by
-its own callback so a failing query shows its message in that panel and nowhere else.
+"""Analytics panels: a chart (or table) with its CSV download and click-through. One callback
+draws a page's panels together (one answer for the browser to render); each panel is drawn
+apart inside it, so a failing query shows its message in that panel and nowhere else.
 
 A page lists its `Panel`s, puts `panel_layout(p)` in its layout and calls
 `register(page, panels)` once at import; the analytics API (api/analytics.py) serves the same
@@ -174,21 +175,44 @@ def draw(panel: Panel, view: ViewState, path: str | None = None) -> tuple[Any, A
     return panel.table(frame, view), None
 
 
-def _register_one(page: str, panel: Panel) -> None:
-    target = f"{panel.id}-graph.figure" if panel.figure else f"{panel.id}-table.children"
-    target_id, target_prop = target.split(".")
+def _outputs(panel: Panel) -> tuple[Output, Output]:
+    """Where a panel's draw goes: its figure (or table), and its message."""
+    target = (f"{panel.id}-graph", "figure") if panel.figure else (f"{panel.id}-table", "children")
+    return Output(*target), Output(f"{panel.id}-msg", "children")
+
+
+def _drawer(page: str, panel: Panel) -> Callable[[Any], tuple[Any, Any]]:
+    """draw(panel) for a view from the store; a refusal or a database error becomes the
+    panel's message (named by the panel), in that panel and nowhere else."""
     failed = f"{panel.title}: {{}}"  # the database's sentence, named by the panel
 
-    @callback(
-        Output(target_id, target_prop),
-        Output(f"{panel.id}-msg", "children"),
-        Input("tr-view", "data"),
-        Input("tr-interval", "n_intervals"),
-    )
-    @require_permission(panel.permission)
     @failure_message(outputs=2, at=1, database=failed, failed={0: FAILED if panel.figure else None})
-    def _draw(view_data, _ticks):
+    def _draw(view_data: Any) -> tuple[Any, Any]:
+        actor_with(panel.permission)
         return draw(panel, view_from_store(view_data), PAGE_PATHS.get(page))
+
+    return _draw
+
+
+def _register_draw(page: str, panels: Sequence[Panel]) -> None:
+    """One callback draws every panel of a page whose panels share one permission, so the
+    browser gets one answer for the whole section (one render pass instead of one per chart,
+    and the page's list asks for its rows meanwhile); a page mixing permissions (Overview,
+    whose layout leaves out what the caller may not see) draws each panel by itself."""
+    permissions = {p.permission for p in panels}
+    groups = [list(panels)] if len(permissions) == 1 else [[p] for p in panels]
+    for group in groups:
+        drawers = [_drawer(page, p) for p in group]
+        outputs = [output for p in group for output in _outputs(p)]
+
+        @callback(*outputs, Input("tr-view", "data"), Input("tr-interval", "n_intervals"))
+        @require_permission(group[0].permission)
+        def _draw_all(view_data, _ticks, drawers=drawers):
+            return [value for drawn in drawers for value in drawn(view_data)]
+
+
+def _register_one(page: str, panel: Panel) -> None:
+    failed = f"{panel.title}: {{}}"  # the database's sentence, named by the panel
 
     @callback(
         Output(f"{panel.id}-download", "data"),
@@ -228,6 +252,7 @@ PAGE_PANELS: dict[str, list[Panel]] = {}
 def register(page: str, panels: Sequence[Panel]) -> None:
     panels = [cached_panel(p) for p in panels]  # shared per view and visibility
     PAGE_PANELS[page] = list(panels)
+    _register_draw(page, panels)
     for panel in panels:
         _register_one(page, panel)
 
