@@ -20,6 +20,7 @@ from taskmaster_dash.pages._timerange import parse_query
 from tests import test_analytics
 from tests.support.auth import browser_sign_in
 from tests.support.callbacks import callback_values, find_component
+from tests.support.figures import x_values
 from tests.support.grid import grid_page
 from tests.support.sql import column
 from tests.test_analytics_pages import click_callback, draw_panel
@@ -42,11 +43,12 @@ def plotly_clicks(figure: dict, trace_name: str | None = None):
     assert traces, f"no trace {trace_name}"
     trace = traces[0]
     horizontal = trace.get("orientation") == "h"
-    values, positions = (trace["x"], trace["y"]) if horizontal else (trace["y"], trace["x"])
+    xs = x_values(trace)
+    values, positions = (xs, trace["y"]) if horizontal else (trace["y"], xs)
     for i, value in enumerate(values):
         if not value:
             continue
-        point = {"curveNumber": 0, "pointNumber": i, "x": trace["x"][i], "y": trace["y"][i]}
+        point = {"curveNumber": 0, "pointNumber": i, "x": xs[i], "y": trace["y"][i]}
         if trace.get("type") == "bar":
             point.update(label=positions[i], value=value)
         if "customdata" in trace:
@@ -366,10 +368,12 @@ def test_a_chart_click_narrows_the_list_scrolls_to_it_and_ticks_read_well(
     x, y = dash_duo.driver.execute_script(
         """const gd = document.querySelector('#errors-by-severity-graph .js-plotly-plot');
            const stack = gd.data.filter(t => t.stackgroup);
-           const i = stack[0].x.findIndex((_, i) => stack.some(t => t.y[i] > 0));
+           const i = stack[0].y.findIndex((_, i) => stack.some(t => t.y[i] > 0));
+           // the x Plotly drew (sent as x0 and dx: _figures.x_on_grid), in ms
+           const drawn = gd.calcdata[gd.data.indexOf(stack[0])][i].x;
            const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
            const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
-           return [box.left + xa.d2p(stack[0].x[i]) + 2, box.top + ya._length / 2];"""
+           return [box.left + xa.c2p(drawn) + 2, box.top + ya._length / 2];"""
     )
     ActionChains(dash_duo.driver).move_to_location(x, y).click().perform()
     dash_duo.wait_for_contains_text("#tr-summary", "one point per 1 min", timeout=15)

@@ -33,6 +33,7 @@ from taskmaster_dash.pages._figures import (
     dense_bars_as_steps,
     empty_figure,
     time_axis,
+    x_on_grid,
 )
 from taskmaster_dash.pages._guard import failure_message
 from taskmaster_dash.pages._panel_cache import cached_panel, shared
@@ -167,6 +168,7 @@ def draw(panel: Panel, view: ViewState, path: str | None = None) -> tuple[Any, A
                 width = window.bucket.total_seconds() * 1000
                 for trace in figure["data"]:
                     trace.update(width=0.8 * width, offset=0.1 * width)
+            x_on_grid(figure, window.bucket)
             if path:
                 alerts = page_alerts(actor, path, window.start, window.end, window.bucket)
                 figure = alerts.on(figure)
