@@ -77,7 +77,7 @@ def test_without_a_configured_token_no_bearer_is_accepted(dash_app):
 def test_query_counters_count_known_queries_per_pool(dash_app, database, metrics_token):
     before = scrape(dash_app)
     stats_before = {p: (database.stats[p].successful, database.stats[p].failed) for p in PoolName}
-    for _ in range(3):  # each: SET TRANSACTION READ ONLY, set_config, the query = 3 statements
+    for _ in range(3):  # each: set_config (the actor, read only), the query = 2 statements
         database.fetch_rows(PoolName.READ, SYSTEM_ACTOR, "SELECT 1 AS one")
     for _ in range(2):  # each: set_config succeeds, then the query fails
         with pytest.raises(SQLAlchemyError):
@@ -87,18 +87,18 @@ def test_query_counters_count_known_queries_per_pool(dash_app, database, metrics
     def delta(name, pool):
         return value(after, name, pool=pool) - value(before, name, pool=pool)
 
-    assert delta("taskmaster_db_queries_successful", "read") == 9
+    assert delta("taskmaster_db_queries_successful", "read") == 6
     assert delta("taskmaster_db_queries_failed", "read") == 0
-    assert delta("taskmaster_db_queries_total", "read") == 9
+    assert delta("taskmaster_db_queries_total", "read") == 6
     assert delta("taskmaster_db_queries_successful", "write") == 2
     assert delta("taskmaster_db_queries_failed", "write") == 2
     assert delta("taskmaster_db_queries_total", "write") == 4
     # The same counts as the pool statistics data/db.py keeps by itself.
-    assert database.stats[PoolName.READ].successful - stats_before[PoolName.READ][0] == 9
+    assert database.stats[PoolName.READ].successful - stats_before[PoolName.READ][0] == 6
     assert database.stats[PoolName.WRITE].failed - stats_before[PoolName.WRITE][1] == 2
     # One duration observation per query.
     count = "taskmaster_db_query_duration_seconds_count"
-    assert value(after, count, pool="read") - value(before, count, pool="read") == 9
+    assert value(after, count, pool="read") - value(before, count, pool="read") == 6
     for pool in ("read", "write", "analytics", "background"):
         assert ("taskmaster_db_queries_failed", (("pool", pool),)) in after
 
@@ -263,7 +263,8 @@ def test_multiprocess_mode_adds_up_two_worker_processes(pg_server, database, tmp
             assert value(live, "taskmaster_db_queries_successful", pool=pool) == ok
             assert value(live, "taskmaster_db_queries_failed", pool=pool) == failed
             assert value(live, "taskmaster_db_queries_total", pool=pool) == ok + failed
-        assert value(live, "taskmaster_db_queries_successful", pool="read") == 3 * (4 + 7)
+        # each read: the actor and read-only set in one statement (data/db.py), then the query
+        assert value(live, "taskmaster_db_queries_successful", pool="read") == 2 * (4 + 7)
         assert value(live, "taskmaster_db_queries_failed", pool="write") == 2
         assert value(live, "taskmaster_db_pool_max", pool="read") == 12  # 6 per worker
     finally:
@@ -272,5 +273,5 @@ def test_multiprocess_mode_adds_up_two_worker_processes(pg_server, database, tmp
             w.stdin.flush()
             w.wait(20)
     after_exit = render(*(w.pid for w in workers))
-    assert value(after_exit, "taskmaster_db_queries_successful", pool="read") == 33
+    assert value(after_exit, "taskmaster_db_queries_successful", pool="read") == 2 * (4 + 7)
     assert ("taskmaster_db_pool_max", (("pool", "read"),)) not in after_exit

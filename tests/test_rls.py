@@ -120,9 +120,18 @@ def test_a_viewer_reads_no_users_but_their_own_row(database, users):
     assert rows == [{"username": "test-viewer"}]
 
 
-def test_read_pool_transactions_are_read_only(database):
-    with pytest.raises(DBAPIError), database.transaction(PoolName.READ, SYSTEM_ACTOR) as conn:
-        conn.execute(text("INSERT INTO tasks (title) VALUES ('nope')"))
+@pytest.mark.parametrize("pool", [PoolName.READ, PoolName.ANALYTICS])
+def test_read_pool_transactions_are_read_only(database, pool):
+    """Set in the same round trip as the actor (data/db.py set_actor), and said so by
+    PostgreSQL itself, not by a privilege the pool's role lacks."""
+    assert database.specs[pool].read_only
+    with database.transaction(pool, SYSTEM_ACTOR) as conn:
+        assert conn.scalar(text("SHOW transaction_read_only")) == "on"
+    refused = pytest.raises(DBAPIError, match="read-only transaction")
+    with refused, database.transaction(pool, SYSTEM_ACTOR) as conn:
+        conn.execute(text("CREATE TEMP TABLE nope (x int)"))
+    with database.transaction(PoolName.WRITE, SYSTEM_ACTOR) as conn:
+        assert conn.scalar(text("SHOW transaction_read_only")) == "off"
 
 
 def test_password_hashes_never_reach_the_audit_log(database, users, owner_engine):

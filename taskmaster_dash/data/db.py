@@ -244,9 +244,7 @@ class Database:
             self.revocations.bump()
 
     def _begin(self, conn: Connection, pool: PoolName, actor: Actor) -> None:
-        if self.specs[pool].read_only:
-            conn.execute(text("SET TRANSACTION READ ONLY"))
-        set_actor(conn, actor)
+        set_actor(conn, actor, read_only=self.specs[pool].read_only)
 
     def fetch_df(
         self, pool: PoolName, actor: Actor, sql: str, params: Mapping[str, Any] | None = None
@@ -302,14 +300,17 @@ class Database:
             engine.dispose()
 
 
-def set_actor(conn: Connection, actor: Actor) -> None:
-    """Who the transaction's next statements run as (RLS, audit): local to the transaction."""
+def set_actor(conn: Connection, actor: Actor, *, read_only: bool = False) -> None:
+    """Who the transaction's next statements run as (RLS, audit), and for a read-only pool
+    that it only reads (SET TRANSACTION READ ONLY, in the same round trip): local to the
+    transaction."""
     conn.execute(
         text(
             "SELECT set_config('app.current_user_id', :user_id, true),"
             " set_config('app.session_id', :session_id, true),"
             " set_config('app.ip_address', :ip, true),"
             " set_config('app.user_agent', :agent, true)"
+            + (", set_config('transaction_read_only', 'on', true)" if read_only else "")
         ),
         {
             "user_id": actor.user_id,
