@@ -183,17 +183,31 @@ def _outputs(panel: Panel) -> tuple[Output, Output]:
     return Output(*target), Output(f"{panel.id}-msg", "children")
 
 
-def _drawer(page: str, panel: Panel) -> Callable[[Any], tuple[Any, Any]]:
-    """draw(panel) for a view from the store; a refusal or a database error becomes the
-    panel's message (named by the panel), in that panel and nowhere else."""
-    failed = f"{panel.title}: {{}}"  # the database's sentence, named by the panel
+def _failed(panel: Panel) -> str:
+    return f"{panel.title}: {{}}"  # the database's sentence, named by the panel
 
-    @failure_message(outputs=2, at=1, database=failed, failed={0: FAILED if panel.figure else None})
+
+def _drawer(page: str, panel: Panel) -> Callable[[Any], tuple[Any, Any]]:
+    """draw(panel) for a view from the store (draw checks the panel's permission); a refusal
+    or a database error becomes the panel's message, in that panel and nowhere else."""
+
+    @failure_message(
+        outputs=2, at=1, database=_failed(panel), failed={0: FAILED if panel.figure else None}
+    )
     def _draw(view_data: Any) -> tuple[Any, Any]:
-        actor_with(panel.permission)
         return draw(panel, view_from_store(view_data), PAGE_PATHS.get(page))
 
     return _draw
+
+
+def _register_section(page: str, group: Sequence[Panel]) -> None:
+    drawers = [_drawer(page, p) for p in group]
+    outputs = [output for p in group for output in _outputs(p)]
+
+    @callback(*outputs, Input("tr-view", "data"), Input("tr-interval", "n_intervals"))
+    @require_permission(group[0].permission)
+    def _draw_all(view_data, _ticks):
+        return [value for drawn in drawers for value in drawn(view_data)]
 
 
 def _register_draw(page: str, panels: Sequence[Panel]) -> None:
@@ -201,20 +215,16 @@ def _register_draw(page: str, panels: Sequence[Panel]) -> None:
     browser gets one answer for the whole section (one render pass instead of one per chart,
     and the page's list asks for its rows meanwhile); a page mixing permissions (Overview,
     whose layout leaves out what the caller may not see) draws each panel by itself."""
-    permissions = {p.permission for p in panels}
-    groups = [list(panels)] if len(permissions) == 1 else [[p] for p in panels]
-    for group in groups:
-        drawers = [_drawer(page, p) for p in group]
-        outputs = [output for p in group for output in _outputs(p)]
-
-        @callback(*outputs, Input("tr-view", "data"), Input("tr-interval", "n_intervals"))
-        @require_permission(group[0].permission)
-        def _draw_all(view_data, _ticks, drawers=drawers):
-            return [value for drawn in drawers for value in drawn(view_data)]
+    if len({p.permission for p in panels}) == 1:
+        _register_section(page, panels)
+    else:
+        for panel in panels:
+            _register_section(page, [panel])
 
 
-def _register_one(page: str, panel: Panel) -> None:
-    failed = f"{panel.title}: {{}}"  # the database's sentence, named by the panel
+def _register_actions(panel: Panel) -> None:
+    """The panel's CSV download and, for a chart with one, its click-through."""
+    failed = _failed(panel)
 
     @callback(
         Output(f"{panel.id}-download", "data"),
@@ -256,7 +266,7 @@ def register(page: str, panels: Sequence[Panel]) -> None:
     PAGE_PANELS[page] = list(panels)
     _register_draw(page, panels)
     for panel in panels:
-        _register_one(page, panel)
+        _register_actions(panel)
 
 
 # --- click-through ------------------------------------------------------------------------
