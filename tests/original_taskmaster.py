@@ -14,7 +14,7 @@ import bcrypt
 import psycopg
 from sqlalchemy import create_engine, text
 
-from taskmaster_dash.data.migrations import split_statements
+from taskmaster_dash.data.migrations import TASKMASTER_TABLES, split_statements
 
 ORIGINAL_001 = """
 CREATE FUNCTION uuid_generate_v4() RETURNS uuid LANGUAGE sql AS 'SELECT gen_random_uuid()';
@@ -598,16 +598,4 @@ def fill_original(url: str, *, relax: str = "check") -> dict[str, int]:
     return counts
 
 
-ORIGINAL_TABLES = (
-    "tasks",
-    "task_contexts",
-    "task_dependencies",
-    "workflow_states",
-    "validation_results",
-    "error_logs",
-    "user_roles",
-    "users",
-    "audit_logs",
-    "performance_metrics",
-    "schema_migrations",
-)
+ORIGINAL_TABLES = (*TASKMASTER_TABLES, "performance_metrics", "schema_migrations")

@@ -506,23 +506,10 @@ def api_route(
 
         blueprint.add_url_rule(rule, endpoint, view, methods=[method])
         doc = (func.__doc__ or "").strip()
-        ROUTES.append(
-            Route(
-                rule=rule,
-                method=method,
-                endpoint=endpoint,
-                summary=summary,
-                description=doc,
-                tag=tag,
-                permission=permission,
-                query=query,
-                body=body,
-                response=response,
-                status=status,
-                paginated=paginated,
-                errors=tuple(errors),
-            )
-        )
+        # in Route's field order: each is the declared value of the same name
+        route = Route(rule, method, endpoint, summary, doc, tag, permission, query, body,
+                      response, status, paginated, tuple(errors))  # fmt: skip
+        ROUTES.append(route)
         return func
 
     return decorate

@@ -114,21 +114,15 @@ def top_errors(actor: Actor, window: Window, filters: Filters, limit: int = 10) 
     )
 
 
+UNRESOLVED_TOTALS = running_total_sql(
+    "error_severity", "created_n - resolved_n", "SELECT DISTINCT series FROM per", "unresolved"
+)
+
+
 def unresolved_over_time(actor: Actor, window: Window, filters: Filters) -> pd.DataFrame:
     """bucket, series (severity), unresolved: errors created and not yet resolved at the end of
     each bucket."""
-    return _events_df(
-        actor,
-        window,
-        filters,
-        running_total_sql(
-            "error_severity",
-            "created_n - resolved_n",
-            "SELECT DISTINCT series FROM per",
-            "unresolved",
-        ),
-        lo=BEGINNING,
-    )
+    return _events_df(actor, window, filters, UNRESOLVED_TOTALS, lo=BEGINNING)
 
 
 def time_to_resolve(actor: Actor, window: Window, filters: Filters) -> pd.DataFrame:

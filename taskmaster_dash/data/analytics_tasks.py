@@ -85,21 +85,18 @@ def _events_df(
     return fetch_frame(actor, EVENTS + select, params)
 
 
+BACKLOG_TOTALS = running_total_sql(
+    "CASE WHEN status IN ('pending', 'in_progress') THEN status ELSE 'closed since' END",
+    "created_n - closed_n",
+    "SELECT unnest(ARRAY['pending', 'in_progress', 'closed since'])",
+    "open",
+)
+
+
 def backlog_over_time(actor: Actor, window: Window, filters: Filters) -> pd.DataFrame:
     """bucket, series, open: tasks open at the end of each bucket (created and not yet closed),
     split by their status now: pending, in_progress, or closed since."""
-    return _events_df(
-        actor,
-        window,
-        filters,
-        running_total_sql(
-            "CASE WHEN status IN ('pending', 'in_progress') THEN status ELSE 'closed since' END",
-            "created_n - closed_n",
-            "SELECT unnest(ARRAY['pending', 'in_progress', 'closed since'])",
-            "open",
-        ),
-        lo=BEGINNING,
-    )
+    return _events_df(actor, window, filters, BACKLOG_TOTALS, lo=BEGINNING)
 
 
 def created_vs_completed(actor: Actor, window: Window, filters: Filters) -> pd.DataFrame:

@@ -164,7 +164,9 @@ def run_statements(conn: Connection, source: str, sql: str) -> None:
 
 # --- What a database holds ----------------------------------------------------------------
 
-_OUR_TABLES = (
+# The tables that tell a TaskMaster database, ours or the original's (a test's fixture adds what
+# only the original has).
+TASKMASTER_TABLES = (
     "tasks",
     "task_contexts",
     "task_dependencies",
@@ -205,7 +207,7 @@ def inspect_database(conn: Connection) -> Found:
         )
         latest = max((v for v in history if not v.startswith("R:")), default="none")
         return Found("ours", f"a TaskMaster Dash database at version {latest}", history)
-    present = [t for t in _OUR_TABLES if _table_exists(conn, t)]
+    present = [t for t in TASKMASTER_TABLES if _table_exists(conn, t)]
     legacy: dict[str, str] = {}
     if _table_exists(conn, "schema_migrations"):
         legacy = dict(

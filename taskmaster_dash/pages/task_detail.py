@@ -4,6 +4,8 @@ validation runs and the error detail)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -29,6 +31,21 @@ _when = partial(when, missing="—")
 
 def _shown(value: Any) -> str:
     return "—" if value is None or value == "" or value == [] else str(value)
+
+
+def _record_table(
+    records: Sequence[dict[str, Any]],
+    headers: Sequence[str],
+    keys: Sequence[str],
+    table_id: str,
+    empty: str,
+) -> html.Table | html.P:
+    """A table of records: under each heading, its key's values (times as times, none as —)."""
+    rows = [
+        [_when(r[key]) if isinstance(r[key], datetime) else _shown(r[key]) for key in keys]
+        for r in records
+    ]
+    return data_table(headers, rows, table_id, empty=empty)
 
 
 def task_link(row: dict[str, Any]) -> dcc.Link:
@@ -106,21 +123,12 @@ def _related(detail: TaskDetail) -> html.Section:
 
 
 def _workflow(detail: TaskDetail) -> html.Section:
-    body = [
-        [
-            w["workflow_id"],
-            w["step"],
-            w["status"],
-            _when(w["started_at"]),
-            _when(w["completed_at"]),
-            w["retry_count"],
-            _shown(w["error_message"]),
-        ]
-        for w in detail.workflow
-    ]
-    header = ["Workflow", "Step", "Status", "Started", "Completed", "Retries", "Error"]
+    headers = ["Workflow", "Step", "Status", "Started", "Completed", "Retries", "Error"]
+    keys = ["workflow_id", "step", "status", "started_at", "completed_at", "retry_count",
+            "error_message"]  # fmt: skip
     return _section(
-        "Workflow steps", data_table(header, body, "task-workflow", empty="No workflow steps.")
+        "Workflow steps",
+        _record_table(detail.workflow, headers, keys, "task-workflow", "No workflow steps."),
     )
 
 
@@ -140,22 +148,12 @@ def _contexts(detail: TaskDetail) -> html.Section:
 
 
 def _validations(detail: TaskDetail) -> html.Section:
-    body = [
-        [
-            v["validation_type"],
-            v["validation_status"],
-            _shown(v["validation_score"]),
-            _shown(v["execution_time_ms"]),
-            v["retry_count"],
-            _shown(v["claude_code_version"]),
-            _when(v["created_at"]),
-        ]
-        for v in detail.validations
-    ]
-    header = ["Type", "Status", "Score", "Time (ms)", "Retries", "Claude Code", "Run"]
+    headers = ["Type", "Status", "Score", "Time (ms)", "Retries", "Claude Code", "Run"]
+    keys = ["validation_type", "validation_status", "validation_score", "execution_time_ms",
+            "retry_count", "claude_code_version", "created_at"]  # fmt: skip
     return _section(
         f"Validation runs (newest {RECENT})",
-        data_table(header, body, "task-validations", empty="No validation runs."),
+        _record_table(detail.validations, headers, keys, "task-validations", "No validation runs."),
     )
 
 
