@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 BANNER_CACHE_SECONDS = 5.0  # firing alerts: the banner polls every 15 s in every session
 TASK_COUNTS_CACHE_SECONDS = 15.0  # a 1 s scrape interval must not become a 1 s query interval
 ALERTMANAGER_SILENCES_CACHE_SECONDS = 10.0  # /alerts polls every 15 s in every session
-PANEL_CACHE_ENTRIES = 2048  # panels x views x visibilities (pages/_panel_cache.py)
+PANEL_CACHE_ENTRIES = 2048  # (data, drawing) x panels x views x visibilities: _panel_cache.py
 
 
 def read_setting_files(settings: Settings) -> tuple[Rule, ...]:

@@ -208,8 +208,10 @@ def test_shared_alert_bands_last_one_evaluation_interval(
                            now() - interval '90 minutes')"""
             )
         )
-    shared = drawn_bands(draw(client, dash_app, "tasks-backlog", "tasks", range="24h"))
-    assert shared == before
+    again = draw(client, dash_app, "tasks-backlog", "tasks", range="24h")
+    assert drawn_bands(again) == before
+    # the chart itself is shared too (drawn once): the alerts are laid over a copy of it
+    assert len(alert_traces(again)) == 1
     clock[0] += services.settings.alerts_interval_seconds
     after = drawn_bands(draw(client, dash_app, "tasks-backlog", "tasks", range="24h"))
     assert len(after["TaskBacklog"]) == len(before["TaskBacklog"]) + 1
@@ -297,7 +299,9 @@ def test_label_values_and_titles_are_shown_as_text_never_as_markup():
     at = datetime(2026, 12, 1, 9, tzinfo=UTC)
     markup = "service_name=<a href='https://evil.example'>click</a>"
     band = Band(rule.name, markup, at, None, at, at + timedelta(hours=1), 12.5, 12.5, 1)
-    figure = alert_overlay(chart([]), Bands([band], 0), [rule])
+    plain = chart([])
+    figure = alert_overlay(plain, Bands([band], 0), [rule])
+    assert plain == chart([])  # a new figure: the one given (a cache may share it) unchanged
     (trace,) = alert_traces(figure)
     assert (
         "<a " not in trace["text"][0]

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
+from dash.testing.wait import until
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
-from taskmaster_dash.data.db import SYSTEM_ACTOR, PoolName, pool_specs
+from taskmaster_dash.data import db
+from taskmaster_dash.data.db import (
+    DATABASE_UNREACHABLE,
+    SYSTEM_ACTOR,
+    Database,
+    PoolName,
+    pool_specs,
+    user_message,
+)
 
 
 def test_pool_sizes_follow_the_spec_split():
@@ -40,3 +51,61 @@ def test_query_counts_are_kept_per_pool(database):
     before = database.stats[PoolName.ANALYTICS].successful
     database.fetch_rows(PoolName.ANALYTICS, SYSTEM_ACTOR, "SELECT 1 AS one")
     assert database.stats[PoolName.ANALYTICS].successful > before
+
+
+def _backend_pid(database: Database) -> int:
+    return database.fetch_rows(PoolName.READ, SYSTEM_ACTOR, "SELECT pg_backend_pid() AS pid")[0][
+        "pid"
+    ]
+
+
+def _terminate(owner_engine, pid: int) -> None:
+    """End the backend `pid` from the server's side (as a restart would), and wait until it
+    has gone."""
+    with owner_engine.connect() as conn:
+        assert conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    def gone() -> bool:
+        with owner_engine.connect() as conn:
+            found = conn.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
+            )
+        return found == 0
+
+    until(gone, timeout=10)
+
+
+@pytest.fixture
+def own_database(pg_server, database):
+    own = Database(pg_server.app_url, pool_max=2, pool_min=0)
+    yield own
+    own.dispose()
+
+
+def test_a_connection_closed_while_idle_is_replaced_before_use(
+    own_database, owner_engine, monkeypatch
+):
+    first = _backend_pid(own_database)
+    _terminate(owner_engine, first)
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # it has been idle long enough
+    assert _backend_pid(own_database) != first  # pinged, found closed, replaced: no error
+
+
+def test_a_connection_used_a_moment_ago_is_not_pinged_and_a_failure_discards_the_pool(
+    own_database, owner_engine
+):
+    # Two connections in the pool, both used just now.
+    with (
+        own_database.transaction(PoolName.READ, SYSTEM_ACTOR) as one,
+        own_database.transaction(PoolName.READ, SYSTEM_ACTOR) as two,
+    ):
+        pids = {c.scalar(text("SELECT pg_backend_pid()")) for c in (one, two)}
+    assert len(pids) == 2
+    for pid in pids:
+        _terminate(owner_engine, pid)
+    # Not pinged (no round trip): the first read fails and says the database is unreachable ...
+    with pytest.raises(OperationalError) as failed:
+        _backend_pid(own_database)
+    assert user_message(failed.value) == DATABASE_UNREACHABLE
+    # ... and the whole pool is discarded: the next read connects again, whichever it takes.
+    assert _backend_pid(own_database) not in pids

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import psycopg.errors
 from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import QueuePool
 
@@ -45,6 +45,31 @@ _SIGN_IN_WRITE = re.compile(
     re.IGNORECASE,
 )
 _REVOKES = "taskmaster_revokes_sessions"
+
+
+# A connection back in the pool for longer than this is pinged before it is handed out (a
+# closed one replaced, as pool_pre_ping would); one used more recently is not, which saves a
+# round trip on every checkout under load. If the server went away within that moment, the
+# first statement fails (the user is told the database is unreachable), SQLAlchemy discards the
+# whole pool, and the next checkout connects again.
+PING_AFTER_IDLE_SECONDS = 2.0
+_RETURNED_AT = "taskmaster_returned_at"
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        returned = record.info.get(_RETURNED_AT)  # none: connected just now
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("closed while idle in the pool") from exc  # a new one
 
 
 class PoolName(StrEnum):
@@ -186,10 +211,10 @@ class Database:
             pool_size=spec.max_size,
             max_overflow=0,
             pool_timeout=10,
-            pool_pre_ping=True,
             pool_recycle=1800,
             connect_args=connect_args,
         )
+        _ping_after_idle(engine)
         self._count_queries(engine, spec.name)
         return engine
 

@@ -274,8 +274,10 @@ def alert_overlay(
 ) -> dict:
     """`figure` (a time-series chart) with a band for each firing period of `rules` and, per
     rule, one hover trace with a marker where each band starts and ends: rule title, instance,
-    value and from-to times. Shapes plus one trace per rule, however many periods."""
-    layout = figure["layout"]
+    value and from-to times. Shapes plus one trace per rule, however many periods. A new
+    figure: `figure` (which a cache may share) is left as it was."""
+    layout = {**figure["layout"]}
+    figure = {**figure, "data": list(figure["data"]), "layout": layout}
     notes = []
     if problem:
         notes.append(f"alerts not shown: {problem}")

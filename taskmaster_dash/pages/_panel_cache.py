@@ -2,6 +2,8 @@
 rows, for PANEL_CACHE_SECONDS at most (and never longer than one bucket of its chart); every
 rollup refresh in this process ends it (data/analytics.py refresh_rollups).
 
+A panel's drawing (its figure or table) is kept beside its data under the same key.
+
 The key is the panel, the view (range, filters, paging) and the caller's visibility: what RLS
 decides by. That is the role (its name: current_user_sees_all_tasks() in 002 tells a
 developer by it; its permissions: user_has_permission()) and, for a role whose rows RLS
@@ -58,20 +60,37 @@ def shared(name: Hashable, actor: Actor, compute: Callable[[], T], life: float =
     return cache.get((name, seen_as, int(cache.timer() // life)), compute)
 
 
+def _panel_key(panel: Panel, actor: Actor, view: ViewState) -> Hashable | None:
+    """Where the panel's data for `view`, read as `actor`, is kept; None: not shared."""
+    cache = current().caches.panels
+    seen_as = visibility(actor)
+    if seen_as is None or cache.ttl <= 0:
+        return None
+    life = min(cache.ttl, view.window(panel.step).bucket.total_seconds())
+    slot = int(cache.timer() // life)  # a new key once a bucket has passed
+    where = (view.page, view.range, view.start, view.end, view.filters, view.offset)
+    return panel.id, where, seen_as, slot
+
+
 def cached_panel(panel: Panel) -> Panel:
     """`panel` with its fetch answered from the services' panel cache."""
     fetch = panel.fetch
 
     def cached_fetch(actor: Actor, view: ViewState) -> pd.DataFrame:
-        cache = current().caches.panels
-        seen_as = visibility(actor)
-        if seen_as is None or cache.ttl <= 0:
+        key = _panel_key(panel, actor, view)
+        if key is None:
             return fetch(actor, view)
-        life = min(cache.ttl, view.window(panel.step).bucket.total_seconds())
-        slot = int(cache.timer() // life)  # a new key once a bucket has passed
-        where = (view.page, view.range, view.start, view.end, view.filters, view.offset)
-        key = (panel.id, where, seen_as, slot)
         # a copy: whoever draws it may change the frame, the next caller must get it as computed
-        return cache.get(key, lambda: fetch(actor, view)).copy()
+        return current().caches.panels.get(key, lambda: fetch(actor, view)).copy()
 
     return dataclasses.replace(panel, fetch=cached_fetch)
+
+
+def shared_drawing(panel: Panel, actor: Actor, view: ViewState, draw: Callable[[], T]) -> T:
+    """`draw()` (the panel's chart or table, made from its data) shared like the data: the same
+    key, so the same callers and lifetime; a cached chart is drawn once, not on every call.
+    The caller must not change what it gets."""
+    key = _panel_key(panel, actor, view)
+    if key is None:
+        return draw()
+    return current().caches.panels.get(("drawn", key), draw)

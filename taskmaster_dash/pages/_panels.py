@@ -36,7 +36,7 @@ from taskmaster_dash.pages._figures import (
     x_on_grid,
 )
 from taskmaster_dash.pages._guard import failure_message
-from taskmaster_dash.pages._panel_cache import cached_panel, shared
+from taskmaster_dash.pages._panel_cache import cached_panel, shared, shared_drawing
 from taskmaster_dash.pages._timerange import (
     PAGE_PATHS,
     ViewState,
@@ -151,30 +151,40 @@ def draw(panel: Panel, view: ViewState, path: str | None = None) -> tuple[Any, A
     """(figure or table, message) for `view`, as the signed-in user; a time-series chart
     with the alerts of the rules linked to the page at `path`."""
     actor = actor_with(panel.permission)
-    blank = BLANK if panel.figure else html.Div(NO_DATA, className="muted")
+    drawing = shared_drawing(panel, actor, view, lambda: _drawing(panel, actor, view))
+    if drawing is None:
+        blank = BLANK if panel.figure else html.Div(NO_DATA, className="muted")
+        return blank, html.Div(NO_DATA, className="muted an-empty")
+    if path and panel.figure and drawing["layout"]["xaxis"].get("type") == "date":
+        # alert state changes more often than the data: laid over the drawing on each call
+        window = view.window(panel.step)
+        drawing = page_alerts(actor, path, window.start, window.end, window.bucket).on(drawing)
+    return drawing, None
+
+
+def _drawing(panel: Panel, actor: Actor, view: ViewState) -> Any:
+    """The panel's chart (a time axis laid out over the view's window) or table, None when it
+    has no data."""
     frame = panel.fetch(actor, view)
     if _is_empty(panel, frame):
-        return blank, html.Div(NO_DATA, className="muted an-empty")
-    if panel.figure:
-        figure = panel.figure(frame, view)
-        xaxis = figure["layout"]["xaxis"]
-        if xaxis.get("type") == "date":
-            window = view.window(panel.step)
-            xaxis.update(time_axis(window))
-            # many buckets: one path per series (pages/_figures.py); else each bar fills
-            # most of its bucket, however few buckets have data
-            stepped = dense_bars_as_steps(figure, window)
-            if figure["layout"].get("barmode") == "stack" and not stepped:
-                width = window.bucket.total_seconds() * 1000
-                for trace in figure["data"]:
-                    trace.update(width=0.8 * width, offset=0.1 * width)
-            x_on_grid(figure, window.bucket)
-            if path:
-                alerts = page_alerts(actor, path, window.start, window.end, window.bucket)
-                figure = alerts.on(figure)
-        return figure, None
-    assert panel.table is not None, f"panel {panel.id} has neither a figure nor a table"
-    return panel.table(frame, view), None
+        return None
+    if not panel.figure:
+        assert panel.table is not None, f"panel {panel.id} has neither a figure nor a table"
+        return panel.table(frame, view)
+    figure = panel.figure(frame, view)
+    xaxis = figure["layout"]["xaxis"]
+    if xaxis.get("type") == "date":
+        window = view.window(panel.step)
+        xaxis.update(time_axis(window))
+        # many buckets: one path per series (pages/_figures.py); else each bar fills
+        # most of its bucket, however few buckets have data
+        stepped = dense_bars_as_steps(figure, window)
+        if figure["layout"].get("barmode") == "stack" and not stepped:
+            width = window.bucket.total_seconds() * 1000
+            for trace in figure["data"]:
+                trace.update(width=0.8 * width, offset=0.1 * width)
+        x_on_grid(figure, window.bucket)
+    return figure
 
 
 def _outputs(panel: Panel) -> tuple[Output, Output]:
