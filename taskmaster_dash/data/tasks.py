@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from taskmaster_dash.data.db import Actor, PoolName, get_database
+from taskmaster_dash.data.db import Actor, PoolName, get_database, records
 from taskmaster_dash.data.errors.filters import parse_uuid
 
 RECENT = 50  # validation runs, errors and contexts shown per task, newest first
@@ -37,7 +37,7 @@ def task_detail(actor: Actor, task_id: str) -> TaskDetail | None:
 
         def rows(sql: str) -> list[dict[str, Any]]:
             params = {"id": canonical, "limit": RECENT}
-            return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+            return records(conn.execute(text(sql), params))
 
         found = rows(
             """SELECT id::text, title, description, type, status, priority, complexity_score,

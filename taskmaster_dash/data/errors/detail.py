@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from taskmaster_dash.data.db import Actor, PoolName, get_database
+from taskmaster_dash.data.db import Actor, PoolName, get_database, records
 from taskmaster_dash.data.errors.filters import ESCALATING_SQL, REGRESSED_SQL, parse_uuid
 from taskmaster_dash.data.errors.listing import seen_in, seen_in_label
 
@@ -41,7 +41,7 @@ def error_detail(actor: Actor, error_id: str, same_code_limit: int = 10) -> Erro
     with get_database().transaction(PoolName.READ, actor) as conn:
 
         def rows(sql: str, **params: Any) -> list[dict[str, Any]]:
-            return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+            return records(conn.execute(text(sql), params))
 
         found = rows(
             f"""SELECT id::text AS id, task_id::text AS task_id,

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from taskmaster_dash.data.db import Actor, PoolName, get_database
+from taskmaster_dash.data.db import Actor, PoolName, get_database, records
 from taskmaster_dash.data.errors.filters import (
     ESCALATING_SQL,
     REGRESSED_SQL,
@@ -179,21 +179,28 @@ def error_page(
     spark_to = (now or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     spark_from = spark_to - timedelta(hours=spark_hours - 1)
     # The page's ids first (an index-only scan can skip OFFSET rows without reading the table),
-    # then just those rows, planned normally.
+    # then just those rows, planned apart (MATERIALIZED): one statement, one round trip. The
+    # escalating sort and a search (which may have turned sorting off) read the ids first.
+    escalating_first = order.startswith("e.escalating_since")
     with _list_query(actor, flt, broad_search_in_order=True) as (conn, where, params):
-        if order.startswith("e.escalating_since"):
-            ids = _escalating_first_ids(conn, where, params, order, start, limit)
+        if escalating_first or flt.search:
+            read_ids = _escalating_first_ids if escalating_first else _page_ids
+            ids = read_ids(conn, where, params, order, start, limit)
+            if flt.search:
+                conn.execute(text("RESET enable_sort"))  # the rows below are planned normally
+            page = "SELECT unnest(CAST(:ids AS uuid[])) AS id"
+            page_params: dict[str, Any] = {"ids": ids}
         else:
-            ids = _page_ids(conn, where, params, order, start, limit)
-        if flt.search:  # only a search may have turned sorting off (_list_query)
-            conn.execute(text("RESET enable_sort"))
+            page = f"""SELECT e.id FROM error_logs e WHERE {where}
+                       ORDER BY {order} LIMIT :limit OFFSET :offset"""
+            page_params = {**params, "limit": limit, "offset": start}
         # t.id, not e.task_id: a task the user may not see (RLS) joins as NULL, so its id is
         # blanked like its title. The sparkline's hours that have occurrences (primary-key
-        # ranges, zero-filled below) and the services and versions come in the same statement:
-        # one round trip for the page.
+        # ranges, zero-filled below) and the services and versions come in the same statement.
         result = conn.execute(
             text(
-                f"""SELECT e.id::text AS id, e.error_severity, e.error_code, e.error_message,
+                f"""WITH page AS MATERIALIZED ({page})
+                    SELECT e.id::text AS id, e.error_severity, e.error_code, e.error_message,
                        e.error_category, e.service_name, e.service_version, e.environment,
                        e.occurrence_count, e.first_occurred_at, e.last_occurred_at,
                        e.resolution_status, t.id::text AS task_id, t.title AS task_title,
@@ -208,13 +215,13 @@ def error_page(
                              FROM error_group_versions v WHERE v.error_id = e.id
                              ORDER BY v.last_seen_at DESC, v.service_name, v.service_version
                             ) AS versions
-                    FROM error_logs e LEFT JOIN tasks t ON t.id = e.task_id
-                    WHERE e.id = ANY(CAST(:ids AS uuid[]))
+                    FROM page JOIN error_logs e ON e.id = page.id
+                    LEFT JOIN tasks t ON t.id = e.task_id
                     ORDER BY {order}"""
             ),
-            {"ids": ids, "spark_from": spark_from, "spark_to": spark_to},
+            {**page_params, "spark_from": spark_from, "spark_to": spark_to},
         )
-        rows = [dict(row) for row in result.mappings()]
+        rows = records(result)
     for row in rows:
         # Groups recorded before migration 080 have no version rows: their own service counts.
         own = [(row["service_name"], row["service_version"] or "")] if row["service_name"] else []
