@@ -14,10 +14,11 @@ app under the same gunicorn command plus one bench-only callback that returns a 
 
 Per server and client count: requests per second, latency p50/p95/p99, CPU per request of the
 server's processes and of PostgreSQL's (psutil), and the ratio to the floor's throughput. Then,
-per callback, its p50 at 1 client beside the time its statements took inside PostgreSQL (every
+per callback, its p50 at 1 client (in the mix, and by itself for --alone seconds, as the floor
+is measured) beside the time its statements took inside PostgreSQL (every
 statement the request ran, session lookup included, from the server log with
 log_min_duration_statement = 0, in this process with no background workers), and the issue's
-goal: p50 within 1.5x of (its SQL beyond the floor's + the floor's p50).
+goal: its p50 by itself within 1.5x of (its SQL beyond the floor's + the floor's p50).
 """
 
 from __future__ import annotations
@@ -222,10 +223,16 @@ def run_step(
     sessions: list[requests.Session],
     seconds: float,
     warmup: float,
+    only: str | None = None,
 ) -> Step:
-    """Every session posts the mix, one request after another, for warmup + seconds; the
-    requests answered inside the measured window count (throughput, latency, CPU per request)."""
-    bodies = [(name, json.dumps(body).encode()) for name, body in mix_for(server.kind).items()]
+    """Every session posts the mix (or only the callback `only`), one request after another,
+    for warmup + seconds; the requests answered inside the measured window count (throughput,
+    latency, CPU per request)."""
+    bodies = [
+        (name, json.dumps(body).encode())
+        for name, body in mix_for(server.kind).items()
+        if only in (None, name)
+    ]
     url = server.base + DISPATCH
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     samples: list[Sample] = []
@@ -377,6 +384,7 @@ def sql_per_call(target: Target, reps: int) -> dict[str, tuple[float, float]]:
 @dataclass
 class Results:
     steps: list[Step] = field(default_factory=list)
+    alone: list[Step] = field(default_factory=list)  # one callback each, 1 client (goal 1)
 
     def floor_rate(self, clients: int) -> float | None:
         for step in self.steps:
@@ -407,6 +415,10 @@ def bench_server(
             step = run_step(server, target, sessions[:count], args.seconds, args.warmup)
             results.steps.append(step)
             print("  " + step_line(step, results.floor_rate(count)), flush=True)
+        if kind != "floor" and args.alone > 0:
+            for name in MIX:  # each by itself, as the floor is measured
+                step = run_step(server, target, sessions[:1], args.alone, args.warmup, name)
+                results.alone.append(step)
 
 
 def print_tables(results: Results, sql: dict[str, tuple[float, float]]) -> None:
@@ -418,16 +430,23 @@ def print_tables(results: Results, sql: dict[str, tuple[float, float]]) -> None:
     floor_p50 = statistics.median(floor.latency()) if floor and floor.done else None
     floor_sql = sql.get("floor (constant)", (0.0, 0.0))[0]
     print(
-        "\nPer callback at 1 client: p50 beside its statements' time in PostgreSQL (per call,"
-        " session lookup included); goal 1: p50 within 1.5x (SQL - floor's SQL + floor p50)"
+        "\nPer callback at 1 client: p50 in the mix and by itself (the floor too is measured by"
+        " itself) beside its statements' time in PostgreSQL (per call, session lookup"
+        " included); goal 1: p50 by itself within 1.5x (SQL - floor's SQL + floor p50)"
     )
-    print(f"{'server':<9} {'callback':<20} {'p50 ms':>8} {'SQL ms':>8} {'stmts':>6} {'goal ms':>8}")
+    print(
+        f"{'server':<9} {'callback':<20} {'mix p50':>8} {'p50 ms':>8} {'SQL ms':>8} {'stmts':>6}"
+        f" {'goal ms':>8}"
+    )
     for step in results.steps:
         if step.clients != 1:
             continue
         for name in mix_for(step.kind):
-            ordered = step.latency(name)
-            p50 = percentile(ordered, 0.5)
+            in_mix = percentile(step.latency(name), 0.5)
+            alone = next(
+                (a for a in results.alone if a.kind == step.kind and a.latency(name)), step
+            )
+            p50 = percentile(alone.latency(name), 0.5)
             spent, statements = sql.get(name, (float("nan"), float("nan")))
             goal = (
                 1.5 * (spent - floor_sql + floor_p50)
@@ -437,8 +456,8 @@ def print_tables(results: Results, sql: dict[str, tuple[float, float]]) -> None:
             shown = "—" if goal is None else f"{goal:.1f}"
             verdict = "" if goal is None else ("  met" if p50 <= goal else "  over")
             print(
-                f"{step.kind:<9} {name:<20} {p50:8.1f} {spent:8.2f} {statements:6.1f}"
-                f" {shown:>8}{verdict}"
+                f"{step.kind:<9} {name:<20} {in_mix:8.1f} {p50:8.1f} {spent:8.2f}"
+                f" {statements:6.1f} {shown:>8}{verdict}"
             )
     if not sql:
         print("  (SQL time needs the embedded server's log: not measured on BENCH_DATABASE_URL)")
@@ -454,6 +473,12 @@ def main() -> None:
         "--servers", default="floor,serve,gunicorn", help=f"of {','.join(SERVER_KINDS)}"
     )
     parser.add_argument("--sql-reps", type=int, default=20, help="0: skip the SQL time")
+    parser.add_argument(
+        "--alone",
+        type=float,
+        default=5,
+        help="measured seconds of each callback by itself; 0: none",
+    )
     args = parser.parse_args()
     try:
         clients = [int(c) for c in args.clients.split(",")]
