@@ -71,7 +71,7 @@ QUERY_DURATION = Histogram(
 )
 CONNECTION_WAIT = Histogram(
     "taskmaster_db_connection_wait_seconds",
-    "Time to get a connection from the pool (checkout, including pre-ping), per pool",
+    "Time to get a connection from the pool (checkout, pinging one idle for over 2 s), per pool",
     ["pool"],
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
