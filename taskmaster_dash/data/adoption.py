@@ -26,6 +26,7 @@ from taskmaster_dash.data.migrations import (
     create_history,
     pending_steps,
     run_statements,
+    split_statements,
 )
 
 ADOPT_FILE = SqlFile(
@@ -337,6 +338,14 @@ def _schema_indexes_sql(schema: SqlFile) -> str:
     return "\n".join(f"CREATE INDEX IF NOT EXISTS {statement}" for statement in found)
 
 
+def _schema_triggers_sql(schema: SqlFile) -> str:
+    """001's updated_at function and triggers (original.sql has dropped the original's), taken
+    from 001 itself, as its indexes are."""
+    return "\n".join(
+        sql for _line, sql in split_statements(schema.sql) if "set_updated_at()" in sql
+    )
+
+
 def _run(source: str, sql_of: Callable[[], str]) -> Callable[[Connection], None]:
     return lambda conn: run_statements(conn, source, sql_of())
 
@@ -361,6 +370,10 @@ def plan_adoption(conn: Connection, plan: Plan) -> None:
             "defaults; audit_logs.user_id names move to a username column and user_id becomes "
             "that user's uuid",
             _run(ADOPT_FILE.name, lambda: ADOPT_FILE.sql),
+        ),
+        Step(
+            "create 001's updated_at function and triggers",
+            _run(schema.name, lambda: _schema_triggers_sql(schema)),
         ),
         Step(
             "replace the original's CHECK constraints by ours (" + ", ".join(ORIGINAL_CHECKS) + ")",

@@ -1,6 +1,7 @@
 -- Turns an original TaskMaster database (spec/original-schema.md) into the shape of our 001, in
--- place, keeping every row; data/adoption.py runs it, then replaces the CHECK constraints, adds
--- 001's indexes and applies 002 and the later migrations, all in one transaction.
+-- place, keeping every row; data/adoption.py runs it, then creates 001's updated_at function and
+-- triggers (taken from 001), replaces the CHECK constraints, adds 001's indexes and applies 002
+-- and the later migrations, all in one transaction.
 
 -- Its views read columns that change below; sql/repeatable/original_views.sql recreates them.
 DROP VIEW IF EXISTS active_tasks, task_summary, recent_activity, validation_summary,
@@ -57,27 +58,6 @@ ALTER TABLE audit_logs
     ALTER COLUMN action TYPE VARCHAR(20),
     ALTER COLUMN "timestamp" SET NOT NULL,
     ALTER COLUMN "timestamp" SET DEFAULT clock_timestamp();
-
--- 001's updated_at triggers.
-CREATE OR REPLACE FUNCTION set_updated_at() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    NEW.updated_at := clock_timestamp();
-    RETURN NEW;
-END
-$$;
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['tasks', 'task_contexts', 'task_dependencies', 'workflow_states',
-                             'validation_results', 'error_logs', 'user_roles', 'users'] LOOP
-        EXECUTE format(
-            'CREATE TRIGGER trg_%1$s_updated_at BEFORE UPDATE ON %1$I
-             FOR EACH ROW EXECUTE FUNCTION set_updated_at()', t);
-    END LOOP;
-END
-$$;
 
 -- The original's indexes that duplicate ours (or take a name ours uses for another definition);
 -- its other indexes stay.
