@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from dash.testing.wait import until
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
@@ -16,6 +15,7 @@ from taskmaster_dash.data.db import (
     pool_specs,
     user_message,
 )
+from tests.support.sql import terminate_backend
 
 
 def test_pool_sizes_follow_the_spec_split():
@@ -54,25 +54,8 @@ def test_query_counts_are_kept_per_pool(database):
 
 
 def _backend_pid(database: Database) -> int:
-    return database.fetch_rows(PoolName.READ, SYSTEM_ACTOR, "SELECT pg_backend_pid() AS pid")[0][
-        "pid"
-    ]
-
-
-def _terminate(owner_engine, pid: int) -> None:
-    """End the backend `pid` from the server's side (as a restart would), and wait until it
-    has gone."""
-    with owner_engine.connect() as conn:
-        assert conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-
-    def gone() -> bool:
-        with owner_engine.connect() as conn:
-            found = conn.scalar(
-                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
-            )
-        return found == 0
-
-    until(gone, timeout=10)
+    rows = database.fetch_rows(PoolName.READ, SYSTEM_ACTOR, "SELECT pg_backend_pid() AS pid")
+    return rows[0]["pid"]
 
 
 @pytest.fixture
@@ -86,14 +69,15 @@ def test_a_connection_closed_while_idle_is_replaced_before_use(
     own_database, owner_engine, monkeypatch
 ):
     first = _backend_pid(own_database)
-    _terminate(owner_engine, first)
+    terminate_backend(owner_engine, first)
     monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # it has been idle long enough
     assert _backend_pid(own_database) != first  # pinged, found closed, replaced: no error
 
 
 def test_a_connection_used_a_moment_ago_is_not_pinged_and_a_failure_discards_the_pool(
-    own_database, owner_engine
+    own_database, owner_engine, monkeypatch
 ):
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 3600.0)  # "a moment ago", however slow
     # Two connections in the pool, both used just now.
     with (
         own_database.transaction(PoolName.READ, SYSTEM_ACTOR) as one,
@@ -102,7 +86,7 @@ def test_a_connection_used_a_moment_ago_is_not_pinged_and_a_failure_discards_the
         pids = {c.scalar(text("SELECT pg_backend_pid()")) for c in (one, two)}
     assert len(pids) == 2
     for pid in pids:
-        _terminate(owner_engine, pid)
+        terminate_backend(owner_engine, pid)
     # Not pinged (no round trip): the first read fails and says the database is unreachable ...
     with pytest.raises(OperationalError) as failed:
         _backend_pid(own_database)

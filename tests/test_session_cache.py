@@ -22,6 +22,7 @@ from taskmaster_dash.data.revocation import CHANNEL, SigninListener
 from taskmaster_dash.data.roles import create_role, set_role_permissions
 from taskmaster_dash.data.users import admin_set_password, set_user_active, set_user_role
 from tests.support.auth import ROLE_PASSWORD, csrf_token, new_user, signed_in_client
+from tests.support.sql import terminate_backend
 
 
 class Ticks:
@@ -202,8 +203,7 @@ def test_while_the_notices_are_not_heard_every_request_reads_its_session(
 def test_the_listener_hears_again_after_losing_its_connection(database, owner_engine, hearing):
     before, pid = database.revocations.current(), hearing.backend_pid
     assert before is not None and pid is not None
-    with owner_engine.begin() as conn:
-        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    terminate_backend(owner_engine, pid)
     wait.until(lambda: hearing.backend_pid != pid and hearing.hearing(), 15)
     # notices sent while it was away are lost: hearing again counts as a change
     assert database.revocations.current() not in (None, before)

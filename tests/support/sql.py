@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dash.testing.wait import until
 from sqlalchemy import text
 
 
@@ -56,3 +57,10 @@ def write_row(engine, sql: str, **params) -> Any:
     """Run one statement that writes and RETURNING one row, committed; the row."""
     with engine.begin() as conn:
         return conn.execute(text(sql), params).one()
+
+
+def terminate_backend(engine, pid: int) -> None:
+    """End the server process `pid` from the server's side, as a restart would, and wait until
+    it has gone."""
+    assert scalar(engine, "SELECT pg_terminate_backend(:pid)", pid=pid)
+    until(lambda: count_rows(engine, "pg_stat_activity", "pid = :pid", pid=pid) == 0, 10)
