@@ -30,14 +30,13 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.common import timed
+from bench.common import bench_user, timed
 from taskmaster_dash.data.config import APP_DB_ROLE, sqlalchemy_url
 from taskmaster_dash.data.db import SYSTEM_ACTOR, Database
 from taskmaster_dash.data.embedded import EmbeddedDatabase, start_embedded
 from taskmaster_dash.data.runtime import migrate
-from taskmaster_dash.data.users import create_user, issue_api_key, login_record
+from taskmaster_dash.data.users import issue_api_key
 
-PASSWORD = "Bench-Password-42"
 BATCH = 100_000
 # (label, query string): the pages an agent or a dashboard asks for
 TASK_PAGES: list[tuple[str, dict[str, object]]] = [
@@ -108,13 +107,7 @@ def seed_tasks(owner_url: str, wanted: int) -> int:
 
 
 def bench_key(role: str, name: str) -> str:
-    record = login_record(name)
-    user_id = (
-        record.id
-        if record
-        else create_user(SYSTEM_ACTOR, name, f"{name}@example.com", role, PASSWORD)
-    )
-    return issue_api_key(SYSTEM_ACTOR, user_id, 1)[0]
+    return issue_api_key(SYSTEM_ACTOR, bench_user(role, name).user_id, 1)[0]
 
 
 def _resolve(params: dict[str, object]) -> dict[str, object]:

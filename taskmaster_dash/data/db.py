@@ -122,7 +122,19 @@ SYSTEM_ACTOR = Actor(SYSTEM_USER_ID, "system")
 
 
 @dataclass
-class PoolStats:
+class Counters:
+    """Numeric fields that threads add to: `add(name=amount, ...)` adds them under one lock."""
+
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, kw_only=True)
+
+    def add(self, **amounts: float) -> None:
+        with self._lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+
+@dataclass
+class PoolStats(Counters):
     """What the original kept per pool: counts, slow queries, total time, health."""
 
     total: int = 0
@@ -131,18 +143,15 @@ class PoolStats:
     slow: int = 0
     total_time_ms: float = 0.0
     healthy: bool = True
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, elapsed_ms: float, ok: bool, slow_ms: int) -> None:
-        with self._lock:
-            self.total += 1
-            self.total_time_ms += elapsed_ms
-            if ok:
-                self.successful += 1
-            else:
-                self.failed += 1
-            if elapsed_ms >= slow_ms:
-                self.slow += 1
+        self.add(
+            total=1,
+            total_time_ms=elapsed_ms,
+            successful=int(ok),
+            failed=int(not ok),
+            slow=int(elapsed_ms >= slow_ms),
+        )
 
 
 class Database:

@@ -15,13 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from taskmaster_dash.data.db import SYSTEM_ACTOR, Database, PoolName, get_database
+from taskmaster_dash.data.db import SYSTEM_ACTOR, Counters, Database, PoolName, get_database
 from taskmaster_dash.data.error_ingest import ErrorEvent, ingest_error, refresh_escalation
 
 VALIDATION_TYPES = ("syntax", "security", "performance", "style", "testing", "integration")
@@ -41,19 +41,13 @@ REGRESS_EVERY = 40  # rounds between "fixing" an error, which then comes back (r
 
 
 @dataclass
-class WorkloadCounts:
+class WorkloadCounts(Counters):
     rounds: int = 0
     tasks_created: int = 0
     validations: int = 0
     errors_logged: int = 0
     failed_statements: int = 0
     bursts: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **changes: int) -> None:
-        with self._lock:
-            for name, amount in changes.items():
-                setattr(self, name, getattr(self, name) + amount)
 
 
 def _write_round(database: Database, rng: random.Random, counts: WorkloadCounts) -> None:
